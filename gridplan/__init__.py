@@ -1,0 +1,25 @@
+"""gridplan: service-grid planning for China's township power-supply stations (供电所).
+
+Township boundaries, stations and the transformer-area (台区) ledger go in; service grids
+("高压到段, 低压到片"), the manager of each grid, KPIs and interactive maps come out.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._errors import GridplanError, InfeasibleError, InputError, Problem  # noqa: E402
+from .county import County  # noqa: E402
+from .plan import Plan, plan  # noqa: E402
+from .settings import Params, read_params  # noqa: E402
+
+
+def load_county(path, **kwargs):
+    """Load and validate a county folder; see :func:`gridplan.load.load_county`."""
+    from .load import load_county as _load
+
+    return _load(path, **kwargs)
+
+
+__all__ = ["County", "GridplanError", "InfeasibleError", "InputError", "Params", "Plan",
+           "Problem", "load_county", "plan", "read_params", "__version__"]

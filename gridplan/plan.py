@@ -1,0 +1,199 @@
+"""The plan: run every stage on a County and hold the result; write it out atomically.
+
+``plan(county, **params)`` is the library twin of ``gridplan plan``::
+
+    county = gridplan.load_county("geodata/sample")
+    p = gridplan.plan(county, capacity=1200)
+    p.to_file("maps/sample")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import geopandas as gpd
+import pandas as pd
+
+from .county import County
+from .settings import Params
+
+__all__ = ["Plan", "plan", "atomic_dir"]
+
+log = logging.getLogger(__name__)
+
+#: Called with (stage name, index, total) as the pipeline advances; the CLI draws a bar with it.
+Progress = Callable[[str, int, int], None]
+
+STAGES = ("workload", "graph", "patches", "territory", "feeders", "managers", "kpis")
+
+
+@dataclass
+class Plan:
+    """The result of planning one county (see docs/architecture.md for every column)."""
+
+    county: County
+    params: Params
+    transformers: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    managers: pd.DataFrame
+    segments: gpd.GeoDataFrame | None = None
+    kpi: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def crs(self):
+        """The metric CRS of every layer."""
+        return self.county.crs
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Return the GeoPackage layers by name (metric CRS)."""
+        out = {"grids": self.grids, "transformers": self.transformers,
+               "townships": self.county.townships, "stations": self.county.stations}
+        if self.segments is not None:
+            out["segments"] = self.segments
+        for extra in ("villages", "switches", "substations"):
+            layer = getattr(self.county, extra)
+            if layer is not None:
+                out[extra] = layer
+        return out
+
+    def to_file(self, out_dir: str | Path, *, map_html: bool = True, roster: bool = True,
+                basemap: str | None = None) -> Path:
+        """Write ``plan.gpkg``, ``kpi.json``, ``roster.xlsx`` and ``map.html`` to ``out_dir``.
+
+        Everything is written to a temporary folder beside ``out_dir`` and moved into place at
+        the end, so a failure leaves no partial output (and an older ``out_dir`` untouched).
+
+        Returns
+        -------
+        pathlib.Path
+            ``out_dir``.
+        """
+        with atomic_dir(out_dir) as tmp:
+            write_gpkg(self, tmp / "plan.gpkg")
+            (tmp / "kpi.json").write_text(
+                json.dumps(self.kpi, ensure_ascii=False, indent=2, default=_json_default),
+                encoding="utf-8")
+            if roster:
+                from .roster import write_roster
+                write_roster(self, tmp / "roster.xlsx")
+            if map_html:
+                from .render.map import save_map
+                save_map(self, tmp / "map.html", basemap=basemap or self.params.basemap)
+        return Path(out_dir)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def write_gpkg(p: Plan, path: Path) -> None:
+    """Write every layer of ``p`` to one GeoPackage (in the county's metric CRS)."""
+    for name, layer in p.layers().items():
+        if layer is None or len(layer) == 0:
+            continue
+        out = layer.copy()
+        for col in out.columns:
+            if col != out.geometry.name and out[col].dtype == object:
+                out[col] = out[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+        out.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+
+class atomic_dir:
+    """Context manager giving a temporary folder that replaces ``target`` on success only."""
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target)
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        os.chmod(self.tmp, 0o755)
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            os.replace(self.target, old)
+        os.replace(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def plan(county: County, *, progress: Progress | None = None, **params: Any) -> Plan:
+    """Plan ``county``: LV patches, grid territories, HV segments, managers and KPIs.
+
+    Parameters
+    ----------
+    county
+        From :func:`gridplan.load_county`.
+    progress
+        Optional callback ``(stage, i, n)``; the CLI draws a progress bar with it.
+    **params
+        Overrides of :class:`~gridplan.settings.Params` fields (e.g. ``capacity=1200``).
+
+    Returns
+    -------
+    Plan
+    """
+    from . import assign, kpi, partition, territory, workload as wl
+
+    prm = county.params.replace(**params) if params else county.params
+    notes: list[str] = list(county.report)
+
+    def step(i: int) -> None:
+        log.info("stage %s", STAGES[i])
+        if progress is not None:
+            progress(STAGES[i], i, len(STAGES))
+
+    step(0)
+    tr = county.transformers.copy()
+    tr["workload"] = wl.workload(tr, prm.workload)
+    step(1)
+    step(2)
+    patches = partition.plan_patches(county, tr["workload"].to_numpy(), params=prm)
+    tr["grid_id"] = patches.grid_id
+    notes.extend(patches.notes)
+    step(3)
+    grids = territory.grid_polygons(county, tr)
+    step(4)
+    segments = None
+    if county.feeders is not None and len(county.feeders):
+        from . import segments as seg
+        res = seg.segment_feeders(county, params=prm)
+        segments = res.segments
+        tr["segment_id"] = res.transformer_segment.reindex(tr.index)
+        notes.extend(res.notes)
+    step(5)
+    grids, managers, more = assign.assign_managers(grids, tr, county, params=prm,
+                                                   flags=patches.flags)
+    notes.extend(more)
+    tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    if segments is not None:
+        from . import segments as seg
+        segments = seg.align_segments(segments, grids)
+        hv = segments.groupby("grid_id")["length_km"].sum()
+        grids["hv_km"] = grids["grid_id"].map(hv).fillna(0.0).round(3)
+        managers["hv_km"] = managers["grid_id"].map(hv).fillna(0.0).round(3)
+    step(6)
+    p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
+             segments=segments, notes=notes)
+    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound)
+    return p
