@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import pandas as pd
 from .county import County
 from .settings import Params
 
-__all__ = ["Plan", "plan", "atomic_dir"]
+__all__ = ["Plan", "plan", "read_plan", "write_gpkg", "atomic_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,64 @@ def write_gpkg(p: Plan, path: Path) -> None:
             if col != out.geometry.name and out[col].dtype == object:
                 out[col] = out[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
         out.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    import pyogrio
+
+    managers = pd.DataFrame(p.managers).drop(columns="geometry", errors="ignore")
+    pyogrio.write_dataframe(managers, path, layer="managers")
+    meta = {"county": p.county.name, "crs": p.crs.to_wkt(), "params": dataclasses.asdict(p.params),
+            "kpi": p.kpi, "checksums": p.county.checksums, "notes": p.notes}
+    pyogrio.write_dataframe(
+        pd.DataFrame({"key": list(meta),
+                      "value": [json.dumps(v, ensure_ascii=False, default=_json_default) for v in meta.values()]}),
+        path, layer="meta")
+
+
+def read_plan(path: str | Path) -> Plan:
+    """Read a plan back from ``plan.gpkg`` (or the folder that holds it).
+
+    Parameters
+    ----------
+    path
+        A ``plan.gpkg`` file or a plan output folder.
+
+    Returns
+    -------
+    Plan
+        With its County rebuilt from the layers the GeoPackage holds.
+    """
+    import pyogrio
+    from pyproj import CRS
+
+    from ._errors import InputError, Problem
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "plan.gpkg"
+    if not path.exists():
+        raise InputError([Problem(str(path), "plan file not found",
+                                  "give a plan.gpkg written by `gridplan plan`, or its folder")])
+    names = {str(n) for n, _ in pyogrio.list_layers(path)}
+    missing = {"grids", "transformers", "townships", "stations", "meta"} - names
+    if missing:
+        raise InputError([Problem(str(path), f"not a gridplan plan: layers missing: {', '.join(sorted(missing))}",
+                                  "give a plan.gpkg written by `gridplan plan`")])
+    meta_df = pyogrio.read_dataframe(path, layer="meta")
+    meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"])}
+    crs = CRS.from_wkt(meta["crs"])
+
+    def layer(name: str) -> gpd.GeoDataFrame | None:
+        return gpd.read_file(path, layer=name, engine="pyogrio").set_crs(crs, allow_override=True) \
+            if name in names else None
+
+    prm = Params(**meta["params"])
+    tr = layer("transformers")
+    county = County(name=meta["county"], crs=crs, townships=layer("townships"),
+                    stations=layer("stations"), transformers=tr, params=prm,
+                    switches=layer("switches"), substations=layer("substations"),
+                    villages=layer("villages"), checksums=meta.get("checksums", {}), source=path)
+    managers = pyogrio.read_dataframe(path, layer="managers") if "managers" in names else pd.DataFrame()
+    return Plan(county=county, params=prm, transformers=tr, grids=layer("grids"), managers=managers,
+                segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []))
 
 
 class atomic_dir:
@@ -174,12 +233,13 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
     step(3)
     grids = territory.grid_polygons(county, tr)
     step(4)
-    segments = None
+    segments, hv_kpi = None, {}
     if county.feeders is not None and len(county.feeders):
         from . import segments as seg
         res = seg.segment_feeders(county, params=prm)
         segments = res.segments
         tr["segment_id"] = res.transformer_segment.reindex(tr.index)
+        hv_kpi = res.kpi
         notes.extend(res.notes)
     step(5)
     grids, managers, more = assign.assign_managers(grids, tr, county, params=prm,
@@ -195,5 +255,5 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
     step(6)
     p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
              segments=segments, notes=notes)
-    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound)
+    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi)
     return p

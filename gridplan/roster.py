@@ -1,0 +1,104 @@
+"""The roster workbook (台区经理名册): one row per manager, one per 台区, formatted for printing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = ["write_roster", "roster_tables"]
+
+_HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+def roster_tables(plan: "Plan") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the two sheets as DataFrames with Chinese headers: managers, and 台区."""
+    g = plan.grids.set_index("grid_id")
+    stations = plan.county.stations.set_index("station_id")["name"]
+    tr = plan.transformers
+    villages = (tr.dropna(subset=["village"]).groupby("grid_id")["village"]
+                .agg(lambda v: "、".join(sorted(set(map(str, v))))) if "village" in tr.columns
+                else pd.Series(dtype=str))
+    m = plan.managers.copy()
+    m = m[m["grid_id"].notna()].sort_values(["station_id", "grid_id"])
+    managers = pd.DataFrame({
+        "供电所": m["station_id"].map(stations).fillna(m["station_id"]),
+        "网格编号": m["grid_id"],
+        "台区经理": m["name"],
+        "工号": m["manager_id"],
+        "联系电话": m["phone"],
+        "负责乡镇": m["grid_id"].map(g["townships"]),
+        "负责村": m["grid_id"].map(villages).fillna(""),
+        "台区数": m["grid_id"].map(g["n_transformers"]).fillna(0).astype(int),
+        "户数": m["grid_id"].map(g["customers"]).fillna(0).astype(int),
+        "工作量": m["workload"].round(1),
+        "高压线路(km)": m["grid_id"].map(g["hv_km"]).fillna(0.0).round(2),
+        "备注": m["placeholder"].map({True: "占位（名册缺人）", False: ""}),
+    })
+    unassigned = plan.managers[plan.managers["grid_id"].isna()]
+    if len(unassigned):
+        extra = pd.DataFrame({"供电所": unassigned["station_id"].map(stations).fillna(unassigned["station_id"]),
+                              "网格编号": "", "台区经理": unassigned["name"], "工号": unassigned["manager_id"],
+                              "联系电话": unassigned["phone"], "备注": "未分配网格"})
+        managers = pd.concat([managers, extra], ignore_index=True)
+    per_tr = pd.DataFrame({
+        "台区编号": tr["transformer_id"], "台区名称": tr["name"],
+        "乡镇": tr["township_id"].map(plan.county.townships.set_index("township_id")["name"]),
+        "村": tr["village"] if "village" in tr.columns else "",
+        "户数": tr["customers"], "容量(kVA)": tr["capacity_kva"],
+        "所属线路": tr["feeder_id"] if "feeder_id" in tr.columns else "",
+        "线段": tr["segment_id"] if "segment_id" in tr.columns else "",
+        "网格编号": tr["grid_id"], "台区经理": tr["grid_id"].map(g["manager_name"]),
+        "联系电话": tr["grid_id"].map(g["phone"]),
+    }).sort_values(["网格编号", "台区编号"])
+    return managers.reset_index(drop=True), per_tr.reset_index(drop=True)
+
+
+def write_roster(plan: "Plan", path: str | Path) -> Path:
+    """Write ``roster.xlsx``: sheet 台区经理 (one row per manager) and sheet 台区明细 (one per 台区)."""
+    managers, per_tr = roster_tables(plan)
+    wb = Workbook()
+    _sheet(wb.active, "台区经理", managers, title=f"{plan.county.name} 台区经理名册")
+    _sheet(wb.create_sheet(), "台区明细", per_tr, title=None)
+    wb.save(path)
+    return Path(path)
+
+
+def _sheet(ws, name: str, df: pd.DataFrame, *, title: str | None) -> None:
+    ws.title = name
+    row0 = 1
+    if title:
+        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
+        row0 = 2
+    for j, col in enumerate(df.columns, 1):
+        c = ws.cell(row=row0, column=j, value=str(col))
+        c.font, c.fill = Font(bold=True), _HEAD_FILL
+        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for i, row in enumerate(df.itertuples(index=False), row0 + 1):
+        for j, val in enumerate(row, 1):
+            if isinstance(val, float) and pd.isna(val):
+                val = None
+            elif hasattr(val, "item"):
+                val = val.item()
+            ws.cell(row=i, column=j, value=val)
+    for j, col in enumerate(df.columns, 1):
+        width = max([_width(col)] + [_width(v) for v in df.iloc[:, j - 1].head(500)])
+        ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
+    ws.freeze_panes = ws.cell(row=row0 + 1, column=1)
+    ws.print_title_rows = f"{row0}:{row0}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _width(value) -> int:
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
