@@ -555,7 +555,7 @@ def write_summary(result: ManyResult, *, maps: bool = True) -> dict[str, Path]:
     else:
         failures.unlink(missing_ok=True)
     files["index"] = out / "index.html"
-    _write_atomic(files["index"], lambda tmp: overview_map(result, maps=maps).save(str(tmp)))
+    _write_atomic(files["index"], lambda tmp: _save_map(overview_map(result, maps=maps), tmp))
     return files
 
 
@@ -598,51 +598,54 @@ def overview_map(result: ManyResult, *, maps: bool = True) -> "folium.Map":
     """Return a Folium map with one polygon per county, coloured by grid count, linking to its map.
 
     Two colourings, switched in the layer control: 网格数 (grid count) and 工作量变异系数 (balance).
-    Each polygon's popup lists the county's numbers and links to ``<county>/map.html``; counties
-    that failed are listed in a panel with their error. Every name is HTML-escaped.
+    Each polygon's popup lists the county's numbers and links to ``<county>/map.html``; a panel
+    gives the legend and lists the counties that failed with their error. Names are HTML-escaped.
     """
     import branca.colormap as cm
     import folium
 
     shaped = [c for c in result.counties if c.ok and c.outline]
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    _basemap(m)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap 底图 (需联网)").add_to(m)
     grids = [float(_kpi_value(c.kpi, COLUMNS["网格数"]) or 0) for c in shaped]
     cvs = [float(_kpi_value(c.kpi, COLUMNS["工作量变异系数"]) or 0) for c in shaped]
-    by_grids = cm.linear.YlGnBu_09.scale(min(grids, default=0), max(max(grids, default=1), 1))
-    by_grids.caption = "网格数"
-    by_cv = cm.linear.RdYlGn_11.scale(0, max(max(cvs, default=0.1), 0.1))
-    by_cv.colors.reverse()  # green = balanced (low CV)
-    by_cv.caption = "工作量变异系数 (越小越均衡)"
-    layers = [(folium.FeatureGroup(name="按网格数着色", overlay=False), by_grids, grids),
-              (folium.FeatureGroup(name="按工作量均衡着色", overlay=False, show=False), by_cv, cvs)]
-    for group, cmap, values in layers:
+    by_grids = cm.LinearColormap(["#ffffd9", "#41b6c4", "#081d58"],
+                                 vmin=min(grids, default=0), vmax=max(max(grids, default=1), 1))
+    by_cv = cm.LinearColormap(["#1a9850", "#fee08b", "#d73027"], vmin=0,
+                              vmax=max(max(cvs, default=0.1), 0.1))
+    layers = [("按网格数着色", by_grids, grids, True), ("按工作量均衡着色 (变异系数)", by_cv, cvs, False)]
+    for name, cmap, values, show in layers:
+        group = folium.FeatureGroup(name=name, show=show)
         for c, v in zip(shaped, values):
-            _county_shape(c, cmap(v), maps=maps and (result.out_dir / c.county / "map.html").exists(),
-                          ).add_to(group)
+            has_map = maps and (result.out_dir / c.county / "map.html").exists()
+            _county_shape(c, cmap(v), maps=has_map).add_to(group)
         group.add_to(m)
-    by_grids.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     bounds = _bounds([c.outline for c in shaped])
     if bounds:
         m.fit_bounds(bounds)
-    m.get_root().html.add_child(folium.Element(_panel(result)))
-    m.get_root().header.add_child(folium.Element('<meta charset="utf-8"><title>省级规划总览</title>'))
+    legend = [(f"网格数 {by_grids.vmin:.0f} → {by_grids.vmax:.0f}", by_grids),
+              (f"变异系数 0 → {by_cv.vmax:.2f} (越小越均衡)", by_cv)]
+    m.get_root().html.add_child(folium.Element(_panel(result, legend)))
     return m
 
 
-def _basemap(m: "folium.Map") -> None:
-    """Use gridplan's offline map assets when available; otherwise folium's defaults."""
+def _save_map(m: "folium.Map", path: Path) -> None:
+    """Save ``m`` as one self-contained page (assets inlined); CDN links if assets are missing."""
+    links = None
     try:
-        from .render import assets  # written by the map module's owner
+        from .render import assets
+
+        links = assets.collect_links(m)
     except ImportError:
-        log.debug("gridplan.render.assets not available: index.html uses folium's CDN assets")
-        return
-    for name in ("use_offline_assets", "make_offline", "localize"):
-        fn = getattr(assets, name, None)
-        if callable(fn):
-            fn(m)
-            return
+        assets = None
+    page = m.get_root().render()
+    if assets is not None and links is not None:
+        try:
+            page = assets.inline_assets(page, links)
+        except assets.AssetsMissingError as exc:
+            log.warning("index.html links the web assets online: %s", exc)
+    path.write_text(page, encoding="utf-8")
 
 
 def _county_shape(c: CountyResult, colour: str, *, maps: bool) -> "folium.GeoJson":
@@ -671,18 +674,22 @@ def _popup_html(c: CountyResult, *, maps: bool) -> str:
             f"<p>{html.escape(STATUS_ZH[c.status])}</p>{link}")
 
 
-def _panel(result: ManyResult) -> str:
+def _panel(result: ManyResult, legend: list[tuple[str, Any]]) -> str:
     n = len(result.counties)
     head = (f"<b>省级规划总览</b><br>{n} 个县: 完成 {n - len(result.failed)}, "
             f"失败 {len(result.failed)}")
+    bars = "".join(
+        f"<div>{html.escape(label)}<div style='height:10px;width:200px;background:linear-gradient("
+        f"to right,{cmap(cmap.vmin)},{cmap((cmap.vmin + cmap.vmax) / 2)},{cmap(cmap.vmax)})'></div></div>"
+        for label, cmap in legend)
     items = "".join(f"<li><b>{html.escape(c.county)}</b>: {html.escape(c.error_type)}: "
                     f"{html.escape(c.error.splitlines()[0] if c.error else '')}</li>"
                     for c in result.failed)
-    fails = f"<br>失败的县 (详见 failures.txt):<ul style='margin:0;padding-left:18px'>{items}</ul>" \
-        if items else ""
+    fails = (f"失败的县 (详见 failures.txt):<ul style='margin:0;padding-left:18px'>{items}</ul>"
+             if items else "")
     return ("<div style='position:fixed;bottom:20px;left:10px;z-index:9999;background:white;"
             "padding:8px 10px;border:1px solid #999;max-width:420px;max-height:40%;overflow:auto;"
-            f"font-size:13px'>{head}{fails}</div>")
+            f"font-size:13px'>{head}{bars}{fails}</div>")
 
 
 def _bounds(outlines: list[dict[str, Any]]) -> list[list[float]] | None:
