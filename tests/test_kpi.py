@@ -1,0 +1,68 @@
+import numpy as np
+import pandas as pd
+
+from gridplan.assign import assign_managers
+from gridplan.kpi import balance_stats, compute_kpis, medoid_distances, noncontiguous_grids
+from gridplan.plan import Plan
+from gridplan.roster import roster_tables, write_roster
+from gridplan.territory import grid_polygons
+
+from _plan_fixtures import small_county, split_grids
+
+
+def _plan(per_township=2):
+    county = small_county()
+    tr = county.transformers.assign(grid_id=split_grids(county, per_township),
+                                    workload=county.transformers["customers"].astype(float))
+    grids, managers, notes = assign_managers(grid_polygons(county, tr), tr, county, params=county.params)
+    tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    p = Plan(county=county, params=county.params, transformers=tr, grids=grids, managers=managers, notes=notes)
+    p.kpi = compute_kpis(p, lower_bound=3)
+    return p
+
+
+def test_balance_stats_by_hand():
+    s = balance_stats(np.array([90.0, 100.0, 110.0]))
+    assert s["cv"] == round(np.std([90, 100, 110]) / 100, 4)
+    assert s["max_over_mean"] == 1.1 and s["min_over_mean"] == 0.9
+
+
+def test_medoid_distances_by_hand():
+    xy = np.array([[0.0, 0], [3, 4], [6, 8]])
+    idx, mean_d, max_d = medoid_distances(xy)
+    assert idx == 1 and np.isclose(mean_d, 10 / 3) and np.isclose(max_d, 5)
+
+
+def test_noncontiguous_detects_a_split_grid():
+    xy = np.array([[0.0, 0], [1, 0], [2, 0], [3, 0]])
+    edges = np.array([[0, 1], [1, 2], [2, 3]])
+    assert noncontiguous_grids(xy, np.array(["a", "b", "a", "b"]), edges) == ["a", "b"]
+    assert noncontiguous_grids(xy, np.array(["a", "a", "b", "b"]), edges) == []
+
+
+def test_county_kpis_are_consistent_with_the_layers():
+    p = _plan()
+    c = p.kpi["county"]
+    assert c["transformers"] == len(p.transformers)
+    assert c["households"] == int(p.transformers["customers"].sum())
+    assert c["grids"] == len(p.grids) == 6
+    assert c["noncontiguous_grids"] == 0
+    real = p.grids[p.grids["n_transformers"] > 0]
+    assert c["cv"] == balance_stats(real["workload"].to_numpy())["cv"]
+    assert set(p.kpi["stations"]) == {"S1", "S2"}
+    assert (p.grids["polsby_popper"].between(0, 1)).all()
+    assert sum(s["transformers"] for s in p.kpi["stations"].values()) == len(p.transformers)
+
+
+def test_roster_sheets(tmp_path):
+    p = _plan()
+    managers, per_tr = roster_tables(p)
+    assert list(managers.columns[:4]) == ["供电所", "网格编号", "台区经理", "工号"]
+    assert len(per_tr) == len(p.transformers)
+    assert managers["户数"].sum() == p.transformers["customers"].sum()
+    path = write_roster(p, tmp_path / "roster.xlsx")
+    from openpyxl import load_workbook
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["台区经理", "台区明细"]
+    assert wb["台区经理"].freeze_panes == "A3"
+    assert pd.read_excel(path, sheet_name="台区明细")["台区编号"].nunique() == len(p.transformers)
