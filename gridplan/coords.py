@@ -35,14 +35,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from ._errors import Problems
+from ._errors import InputError, Problems
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -302,12 +302,12 @@ def _zone_from_number(n: int) -> int | None:
     return None
 
 
-def _bad_system(text: object, source: str, why: str) -> None:
+def _bad_system(text: object, source: str, why: str) -> NoReturn:
     problems = Problems()
     problems.add(source, f"unknown coordinate system {text!r}{why}",
                  fix="use one of: " + ", ".join(ACCEPTED) + " (中文: 国测局/火星坐标, 百度, "
                      "2000国家大地坐标系, 高斯克吕格3度带)")
-    problems.raise_if_any()
+    raise InputError(problems.items)
 
 
 def _from_epsg(code: int, text: object, source: str) -> CoordSystem:
@@ -366,7 +366,6 @@ def parse_system(text: str | CoordSystem, *, source: str = "coordinate system") 
                                       "divisible by 3")
         return CoordSystem("gk3", zone=zone)
     _bad_system(text, source, "")
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- conversions to and from WGS84 ----------------------------------------------------------------
