@@ -1,0 +1,614 @@
+"""Reading the files of a county folder: tables (CSV / XLSX) and layers (GeoJSON / GPKG / SHP).
+
+Everything here is about *reading* bytes into frames the way the users' files really are:
+
+- **What a file really is.** :func:`sniff` looks at the first bytes and refuses a file that is not
+  what its extension says (an ``.xlsx`` that is an HTML page or a CSV text, a ``.geojson`` that is
+  not JSON, a ``.shp`` without its ``.dbf``) with a :class:`FileKindError` that says how to fix it.
+- **Encodings.** CSV in UTF-8, UTF-8 with BOM, or GBK/GB18030 (tried in that order). Shapefiles use
+  their ``.cpg`` when present; otherwise the ``.dbf`` is decoded as UTF-8 if it can be, else GB18030
+  (a superset of GBK).
+- **Headers.** Column names are matched to canonical names through per-layer alias tables
+  (:data:`ALIASES`), insensitive to case, spaces, full-width forms and brackets: ``容量(kVA)``,
+  ``容量（KVA）`` and ``容量`` all mean ``capacity_kva``. A title row above the header (common in
+  exports: "XX供电所台区台账") is skipped: the header is the first of the first ten rows that names
+  the most known columns.
+- **Numbers stored as text.** :func:`parse_numbers` reads ``"114.2"``, ``" 114.2 "``, ``"114.2°"``,
+  ``"114,2"`` (comma decimal), ``"114°12'30\\""`` (degrees-minutes-seconds), ``"200kVA"``, ``"1,234"``
+  (thousands, for counts) and full-width digits, and tells which cells it could not read.
+
+Every frame returned carries a ``_row`` column: the 1-based row number the user sees (the
+spreadsheet row for CSV/XLSX, so the header is row 1 and the first record row 2; the feature number
+for GeoJSON/GPKG/SHP), used in messages when a row has no id.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io as _io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+
+__all__ = ["ALIASES", "FileKindError", "ReadResult", "GEO_EXTS", "TABLE_EXTS", "normalize_header",
+           "rename_columns", "parse_numbers", "as_ids", "read_table", "read_layer", "read_any",
+           "sniff", "sha256", "layer_files"]
+
+log = logging.getLogger(__name__)
+
+GEO_EXTS = (".geojson", ".json", ".gpkg", ".shp")
+TABLE_EXTS = (".csv", ".txt", ".xlsx", ".xls")
+SHP_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd", ".shp.xml")
+
+_LON = ["lon", "lng", "long", "longitude", "x", "经度", "东经", "经度坐标", "x坐标"]
+_LAT = ["lat", "latitude", "y", "纬度", "北纬", "纬度坐标", "y坐标"]
+_STATION = ["station_id", "供电所编号", "供电所", "所属供电所", "供电所id", "供电所代码", "station"]
+_TOWNSHIP = ["township_id", "乡镇编号", "乡镇代码", "乡镇id", "乡镇", "所属乡镇", "乡镇街道", "township"]
+
+#: Accepted column names per layer, canonical name first. Matching is done on
+#: :func:`normalize_header` of both sides, so case, spaces and brackets do not matter.
+ALIASES: dict[str, dict[str, list[str]]] = {
+    "townships": {
+        "township_id": ["township_id", "乡镇编号", "乡镇代码", "乡镇id", "乡镇编码", "id", "code",
+                        "towncode", "编号", "代码"],
+        "name": ["name", "乡镇名称", "乡镇", "名称", "乡镇街道", "townname"],
+        "station_id": _STATION,
+        "area_class": ["area_class", "区域类型", "地区类型", "供电区域", "供电区域类型", "区域类别"],
+    },
+    "stations": {
+        "station_id": ["station_id", "供电所编号", "供电所代码", "供电所id", "id", "编号", "代码"],
+        "name": ["name", "供电所名称", "名称", "供电所"],
+        "kind": ["kind", "类型", "供电所类型", "type", "类别"],
+        "parent_id": ["parent_id", "上级供电所", "所属中心供电所", "中心供电所", "parent", "上级"],
+    },
+    "transformers": {
+        "transformer_id": ["transformer_id", "台区编号", "台区编码", "台区id", "台区代码", "台区号",
+                           "id", "编号", "tq_id"],
+        "name": ["name", "台区名称", "台区名", "名称", "台区"],
+        "lon": _LON,
+        "lat": _LAT,
+        "customers": ["customers", "用户数", "户数", "用户数量", "用户户数", "客户数", "households",
+                      "n_customers"],
+        "capacity_kva": ["capacity_kva", "容量", "容量kva", "配变容量", "变压器容量", "额定容量",
+                         "capacity", "kva"],
+        "feeder_id": ["feeder_id", "所属线路", "线路编号", "馈线", "馈线编号", "线路", "所属馈线",
+                      "feeder", "line_id"],
+        "status": ["status", "运行状态", "状态", "设备状态"],
+        "village": ["village", "村", "行政村", "所属村", "村名", "所属行政村"],
+        "current_manager_id": ["manager_id", "current_manager_id", "台区经理工号", "台区经理编号",
+                               "工号", "人员编号"],
+        "current_grid_id": ["grid_id", "current_grid_id", "网格编号", "所属网格", "网格"],
+        "station_id": _STATION,
+        "township_id": _TOWNSHIP,
+    },
+    "managers": {
+        "manager_id": ["manager_id", "工号", "人员编号", "员工编号", "编号", "id"],
+        "name": ["name", "姓名", "台区经理", "名称"],
+        "phone": ["phone", "电话", "联系电话", "手机", "手机号", "手机号码", "tel", "mobile"],
+        "station_id": _STATION,
+        "lon": _LON,
+        "lat": _LAT,
+        "max_workload": ["max_workload", "最大工作量", "工作量上限", "承载上限"],
+    },
+    "feeders": {
+        "feeder_id": ["feeder_id", "线路编号", "馈线编号", "线路id", "id", "编号"],
+        "name": ["name", "线路名称", "馈线名称", "名称"],
+        "substation_id": ["substation_id", "变电站编号", "所属变电站", "变电站", "电源点"],
+    },
+    "switches": {
+        "switch_id": ["switch_id", "开关编号", "开关id", "id", "编号"],
+        "normally_open": ["normally_open", "常开", "是否常开", "联络开关", "分合状态", "open"],
+        "feeder_id": ["feeder_id", "所属线路", "线路编号", "馈线", "线路"],
+    },
+    "substations": {
+        "substation_id": ["substation_id", "变电站编号", "变电站id", "id", "编号"],
+        "name": ["name", "变电站名称", "名称", "变电站"],
+    },
+    "villages": {
+        "village_id": ["village_id", "村编号", "行政村编号", "村代码", "villcode", "id", "编号"],
+        "name": ["name", "村名", "村名称", "行政村", "村", "名称", "villname"],
+        "township_id": _TOWNSHIP,
+    },
+    "barriers": {"name": ["name", "名称"], "kind": ["kind", "类型", "type"]},
+    "roads": {"name": ["name", "名称", "道路名称"],
+              "speed_kmh": ["speed_kmh", "速度", "车速", "限速", "speed", "maxspeed"]},
+}
+
+
+class FileKindError(Exception):
+    """A file is not what its extension says, or cannot be read; ``what`` and ``fix`` say why."""
+
+    def __init__(self, what: str, fix: str):
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{what} ({fix})")
+
+
+@dataclass
+class ReadResult:
+    """A file read into a frame.
+
+    Attributes
+    ----------
+    frame
+        A DataFrame (tables) or GeoDataFrame (layers) with a ``_row`` column.
+    path
+        The file.
+    crs
+        The CRS the file itself declares (``.prj``, a GeoPackage SRS, a GeoJSON ``crs`` member), or
+        ``None``. RFC 7946 GeoJSON without a ``crs`` member declares none: its coordinates follow the
+        folder's ``coords`` setting (they may be GCJ-02 in practice).
+    encoding
+        The text encoding used, when there was a choice.
+    """
+
+    frame: pd.DataFrame
+    path: Path
+    crs: CRS | None = None
+    encoding: str | None = None
+
+    @property
+    def is_geo(self) -> bool:
+        """Whether the frame has geometry."""
+        return isinstance(self.frame, gpd.GeoDataFrame)
+
+
+# ----------------------------------------------------------------------------- headers
+
+_BRACKETS = "()[]{}<>（）【】〔〕《》「」"
+_BRACKETED = re.compile(r"[(\[{<（【〔《「][^)\]}>）】〕》」]*[)\]}>）】〕》」]")
+
+
+def normalize_header(text: object) -> str:
+    """Return the matching key of a column name: NFKC, lower case, no spaces, no brackets.
+
+    >>> normalize_header(" 容量（kVA） ")
+    '容量kva'
+    """
+    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = re.sub(r"[\s_\-.:：/]+", "", s)
+    return "".join(ch for ch in s if ch not in _BRACKETS)
+
+
+def _key_without_brackets(text: object) -> str:
+    s = unicodedata.normalize("NFKC", str(text))
+    return normalize_header(_BRACKETED.sub("", s))
+
+
+def _alias_index(layer: str) -> dict[str, tuple[str, int]]:
+    """Map normalized alias -> (canonical name, priority) for one layer."""
+    out: dict[str, tuple[str, int]] = {}
+    for canon, names in ALIASES.get(layer, {}).items():
+        for prio, name in enumerate(names):
+            out.setdefault(normalize_header(name), (canon, prio))
+    return out
+
+
+def _match(column: object, index: dict[str, tuple[str, int]]) -> tuple[str, int] | None:
+    hit = index.get(normalize_header(column))
+    if hit is None:
+        hit = index.get(_key_without_brackets(column))
+    return hit
+
+
+def rename_columns(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """Rename the columns of ``frame`` to the canonical names of ``layer``.
+
+    When several columns mean the same thing (``id`` and ``台区编号``), the one whose alias comes
+    first in :data:`ALIASES` wins; the others keep their names.
+    """
+    index = _alias_index(layer)
+    best: dict[str, tuple[int, object]] = {}
+    for col in frame.columns:
+        if col in ("_row", "geometry"):
+            continue
+        hit = _match(col, index)
+        if hit is None:
+            continue
+        canon, prio = hit
+        if canon not in best or prio < best[canon][0]:
+            best[canon] = (prio, col)
+    mapping = {col: canon for canon, (_, col) in best.items() if col != canon}
+    # A column already named like a canonical target that is not chosen must step aside.
+    clash = {c: f"{c}_orig" for c in frame.columns if c in mapping.values() and c not in mapping}
+    if mapping:
+        log.debug("%s: columns renamed %s", layer, mapping)
+    return frame.rename(columns={**clash, **mapping})
+
+
+def accepted_names(layer: str, column: str) -> str:
+    """The accepted names of one column, for messages: ``台区编号 / 台区编码 / ...``."""
+    return " / ".join(ALIASES.get(layer, {}).get(column, [column]))
+
+
+# ----------------------------------------------------------------------------- values
+
+_DMS = re.compile(r"^(-?\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分]\s*)?"
+                  r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒)?\s*)?([nsewNSEW]?)$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_SUFFIX = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)\s*(?:kva|kw|户|台|个|°|度|[nsewNSEW])?$", re.I)
+
+
+def _one_number(text: str, *, thousands: bool) -> float:
+    s = unicodedata.normalize("NFKC", text).strip().replace("\u2212", "-")
+    if s == "":
+        return np.nan
+    if thousands and _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    elif s.count(",") == 1 and "." not in s:
+        s = s.replace(",", ".")
+    m = _SUFFIX.match(s.replace(" ", ""))
+    if m:
+        return float(m.group(1))
+    m = _DMS.match(s)
+    if m:
+        deg, minutes, seconds, hemi = m.groups()
+        sign = -1.0 if deg.startswith("-") or hemi.lower() in ("s", "w") else 1.0
+        value = abs(float(deg)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
+        return sign * value
+    raise ValueError(text)
+
+
+def parse_numbers(values: pd.Series, *, thousands: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Parse numbers that may be stored as text.
+
+    Parameters
+    ----------
+    values
+        Numbers, or text such as ``" 114.2 "``, ``"114.2°"``, ``"114,2"``, ``"200kVA"``.
+    thousands
+        Read ``"1,234"`` as 1234 (for counts) instead of 1.234 (a comma decimal, for coordinates).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The float values (NaN where empty or unreadable) and a boolean mask of the cells that were
+        not empty but could not be read.
+    """
+    out = np.full(len(values), np.nan)
+    bad = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values.tolist()):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            out[i] = float(v)
+            continue
+        try:
+            out[i] = _one_number(str(v), thousands=thousands)
+        except ValueError:
+            bad[i] = True
+    return out, bad
+
+
+def as_ids(values: pd.Series) -> pd.Series:
+    """Return ids as stripped strings (``1001.0`` -> ``"1001"``), ``None`` where empty."""
+    def one(v: object) -> str | None:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        s = unicodedata.normalize("NFKC", str(v)).strip()
+        if re.fullmatch(r"-?\d+\.0", s):
+            s = s[:-2]
+        return s or None
+    return pd.Series([one(v) for v in values.tolist()], index=values.index, dtype=object)
+
+
+# ----------------------------------------------------------------------------- sniffing
+
+def _kind_of(head: bytes) -> str:
+    """Guess what a file is from its first bytes."""
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "ole2"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if head.startswith(b"\x00\x00\x27\x0a"):
+        return "shp"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text[:1] in (b"{", b"["):
+        return "json"
+    low = text[:512].lower()
+    if text[:1] == b"<" and any(t in low for t in (b"<html", b"<!doctype", b"<table", b"<meta",
+                                                     b"<?xml", b"<head")):
+        return "html"
+    if b"\x00" in head:
+        return "binary"
+    return "text"
+
+
+_LOOKS = {"zip": "an Excel .xlsx workbook (a zip file)", "ole2": "an old-style Excel .xls workbook",
+          "sqlite": "a GeoPackage/SQLite database", "shp": "a shapefile .shp",
+          "json": "a JSON/GeoJSON text", "html": "an HTML page (a web export)",
+          "text": "a plain text / CSV file", "binary": "a binary file of unknown kind",
+          "empty": "empty (0 bytes)"}
+_EXPECT = {".xlsx": {"zip"}, ".xls": {"zip"}, ".csv": {"text"}, ".txt": {"text"},
+           ".geojson": {"json"}, ".json": {"json"}, ".gpkg": {"sqlite"}, ".shp": {"shp"}}
+_RENAME_TO = {"zip": ".xlsx", "text": ".csv", "json": ".geojson", "sqlite": ".gpkg"}
+
+
+def sniff(path: Path) -> None:
+    """Raise :class:`FileKindError` unless ``path`` is what its extension says.
+
+    Parameters
+    ----------
+    path
+        A CSV, XLSX, GeoJSON, GPKG or SHP file.
+    """
+    ext = path.suffix.lower()
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    kind = _kind_of(head)
+    if kind == "empty":
+        raise FileKindError("the file is empty (0 bytes)", "export the data again")
+    if ext == ".xls" and kind == "ole2":
+        raise FileKindError("is an old-style .xls workbook, which gridplan does not read",
+                            "open it in Excel or WPS and save it as .xlsx (or export CSV)")
+    if kind in _EXPECT.get(ext, {kind}):
+        if ext == ".shp":
+            missing = [s for s in (".dbf", ".shx") if _sidecar(path, s) is None]
+            if missing:
+                raise FileKindError(f"the shapefile has no {' / '.join(missing)} beside it",
+                                    "copy every file of the shapefile (.shp, .shx, .dbf, .prj, "
+                                    ".cpg) into the folder")
+        return
+    what = f"is not a {ext} file: it is {_LOOKS[kind]}"
+    if kind == "html":
+        fix = ("open it in Excel or WPS and 'Save As' .xlsx, or export the table as CSV "
+               "(many web systems save an HTML table under an .xls/.xlsx name)")
+    elif kind in _RENAME_TO and _RENAME_TO[kind] != ext:
+        fix = f"rename it to {path.stem}{_RENAME_TO[kind]}"
+    else:
+        fix = "export the data again in the format its name says"
+    raise FileKindError(what, fix)
+
+
+def _sidecar(path: Path, ext: str) -> Path | None:
+    for cand in (path.with_suffix(ext), path.with_suffix(ext.upper())):
+        if cand.exists():
+            return cand
+    return None
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _decode(data: bytes) -> tuple[str, str]:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise FileKindError("is neither UTF-8 nor GBK/GB18030 text",
+                        "save it as CSV UTF-8 (Excel: 另存为 → CSV UTF-8)")
+
+
+def _delimiter(text: str) -> str:
+    lines = [ln for ln in text.splitlines()[:20] if ln.strip()]
+    best, score = ",", 0
+    for d in (",", "\t", ";", "|"):
+        n = sum(ln.count(d) for ln in lines)
+        if n > score:
+            best, score = d, n
+    return best
+
+
+def _cell(v: object) -> object:
+    if v is None:
+        return np.nan
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(v)
+    s = str(v)
+    return np.nan if s.strip() == "" else s
+
+
+def _frame_from_rows(rows: list[list[object]], layer: str | None) -> pd.DataFrame:
+    """Pick the header row among the first ten, and build a frame of text cells with ``_row``."""
+    rows = [[_cell(c) for c in r] for r in rows]
+    width = max((len(r) for r in rows), default=0)
+    rows = [r + [np.nan] * (width - len(r)) for r in rows]
+    header_at = 0
+    if layer is not None:
+        index = _alias_index(layer)
+        scores = [sum(1 for c in r if isinstance(c, str) and _match(c, index)) for r in rows[:10]]
+        if scores and max(scores) > 0:
+            header_at = int(np.argmax(scores))
+    if not rows:
+        return pd.DataFrame({"_row": pd.Series(dtype=int)})
+    header = [str(c).strip() if isinstance(c, str) else f"column_{j + 1}"
+              for j, c in enumerate(rows[header_at])]
+    body = rows[header_at + 1:]
+    frame = pd.DataFrame(body, columns=header, dtype=object)
+    frame["_row"] = np.arange(header_at + 2, header_at + 2 + len(body))
+    keep = frame.drop(columns="_row").notna().any(axis=1)
+    frame = frame.loc[keep].reset_index(drop=True)
+    frame = frame.loc[:, [c for c in frame.columns if not c.startswith("column_")
+                          or frame[c].notna().any()]]
+    return frame
+
+
+def read_table(path: str | Path, *, layer: str | None = None) -> ReadResult:
+    """Read a CSV or XLSX table as text cells, with canonical column names for ``layer``.
+
+    Parameters
+    ----------
+    path
+        A ``.csv`` / ``.txt`` (comma, tab, semicolon or bar separated; UTF-8, UTF-8-BOM or GBK)
+        or ``.xlsx`` file (its first non-empty sheet).
+    layer
+        The layer name in :data:`ALIASES` used to find the header row and rename the columns.
+
+    Returns
+    -------
+    ReadResult
+        Every cell is a string or NaN (numbers are parsed later, so that ids keep leading zeros).
+
+    Raises
+    ------
+    FileKindError
+        The file is not what its extension says, or cannot be decoded.
+    """
+    path = Path(path)
+    sniff(path)
+    encoding = None
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        rows = _xlsx_rows(path)
+    else:
+        text, encoding = _decode(path.read_bytes())
+        rows = list(csv.reader(_io.StringIO(text), delimiter=_delimiter(text)))
+    frame = _frame_from_rows(rows, layer)
+    if layer is not None:
+        frame = rename_columns(frame, layer)
+    log.debug("read %s: %d rows, columns %s", path.name, len(frame), list(frame.columns))
+    return ReadResult(frame, path, None, encoding)
+
+
+def _xlsx_rows(path: Path) -> list[list[object]]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+        raise FileKindError(f"cannot be opened as an Excel workbook ({exc})",
+                            "open it in Excel or WPS and save it again as .xlsx") from exc
+    try:
+        for ws in wb.worksheets:
+            rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            if any(any(c is not None for c in r) for r in rows):
+                return rows
+        return []
+    finally:
+        wb.close()
+
+
+# ----------------------------------------------------------------------------- layers
+
+_ENCODINGS = {"936": "GB18030", "cp936": "GB18030", "gbk": "GB18030", "gb2312": "GB18030",
+              "gb18030": "GB18030", "65001": "UTF-8", "utf8": "UTF-8", "utf-8": "UTF-8"}
+
+
+def _shapefile_encoding(path: Path) -> str:
+    """The encoding of a shapefile's attributes: its ``.cpg``, else UTF-8 if valid, else GB18030."""
+    cpg = _sidecar(path, ".cpg")
+    if cpg is not None:
+        name = cpg.read_text(encoding="ascii", errors="ignore").strip().lower()
+        if name in _ENCODINGS:
+            return _ENCODINGS[name]
+        try:
+            return codecs.lookup(name).name
+        except LookupError:
+            log.warning("%s: unknown encoding %r in .cpg; guessing", cpg.name, name)
+    dbf = _sidecar(path, ".dbf")
+    data = dbf.read_bytes() if dbf is not None else b""
+    try:
+        data.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        return "GB18030"
+
+
+def _declared_crs(path: Path, gdf: gpd.GeoDataFrame) -> CRS | None:
+    ext = path.suffix.lower()
+    if gdf.crs is None:
+        return None
+    if ext in (".geojson", ".json"):
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+        return gdf.crs if re.search(rb'"crs"\s*:', head) else None
+    if ext == ".shp":
+        return gdf.crs if _sidecar(path, ".prj") is not None else None
+    return gdf.crs
+
+
+def read_layer(path: str | Path, *, layer: str | None = None) -> ReadResult:
+    """Read a GeoJSON, GeoPackage (its first layer, or the one named ``layer``) or shapefile.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        The layer name in :data:`ALIASES` used to rename the columns.
+
+    Returns
+    -------
+    ReadResult
+        A GeoDataFrame with canonical column names, ``_row`` and the CRS the file declares.
+    """
+    path = Path(path)
+    sniff(path)
+    kwargs: dict[str, object] = {}
+    encoding = None
+    ext = path.suffix.lower()
+    if ext == ".shp":
+        encoding = _shapefile_encoding(path)
+        kwargs["encoding"] = encoding
+    if ext == ".gpkg":
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        if not names:
+            raise FileKindError("the GeoPackage has no layer", "export the layer again")
+        kwargs["layer"] = layer if layer in names else names[0]
+    try:
+        gdf = pyogrio.read_dataframe(path, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
+        raise FileKindError(f"cannot be read ({exc})",
+                            "open it in QGIS to check it, and export it again") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        gdf = gpd.GeoDataFrame(gdf, geometry=gpd.GeoSeries([None] * len(gdf)))
+    crs = _declared_crs(path, gdf)
+    gdf["_row"] = np.arange(1, len(gdf) + 1)
+    if layer is not None:
+        gdf = rename_columns(gdf, layer)
+    log.debug("read %s: %d features, crs %s, encoding %s", path.name, len(gdf), crs, encoding)
+    return ReadResult(gdf, path, crs, encoding)
+
+
+def read_any(path: str | Path, *, layer: str | None = None) -> ReadResult:
+    """Read a table or a layer, whichever the extension says."""
+    path = Path(path)
+    if path.suffix.lower() in GEO_EXTS:
+        return read_layer(path, layer=layer)
+    return read_table(path, layer=layer)
+
+
+# ----------------------------------------------------------------------------- folder
+
+def layer_files(folder: Path, name: str, exts: tuple[str, ...]) -> list[Path]:
+    """The files of ``folder`` named ``name.<ext>`` (case-insensitive), sorted."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.stem.lower() == name and p.suffix.lower() in exts)
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file, in hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def companions(path: Path) -> list[Path]:
+    """The file and, for a shapefile, its sidecar files (for checksums)."""
+    if path.suffix.lower() != ".shp":
+        return [path]
+    out = [path]
+    for ext in SHP_SIDECARS:
+        side = _sidecar(path, ext)
+        if side is not None:
+            out.append(side)
+    return out
