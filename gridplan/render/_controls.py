@@ -1,0 +1,166 @@
+"""Basemaps, legend, pin-drawing tool and the other controls of the interactive map."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import folium
+from branca.element import MacroElement
+from folium.plugins import Draw
+from folium.template import Template
+
+from .._errors import Problems
+from ._layers import GRID_PALETTE, RADIUS_MAX, RADIUS_MIN, RADIUS_REF, esc
+
+log = logging.getLogger(__name__)
+
+#: Accepted basemap names (aliases map to the first form).
+BASEMAPS = {"osm": "osm", "openstreetmap": "osm", "amap": "amap", "gaode": "amap", "高德": "amap",
+            "tianditu": "tianditu", "天地图": "tianditu", "none": "none", "": "none"}
+
+BASEMAP_LABEL = {"osm": "OpenStreetMap", "amap": "高德地图（GCJ-02，数据已偏移对齐）",
+                 "tianditu": "天地图", "none": "无底图（离线）"}
+
+_TIANDITU = ("https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+             "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}"
+             "&TILEROW={{y}}&TILECOL={{x}}&tk={key}")
+
+
+def normalise_basemap(name: str | None) -> str:
+    """Return the canonical basemap name, or raise :class:`~gridplan.InputError`."""
+    key = (name or "none").strip().lower()
+    if key not in BASEMAPS:
+        p = Problems()
+        p.add("basemap", f"unknown basemap {name!r}",
+              "use osm (OpenStreetMap), amap/gaode (高德), tianditu (天地图) or none (no tiles, offline)")
+        p.raise_if_any()
+    return BASEMAPS[key]
+
+
+def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None) -> None:
+    """Add the tile layer(s) of ``basemap`` to ``m`` (nothing for ``"none"``)."""
+    if basemap == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False).add_to(m)
+    elif basemap == "amap":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+            "&x={x}&y={y}&z={z}", attr="&copy; 高德地图 AutoNavi", name="高德地图",
+            subdomains="1234", max_zoom=18, control=False).add_to(m)
+    elif basemap == "tianditu":
+        if not tianditu_key:
+            p = Problems()
+            p.add("basemap", "the 天地图 (tianditu) basemap needs a key, and none is set",
+                  "put tianditu_key = \"...\" under [map] in gridplan.toml (a free key from "
+                  "console.tianditu.gov.cn), or use basemap osm, amap or none")
+            p.raise_if_any()
+        for layer, name in (("vec", "天地图矢量"), ("cva", "天地图注记")):
+            folium.TileLayer(_TIANDITU.format(layer=layer, key=tianditu_key), attr="&copy; 天地图",
+                             name=name, subdomains="01234567", max_zoom=18, control=False,
+                             overlay=layer == "cva").add_to(m)
+
+
+class PinDraw(Draw):
+    """folium's Draw, in Chinese, polygons only; asks for ``manager_id`` and exports the pin file.
+
+    Each drawn polygon gets ``properties.manager_id`` (asked for when drawn); the export button
+    saves all of them as ``pins.geojson``: exactly the file ``gridplan plan --pins`` reads.
+    """
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}
+            <style>
+                #gp-export { position: absolute; top: 10px; right: 120px; z-index: 999;
+                  background: #fff; color: #000; padding: 6px 8px; border-radius: 4px;
+                  font-size: 13px; text-decoration: none; cursor: pointer;
+                  box-shadow: 0 1px 5px rgba(0,0,0,.4); }
+            </style>
+            <a href="#" id="gp-export" title="把画好的范围保存为 GeoJSON（gridplan plan --pins 读取）">导出固定范围</a>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var drawnItems_{{ this.get_name() }} = new L.featureGroup().addTo({{ this._parent.get_name() }});
+            var {{ this.get_name() }} = new L.Control.Draw({
+                position: {{ this.position|tojson }},
+                draw: {{ this.draw_options|tojson }},
+                edit: {featureGroup: drawnItems_{{ this.get_name() }}, remove: true},
+            }).addTo({{ this._parent.get_name() }});
+            {{ this._parent.get_name() }}.on(L.Draw.Event.CREATED, function(e) {
+                var id = window.prompt("此范围固定给哪位台区经理？请输入台区经理编号 manager_id：", "");
+                e.layer.feature = {type: "Feature", properties: {manager_id: id || ""}};
+                e.layer.bindTooltip(document.createTextNode("manager_id: " + (id || "（未填）")));
+                drawnItems_{{ this.get_name() }}.addLayer(e.layer);
+            });
+            document.getElementById("gp-export").onclick = function(e) {
+                var data = drawnItems_{{ this.get_name() }}.toGeoJSON();
+                this.setAttribute("href", "data:application/geo+json;charset=utf-8,"
+                    + encodeURIComponent(JSON.stringify(data)));
+                this.setAttribute("download", {{ this.filename|tojson }});
+            };
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__(export=True, filename="pins.geojson", position="topleft",
+                         draw_options={"polyline": False, "circle": False, "circlemarker": False,
+                                       "marker": False, "rectangle": True,
+                                       "polygon": {"allowIntersection": False, "showArea": True}})
+
+
+_LEGEND = Template("""
+{% macro html(this, kwargs) %}
+<div id="gp-legend" style="position: fixed; bottom: 24px; left: 10px; z-index: 9999;
+     background: rgba(255,255,255,.93); padding: 8px 10px; border-radius: 6px; max-width: 300px;
+     box-shadow: 0 1px 6px rgba(0,0,0,.35); font-size: 12px; line-height: 1.5;
+     font-family: 'Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', sans-serif;">
+<details open><summary style="font-weight:bold;font-size:13px;cursor:pointer">{{ this.title }}</summary>
+<div>{% for c in this.palette %}<span style="display:inline-block;width:14px;height:10px;background:{{ c }};opacity:.7;margin-right:1px"></span>{% endfor %}
+ 服务网格（颜色只为区分相邻网格）</div>
+<div><span style="display:inline-block;width:22px;border-top:2.5px dashed #333;vertical-align:middle"></span> 乡镇边界</div>
+<div>{% for r, n in this.sizes %}<svg width="{{ 2*r+2 }}" height="{{ 2*r+2 }}" style="vertical-align:middle"><circle cx="{{ r+1 }}" cy="{{ r+1 }}" r="{{ r }}" fill="#999" stroke="#222"/></svg> {{ n }}户 {% endfor %}<br>台区（圆面积与户数成正比，颜色同所属网格）</div>
+{% if this.feeders %}<div><span style="display:inline-block;width:22px;border-top:3.5px solid #d95f02;vertical-align:middle"></span> 10kV线路（颜色区分分段，"高压到段"）</div>{% endif %}
+{% if this.switches %}<div><svg width="14" height="14" style="vertical-align:middle"><circle cx="7" cy="7" r="5" fill="#fff" stroke="#d62728" stroke-width="2.5"/></svg> 常开开关（联络）
+ <svg width="10" height="10" style="vertical-align:middle"><circle cx="5" cy="5" r="3" fill="#222"/></svg> 常闭开关</div>{% endif %}
+<div><span style="display:inline-block;width:14px;height:14px;background:#c0392b;color:#fff;font-size:10px;text-align:center;line-height:14px">所</span> 供电所
+ <span style="display:inline-block;width:14px;height:14px;background:#f28e2b;color:#fff;font-size:10px;text-align:center;line-height:14px;border-radius:50%">站</span> 供电服务站</div>
+<div style="margin-top:4px;color:#444">点击网格查看台区经理、电话、户数与工作量；左上角搜索框可按台区名称或台区经理姓名查找。</div>
+<div style="margin-top:4px;color:#444"><b>固定范围（pins）：</b>用左侧多边形工具画出范围，按提示输入台区经理编号（manager_id），再点右上角“导出固定范围”保存为 pins.geojson；
+ 运行 <code>gridplan plan --pins pins.geojson</code> 时，范围内的台区固定分给该经理。</div>
+<div style="margin-top:4px;color:#666">底图：{{ this.basemap }}{% if this.note %}<br>{{ this.note }}{% endif %}</div>
+</details></div>
+{% endmacro %}
+""")
+
+
+class Legend(MacroElement):
+    """The map's legend and help text (Chinese); every value passed in must already be escaped."""
+
+    _template = _LEGEND
+
+    def __init__(self, *, title: str, basemap: str, feeders: bool, switches: bool,
+                 note: str = "") -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.title = title
+        self.basemap = BASEMAP_LABEL.get(basemap, basemap)
+        self.feeders = feeders
+        self.switches = switches
+        self.note = note
+        self.palette = GRID_PALETTE[:6]
+        self.sizes = [(RADIUS_MIN, 0), (round(RADIUS_MIN + (RADIUS_MAX - RADIUS_MIN) * 0.5, 1),
+                                        int(RADIUS_REF / 4)), (RADIUS_MAX, int(RADIUS_REF))]
+
+
+def add_search(m: folium.Map, layer: folium.GeoJson | None, *, geom_type: str,
+               placeholder: str, **style: Any) -> None:
+    """Add a leaflet-search box over ``layer`` (its ``search`` property; already escaped)."""
+    if layer is None or not layer.data.get("features"):
+        return
+    from folium.plugins import Search
+
+    Search(layer=layer, search_label="search", geom_type=geom_type, placeholder=placeholder,
+           collapsed=True, position="topleft", **style).add_to(m)
+
+
+def legend_title(county_name: Any, n_grids: int, n_tr: int) -> str:
+    """The legend's heading: county name and counts (escaped)."""
+    return f"{esc(county_name)} 供电服务网格：{n_grids} 个网格，{n_tr} 个台区"

@@ -1,0 +1,309 @@
+"""The plan's layers as compact, escaped GeoJSON for the interactive map.
+
+Every layer is simplified in metres (in the plan's metric CRS), reprojected to WGS84, shifted to the
+basemap's datum (GCJ-02 for Amap) and rounded to 6 decimals (≈0.1 m). Every text that comes from a
+ledger or roster is HTML-escaped here: folium's tooltips, popups and leaflet-search insert
+properties as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from typing import Any, Iterable
+
+import folium
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..coords import shift_for_tiles
+
+log = logging.getLogger(__name__)
+
+#: Grid fills: a qualitative palette (Tableau 10); neighbours get different colours.
+GRID_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+                "#ff9da7", "#9c755f", "#bab0ac")
+#: Feeder segments: darker qualitative colours (ColorBrewer Dark2), readable over grid fills.
+SEGMENT_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
+                   "#1f78b4")
+#: Households shown by the smallest and largest 台区 circle (radius in pixels, sqrt scale).
+RADIUS_MIN, RADIUS_MAX, RADIUS_REF = 2.5, 12.0, 400.0
+
+
+#: Characters that also need escaping: folium writes some texts into JavaScript template literals.
+_JS_UNSAFE = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "\n": " ", "\r": " "})
+
+
+def esc(value: Any) -> str:
+    """HTML-escape one value for a popup, tooltip or search list ("" for missing).
+
+    Besides ``& < > " '``, backquote, dollar and backslash become entities too: folium puts
+    tooltip text inside a JavaScript template literal, where they would be code.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return html.escape(str(value), quote=True).translate(_JS_UNSAFE)
+
+
+def _num(value: Any, digits: int = 2) -> float | int | None:
+    """A JSON-safe number (None for missing)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(f) or math.isinf(f):
+        return None
+    return int(f) if digits == 0 else round(f, digits)
+
+
+def _col(gdf: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
+    """Column ``name`` or a column of ``default``."""
+    if name in gdf.columns:
+        return gdf[name]
+    return pd.Series([default] * len(gdf), index=gdf.index, dtype=object)
+
+
+def to_display(gdf: gpd.GeoDataFrame, *, basemap: str, simplify_m: float = 0.0) -> gpd.GeoSeries:
+    """Geometry of ``gdf`` simplified in metres, in WGS84 (shifted for ``basemap``), rounded."""
+    geom = gdf.geometry
+    if simplify_m > 0 and gdf.crs is not None and gdf.crs.is_projected:
+        geom = geom.simplify(simplify_m, preserve_topology=True)
+    shown = gpd.GeoDataFrame(geometry=geom, crs=gdf.crs)
+    if shown.crs is None:
+        shown = shown.set_crs(4326)
+    shown = shift_for_tiles(shown.to_crs(4326), basemap)
+    return gpd.GeoSeries(shapely.transform(shown.geometry.values, lambda c: np.round(c, 6)),
+                         index=gdf.index, crs=4326)
+
+
+def feature_collection(geoms: gpd.GeoSeries, props: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection dict (empty geometries are skipped)."""
+    feats = []
+    for geom, prop in zip(geoms.values, props):
+        if geom is None or geom.is_empty:
+            continue
+        feats.append({"type": "Feature", "properties": prop,
+                      "geometry": shapely.geometry.mapping(geom)})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def greedy_colours(gdf: gpd.GeoDataFrame, *, distance_m: float = 1.0) -> list[int]:
+    """Colour index per row so that touching rows (within ``distance_m``) differ.
+
+    Greedy colouring (DSATUR) of the adjacency graph; deterministic for the same rows.
+    """
+    n = len(gdf)
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    if n > 1:
+        geoms = gdf.geometry.reset_index(drop=True)
+        left, right = geoms.sindex.query(geoms.values, predicate="dwithin", distance=distance_m)
+        g.add_edges_from((int(a), int(b)) for a, b in zip(left, right) if a < b)
+    colours = nx.greedy_color(g, strategy="saturation_largest_first")
+    return [colours[i] for i in range(n)]
+
+
+def _geojson(data: dict, *, name: str, marker: folium.CircleMarker | None = None,
+             **kwargs: Any) -> folium.GeoJson:
+    return folium.GeoJson(data, name=name, control=False, marker=marker, **kwargs)
+
+
+def township_layer(townships: gpd.GeoDataFrame, *, basemap: str, simplify_m: float) -> folium.FeatureGroup:
+    """乡镇: township outlines (dashed, not clickable so the grids below stay clickable)."""
+    fg = folium.FeatureGroup(name="乡镇", show=True)
+    shown = to_display(townships, basemap=basemap, simplify_m=simplify_m)
+    style = {"color": "#333333", "weight": 2.5, "dashArray": "8 5", "fill": False}
+    props = [{"name": esc(n), "style": style} for n in _col(townships, "name")]
+    data = feature_collection(shown.boundary, props)
+    if data["features"]:
+        _geojson(data, name="乡镇", interactive=False).add_to(fg)
+    return fg
+
+
+def grid_properties(grids: gpd.GeoDataFrame, colours: list[int]) -> list[dict[str, Any]]:
+    """Popup/tooltip/search properties of every grid (strings escaped)."""
+    out = []
+    placeholder = _col(grids, "placeholder", False).fillna(False).astype(bool)
+    for i, (_, row) in enumerate(grids.iterrows()):
+        name = esc(row.get("manager_name"))
+        if placeholder.iloc[i]:
+            name = f"{name}（占位，待指定）" if name else "待指定"
+        fill = GRID_PALETTE[colours[i] % len(GRID_PALETTE)]
+        out.append({
+            "grid_id": esc(row.get("grid_id")),
+            "manager": name,
+            "manager_id": esc(row.get("manager_id")),
+            "phone": esc(row.get("phone")),
+            "customers": _num(row.get("customers"), 0),
+            "n_transformers": _num(row.get("n_transformers"), 0),
+            "hv_km": _num(row.get("hv_km"), 2),
+            "balance": _num(row.get("balance"), 2),
+            "townships": esc(row.get("townships")),
+            "villages": esc(row.get("villages")),
+            "flags": esc(row.get("flags")),
+            "search": f"{esc(row.get('grid_id'))} {name}".strip(),
+            "style": {"color": "#555555", "weight": 1.2, "fillColor": fill, "fillOpacity": 0.45},
+        })
+    return out
+
+
+def grid_layer(grids: gpd.GeoDataFrame, *, basemap: str, simplify_m: float
+               ) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
+    """服务网格: grid polygons, neighbours in different colours, popup with the manager."""
+    fg = folium.FeatureGroup(name="服务网格", show=True)
+    if len(grids) == 0:
+        return fg, None
+    grids = grids.sort_values("grid_id") if "grid_id" in grids.columns else grids
+    colours = greedy_colours(grids)
+    if max(colours) >= len(GRID_PALETTE):
+        log.warning("%d colours needed for the grids; some neighbours may share one", max(colours) + 1)
+    data = feature_collection(to_display(grids, basemap=basemap, simplify_m=simplify_m),
+                              grid_properties(grids, colours))
+    gj = _geojson(data, name="服务网格")
+    fields = ["grid_id", "manager", "phone", "customers", "n_transformers", "hv_km", "balance",
+              "townships", "villages", "flags"]
+    aliases = ["网格", "台区经理", "电话", "户数", "台区数", "高压线路 (km)", "工作量与均值之比",
+               "乡镇", "村", "提示"]
+    folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True, max_width=360).add_to(gj)
+    folium.GeoJsonTooltip(fields=["grid_id", "manager"], aliases=["网格", "台区经理"],
+                          sticky=True).add_to(gj)
+    gj.add_to(fg)
+    return fg, gj
+
+
+def radius(customers: pd.Series) -> np.ndarray:
+    """台区 circle radius in pixels: area proportional to households, clipped."""
+    c = pd.to_numeric(customers, errors="coerce").fillna(0).clip(lower=0).to_numpy(float)
+    r = RADIUS_MIN + (RADIUS_MAX - RADIUS_MIN) * np.sqrt(c / RADIUS_REF)
+    return np.round(np.clip(r, RADIUS_MIN, RADIUS_MAX), 1)
+
+
+def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, basemap: str
+                      ) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
+    """台区: canvas circle markers sized by households, filled with their grid's colour."""
+    fg = folium.FeatureGroup(name="台区", show=True)
+    if len(tr) == 0:
+        return fg, None
+    gsorted = grids.sort_values("grid_id") if "grid_id" in grids.columns else grids
+    fill_of: dict[str, str] = {}
+    if len(gsorted) and "grid_id" in gsorted.columns:
+        cols = greedy_colours(gsorted)
+        fill_of = {g: GRID_PALETTE[c % len(GRID_PALETTE)] for g, c in zip(gsorted["grid_id"], cols)}
+    names = {}
+    if "manager_id" in grids.columns and "manager_name" in grids.columns:
+        names = dict(zip(grids["manager_id"], grids["manager_name"]))
+    tr = tr.sort_values("transformer_id") if "transformer_id" in tr.columns else tr
+    radii = radius(_col(tr, "customers", 0))
+    props = []
+    for i, (_, row) in enumerate(tr.iterrows()):
+        manager = esc(names.get(row.get("manager_id"), row.get("manager_id")))
+        name = esc(row.get("name"))
+        props.append({
+            "id": esc(row.get("transformer_id")),
+            "name": name,
+            "capacity": _num(row.get("capacity_kva"), 0),
+            "customers": _num(row.get("customers"), 0),
+            "feeder": esc(row.get("feeder_id")),
+            "grid": esc(row.get("grid_id")),
+            "manager": manager,
+            "search": f"{name} · {manager}" if manager else name,
+            "style": {"radius": float(radii[i]),
+                      "fillColor": fill_of.get(row.get("grid_id"), "#888888")},
+        })
+    data = feature_collection(to_display(tr, basemap=basemap), props)
+    marker = folium.CircleMarker(radius=4, weight=1, color="#222222", fill=True,
+                                 fill_opacity=0.9)
+    gj = _geojson(data, name="台区", marker=marker)
+    folium.GeoJsonPopup(fields=["name", "id", "capacity", "customers", "feeder", "grid", "manager"],
+                        aliases=["名称", "编号", "容量 (kVA)", "户数", "线路", "网格", "台区经理"],
+                        localize=True).add_to(gj)
+    folium.GeoJsonTooltip(fields=["name"], labels=False).add_to(gj)
+    gj.add_to(fg)
+    return fg, gj
+
+
+def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | None, *,
+                 basemap: str, simplify_m: float) -> folium.FeatureGroup | None:
+    """10kV线路: feeders coloured by segment (plain grey when the plan has no segments)."""
+    if segments is not None and len(segments):
+        segs = segments.sort_values("segment_id") if "segment_id" in segments.columns else segments
+        colours = greedy_colours(segs)
+        props = []
+        for i, (_, row) in enumerate(segs.iterrows()):
+            props.append({
+                "segment": esc(row.get("segment_id")), "feeder": esc(row.get("feeder_id")),
+                "km": _num(row.get("length_km"), 2), "n": _num(row.get("transformers"), 0),
+                "grid": esc(row.get("grid_id")), "manager_id": esc(row.get("manager_id")),
+                "style": {"color": SEGMENT_PALETTE[colours[i] % len(SEGMENT_PALETTE)],
+                          "weight": 3.5, "opacity": 0.95},
+            })
+        data = feature_collection(to_display(segs, basemap=basemap, simplify_m=simplify_m), props)
+        fields = ["segment", "feeder", "km", "n", "grid", "manager_id"]
+        aliases = ["分段", "线路", "长度 (km)", "台区数", "网格", "负责人编号"]
+    elif feeders is not None and len(feeders):
+        props = [{"feeder": esc(f), "name": esc(n),
+                  "style": {"color": "#555555", "weight": 2.5, "opacity": 0.9}}
+                 for f, n in zip(_col(feeders, "feeder_id"), _col(feeders, "name"))]
+        data = feature_collection(to_display(feeders, basemap=basemap, simplify_m=simplify_m), props)
+        fields, aliases = ["feeder", "name"], ["线路", "名称"]
+    else:
+        return None
+    fg = folium.FeatureGroup(name="10kV线路", show=True)
+    if data["features"]:
+        gj = _geojson(data, name="10kV线路")
+        folium.GeoJsonTooltip(fields=fields, aliases=aliases).add_to(gj)
+        gj.add_to(fg)
+    return fg
+
+
+def switch_layer(switches: gpd.GeoDataFrame | None, *, basemap: str) -> folium.FeatureGroup | None:
+    """开关: normally-open switches as red rings, closed ones as small dark dots."""
+    if switches is None or len(switches) == 0:
+        return None
+    is_open = _col(switches, "normally_open", False).fillna(False).astype(bool)
+    props = []
+    for sid, op in zip(_col(switches, "switch_id"), is_open):
+        style = ({"radius": 5, "color": "#d62728", "weight": 2.5, "fillColor": "#ffffff"} if op
+                 else {"radius": 3, "color": "#222222", "weight": 1, "fillColor": "#222222"})
+        props.append({"id": esc(sid), "state": "常开（联络）" if op else "常闭", "style": style})
+    fg = folium.FeatureGroup(name="开关", show=True)
+    data = feature_collection(to_display(switches, basemap=basemap), props)
+    gj = _geojson(data, name="开关", marker=folium.CircleMarker(radius=3, fill=True, fill_opacity=1))
+    folium.GeoJsonTooltip(fields=["id", "state"], aliases=["开关", "状态"]).add_to(gj)
+    gj.add_to(fg)
+    return fg
+
+
+STATION_ICON = ('<div style="width:22px;height:22px;line-height:20px;text-align:center;'
+                'font-size:13px;font-weight:bold;color:#fff;background:{bg};border:1px solid #fff;'
+                'border-radius:{br};box-shadow:0 0 3px #000">{ch}</div>')
+
+
+def station_layer(stations: gpd.GeoDataFrame, *, basemap: str) -> folium.FeatureGroup:
+    """供电所: stations (red squares "所") and service points (orange circles "站")."""
+    fg = folium.FeatureGroup(name="供电所", show=True)
+    if len(stations) == 0:
+        return fg
+    shown = to_display(stations, basemap=basemap)
+    for (_, row), geom in zip(stations.iterrows(), shown.values):
+        if geom is None or geom.is_empty:
+            continue
+        pt = geom if geom.geom_type == "Point" else geom.representative_point()
+        kind = str(row.get("kind") or "供电所")
+        service = "服务站" in kind
+        icon = folium.DivIcon(html=STATION_ICON.format(bg="#f28e2b" if service else "#c0392b",
+                                                       br="50%" if service else "3px",
+                                                       ch="站" if service else "所"),
+                              icon_size=(22, 22), icon_anchor=(11, 11))
+        tip = f"<b>{esc(row.get('name'))}</b><br>{esc(kind)}"
+        folium.Marker([pt.y, pt.x], icon=icon, tooltip=folium.Tooltip(tip)).add_to(fg)
+    return fg
