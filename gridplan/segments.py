@@ -1,0 +1,504 @@
+"""高压到段: cut every feeder tree into the fewest connected segments under a length cap.
+
+The exact algorithm is the greedy of Kundu & Misra (1977): visit the tree bottom-up; at each node
+add up its own weight and the residual weights of its children; while the sum exceeds the cap, cut
+off the heaviest child. It yields the minimum number of connected parts of weight ``<= cap``.
+
+When cuts are allowed only at switches, the same greedy runs on the *contracted* tree whose nodes
+are the switch-free sections (a section's weight is its line length). A section longer than the cap
+cannot be fixed by switching: it becomes a segment on its own and the notes say where a new switch
+would help (the vertex that splits the section most evenly).
+
+Balancing: among partitions with the optimal count we minimise the longest segment. The count the
+greedy reaches is non-increasing in the cap, so a bisection on a per-tree cap ``c <= cap`` (all
+trees in one vectorised pass per step) finds the smallest cap that still gives the optimal count;
+the greedy with that cap is returned. The mean segment length is fixed by the count, so a smaller
+maximum means more even segments.
+
+Everything is array code: the tree is a ``parent`` array (``-1`` at roots), sections and depths come
+from pointer jumping (``O(n log depth)``) and the greedy runs one numpy step per tree level.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+import shapely
+from shapely.ops import substring
+
+from .county import County
+from .settings import Params
+
+__all__ = ["SegmentResult", "TreeCut", "cut_tree", "segment_feeders", "align_segments"]
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- array helpers
+def climb(parent: np.ndarray, is_top: np.ndarray) -> np.ndarray:
+    """Return, for every node, its nearest ancestor-or-self with ``is_top`` (pointer jumping).
+
+    Every root (``parent < 0``) must be a top.
+    """
+    n = len(parent)
+    anc = np.where(is_top, np.arange(n), parent)
+    while True:
+        nxt = anc[anc]
+        if np.array_equal(nxt, anc):
+            return anc
+        anc = nxt
+
+
+def depth_of(parent: np.ndarray) -> np.ndarray:
+    """Return the number of edges from every node up to its root (pointer jumping)."""
+    d = (parent >= 0).astype(np.int64)
+    anc = parent.astype(np.int64).copy()
+    live = np.flatnonzero(anc >= 0)
+    while len(live):
+        a = anc[live]
+        d[live] = d[live] + d[a]
+        anc[live] = anc[a]
+        live = live[anc[live] >= 0]
+    return d
+
+
+@dataclass
+class TreeCut:
+    """Result of :func:`cut_tree` (all arrays per input node unless stated).
+
+    Attributes
+    ----------
+    label
+        Segment number of every node (the segment of the edge into it); roots with no edge get
+        the label of their segment too (possibly an empty segment, see ``seg_edges``).
+    seg_top
+        For each segment, the node at its top.
+    seg_weight, seg_edges
+        Total weight and number of weighted nodes (edges) of each segment.
+    overlong
+        Section-top nodes whose section alone exceeds the cap (switch-only cuts cannot fix them).
+    tree
+        Root node of every node's tree.
+    cap_used
+        The cap per tree that produced this cut (``<= cap`` after balancing).
+    """
+
+    label: np.ndarray
+    seg_top: np.ndarray
+    seg_weight: np.ndarray
+    seg_edges: np.ndarray
+    overlong: np.ndarray
+    tree: np.ndarray
+    cap_used: np.ndarray
+
+
+def _contract(parent: np.ndarray, weight: np.ndarray, cuttable: np.ndarray):
+    """Contract non-cuttable edges: return (node of each vertex, section tops, W, P)."""
+    top = (parent < 0) | cuttable
+    sec = climb(parent, top)
+    tops = np.flatnonzero(top)
+    node_of = np.full(len(parent), -1, dtype=np.int64)
+    node_of[tops] = np.arange(len(tops))
+    node = node_of[sec]
+    W = np.bincount(node, weights=weight, minlength=len(tops))
+    ptop = parent[tops]
+    P = np.where(ptop >= 0, node[np.maximum(ptop, 0)], -1)
+    return node, tops, W, P
+
+
+class _Levels:
+    """Nodes of a forest grouped by depth, deepest first, with parents' local positions."""
+
+    def __init__(self, P: np.ndarray):
+        self.P = P
+        depth = depth_of(P)
+        order = np.argsort(depth, kind="stable")
+        bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2 if len(depth) else 1))
+        self.levels = [order[bounds[d]:bounds[d + 1]] for d in range(len(bounds) - 1)][::-1]
+        # position of each child's parent within the parent level (levels are sorted ascending)
+        self.parent_pos = []
+        for i, nodes in enumerate(self.levels):
+            up = self.levels[i + 1] if i + 1 < len(self.levels) else np.empty(0, np.int64)
+            self.parent_pos.append(np.searchsorted(up, P[nodes]) if len(up) else None)
+
+
+def _greedy(lv: _Levels, W: np.ndarray, capN: np.ndarray):
+    """Kundu–Misra greedy on a contracted forest (every edge cuttable); return (cut, overlong)."""
+    P = lv.P
+    m = len(W)
+    cut = np.zeros(m, dtype=bool)
+    overlong = W > capN
+    res = np.zeros(m)
+    acc = np.zeros(m)
+    prev = None  # children level (already resolved)
+    prev_pos = None
+    for i, nodes in enumerate(lv.levels):
+        tot = W[nodes] + acc[nodes]
+        cap = capN[nodes]
+        need = (tot > cap) | overlong[nodes]
+        if prev is not None and need.any():
+            sel = need[prev_pos]
+            C, pc = prev[sel], prev_pos[sel]
+            r = res[C]
+        else:
+            C = np.empty(0, np.int64)
+        if len(C):
+            o = np.lexsort((C, -r, pc))
+            C, pc, r = C[o], pc[o], r[o]
+            before = np.cumsum(r) - r
+            start = np.r_[True, pc[1:] != pc[:-1]]
+            base = before[start][np.cumsum(start) - 1]
+            before = before - base
+            do = (tot[pc] - before > cap[pc]) | overlong[nodes][pc]
+            cut[C[do]] = True
+            tot = tot - np.bincount(pc[do], weights=r[do], minlength=len(nodes))
+        ol = overlong[nodes]
+        tot = np.where(ol, 0.0, tot)
+        cut[nodes[ol & (P[nodes] >= 0)]] = True
+        res[nodes] = tot
+        pos = lv.parent_pos[i]
+        if pos is not None:
+            np.add.at(acc, P[nodes], tot)
+        prev, prev_pos = nodes, pos
+    return cut, overlong
+
+
+def _label(P: np.ndarray, cut: np.ndarray, W: np.ndarray, wcount: np.ndarray, tree: np.ndarray):
+    """Segment labels per contracted node plus per-tree segment counts (non-empty segments)."""
+    seg_top_node = climb(P, cut | (P < 0))
+    tops, label = np.unique(seg_top_node, return_inverse=True)
+    sw = np.bincount(label, weights=W, minlength=len(tops))
+    se = np.bincount(label, weights=wcount, minlength=len(tops))
+    return tops, label, sw, se
+
+
+def cut_tree(parent: np.ndarray, weight: np.ndarray, cap: float, *,
+             cuttable: np.ndarray | None = None, has_edge: np.ndarray | None = None,
+             balance: bool = True, tol: float = 1e-3) -> TreeCut:
+    """Cut a forest into the fewest connected segments of weight ``<= cap``, then balance.
+
+    Parameters
+    ----------
+    parent
+        Parent of every node, ``-1`` at roots (int array).
+    weight
+        Weight of the edge into every node (e.g. metres); roots usually 0.
+    cap
+        Largest allowed segment weight.
+    cuttable
+        Whether the edge into each node may be cut (default: all). Edges into roots are ignored.
+    has_edge
+        Nodes that carry an edge (default ``parent >= 0``); segments without one are empty.
+    balance
+        Minimise the longest segment among optimal partitions (bisection on a per-tree cap).
+    tol
+        Relative stopping width of the bisection.
+
+    Returns
+    -------
+    TreeCut
+    """
+    parent = np.asarray(parent, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    n = len(parent)
+    if cuttable is None:
+        cuttable = np.ones(n, dtype=bool)
+    if has_edge is None:
+        has_edge = parent >= 0
+    node, tops, W, P = _contract(parent, weight, np.asarray(cuttable, bool))
+    wcount = np.bincount(node, weights=has_edge.astype(float), minlength=len(tops))
+    tree_node = climb(P, P < 0)
+    lv = _Levels(P)
+    capT = np.full(len(W), float(cap))  # indexed by tree root node
+    cutm, overlong = _greedy(lv, W, capT[tree_node])
+    seg_tops, label, sw, se = _label(P, cutm, W, wcount, tree_node)
+    counts = _tree_counts(seg_tops, se, tree_node)
+    if balance and len(W):
+        fits = np.where(overlong, 0.0, W)
+        lo = np.zeros(len(W))
+        np.maximum.at(lo, tree_node, fits)
+        hi = capT.copy()
+        roots = np.flatnonzero(P < 0)
+        active = roots[(hi[roots] - lo[roots]) > tol * cap]
+        while len(active):
+            mid = hi.copy()
+            mid[active] = 0.5 * (lo[active] + hi[active])
+            c2, _ = _greedy(lv, W, mid[tree_node])
+            t2, _, _, se2 = _label(P, c2, W, wcount, tree_node)
+            ok = _tree_counts(t2, se2, tree_node) <= counts
+            hi[active] = np.where(ok[active], mid[active], hi[active])
+            lo[active] = np.where(ok[active], lo[active], mid[active])
+            active = active[(hi[active] - lo[active]) > tol * cap]
+        if np.any(hi < capT):
+            cutm, overlong = _greedy(lv, W, hi[tree_node])
+            seg_tops, label, sw, se = _label(P, cutm, W, wcount, tree_node)
+        capT = hi
+    return TreeCut(label=label[node], seg_top=tops[seg_tops], seg_weight=sw, seg_edges=se.astype(np.int64),
+                   overlong=tops[overlong], tree=tops[tree_node[node]], cap_used=capT[tree_node[node]])
+
+
+def _tree_counts(seg_tops: np.ndarray, seg_edges: np.ndarray, tree_node: np.ndarray) -> np.ndarray:
+    """Number of non-empty segments per tree, indexed by contracted node (valid at tree roots)."""
+    out = np.zeros(len(tree_node), dtype=np.int64)
+    np.add.at(out, tree_node[seg_tops], (seg_edges > 0).astype(np.int64))
+    return out
+
+
+# ----------------------------------------------------------------------------- feeders -> segments
+@dataclass
+class SegmentResult:
+    """Segments of every feeder, and where each 台区 belongs.
+
+    Attributes
+    ----------
+    segments
+        ``segment_id``, ``feeder_id``, ``length_km``, ``transformers`` (count of attached 台区),
+        geometry (MultiLineString, metric CRS).
+    transformer_segment
+        Segment id of every 台区 (``None`` if unattached), indexed like ``county.transformers``.
+    notes
+        Chinese sentences for the user (graph repairs, loops, caps that switches cannot meet).
+    kpi
+        See :func:`segment_feeders`.
+    """
+
+    segments: gpd.GeoDataFrame
+    transformer_segment: pd.Series
+    notes: list[str] = field(default_factory=list)
+    kpi: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_long(g, cap: float):
+    """Split pieces longer than ``cap`` into equal parts (new nodes in the middle); return g copy."""
+    from .feeders import FeederGraph  # local: feeders imports nothing from here
+
+    long = np.flatnonzero(g.length_m > cap)
+    if not len(long):
+        return g
+    xy, parent, length, feeder, switch, row = (list(a) for a in (g.xy, g.parent, g.length_m, g.feeder,
+                                                                 g.switch, g.line_row))
+    pieces = [g.edge_coords[g.edge_offsets[v]:g.edge_offsets[v + 1]] for v in range(g.n)]
+    for v in long.tolist():
+        line = shapely.linestrings(pieces[v])
+        k = math.ceil(g.length_m[v] / cap)
+        cuts = [i * g.length_m[v] / k for i in range(k + 1)]
+        parts = [shapely.get_coordinates(substring(line, a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        up = parent[v]
+        for part in parts[:-1]:  # new nodes above v
+            xy.append(part[-1])
+            parent.append(up)
+            length.append(g.length_m[v] / k)
+            feeder.append(g.feeder[v])
+            switch.append(False)
+            row.append(g.line_row[v])
+            pieces.append(part)
+            up = len(parent) - 1
+        parent[v] = up
+        pieces[v] = parts[-1]
+        length[v] = g.length_m[v] / k
+    counts = np.array([len(p) for p in pieces])
+    return FeederGraph(xy=np.array(xy), parent=np.array(parent, dtype=np.int64), length_m=np.array(length),
+                       feeder=np.array(feeder, dtype=np.int64), feeder_ids=g.feeder_ids,
+                       switch=np.array(switch, dtype=bool), line_row=np.array(row, dtype=np.int64),
+                       edge_coords=np.vstack(pieces), edge_offsets=np.r_[0, np.cumsum(counts)],
+                       root_substation=g.root_substation, transformer_node=g.transformer_node,
+                       notes=g.notes, stats=g.stats, crs=g.crs)
+
+
+def _switch_advice(g, parent_cut, cuttable, overlong, cap: float) -> tuple[list[str], set[int]]:
+    """For each section longer than the cap, the vertex where one new switch splits it most evenly."""
+    notes: list[str] = []
+    feeders: set[int] = set()
+    if not len(overlong):
+        return notes, feeders
+    top = (parent_cut < 0) | cuttable
+    sec = climb(parent_cut, top)
+    depth = depth_of(parent_cut)
+    for s in overlong.tolist():
+        nodes = np.flatnonzero(sec == s)
+        nodes = nodes[np.argsort(-depth[nodes], kind="stable")]
+        sub = dict(zip(nodes.tolist(), g.length_m[nodes].tolist()))
+        for v in nodes.tolist():
+            p = int(parent_cut[v])
+            if v != s and p in sub:
+                sub[p] += sub[v]
+        total = sub[s]
+        cand = [v for v in nodes.tolist() if v != s]
+        fid = g.feeder_ids[int(g.feeder[s])]
+        feeders.add(int(g.feeder[s]))
+        x0, y0 = g.xy[s]
+        text = (f"馈线 {fid} 自 ({x0:.0f}, {y0:.0f}) 起的一段长 {total / 1000:.2f} km，超过上限 {cap / 1000:g} km，"
+                "其间没有可断开的开关")
+        if cand:
+            best = min(cand, key=lambda v: (abs(sub[v] - total / 2), v))
+            x, y = g.xy[int(parent_cut[best])]
+            text += (f"；建议在 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为 {(total - sub[best]) / 1000:.2f} km "
+                     f"和 {sub[best] / 1000:.2f} km")
+        notes.append(text + "。")
+    return notes, feeders
+
+
+def segment_feeders(county: County, *, params: Params | None = None, graph=None) -> SegmentResult:
+    """Cut every feeder into the fewest connected segments of length ``<= params.segment_cap_km``.
+
+    Parameters
+    ----------
+    county
+        A county with a ``feeders`` layer (``switches`` and ``substations`` optional).
+    params
+        ``segment_cap_km``, ``segment_cut`` (``"switches"``: cut only at closed switches and
+        substation breakers when switches are given; ``"anywhere"``: at any vertex, pieces longer
+        than the cap are split evenly), plus what :func:`~gridplan.feeders.build_feeder_graph` reads.
+    graph
+        A prebuilt :class:`~gridplan.feeders.FeederGraph` (default: built from ``county``).
+
+    Returns
+    -------
+    SegmentResult
+        ``kpi`` holds ``feeders``, ``segments``, ``lower_bound`` (sum over feeders of
+        ``ceil(length / cap)``), ``per_feeder`` (``length_km``, ``lower_bound``, ``segments``),
+        ``length_error_km``, ``max_segment_km``, ``mean_segment_km``, ``feeders_cap_unmet``
+        (switch-only cuts could not meet the cap), ``loops``, ``unattached_transformers``.
+    """
+    from .feeders import build_feeder_graph
+
+    params = params or county.params
+    g = graph if graph is not None else build_feeder_graph(county, params=params)
+    notes = list(g.notes)
+    cap = float(params.segment_cap_km) * 1000.0
+    sw = county.switches
+    has_closed = sw is not None and len(sw) and (~sw["normally_open"].astype(bool)).any()
+    by_switch = params.segment_cut == "switches" and bool(has_closed)
+    if params.segment_cut == "switches" and not has_closed:
+        notes.append("未提供可断开的（常闭）开关位置，线段按任意节点划分。")
+    if not by_switch:
+        g = _split_long(g, cap)
+    parent = g.parent
+    pp = parent >= 0
+    up = np.maximum(parent, 0)
+    parent_cut = np.where(pp & (g.feeder != g.feeder[up]), -1, parent)
+    cuttable = pp & (g.switch[up] | (parent[up] < 0)) if by_switch else pp.copy()
+    tc = cut_tree(parent_cut, g.length_m, cap, cuttable=cuttable, has_edge=pp)
+    advice, unmet = _switch_advice(g, parent_cut, cuttable, tc.overlong, cap) if by_switch else ([], set())
+    notes += advice
+    seg, tr_seg = _segment_table(g, tc, county)
+    kpi = _kpi(g, seg, cap, unmet, tr_seg, county)
+    if kpi["length_error_km"] > 1e-9:
+        log.warning("segment length differs from feeder length by %.3g km", kpi["length_error_km"])
+    return SegmentResult(segments=seg, transformer_segment=tr_seg, notes=notes, kpi=kpi)
+
+
+def _segment_table(g, tc: TreeCut, county: County):
+    """Segment GeoDataFrame (ids by feeder, nearest the substation first) and 台区 mapping."""
+    nonempty = tc.seg_edges > 0
+    top = tc.seg_top
+    depth = depth_of(g.parent)
+    order = np.lexsort((top, depth[top], g.feeder[top]))
+    order = order[nonempty[order]]
+    fcode = g.feeder[top[order]]
+    rank = np.arange(len(order)) - np.searchsorted(fcode, fcode)
+    ids = np.full(len(top), None, dtype=object)
+    nseg = np.bincount(fcode, minlength=len(g.feeder_ids))
+    for k, (s, f, r) in enumerate(zip(order.tolist(), fcode.tolist(), rank.tolist())):
+        width = max(2, len(str(nseg[f])))
+        ids[s] = f"{g.feeder_ids[f]}-{r + 1:0{width}d}"
+    label = tc.label.copy()
+    # root nodes carry no line: give them the segment of their first child with a line
+    roots = np.flatnonzero(g.parent < 0)
+    kids = np.flatnonzero(g.parent >= 0)
+    first = pd.Series(kids).groupby(g.parent[kids]).min()
+    has = np.isin(roots, first.index)
+    label[roots[has]] = label[first.loc[roots[has]].to_numpy()]
+    label[roots[~has]] = -1
+    edges = kids
+    lines = g.edge_lines(edges)
+    el = label[edges]
+    o = np.argsort(el, kind="stable")
+    geoms_idx, inv = np.unique(el[o], return_inverse=True)
+    multi = shapely.multilinestrings(lines[o], indices=inv)
+    tnode = g.transformer_node.to_numpy()
+    tlab = np.where(tnode >= 0, label[np.maximum(tnode, 0)], -1)
+    tr_seg = pd.Series([ids[t] if t >= 0 else None for t in tlab.tolist()], index=g.transformer_node.index,
+                       dtype=object)
+    counts = np.bincount(tlab[tlab >= 0], minlength=len(top))
+    seg = gpd.GeoDataFrame({
+        "segment_id": ids[geoms_idx],
+        "feeder_id": [g.feeder_ids[f] for f in g.feeder[top[geoms_idx]].tolist()],
+        "length_km": tc.seg_weight[geoms_idx] / 1000.0,
+        "transformers": counts[geoms_idx].astype(np.int64),
+    }, geometry=multi, crs=county.crs)
+    seg = seg.sort_values("segment_id", kind="stable").reset_index(drop=True)
+    return seg, tr_seg
+
+
+def _kpi(g, seg: gpd.GeoDataFrame, cap: float, unmet: set[int], tr_seg: pd.Series, county: County) -> dict:
+    """Counts, per-feeder bounds and length conservation."""
+    flen = np.bincount(g.feeder, weights=g.length_m, minlength=len(g.feeder_ids))
+    nseg = seg.groupby("feeder_id").size()
+    per = {}
+    for f, fid in enumerate(g.feeder_ids):
+        per[fid] = {"length_km": round(float(flen[f]) / 1000.0, 6),
+                    "lower_bound": int(math.ceil(flen[f] / cap - 1e-9)) if flen[f] > 0 else 0,
+                    "segments": int(nseg.get(fid, 0))}
+    geom_len = float(shapely.length(seg.geometry.values).sum()) / 1000.0 if len(seg) else 0.0
+    return {
+        "cap_km": cap / 1000.0,
+        "feeders": len(g.feeder_ids),
+        "segments": int(len(seg)),
+        "lower_bound": int(sum(p["lower_bound"] for p in per.values())),
+        "per_feeder": per,
+        "feeder_length_km": float(flen.sum() / 1000.0),
+        "length_error_km": float(abs(seg["length_km"].sum() - flen.sum() / 1000.0) + abs(geom_len - flen.sum() / 1000.0)),
+        "max_segment_km": float(seg["length_km"].max()) if len(seg) else 0.0,
+        "mean_segment_km": float(seg["length_km"].mean()) if len(seg) else 0.0,
+        "feeders_cap_unmet": len(unmet),
+        "loops": int(g.stats.get("loops", 0)),
+        "unattached_transformers": int(tr_seg.isna().sum()),
+    }
+
+
+def align_segments(segments: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Give every segment the grid holding most of its length, and that grid's manager.
+
+    Parameters
+    ----------
+    segments
+        Output of :func:`segment_feeders` (``segments`` attribute).
+    grids
+        ``grid_id``, ``manager_id``, polygons, same metric CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy of ``segments`` with ``grid_id``, ``manager_id`` (``None`` outside every grid) and
+        ``share_in_grid`` (0–1, the share of the segment's length inside that grid).
+    """
+    out = segments.copy()
+    sg = np.asarray(out.geometry.values)
+    gg = np.asarray(grids.geometry.values)
+    i, j = grids.sindex.query(sg, predicate="intersects") if len(out) else (np.empty(0, int),) * 2
+    pairs = pd.DataFrame({"i": i, "j": j})
+    pairs["len"] = shapely.length(shapely.intersection(sg[i], gg[j])) if len(i) else []
+    pairs["grid_id"] = grids["grid_id"].astype(str).to_numpy()[j]
+    pairs = pairs[pairs["len"] > 0].sort_values(["i", "len", "grid_id"], ascending=[True, False, True])
+    best = pairs.drop_duplicates("i").set_index("i")
+    total = shapely.length(sg)
+    pos = np.arange(len(out))
+    has = np.isin(pos, best.index)
+    gid = np.full(len(out), None, dtype=object)
+    mid = np.full(len(out), None, dtype=object)
+    share = np.zeros(len(out))
+    gid[has] = best.loc[pos[has], "grid_id"].to_numpy()
+    mids = grids["manager_id"].to_numpy() if "manager_id" in grids.columns else np.full(len(grids), None)
+    mid[has] = mids[best.loc[pos[has], "j"].to_numpy()]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share[has] = np.minimum(1.0, best.loc[pos[has], "len"].to_numpy() / total[has])
+    out["grid_id"], out["manager_id"], out["share_in_grid"] = gid, mid, share
+    return out
