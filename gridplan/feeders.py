@@ -308,10 +308,17 @@ def _roots(P: _Pieces, county: County, params: Params, comp: np.ndarray, ncomp: 
         sxy = shapely.get_coordinates(shapely.force_2d(np.asarray(subs.geometry.values)))
         sids = subs["substation_id"].astype(str).tolist()
         sub_xy = dict(zip(sids, sxy))
-        dist, v = cKDTree(P.vxy).query(sxy)
-        for sid, d, vv in sorted(zip(sids, dist, v), key=lambda t: (t[1], t[0])):
-            if d <= params.attach_tolerance_m and int(vv) not in roots:
-                roots[int(vv)] = sid
+        # every connected part with a vertex near a substation is rooted at its nearest such vertex
+        near = cKDTree(P.vxy).query_ball_point(sxy, params.attach_tolerance_m)
+        cand = []
+        for sid, pt, vs in zip(sids, sxy, near):
+            for v in vs:
+                cand.append((int(comp[v]), float(np.hypot(*(P.vxy[v] - pt))), sid, int(v)))
+        taken: set[int] = set()
+        for c, d, sid, v in sorted(cand):
+            if c not in taken:
+                taken.add(c)
+                roots[v] = sid
     has_root = np.zeros(ncomp, dtype=bool)
     if roots:
         has_root[comp[np.array(sorted(roots))]] = True
