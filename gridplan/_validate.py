@@ -66,12 +66,14 @@ def check_columns(frame: pd.DataFrame, layer: str, file: str, required: Iterable
                   problems: Problems) -> bool:
     """Record one problem per missing required column; return whether all are present."""
     ok = True
+    found = frame.attrs.get("source_columns") or [str(c) for c in frame.columns
+                                                   if c not in ("_row", "geometry")]
     for col in required:
         if col not in frame.columns:
             ok = False
             problems.add(file, f"missing column {col!r}",
                          f"add a column named one of: {accepted_names(layer, col)} "
-                         f"(found: {', '.join(str(c) for c in frame.columns if c not in ('_row', 'geometry'))})")
+                         f"(found: {', '.join(found)})")
     return ok
 
 

@@ -191,6 +191,10 @@ def _alias_index(layer: str) -> dict[str, tuple[str, int]]:
     for canon, names in ALIASES.get(layer, {}).items():
         for prio, name in enumerate(names):
             out.setdefault(normalize_header(name), (canon, prio))
+    for canon, names in ALIASES.get(layer, {}).items():
+        for prio, name in enumerate(names):
+            if name.isascii() and len(name) > 10:  # a shapefile's .dbf keeps 10 characters
+                out.setdefault(normalize_header(name[:10]), (canon, prio + 100))
     return out
 
 
@@ -223,7 +227,9 @@ def rename_columns(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
     clash = {c: f"{c}_orig" for c in frame.columns if c in mapping.values() and c not in mapping}
     if mapping:
         log.debug("%s: columns renamed %s", layer, mapping)
-    return frame.rename(columns={**clash, **mapping})
+    out = frame.rename(columns={**clash, **mapping})
+    out.attrs["source_columns"] = [str(c) for c in frame.columns if c not in ("_row", "geometry")]
+    return out
 
 
 def accepted_names(layer: str, column: str) -> str:
