@@ -198,13 +198,13 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
     pi, li = tree.query(pts, predicate="dwithin", distance=tol)
     own = (inv[li, 0] == pi) | (inv[li, 1] == pi)
     pi, li = pi[~own], li[~own]
-    tj = 0
+    tj = set()
     for p, l in zip(pi.tolist(), li.tolist()):
         d = float(shapely.line_locate_point(lines[l], pts[p]))
         if tol < d < shapely.length(lines[l]) - tol:
             cuts.setdefault(l, []).append((d, uend[p], 0))
-            tj += 1
-    stats["t_junctions"] = tj
+            tj.add(p)
+    stats["t_junctions"] = len(tj)
     # switches on line interiors
     sw_at_vertex: list[tuple[int, np.ndarray, bool, str]] = []
     sw_tag = 0
