@@ -257,7 +257,7 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
             res.error = repr(exc)
         if not isinstance(exc, GridplanError):
             res.traceback = traceback.format_exc()
-        log.warning("county %s failed: %s: %s", name, res.error_type, res.error.splitlines()[0])
+        log.info("county %s failed: %s: %s", name, res.error_type, one_line(res.error, 200))
     res.seconds = round(time.perf_counter() - start, 3)
     res.peak_rss_mb = _peak_rss_mb()
     return _jsonable(asdict(res))
@@ -500,6 +500,12 @@ STATUS_ZH = {PLANNED: "完成", SKIPPED: "完成(输入未变,沿用)", FAILED: 
 HEADERS = ("县", *COLUMNS, "状态", "错误信息")
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The message on one line (lines joined), cut at ``limit`` characters."""
+    flat = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 def _kpi_value(kpi: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for k in keys:
         if kpi.get(k) is not None:
@@ -521,17 +527,22 @@ def summary_table(result: ManyResult) -> "pd.DataFrame":
         for col, keys in COLUMNS.items():
             row[col] = _kpi_value(c.kpi, keys) if c.ok else None
         row["状态"] = STATUS_ZH[c.status]
-        row["错误信息"] = f"{c.error_type}: {c.error.splitlines()[0]}" if c.error else ""
+        row["错误信息"] = f"{c.error_type}: {one_line(c.error)}" if c.error else ""
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(HEADERS))
+    for col in SUMMED:
+        table[col] = pd.to_numeric(table[col], errors="coerce").round().astype("Int64")
+    for col in ("工作量变异系数", "最大/均值"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Float64")
     totals: dict[str, Any] = {"县": "合计"}
     for col in SUMMED:
         values = pd.to_numeric(table[col], errors="coerce")
-        totals[col] = values.sum() if values.notna().any() else None
+        totals[col] = int(values.sum()) if values.notna().any() else None
     n_ok, n_failed = sum(c.ok for c in result.counties), len(result.failed)
     totals["状态"] = f"完成 {n_ok} 个县, 失败 {n_failed} 个县"
     totals["错误信息"] = ""
-    return pd.concat([table, pd.DataFrame([totals], columns=list(HEADERS))], ignore_index=True)
+    total_row = pd.DataFrame([totals], columns=list(HEADERS)).astype(table.dtypes.to_dict())
+    return pd.concat([table, total_row], ignore_index=True)
 
 
 def write_summary(result: ManyResult, *, maps: bool = True) -> dict[str, Path]:
@@ -632,19 +643,17 @@ def overview_map(result: ManyResult, *, maps: bool = True) -> "folium.Map":
 
 def _save_map(m: "folium.Map", path: Path) -> None:
     """Save ``m`` as one self-contained page (assets inlined); CDN links if assets are missing."""
-    links = None
+    figure = m.get_root()
+    page = figure.render()
     try:
         from .render import assets
-
-        links = assets.collect_links(m)
-    except ImportError:
+    except ImportError:  # pragma: no cover - the render package ships with gridplan
         assets = None
-    page = m.get_root().render()
-    if assets is not None and links is not None:
+    if assets is not None:
         try:
-            page = assets.inline_assets(page, links)
+            page = assets.inline_assets(page, assets.collect_links(figure))
         except assets.AssetsMissingError as exc:
-            log.warning("index.html links the web assets online: %s", exc)
+            log.warning("index.html links its web assets online: %s", exc)
     path.write_text(page, encoding="utf-8")
 
 
@@ -683,7 +692,7 @@ def _panel(result: ManyResult, legend: list[tuple[str, Any]]) -> str:
         f"to right,{cmap(cmap.vmin)},{cmap((cmap.vmin + cmap.vmax) / 2)},{cmap(cmap.vmax)})'></div></div>"
         for label, cmap in legend)
     items = "".join(f"<li><b>{html.escape(c.county)}</b>: {html.escape(c.error_type)}: "
-                    f"{html.escape(c.error.splitlines()[0] if c.error else '')}</li>"
+                    f"{html.escape(one_line(c.error, 200))}</li>"
                     for c in result.failed)
     fails = (f"失败的县 (详见 failures.txt):<ul style='margin:0;padding-left:18px'>{items}</ul>"
              if items else "")

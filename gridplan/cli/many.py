@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import click
 
 from .. import many as _many
-from ..many import FAILED, CountyResult, ManyResult, SchedulerError
+from ..many import FAILED, CountyResult, ManyResult, SchedulerError, one_line
 from .options import handle_errors, quiet, setup_logging, verbosity
 
 #: How many failed counties the one-screen summary lists (the rest are in summary.csv).
@@ -42,6 +43,10 @@ def plan_many(province_dir: Path, out: Path, scheduler: str | None, workers: int
     from tqdm import tqdm
 
     setup_logging(verbose, quiet)
+    import distributed  # noqa: F401 - configures its loggers on import; quiet them after that
+
+    if verbose < 2:  # Dask's own INFO lines (cluster start/stop) only with -vv
+        logging.getLogger("distributed").setLevel(logging.ERROR if quiet else logging.WARNING)
     bar = tqdm(total=0, unit="县", desc="规划", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
     def progress(res: CountyResult, done: int, total: int) -> None:
@@ -77,8 +82,7 @@ def _report(result: ManyResult) -> str:
         f"户数 {total['households']:,}, 网格 {total['grids']:,}",
     ]
     for c in result.failed[:MAX_FAILED_SHOWN]:
-        first = c.error.splitlines()[0] if c.error else ""
-        lines.append(f"  失败 {c.county}: {c.error_type}: {first[:100]}")
+        lines.append(f"  失败 {c.county}: {c.error_type}: {one_line(c.error, 100)}")
     if len(result.failed) > MAX_FAILED_SHOWN:
         lines.append(f"  … 另有 {len(result.failed) - MAX_FAILED_SHOWN} 个县失败")
     for name, path in result.files.items():
