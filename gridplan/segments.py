@@ -341,6 +341,11 @@ def _switch_advice(g, parent_cut, cuttable, overlong, cap: float) -> tuple[list[
             x, y = g.xy[int(parent_cut[best])]
             text += (f"；建议在 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为 {(total - sub[best]) / 1000:.2f} km "
                      f"和 {sub[best] / 1000:.2f} km")
+        else:  # one piece: its midpoint
+            line = shapely.linestrings(g.edge_coords[g.edge_offsets[s]:g.edge_offsets[s + 1]])
+            x, y = shapely.get_coordinates(shapely.line_interpolate_point(line, 0.5, normalized=True))[0]
+            text += (f"；建议在该线路中点 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为两段各 "
+                     f"{total / 2000:.2f} km")
         notes.append(text + "。")
     return notes, feeders
 
