@@ -590,6 +590,8 @@ def _coords(g: shapely.Geometry) -> list:
         return [_coords(p) for p in g.geoms]
     if isinstance(g, shapely.LineString):
         return [[_r(x), _r(y)] for x, y in g.coords]
+    if isinstance(g, shapely.MultiLineString):
+        return [_coords(p) for p in g.geoms]
     return [_r(g.x), _r(g.y)]
 
 
@@ -627,7 +629,7 @@ def to_wgs84(g: shapely.Geometry | np.ndarray, tr: Transformer):
     return out
 
 
-def render(county: dict) -> dict[str, str]:
+def render(county: dict, *, feeder_rows: str = "feeder") -> dict[str, str]:
     """Every output file's text, by file name."""
     spec: CountySpec = county["spec"]
     rng: np.random.Generator = county["rng"]
@@ -690,11 +692,19 @@ def render(county: dict) -> dict[str, str]:
 
     fnames = _dedupe([f"10kV{n}线" for n in net.feeder_name], "线")
     order = sorted(range(len(net.sections)), key=lambda i: (net.sections[i][2], i))
+    lines = [shapely.LineString(node_ll[[net.sections[i][0], net.sections[i][1]]]) for i in order]
+    owner = [net.sections[i][2] for i in order]
+    if feeder_rows == "feeder":  # one MultiLineString per feeder, chains merged at pass-through nodes
+        by_f: dict[int, list[shapely.LineString]] = {}
+        for f, line in zip(owner, lines):
+            by_f.setdefault(f, []).append(line)
+        owner = sorted(by_f)
+        lines = [shapely.MultiLineString(list(shapely.get_parts(
+            shapely.line_merge(shapely.MultiLineString(by_f[f]))))) for f in owner]
     files["feeders.geojson"] = geojson_text(
         "feeders",
-        [{"feeder_id": fids[net.sections[i][2]], "name": fnames[net.sections[i][2]],
-          "substation_id": sub_ids[net.feeder_sub[net.sections[i][2]]]} for i in order],
-        [shapely.LineString(node_ll[[net.sections[i][0], net.sections[i][1]]]) for i in order])
+        [{"feeder_id": fids[f], "name": fnames[f], "substation_id": sub_ids[net.feeder_sub[f]]}
+         for f in owner], lines)
 
     sw = sorted(net.switches, key=lambda s: (s[2], s[1], s[0]))
     files["switches.geojson"] = geojson_text(
@@ -804,11 +814,15 @@ def write_atomic(out: Path, files_by_dir: dict[str, dict[str, str]]) -> None:
         raise
 
 
-def make_county(spec: CountySpec) -> dict[str, str]:
-    """Generate one county and return its files' text by name."""
+def make_county(spec: CountySpec, *, feeder_rows: str = "feeder") -> dict[str, str]:
+    """Generate one county and return its files' text by name.
+
+    ``feeder_rows``: ``"feeder"`` writes one MultiLineString per feeder, ``"section"`` one
+    two-point LineString per line section (both carry ``feeder_id``, ``name``, ``substation_id``).
+    """
     t0 = time.perf_counter()
     county = generate(spec)
-    files = render(county)
+    files = render(county, feeder_rows=feeder_rows)
     log.info("county seed=%d: %d townships, %d villages, %d 台区, %d feeders, %d sections, "
              "%d switches in %.1f s", spec.seed, len(county["tpoly"]), len(county["vpoly"]),
              len(county["tf"]["xy"]), len(county["net"].feeder_sub), len(county["net"].sections),
@@ -849,6 +863,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="write a province: K folders OUT/county_001 ...")
     ap.add_argument("--lon", type=float, default=DEFAULT_CENTRE[0])
     ap.add_argument("--lat", type=float, default=DEFAULT_CENTRE[1])
+    ap.add_argument("--feeder-rows", choices=["feeder", "section"], default="feeder",
+                    help="feeders.geojson: one MultiLineString per feeder (default) or one "
+                         "LineString per line section")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
@@ -860,11 +877,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.counties:
         specs = province_specs(counties=args.counties, seed=args.seed, townships=args.townships,
                                transformers=args.transformers)
-        files = {f"county_{i + 1:03d}": make_county(s) for i, s in enumerate(specs)}
+        files = {f"county_{i + 1:03d}": make_county(s, feeder_rows=args.feeder_rows)
+                 for i, s in enumerate(specs)}
     else:
         spec = CountySpec(seed=args.seed, lon=args.lon, lat=args.lat,
                           townships=args.townships or 15, transformers=args.transformers)
-        files = {"": make_county(spec)}
+        files = {"": make_county(spec, feeder_rows=args.feeder_rows)}
     write_atomic(args.out, files)
     log.info("wrote %s", args.out)
 
