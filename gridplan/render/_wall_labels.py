@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
+import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -101,18 +102,28 @@ def _collides(b: Box, placed: Sequence[Box], gap: float) -> bool:
 
 
 def _inside_candidates(ax: float, ay: float, w: float, h: float,
-                       centre: Point) -> Iterable[tuple[float, float]]:
-    """The anchor, the centroid, then a spiral of nearby points (nearest first)."""
-    yield ax, ay
-    yield centre.x, centre.y
+                       centre: Point) -> np.ndarray:
+    """(n, 2) points: the anchor, the centroid, then a spiral of nearby points (nearest first)."""
     step = max(min(w, h) / 4.0, 1e-9)
-    pts = []
-    for i in range(-12, 13):
-        for j in range(-12, 13):
-            if i or j:
-                pts.append((math.hypot(i * step, j * step), i, j))
-    for _, i, j in sorted(pts):
-        yield ax + i * step, ay + j * step
+    i, j = np.meshgrid(np.arange(-12, 13), np.arange(-12, 13), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    order = np.lexsort((j, i, np.hypot(i, j)))  # by distance, then i, then j: deterministic
+    spiral = np.column_stack([ax + i[order] * step, ay + j[order] * step])
+    return np.vstack([[ax, ay], [centre.x, centre.y], spiral])
+
+
+def _free(cand: np.ndarray, w: float, h: float, placed: list[Box], frame: Box,
+          gap: float) -> np.ndarray:
+    """Mask of candidate centres whose box is inside ``frame`` and clear of ``placed``."""
+    x0, y0 = cand[:, 0] - w / 2, cand[:, 1] - h / 2
+    x1, y1 = cand[:, 0] + w / 2, cand[:, 1] + h / 2
+    ok = (x0 >= frame[0]) & (y0 >= frame[1]) & (x1 <= frame[2]) & (y1 <= frame[3])
+    if placed:
+        p = np.asarray(placed, dtype=float)
+        hit = ~((x1[:, None] + gap <= p[None, :, 0]) | (p[None, :, 2] + gap <= x0[:, None])
+                | (y1[:, None] + gap <= p[None, :, 1]) | (p[None, :, 3] + gap <= y0[:, None]))
+        ok &= ~hit.any(axis=1)
+    return ok
 
 
 def _try_inside(req: LabelRequest, anchor: Point, scales: Sequence[float], placed: list[Box],
@@ -122,12 +133,16 @@ def _try_inside(req: LabelRequest, anchor: Point, scales: Sequence[float], place
     centre = _largest_part(req.polygon).centroid
     for s in scales:
         w, h = req.width * s, req.height * s
-        for x, y in _inside_candidates(anchor.x, anchor.y, w, h, centre):
-            b = _box_at(x, y, w, h)
-            if not _inside(frame, b) or _collides(b, placed, gap):
-                continue
-            if fit.contains(box(*b)):
-                return Placement(req.key, x, y, s, (anchor.x, anchor.y), False, b)
+        cand = _inside_candidates(anchor.x, anchor.y, w, h, centre)
+        idx = np.flatnonzero(_free(cand, w, h, placed, frame, gap))
+        if not len(idx):
+            continue
+        c = cand[idx]
+        boxes = shapely.box(c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2)
+        inside = np.flatnonzero(shapely.contains(fit, boxes))
+        if len(inside):
+            x, y = (float(v) for v in c[inside[0]])
+            return Placement(req.key, x, y, s, (anchor.x, anchor.y), False, _box_at(x, y, w, h))
     return None
 
 
@@ -218,9 +233,11 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
 
 
 def place_point_labels(labels: Sequence[PointLabel], *, blocked: Sequence[Box], frame: Box,
-                       gap: float = 0.0) -> list[tuple[PointLabel, Box]]:
+                       gap: float = 0.0,
+                       lines: Sequence[BaseGeometry] = ()) -> list[tuple[PointLabel, Box]]:
     """Keep each secondary label (centred on its point, else just above or below) that collides
-    with nothing in ``blocked`` nor with a label kept before it; drop the rest.
+    with nothing in ``blocked``, crosses none of ``lines`` (leader lines) and overlaps no label
+    kept before it; drop the rest.
 
     Returns
     -------
@@ -232,7 +249,8 @@ def place_point_labels(labels: Sequence[PointLabel], *, blocked: Sequence[Box], 
     for lab in labels:
         for dy in (0.0, lab.height, -lab.height):
             b = _box_at(lab.x, lab.y + dy, lab.width, lab.height)
-            if _inside(frame, b) and not _collides(b, taken, gap):
+            if _inside(frame, b) and not _collides(b, taken, gap) and \
+                    not any(ln.intersects(box(*b)) for ln in lines):
                 kept.append((lab, b))
                 taken.append(b)
                 break

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, TextArea, VPacker
 from matplotlib.patches import Polygon as MplPolygon, Rectangle
-from shapely.geometry import box as shp_box
+from shapely.geometry import LineString, box as shp_box
 
 from ._wall_labels import Box, LabelRequest, Placement, PointLabel, label_anchor, place_labels, \
     place_point_labels
@@ -213,7 +213,9 @@ def draw_map(fig: Figure, lay: Layout, d: StationLayers, *, font: str,
         obstacles.append(station_box)
     placements, artists = _grid_labels(ax, d, ext, mpi, lay, font, t, obstacles)
     blocked = [p.box for p in placements] + obstacles
-    villages = _village_labels(ax, d, ext, mpi, lay, font, blocked)
+    leaders = [LineString([p.anchor, (p.x, p.y)]).buffer(0.03 * mpi)
+               for p in placements if p.leader]
+    villages = _village_labels(ax, d, ext, mpi, lay, font, blocked, leaders)
     return MapPanel(ax, ext, mpi, placements, artists, villages)
 
 
@@ -250,7 +252,7 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
 
 
 def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, font: str,
-                    blocked: list[Box]) -> list[Any]:
+                    blocked: list[Box], leaders: list[Any]) -> list[Any]:
     if d.villages is None or not len(d.villages) or "name" not in d.villages.columns:
         return []
     fs = lay.pt(10.5)
@@ -265,7 +267,7 @@ def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layou
         name = str(v["name"])
         labels.append(PointLabel(name, pt.x, pt.y, text_width_em(name) * fs / 72 * mpi + 0.04 * mpi,
                                  h))
-    kept = place_point_labels(labels, blocked=blocked, frame=ext, gap=0.03 * mpi)
+    kept = place_point_labels(labels, blocked=blocked, frame=ext, gap=0.03 * mpi, lines=leaders)
     out = []
     for lab, b in kept:
         out.append(ax.text((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, lab.key, fontsize=fs, family=font,

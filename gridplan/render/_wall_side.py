@@ -76,7 +76,7 @@ def roster_rows(grids: pd.DataFrame, t: dict[str, str]) -> list[list[str]]:
     rows = []
     for _, g in grids.iterrows():
         name = str(g.get("manager_name") or "—")
-        if bool(g.get("placeholder", False)):
+        if bool(g.get("placeholder", False)) and "待定" not in name:
             name += t["placeholder"]
         villages = g.get("villages")
         if isinstance(villages, (list, tuple, set)):
@@ -100,10 +100,14 @@ def _draw_table(ax: Axes, rows: list[list[str]], colours: list[str], *, top: flo
     top -= lay.pt(22) / 72 * 1.6
     size = lay.pt(16)
     room = top - bottom
-    # Two-line rows (village names wrap); shrink the font until every row fits, down to 10 pt.
-    while size > lay.pt(10) and (len(rows) + 1) * size / 72 * 2.9 > room:
+    # Two-line rows (village names wrap); shrink the font until every row fits, down to 10 pt;
+    # then one-line rows if that lets more grids in.
+    lines, spacing = 2, 2.9
+    while size > lay.pt(10) and (len(rows) + 1) * size / 72 * spacing > room:
         size *= 0.92
-    row_h = size / 72 * 2.9
+    if (len(rows) + 1) * size / 72 * spacing > room:
+        lines, spacing = 1, 1.7
+    row_h = size / 72 * spacing
     fit = max(int(room // row_h) - 1, 0)
     shown, hidden = (rows, 0) if len(rows) <= fit else (rows[:max(fit - 1, 0)], len(rows) - fit + 1)
     xs = [0.0]
@@ -125,7 +129,8 @@ def _draw_table(ax: Axes, rows: list[list[str]], colours: list[str], *, top: flo
             x0 = xs[k] + size / 72 * (1.2 if k == 0 else 0.4)
             cw_em = (xs[k + 1] - x0) / (size / 72) - 0.3
             weight = "bold" if k in (1, 2) else "normal"
-            text = fit_text(cell, cw_em, max_lines=2 if k == 5 else 1)
+            text = fit_text(cell, cw_em / (0.85 if k == 5 else 1.0),
+                            max_lines=lines if k == 5 else 1)
             ax.text(x0, y - row_h / 2, text, fontsize=size * (0.85 if k == 5 else 1.0),
                     fontweight=weight, family=font, va="center", linespacing=1.1,
                     color="#1a1a1a")

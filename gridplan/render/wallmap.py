@@ -116,10 +116,39 @@ def _station_layers(plan: Any, station_id: str) -> StationLayers:
             xy = (float(pt.x), float(pt.y))
     others_tr = tr[~in_station]
     others_tr = others_tr[others_tr.intersects(view)] if len(others_tr) else None
+    grids = _with_villages(grids, villages, tr[in_station])
     return StationLayers(grids=grids, colours=grid_colours(list(grids.geometry)), others=others,
                          townships=townships, villages=villages, transformers=tr[in_station],
                          other_transformers=others_tr, lines=lines, station_xy=xy,
                          station_name=name)
+
+
+def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
+                   transformers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill the ``villages`` column (names, "、"-joined) when the plan does not carry it: a grid
+    answers for each village that has ≥ 20 % of its area in the grid (or covers ≥ 20 % of the
+    grid), else for the villages its 台区 name in the ledger."""
+    if "villages" in grids.columns and grids["villages"].map(
+            lambda v: isinstance(v, (list, tuple)) or (isinstance(v, str) and v != "")).any():
+        return grids
+    names: dict[str, list[str]] = {}
+    if villages is not None and len(villages) and "name" in villages.columns:
+        vil = gpd.GeoDataFrame({"name": villages["name"].astype(str).to_numpy(),
+                                "v_area": villages.area.to_numpy()},
+                               geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        hit = gpd.sjoin(vil, grids[["grid_id", "geometry"]], predicate="intersects", how="inner")
+        geom_of = dict(zip(grids["grid_id"].astype(str), grids.geometry))
+        for (gid, name), grp in hit.groupby([hit["grid_id"].astype(str), "name"], sort=True):
+            share = grp.geometry.iloc[0].intersection(geom_of[gid]).area
+            if share >= 0.2 * max(grp["v_area"].iloc[0], 1.0) or \
+                    share >= 0.2 * geom_of[gid].area:
+                names.setdefault(gid, []).append(name)
+    elif "village" in transformers.columns and "grid_id" in transformers.columns:
+        for gid, grp in transformers.dropna(subset=["village"]).groupby("grid_id"):
+            names[str(gid)] = sorted(grp["village"].astype(str).unique())
+    grids = grids.copy()
+    grids["villages"] = grids["grid_id"].astype(str).map(lambda g: "、".join(names.get(g, [])))
+    return grids
 
 
 def _date_text(date: dt.date | str | None, t: dict[str, str]) -> str:
@@ -168,7 +197,9 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
         draw_title(fig, lay, t, title=t["title"].format(station=d.station_name), subtitle=subtitle,
                    date_text=date_text, font=font)
         panel = draw_map(fig, lay, d, font=font, t=t)
-        source = plan.county.name + (f" ({plan.county.source.name})" if plan.county.source else "")
+        source = plan.county.name
+        if plan.county.source is not None and Path(plan.county.source).name != source:
+            source += f" ({Path(plan.county.source).name})"
         note = t["note"].format(source=source, date=date_text, crs=_crs_text(plan.crs),
                                 version=__version__)
         have = {"other": d.others is not None and len(d.others) > 0,
