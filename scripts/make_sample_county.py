@@ -102,7 +102,7 @@ def make_outline(rng: np.random.Generator, *, scale: float) -> shapely.Polygon:
     r = a * b / np.sqrt((b * np.cos(t)) ** 2 + (a * np.sin(t)) ** 2)
     logr = sum(rng.normal(0, 0.16 / k ** 0.6) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
                for k in range(2, 13))
-    r = r * np.exp(logr)
+    r = r * np.exp(logr * min(1.0, 0.3 / np.abs(logr).max()))  # radius within 26% of the ellipse
     return shapely.Polygon(np.c_[r * np.cos(theta), r * np.sin(theta)])
 
 
@@ -835,18 +835,20 @@ def province_specs(*, counties: int, seed: int, townships: int | None, transform
     """K counties at different places of a Henan-like grid, each with its own seed."""
     rng = np.random.default_rng(seed)
     max_town = townships or 20
-    span_lon = 0.62 * math.sqrt(max_town / 15)
-    span_lat = 0.55 * math.sqrt(max_town / 15)
-    cols = max(8, math.ceil(math.sqrt(counties * 1.2)))
-    rows = math.ceil(counties * 1.2 / cols) + 1
+    # an outline spans at most 2 x 25 km x 1.35 x sqrt(townships / 15): spots never overlap
+    span_lon = 0.80 * math.sqrt(max_town / 15)
+    span_lat = 0.72 * math.sqrt(max_town / 15)
+    # a grid over Henan (about 111.0-116.5 E, 31.6-36.2 N), extended north if K needs more room
+    cols = max(1, int(5.5 / span_lon))
+    rows = max(int(4.6 / span_lat), math.ceil(counties / cols))
     spots = rng.permutation(cols * rows)[:counties]
     specs = []
     for i, s in enumerate(spots):
         r, c = divmod(int(s), cols)
         specs.append(CountySpec(
             seed=seed * 1000 + i + 1,
-            lon=round(111.5 + c * span_lon + rng.uniform(-0.05, 0.05), 4),
-            lat=round(32.2 + r * span_lat + rng.uniform(-0.05, 0.05), 4),
+            lon=round(111.0 + (c + 0.5) * span_lon + rng.uniform(-0.02, 0.02), 4),
+            lat=round(31.6 + (r + 0.5) * span_lat + rng.uniform(-0.02, 0.02), 4),
             townships=townships or int(rng.integers(10, 21)),
             transformers=max(50, round(transformers * rng.uniform(0.6, 1.5)))))
     return specs
