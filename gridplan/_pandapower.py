@@ -32,14 +32,13 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
 import shapely
 from shapely.geometry import LineString, Point
 
 from .county import County
 from .settings import Params
 
-__all__ = ["from_pandapower", "from_network_geojson", "KW_PER_HOUSEHOLD", "HOUSEHOLDS_PER_KVA"]
+__all__ = ["HOUSEHOLDS_PER_KVA", "KW_PER_HOUSEHOLD", "from_network_geojson", "from_pandapower"]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
     the line's midpoint. No closed switch positions are given, so segments may be cut anywhere.
     """
     folder = Path(folder)
-    rd = lambda n: gpd.read_file(folder / f"{n}.geojson")  # noqa: E731
+    rd = lambda n: gpd.read_file(folder / f"{n}.geojson")
     b = rd("buses")
     buses = pd.DataFrame({"x": b.geometry.x.to_numpy(), "y": b.geometry.y.to_numpy()},
                          index=b["bus_id"].astype(int).to_numpy())

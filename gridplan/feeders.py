@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
-
-import shapely
 
 from .county import County
 from .settings import Params

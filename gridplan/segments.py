@@ -29,14 +29,13 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
 import shapely
 from shapely.ops import substring
 
 from .county import County
 from .settings import Params
 
-__all__ = ["SegmentResult", "TreeCut", "cut_tree", "segment_feeders", "align_segments"]
+__all__ = ["SegmentResult", "TreeCut", "align_segments", "cut_tree", "segment_feeders"]
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +455,7 @@ def _kpi(g, seg: gpd.GeoDataFrame, cap: float, unmet: set[int], tr_seg: pd.Serie
     return {
         "cap_km": cap / 1000.0,
         "feeders": len(g.feeder_ids),
-        "segments": int(len(seg)),
+        "segments": len(seg),
         "lower_bound": int(sum(p["lower_bound"] for p in per.values())),
         "per_feeder": per,
         "feeder_length_km": float(flen.sum() / 1000.0),

@@ -11,7 +11,6 @@ balancing), and checks optimality against the per-feeder lower bound ceil(length
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np

@@ -8,11 +8,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from shapely.geometry import LineString, box
+from test_feeders import CRS, make_county
 
 from gridplan.segments import align_segments, cut_tree, segment_feeders
 from gridplan.settings import Params
-
-from test_feeders import CRS, make_county
 
 
 def brute_force(parent, w, cap, cuttable):
