@@ -103,6 +103,7 @@ def tiny_map(tmp_path_factory) -> Path:
 
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # let popups finish fading in
     page.screenshot(path=str(ARTIFACTS / name), full_page=False)
 
 

@@ -150,6 +150,16 @@ class Legend(MacroElement):
                                         int(RADIUS_REF / 4)), (RADIUS_MAX, int(RADIUS_REF))]
 
 
+class MetricScale(MacroElement):
+    """A metric-only scale bar at the bottom right (the legend sits at the bottom left)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false, position: "bottomright"}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
 def add_search(m: folium.Map, layer: folium.GeoJson | None, *, geom_type: str,
                placeholder: str, **style: Any) -> None:
     """Add a leaflet-search box over ``layer`` (its ``search`` property; already escaped)."""

@@ -99,7 +99,8 @@ def feature_collection(geoms: gpd.GeoSeries, props: Iterable[dict[str, Any]]) ->
 def greedy_colours(gdf: gpd.GeoDataFrame, *, distance_m: float = 1.0) -> list[int]:
     """Colour index per row so that touching rows (within ``distance_m``) differ.
 
-    Greedy colouring (DSATUR) of the adjacency graph; deterministic for the same rows.
+    Greedy colouring of the adjacency graph in smallest-last order (at most 6 colours on a
+    planar graph such as a partition into polygons); deterministic for the same rows.
     """
     n = len(gdf)
     g = nx.Graph()
@@ -108,7 +109,7 @@ def greedy_colours(gdf: gpd.GeoDataFrame, *, distance_m: float = 1.0) -> list[in
         geoms = gdf.geometry.reset_index(drop=True)
         left, right = geoms.sindex.query(geoms.values, predicate="dwithin", distance=distance_m)
         g.add_edges_from((int(a), int(b)) for a, b in zip(left, right) if a < b)
-    colours = nx.greedy_color(g, strategy="saturation_largest_first")
+    colours = nx.greedy_color(g, strategy="smallest_last")
     return [colours[i] for i in range(n)]
 
 
@@ -129,15 +130,31 @@ def township_layer(townships: gpd.GeoDataFrame, *, basemap: str, simplify_m: flo
     return fg
 
 
-def grid_properties(grids: gpd.GeoDataFrame, colours: list[int]) -> list[dict[str, Any]]:
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts (attributes only; fast, unlike iterrows)."""
+    return df.drop(columns=df.geometry.name).to_dict("records")
+
+
+def grid_fills(grids: gpd.GeoDataFrame) -> dict[str, str]:
+    """Fill colour per ``grid_id``: neighbouring grids get different palette colours."""
+    if len(grids) == 0 or "grid_id" not in grids.columns:
+        return {}
+    grids = grids.sort_values("grid_id")
+    colours = greedy_colours(grids)
+    if max(colours) >= len(GRID_PALETTE):
+        log.warning("%d colours needed for the grids; some neighbours may share one", max(colours) + 1)
+    return {g: GRID_PALETTE[c % len(GRID_PALETTE)] for g, c in zip(grids["grid_id"], colours)}
+
+
+def grid_properties(grids: gpd.GeoDataFrame, fills: dict[str, str]) -> list[dict[str, Any]]:
     """Popup/tooltip/search properties of every grid (strings escaped)."""
     out = []
-    placeholder = _col(grids, "placeholder", False).fillna(False).astype(bool)
-    for i, (_, row) in enumerate(grids.iterrows()):
+    placeholder = _col(grids, "placeholder", False).fillna(False).astype(bool).to_numpy()
+    for i, row in enumerate(_records(grids)):
         name = esc(row.get("manager_name"))
-        if placeholder.iloc[i]:
+        if placeholder[i]:
             name = f"{name}（占位，待指定）" if name else "待指定"
-        fill = GRID_PALETTE[colours[i] % len(GRID_PALETTE)]
+        fill = fills.get(row.get("grid_id"), "#888888")
         out.append({
             "grid_id": esc(row.get("grid_id")),
             "manager": name,
@@ -156,18 +173,15 @@ def grid_properties(grids: gpd.GeoDataFrame, colours: list[int]) -> list[dict[st
     return out
 
 
-def grid_layer(grids: gpd.GeoDataFrame, *, basemap: str, simplify_m: float
-               ) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
+def grid_layer(grids: gpd.GeoDataFrame, fills: dict[str, str], *, basemap: str,
+               simplify_m: float) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
     """服务网格: grid polygons, neighbours in different colours, popup with the manager."""
     fg = folium.FeatureGroup(name="服务网格", show=True)
     if len(grids) == 0:
         return fg, None
     grids = grids.sort_values("grid_id") if "grid_id" in grids.columns else grids
-    colours = greedy_colours(grids)
-    if max(colours) >= len(GRID_PALETTE):
-        log.warning("%d colours needed for the grids; some neighbours may share one", max(colours) + 1)
     data = feature_collection(to_display(grids, basemap=basemap, simplify_m=simplify_m),
-                              grid_properties(grids, colours))
+                              grid_properties(grids, fills))
     gj = _geojson(data, name="服务网格")
     fields = ["grid_id", "manager", "phone", "customers", "n_transformers", "hv_km", "balance",
               "townships", "villages", "flags"]
@@ -187,24 +201,19 @@ def radius(customers: pd.Series) -> np.ndarray:
     return np.round(np.clip(r, RADIUS_MIN, RADIUS_MAX), 1)
 
 
-def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, basemap: str
-                      ) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
+def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict[str, str], *,
+                      basemap: str) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
     """台区: canvas circle markers sized by households, filled with their grid's colour."""
     fg = folium.FeatureGroup(name="台区", show=True)
     if len(tr) == 0:
         return fg, None
-    gsorted = grids.sort_values("grid_id") if "grid_id" in grids.columns else grids
-    fill_of: dict[str, str] = {}
-    if len(gsorted) and "grid_id" in gsorted.columns:
-        cols = greedy_colours(gsorted)
-        fill_of = {g: GRID_PALETTE[c % len(GRID_PALETTE)] for g, c in zip(gsorted["grid_id"], cols)}
     names = {}
     if "manager_id" in grids.columns and "manager_name" in grids.columns:
         names = dict(zip(grids["manager_id"], grids["manager_name"]))
     tr = tr.sort_values("transformer_id") if "transformer_id" in tr.columns else tr
     radii = radius(_col(tr, "customers", 0))
     props = []
-    for i, (_, row) in enumerate(tr.iterrows()):
+    for i, row in enumerate(_records(tr)):
         manager = esc(names.get(row.get("manager_id"), row.get("manager_id")))
         name = esc(row.get("name"))
         props.append({
@@ -217,7 +226,7 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, basemap:
             "manager": manager,
             "search": f"{name} · {manager}" if manager else name,
             "style": {"radius": float(radii[i]),
-                      "fillColor": fill_of.get(row.get("grid_id"), "#888888")},
+                      "fillColor": fills.get(row.get("grid_id"), "#888888")},
         })
     data = feature_collection(to_display(tr, basemap=basemap), props)
     marker = folium.CircleMarker(radius=4, weight=1, color="#222222", fill=True,
@@ -238,7 +247,7 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
         segs = segments.sort_values("segment_id") if "segment_id" in segments.columns else segments
         colours = greedy_colours(segs)
         props = []
-        for i, (_, row) in enumerate(segs.iterrows()):
+        for i, row in enumerate(_records(segs)):
             props.append({
                 "segment": esc(row.get("segment_id")), "feeder": esc(row.get("feeder_id")),
                 "km": _num(row.get("length_km"), 2), "n": _num(row.get("transformers"), 0),

@@ -82,7 +82,7 @@ def make_map(plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> f
     bounds = county.townships.to_crs(4326).total_bounds if len(county.townships) else \
         plan.transformers.to_crs(4326).total_bounds
     m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
-                   zoom_start=11, tiles=None, prefer_canvas=True, control_scale=True)
+                   zoom_start=11, tiles=None, prefer_canvas=True, control_scale=False)
     if not cdn:
         OfflineFigure().add_child(m)
     if base == "none":
@@ -90,7 +90,8 @@ def make_map(plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> f
             "<style>.leaflet-container { background: #f4f2ec; }</style>"), name="gp_background")
     _controls.add_basemap(m, base, tianditu_key=getattr(params, "tianditu_key", None))
 
-    grids_fg, grids_gj = _layers.grid_layer(plan.grids, basemap=base, simplify_m=SIMPLIFY_M)
+    fills = _layers.grid_fills(plan.grids)
+    grids_fg, grids_gj = _layers.grid_layer(plan.grids, fills, basemap=base, simplify_m=SIMPLIFY_M)
     grids_fg.add_to(m)
     _layers.township_layer(county.townships, basemap=base, simplify_m=SIMPLIFY_M).add_to(m)
     feeders = _layers.feeder_layer(plan.segments, county.feeders, basemap=base,
@@ -100,7 +101,8 @@ def make_map(plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> f
     switches = _layers.switch_layer(county.switches, basemap=base)
     if switches is not None:
         switches.add_to(m)
-    tr_fg, tr_gj = _layers.transformer_layer(plan.transformers, plan.grids, basemap=base)
+    tr_fg, tr_gj = _layers.transformer_layer(plan.transformers, plan.grids, fills,
+                                              basemap=base)
     tr_fg.add_to(m)
     _layers.station_layer(county.stations, basemap=base).add_to(m)
 
@@ -118,6 +120,7 @@ def make_map(plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> f
                      basemap=base, feeders=feeders is not None, switches=switches is not None,
                      note=note).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    _controls.MetricScale().add_to(m)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return m
 
