@@ -768,7 +768,7 @@ def _managers_csv(rng: np.random.Generator, county: dict, sid: list[str], tr: Tr
             name = FAKE_PREFIX[k % len(FAKE_PREFIX)] + SURNAMES[(k * 7) % len(SURNAMES)] + \
                 GIVEN[k % len(GIVEN)]
             rows.append([f"M{k:04d}", name, f"138-0000-{k:04d}", sid[g], f"{p[0]:.6f}",
-                         f"{p[1]:.6f}", int(rng.choice([1200, 1500, 1800]))])
+                         f"{p[1]:.6f}", int(rng.choice([1500, 1600, 1800]))])
     return csv_text(["工号", "姓名", "电话", "供电所", "经度", "纬度", "最大工作量"], rows)
 
 
