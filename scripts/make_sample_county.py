@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import shapely
+from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import Delaunay, QhullError, cKDTree
-
-import shapely
-from pyproj import CRS, Transformer
 
 log = logging.getLogger("make_sample_county")
 
@@ -497,7 +496,7 @@ def add_ties(net: Network, sub_nodes: np.ndarray, *, max_m: float = 2500.0) -> N
         deg[b] = deg.get(b, 0) + 1
         owner.setdefault(a, f)
         owner.setdefault(b, f)
-    subs = set(int(s) for s in sub_nodes)
+    subs = {int(s) for s in sub_nodes}
     leaves = np.array(sorted(v for v, d in deg.items() if d == 1 and v not in subs))
     if len(leaves) < 2:
         return

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 import tomllib
 from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
-import numpy as np
 import pandas as pd
 import pytest
-
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +76,7 @@ def _feeder_graphs(feeders: gpd.GeoDataFrame) -> dict[str, nx.Graph]:
         g = graphs.setdefault(fid, nx.Graph())
         for part in shapely.get_parts(geom):
             c = shapely.get_coordinates(part)
-            for a, b in zip(c[:-1], c[1:]):
+            for a, b in itertools.pairwise(c):
                 g.add_edge(_key(a), _key(b))
     return graphs
 
