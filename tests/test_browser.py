@@ -6,8 +6,6 @@ Every request that is not ``file://`` or ``data:`` is aborted and counted. Scree
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ INIT = """
 window.__alerts = [];
 window.alert = function (m) { window.__alerts.push(String(m)); };
 window.confirm = function (m) { window.__alerts.push(String(m)); return false; };
+window.prompt = function (m) { window.__prompts = (window.__prompts || 0) + 1; return "M9"; };
 """
 
 #: The folium map object (its variable is named map_<uuid>).
@@ -190,6 +189,33 @@ def test_xss_name_is_text_and_runs_nothing(browser, tiny_map) -> None:
         assert page.locator("img[src='x']").count() == 0
         assert st["errors"] == []
         _shot(page, "map-xss-search.png")
+    finally:
+        st["ctx"].close()
+
+
+def test_drawn_polygon_exports_as_pin_file(browser, tiny_map) -> None:
+    import json
+    from urllib.parse import unquote
+
+    st = browser.open(tiny_map)
+    page = st["page"]
+    try:
+        # what leaflet-draw fires when the user finishes a polygon
+        page.evaluate("(() => { const m = " + JS_MAP + "; const c = m.getCenter();"
+                      " const poly = L.polygon([[c.lat, c.lng], [c.lat + 0.01, c.lng],"
+                      " [c.lat, c.lng + 0.01]]);"
+                      " m.fire(L.Draw.Event.CREATED, {layer: poly, layerType: 'polygon'}); })()")
+        assert page.evaluate("window.__prompts") == 1  # asked for the manager_id
+        page.locator("#gp-export").click()
+        href = page.locator("#gp-export").get_attribute("href")
+        assert href.startswith("data:application/geo+json")
+        pins = json.loads(unquote(href.split(",", 1)[1]))
+        assert pins["type"] == "FeatureCollection" and len(pins["features"]) == 1
+        feat = pins["features"][0]
+        assert feat["properties"] == {"manager_id": "M9"}
+        assert feat["geometry"]["type"] == "Polygon"
+        assert page.locator("#gp-export").get_attribute("download") == "pins.geojson"
+        assert st["errors"] == [] and st["external"] == []
     finally:
         st["ctx"].close()
 

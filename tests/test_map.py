@@ -142,7 +142,7 @@ def test_offline_map_has_no_cdn_link_and_all_layers(tmp_path: Path) -> None:
         assert host not in html
     assert "L.map(" in html and "leaflet-search" in html.lower()
     # layer names are in the layer control's overlay list
-    overlays = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.S)
+    overlays = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.DOTALL)
     assert overlays is not None
     for name in ("乡镇", "服务网格", "台区", "10kV线路", "开关", "供电所"):
         assert json.dumps(name) in overlays.group(1)
@@ -170,7 +170,7 @@ def test_grid_properties_escaped_and_neighbours_coloured_apart() -> None:
     from gridplan.render.map import make_map
 
     m = make_map(tiny_plan(), basemap="none")
-    gj = [c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "服务网格"][0]
+    gj = next(c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "服务网格")
     feats = {f["properties"]["grid_id"]: f["properties"] for f in gj.data["features"]}
     assert feats["T1-01"]["manager"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert feats["T2-02"]["manager"].endswith("（占位，待指定）")
@@ -254,7 +254,7 @@ def test_amap_shifts_data_to_gcj02() -> None:
     from gridplan.render.map import make_map
 
     def first_grid_coord(m):
-        gj = [c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "服务网格"][0]
+        gj = next(c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "服务网格")
         return gj.data["features"][0]["geometry"]["coordinates"][0][0]
 
     plan = tiny_plan()
@@ -270,11 +270,11 @@ def test_without_segments_feeders_are_plain(tmp_path: Path) -> None:
     from gridplan.render.map import make_map
 
     m = make_map(tiny_plan(with_segments=False), basemap="none")
-    gj = [c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "10kV线路"][0]
+    gj = next(c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "10kV线路")
     props = [f["properties"] for f in gj.data["features"]]
     assert [p["name"] for p in props] == ["10kV东线"] and "segment" not in props[0]
     seg = make_map(tiny_plan(), basemap="none")
-    gj = [c for c in _walk(seg) if type(c).__name__ == "GeoJson" and c.layer_name == "10kV线路"][0]
+    gj = next(c for c in _walk(seg) if type(c).__name__ == "GeoJson" and c.layer_name == "10kV线路")
     colours = [f["properties"]["style"]["color"] for f in gj.data["features"]]
     assert len(colours) == 2 and colours[0] != colours[1]  # touching segments differ
 
@@ -296,7 +296,7 @@ def test_transformer_popup_fields_and_sizes() -> None:
     from gridplan.render.map import make_map
 
     m = make_map(tiny_plan(n_extra=20), basemap="none")
-    gj = [c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "台区"][0]
+    gj = next(c for c in _walk(m) if type(c).__name__ == "GeoJson" and c.layer_name == "台区")
     props = [f["properties"] for f in gj.data["features"]]
     assert len(props) == 28
     assert props[0]["name"] == "&lt;img src=x onerror=alert(1)&gt;"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["make_map", "save_map", "map_html"]
+__all__ = ["make_map", "map_html", "save_map"]
 
 
 def __getattr__(name: str) -> Any:

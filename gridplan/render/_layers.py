@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 import logging
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import folium
 import geopandas as gpd

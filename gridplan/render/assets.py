@@ -27,12 +27,23 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-__all__ = ["PACKAGES", "ASSETS", "DROPPED", "VENDOR_DIR", "AssetsMissingError", "Asset",
-           "vendor_dir", "missing_assets", "fetch_assets", "collect_links", "inline_assets"]
+__all__ = [
+    "ASSETS",
+    "DROPPED",
+    "PACKAGES",
+    "VENDOR_DIR",
+    "Asset",
+    "AssetsMissingError",
+    "collect_links",
+    "fetch_assets",
+    "inline_assets",
+    "missing_assets",
+    "vendor_dir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +354,7 @@ def inline_assets(html: str, links: dict[str, str], *, root: Path | None = None)
                 if name == "leaflet":
                     cache[path] += "\n" + _leaflet_icon_fix(root)
         block = cache[path]
-        html = tag.sub(lambda _m: block, html, count=1)
+        html = tag.sub(lambda _m, block=block: block, html, count=1)
         html = tag.sub("", html)  # a second link to the same URL
     leftover = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https?:)?//[^"]*"', html)
     if leftover:

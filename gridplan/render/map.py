@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import folium
 from branca.element import Figure
@@ -26,7 +26,10 @@ from folium.plugins import Fullscreen, MeasureControl
 
 from . import _controls, _layers, assets
 
-__all__ = ["make_map", "save_map", "map_html", "SIMPLIFY_M"]
+if TYPE_CHECKING:
+    from ..plan import Plan
+
+__all__ = ["SIMPLIFY_M", "make_map", "map_html", "save_map"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class OfflineFigure(Figure):
         return assets.inline_assets(html, assets.collect_links(self))
 
 
-def make_map(plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> folium.Map:
+def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None) -> folium.Map:
     """Build the interactive map of a plan.
 
     Parameters
@@ -130,7 +133,7 @@ def map_html(m: folium.Map) -> str:
     return m.get_root().render()
 
 
-def save_map(plan, path: str | Path, *, basemap: str | None = None,
+def save_map(plan: Plan, path: str | Path, *, basemap: str | None = None,
              cdn: bool | None = None) -> Path:
     """Write the interactive map of ``plan`` to ``path`` (atomically: temp file, then rename).
 
