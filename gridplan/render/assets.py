@@ -270,18 +270,25 @@ def _inline_css(path: Path) -> str:
     """Return the stylesheet with every relative ``url(...)`` replaced by a ``data:`` URI.
 
     A resource that was not unpacked (e.g. a TrueType fallback of a WOFF2 font) becomes an empty
-    ``data:`` URI, so the page never asks for a file that is not there.
+    ``data:`` URI, so the page never asks for a file that is not there. A font file is embedded
+    once, at its first ``@font-face`` (Font Awesome's own family); later faces naming the same file
+    (its v4/v5 compatibility aliases) get an empty URI instead of a second copy.
     """
     base = path.parent
+    fonts_seen: set[Path] = set()
 
     def repl(m: re.Match[str]) -> str:
         ref = m.group(2).strip()
         if ref.startswith(("data:", "#", "http:", "https:", "//")):
             return m.group(0)
         target = (base / ref.split("?")[0].split("#")[0]).resolve()
-        if target.is_file():
-            return f'url("{_data_uri(target)}")'
-        return "url(data:,)"
+        if not target.is_file():
+            return "url(data:,)"
+        if target.suffix.lower() in (".woff2", ".woff", ".ttf"):
+            if target in fonts_seen:
+                return "url(data:,)"
+            fonts_seen.add(target)
+        return f'url("{_data_uri(target)}")'
 
     return _URL.sub(repl, path.read_text(encoding="utf-8")).replace("</style", "<\\/style")
 
