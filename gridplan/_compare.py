@@ -22,9 +22,19 @@ from .response import response_kpis
 if TYPE_CHECKING:
     from .scenarios import Scenario
 
-__all__ = ["Snapshot", "compare", "beyond_table", "station_pairs", "candidate_row",
-           "rank_candidates", "write_scenario", "write_candidates", "SERVICE_STATION",
-           "COMPARISON_HEADERS", "CANDIDATE_HEADERS"]
+__all__ = [
+    "CANDIDATE_HEADERS",
+    "COMPARISON_HEADERS",
+    "SERVICE_STATION",
+    "Snapshot",
+    "beyond_table",
+    "candidate_row",
+    "compare",
+    "rank_candidates",
+    "station_pairs",
+    "write_candidates",
+    "write_scenario",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +101,8 @@ def _figures(snap: Snapshot, scope: set[str] | None) -> dict[str, float]:
     resp = response_kpis(rt)["county"] if len(rt) else {}
     households = int(rt["customers"].sum())
     return {
-        "stations": int((kinds != SERVICE_STATION).sum()), "service_points": int(len(st)),
-        "grids": int(len(g)), "roster": roster, "shortage": shortage,
+        "stations": int((kinds != SERVICE_STATION).sum()), "service_points": len(st),
+        "grids": len(g), "roster": roster, "shortage": shortage,
         "surplus": max(0, roster - (len(g) - shortage)),
         "cv": bal["cv"], "max_over_mean": bal["max_over_mean"],
         "households_per_manager": round(households / len(g), 1) if len(g) else 0.0,
@@ -205,7 +215,7 @@ def candidate_row(county: County, before: Plan, after: Plan, rt_before: pd.DataF
         "absorbed_name": names.get(other, other),
         "households": int(rt_after.loc[rt_after["station_id"] == into, "customers"].sum()),
         "transformers": int((rt_after["station_id"] == into).sum()),
-        "keeps_commitment": bool(len(new) == 0), "new_beyond": int(len(new)),
+        "keeps_commitment": bool(len(new) == 0), "new_beyond": len(new),
         "households_new_beyond": int(new["customers"].sum()),
         "new_beyond_ids": "、".join(new["transformer_id"].head(20)) + (" 等" if len(new) > 20 else ""),
         "grids_before": fb["grids"], "grids_after": fa["grids"],
@@ -232,7 +242,7 @@ def rank_candidates(df: pd.DataFrame) -> pd.DataFrame:
     df.insert(1, "verdict", [
         "可合并" if r.keeps_commitment else f"需保留为供电服务站（{r.new_beyond} 个台区将超出承诺时间）"
         for r in df.itertuples()])
-    return df[list(CANDIDATE_HEADERS)]
+    return df[[c for c in CANDIDATE_HEADERS if c in df.columns]]
 
 
 # --------------------------------------------------------------------------- files
@@ -254,7 +264,7 @@ def _write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str, headers: dict[str, 
             ws.column_dimensions[get_column_letter(i)].width = min(60, 4 + 1.6 * width)
 
 
-def _response_table(sc: "Scenario") -> pd.DataFrame:
+def _response_table(sc: Scenario) -> pd.DataFrame:
     b = sc.before.response.set_index("transformer_id")
     a = sc.after.response
     return pd.DataFrame({
@@ -266,7 +276,7 @@ def _response_table(sc: "Scenario") -> pd.DataFrame:
         "beyond_before": a["transformer_id"].map(b["beyond"]), "beyond_after": a["beyond"]})
 
 
-def write_scenario(sc: "Scenario", out: Path, *, maps: bool = True, basemap: str | None = None) -> Path:
+def write_scenario(sc: Scenario, out: Path, *, maps: bool = True, basemap: str | None = None) -> Path:
     """Write every output of a merge scenario to ``out`` (atomically)."""
     from .render.compare import compare_map_html, report_html
 

@@ -27,8 +27,9 @@ merges) take the minimum over the remaining columns without another shortest-pat
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -41,8 +42,15 @@ from scipy.spatial import cKDTree
 from .county import County
 from .settings import Params
 
-__all__ = ["TravelTimes", "travel_times", "response_times", "response_kpis", "road_network",
-           "RoadNetwork", "SNAP_M"]
+__all__ = [
+    "SNAP_M",
+    "RoadNetwork",
+    "TravelTimes",
+    "response_kpis",
+    "response_times",
+    "road_network",
+    "travel_times",
+]
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +180,7 @@ class TravelTimes:
     via_road: np.ndarray
     method: str
 
-    def subset(self, point_ids: Iterable[str]) -> "TravelTimes":
+    def subset(self, point_ids: Iterable[str]) -> TravelTimes:
         """The same matrices restricted to ``point_ids`` (in that order)."""
         ids = [str(p) for p in point_ids]
         pos = {p: i for i, p in enumerate(self.points["point_id"])}
@@ -365,7 +373,7 @@ def _summary(rt: pd.DataFrame) -> dict[str, Any]:
     m = rt["minutes"].to_numpy(dtype=float)
     finite = m[np.isfinite(m)]
     return {
-        "transformers": int(len(rt)),
+        "transformers": len(rt),
         "households": int(rt["customers"].sum()),
         "transformers_beyond": int(rt["beyond"].sum()),
         "households_beyond": int(rt.loc[rt["beyond"], "customers"].sum()),

@@ -27,24 +27,40 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from ._compare import (SERVICE_STATION, Snapshot, beyond_table, candidate_row, compare, rank_candidates,
-                       station_pairs, write_candidates, write_scenario)
+from ._compare import (
+    SERVICE_STATION,
+    Snapshot,
+    beyond_table,
+    candidate_row,
+    compare,
+    rank_candidates,
+    station_pairs,
+    write_candidates,
+    write_scenario,
+)
 from ._errors import Problems
 from .county import County
 from .plan import Plan
 from .response import TravelTimes, response_times, travel_times
 from .settings import Params
 
-__all__ = ["Scenario", "Snapshot", "merge_stations", "merged_county", "merge_candidates",
-           "compare", "write_candidates"]
+__all__ = [
+    "Scenario",
+    "Snapshot",
+    "compare",
+    "merge_candidates",
+    "merge_stations",
+    "merged_county",
+    "write_candidates",
+]
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +339,7 @@ def merge_stations(county: County, stations: Sequence[str], *, into: str | None 
 
 def _scenario_notes(sc: Scenario, county: County) -> list[str]:
     names = county.stations.set_index(county.stations["station_id"].astype(str))["name"]
-    label = lambda s: f"{names.get(s, s)}（{s}）"  # noqa: E731
+    label = lambda s: f"{names.get(s, s)}（{s}）"
     absorbed = [s for s in sc.stations if s != sc.into]
     notes = [f"{'、'.join(label(s) for s in absorbed)} 并入 {label(sc.into)}"
              + (f"；保留 {'、'.join(label(s) for s in sc.keep_service_point)} 为供电服务站"
@@ -346,7 +362,8 @@ def _scenario_notes(sc: Scenario, county: County) -> list[str]:
 # --------------------------------------------------------------------------- candidates
 
 def merge_candidates(county: County, *, params: Params | None = None, before: Plan | None = None,
-                     keep_service_point: bool = False, touch_m: float = 1.0) -> pd.DataFrame:
+                     keep_service_point: bool = False, touch_m: float = 1.0,
+                     progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Evaluate and rank the merge of every pair of neighbouring stations.
 
     Two stations are neighbours when their territories (the union of their townships) come within
@@ -367,6 +384,8 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
         Keep each absorbed station as a 供电服务站 (the default removes it).
     touch_m
         Territories closer than this (metres) touch.
+    progress
+        Optional callback ``(done, total)`` after each pair (the CLI draws a bar with it).
 
     Returns
     -------
@@ -384,7 +403,8 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
     rt_before = response_times(county, params=params, travel=travel)
     households = county.transformers.groupby("station_id")["customers"].sum()
     rows = []
-    for a, b in station_pairs(county, touch_m=touch_m):
+    pairs = station_pairs(county, touch_m=touch_m)
+    for i, (a, b) in enumerate(pairs, 1):
         into, other = (a, b) if households.get(a, 0) >= households.get(b, 0) else (b, a)
         merged = merged_county(county, [into, other], into=into,
                                keep_service_point=[other] if keep_service_point else [])
@@ -393,4 +413,6 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
             merged.stations["station_id"].astype(str)))
         rows.append(candidate_row(county, before, after, rt_before, rt_after, into, other))
         log.info("candidate %s <- %s evaluated", into, other)
+        if progress is not None:
+            progress(i, len(pairs))
     return rank_candidates(pd.DataFrame(rows))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..plan import Plan
     from ..scenarios import Scenario
 
-__all__ = ["compare_map_html", "report_html", "candidates_html"]
+__all__ = ["candidates_html", "compare_map_html", "report_html"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ _LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js"
 _LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css"
 _TILES = {
     "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "&copy; OpenStreetMap", ""),
-    "amap": ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-             "&x={x}&y={y}&z={z}", "&copy; 高德地图 AutoNavi", "1234"),
+    "amap": (("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+              "&x={x}&y={y}&z={z}"), "&copy; 高德地图 AutoNavi", "1234"),
 }
 _CHANGED = "#d62728"
 
@@ -92,7 +92,7 @@ def _table(df: pd.DataFrame, headers: dict[str, str], *, text_cols: tuple[str, .
 
 # --------------------------------------------------------------------------- report
 
-def report_html(sc: "Scenario", *, with_map: bool = True, max_rows: int = 300) -> str:
+def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> str:
     """The merge report (Chinese, self-contained): notes, comparison, 台区 beyond commitment."""
     county = sc.before.plan.county
     title = f"{county.name} 供电所合并方案评估"
@@ -140,8 +140,8 @@ def candidates_html(df: pd.DataFrame, *, county_name: str = "", params: Any = No
     ok = int(df["keeps_commitment"].sum()) if len(df) else 0
     parts = [f"<h1>{esc(title)}</h1>",
              f"<p>共评估 {len(df)} 对相邻供电所，其中 {ok} 对合并后所有台区仍在抢修到达承诺时间内。</p>",
-             "<p class=\"small\">排序：先列满足抢修承诺的方案；再按节省的台区经理（网格减少数）、补足的缺员、"
-             "合并后名册富余人数从多到少；最后按合并后网格工作量变异系数从小到大。保留户数较多的供电所。</p>"]
+             ("<p class=\"small\">排序：先列满足抢修承诺的方案；再按节省的台区经理（网格减少数）、补足的缺员、"
+              "合并后名册富余人数从多到少；最后按合并后网格工作量变异系数从小到大。保留户数较多的供电所。</p>")]
     cols = ["rank", "verdict", "into_name", "absorbed_name", "households", "managers_saved",
             "shortage_covered", "surplus_after", "cv_after", "p95_before", "p95_after", "new_beyond",
             "new_beyond_ids", "changing_manager"]
@@ -155,7 +155,7 @@ def candidates_html(df: pd.DataFrame, *, county_name: str = "", params: Any = No
 
 # --------------------------------------------------------------------------- the side-by-side map
 
-def _grid_data(p: "Plan", highlight: set[str], *, basemap: str) -> dict[str, Any]:
+def _grid_data(p: Plan, highlight: set[str], *, basemap: str) -> dict[str, Any]:
     grids = p.grids.sort_values("grid_id").reset_index(drop=True)
     if len(grids) == 0:
         return {"type": "FeatureCollection", "features": []}
@@ -177,7 +177,7 @@ def _point_data(gdf: gpd.GeoDataFrame, tips: list[str], *, basemap: str) -> dict
     return feature_collection(to_display(gdf, basemap=basemap), [{"tip": t} for t in tips])
 
 
-def _side(p: "Plan", rt: pd.DataFrame, highlight: set[str], *, basemap: str) -> dict[str, Any]:
+def _side(p: Plan, rt: pd.DataFrame, highlight: set[str], *, basemap: str) -> dict[str, Any]:
     st = p.county.stations
     st_tips = [f"<b>{esc(r['name'])}</b>（{esc(r.get('kind'))}）<br>{esc(r['station_id'])}"
                for _, r in st.iterrows()]
@@ -248,7 +248,7 @@ link(A, B); link(B, A);
 """
 
 
-def compare_map_html(sc: "Scenario", *, basemap: str | None = "osm", cdn: bool | None = None) -> str:
+def compare_map_html(sc: Scenario, *, basemap: str | None = "osm", cdn: bool | None = None) -> str:
     """The side-by-side page: before | after, synced panning, changed grids outlined in red.
 
     Parameters
