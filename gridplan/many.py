@@ -86,6 +86,8 @@ class CountyResult:
         The county's outline (union of its townships) as GeoJSON geometry in WGS84, simplified.
     seconds
         Wall time of the task (load + plan + write).
+    cpu_seconds
+        CPU time of the worker process during the task (wall time minus waiting for a busy CPU).
     peak_rss_mb
         Peak resident memory of the worker process when the task ended (MB).
     worker
@@ -100,6 +102,7 @@ class CountyResult:
     traceback: str = ""
     outline: dict[str, Any] | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     peak_rss_mb: float | None = None
     worker: str = ""
 
@@ -233,7 +236,7 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
     """
     import gridplan
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     name = Path(county_dir).name
     res = CountyResult(county=name, status=PLANNED, worker=_worker_address())
     try:
@@ -259,6 +262,7 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
             res.traceback = traceback.format_exc()
         log.info("county %s failed: %s: %s", name, res.error_type, one_line(res.error, 200))
     res.seconds = round(time.perf_counter() - start, 3)
+    res.cpu_seconds = round(time.process_time() - cpu, 3)
     res.peak_rss_mb = _peak_rss_mb()
     return _jsonable(asdict(res))
 
