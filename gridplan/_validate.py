@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -26,10 +26,24 @@ from . import coords as _coords
 from ._errors import Problems
 from .io import accepted_names
 
-__all__ = ["AREA_CLASSES", "STATION_KINDS", "RETIRED", "row_labels", "check_columns",
-           "check_ids", "check_coordinates", "check_numbers", "check_references", "is_retired",
-           "parse_bool", "parse_area_class", "repair_townships", "check_overlaps",
-           "assign_townships", "FAR_M"]
+__all__ = [
+    "AREA_CLASSES",
+    "FAR_M",
+    "RETIRED",
+    "STATION_KINDS",
+    "assign_townships",
+    "check_columns",
+    "check_coordinates",
+    "check_ids",
+    "check_numbers",
+    "check_overlaps",
+    "check_references",
+    "is_retired",
+    "parse_area_class",
+    "parse_bool",
+    "repair_townships",
+    "row_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +204,16 @@ def check_references(frame: pd.DataFrame, column: str, known: Iterable[str], *, 
 
 def is_retired(status: pd.Series) -> np.ndarray:
     """Mask of statuses meaning retired / out of service (停运, 拆除, retired, …)."""
+    words = [_norm(w) for w in RETIRED]
+
     def one(v: object) -> bool:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return False
         s = _norm(v)
-        return any(_norm(w) in s for w in RETIRED)
-    return np.array([one(v) for v in status.tolist()], dtype=bool)
+        return any(w in s for w in words)
+    values = status.astype(object).where(status.notna(), None)
+    seen = {v: one(v) for v in pd.unique(values)}
+    return values.map(seen).to_numpy(dtype=bool)
 
 
 def parse_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -210,8 +228,7 @@ def parse_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             out[i] = bool(v)
             continue
         s = _norm(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else ""
-        if s.endswith(".0"):
-            s = s[:-2]
+        s = s.removesuffix(".0")
         if s in _TRUE:
             out[i] = True
         elif s not in _FALSE:

@@ -40,9 +40,23 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
-__all__ = ["ALIASES", "FileKindError", "ReadResult", "GEO_EXTS", "TABLE_EXTS", "normalize_header",
-           "rename_columns", "parse_numbers", "as_ids", "read_table", "read_layer", "read_any",
-           "sniff", "sha256", "layer_files"]
+__all__ = [
+    "ALIASES",
+    "GEO_EXTS",
+    "TABLE_EXTS",
+    "FileKindError",
+    "ReadResult",
+    "as_ids",
+    "layer_files",
+    "normalize_header",
+    "parse_numbers",
+    "read_any",
+    "read_layer",
+    "read_table",
+    "rename_columns",
+    "sha256",
+    "sniff",
+]
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +256,7 @@ def accepted_names(layer: str, column: str) -> str:
 _DMS = re.compile(r"^(-?\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分]\s*)?"
                   r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒)?\s*)?([nsewNSEW]?)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-_SUFFIX = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)\s*(?:kva|kw|户|台|个|°|度|[nsewNSEW])?$", re.I)
+_SUFFIX = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)\s*(?:kva|kw|户|台|个|°|度|[nsewNSEW])?$", re.IGNORECASE)
 
 
 def _one_number(text: str, *, thousands: bool) -> float:
@@ -281,18 +295,23 @@ def parse_numbers(values: pd.Series, *, thousands: bool = False) -> tuple[np.nda
         The float values (NaN where empty or unreadable) and a boolean mask of the cells that were
         not empty but could not be read.
     """
-    out = np.full(len(values), np.nan)
+    values = pd.Series(values, dtype=object).reset_index(drop=True)
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)  # fast path: plain numbers
     bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values.tolist()):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-            out[i] = float(v)
-            continue
-        try:
-            out[i] = _one_number(str(v), thousands=thousands)
-        except ValueError:
+    rest = np.flatnonzero(np.isnan(out) & values.notna().to_numpy())
+    cache: dict[str, float | None] = {}
+    for i in rest:
+        text = str(values.iat[i])
+        if text not in cache:
+            try:
+                cache[text] = _one_number(text, thousands=thousands)
+            except ValueError:
+                cache[text] = None
+        val = cache[text]
+        if val is None:
             bad[i] = True
+        else:
+            out[i] = val
     return out, bad
 
 
@@ -307,7 +326,9 @@ def as_ids(values: pd.Series) -> pd.Series:
         if re.fullmatch(r"-?\d+\.0", s):
             s = s[:-2]
         return s or None
-    return pd.Series([one(v) for v in values.tolist()], index=values.index, dtype=object)
+    vals = values.astype(object).where(values.notna(), None)
+    seen = {v: one(v) for v in pd.unique(vals)}
+    return pd.Series([seen[v] for v in vals.tolist()], index=values.index, dtype=object)
 
 
 # ----------------------------------------------------------------------------- sniffing
@@ -422,9 +443,13 @@ def _cell(v: object) -> object:
     return np.nan if s.strip() == "" else s
 
 
-def _frame_from_rows(rows: list[list[object]], layer: str | None) -> pd.DataFrame:
+def _frame_from_rows(rows: list[list[object]], layer: str | None, *,
+                     text_cells: bool = False) -> pd.DataFrame:
     """Pick the header row among the first ten, and build a frame of text cells with ``_row``."""
-    rows = [[_cell(c) for c in r] for r in rows]
+    if not text_cells:
+        rows = [[_cell(c) for c in r] for r in rows]
+    else:  # CSV: every cell is already text; only blanks become NaN
+        rows = [[c if c.strip() else np.nan for c in r] for r in rows]
     width = max((len(r) for r in rows), default=0)
     rows = [r + [np.nan] * (width - len(r)) for r in rows]
     header_at = 0
@@ -476,7 +501,7 @@ def read_table(path: str | Path, *, layer: str | None = None) -> ReadResult:
     else:
         text, encoding = _decode(path.read_bytes())
         rows = list(csv.reader(_io.StringIO(text), delimiter=_delimiter(text)))
-    frame = _frame_from_rows(rows, layer)
+    frame = _frame_from_rows(rows, layer, text_cells=encoding is not None)
     if layer is not None:
         frame = rename_columns(frame, layer)
     log.debug("read %s: %d rows, columns %s", path.name, len(frame), list(frame.columns))
@@ -488,7 +513,7 @@ def _xlsx_rows(path: Path) -> list[list[object]]:
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+    except Exception as exc:
         raise FileKindError(f"cannot be opened as an Excel workbook ({exc})",
                             "open it in Excel or WPS and save it again as .xlsx") from exc
     try:
@@ -570,7 +595,7 @@ def read_layer(path: str | Path, *, layer: str | None = None) -> ReadResult:
         kwargs["layer"] = layer if layer in names else names[0]
     try:
         gdf = pyogrio.read_dataframe(path, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
+    except Exception as exc:
         raise FileKindError(f"cannot be read ({exc})",
                             "open it in QGIS to check it, and export it again") from exc
     if not isinstance(gdf, gpd.GeoDataFrame):

@@ -65,9 +65,10 @@ empty ledger after excluding retired 台区, an unknown coordinate system, bad m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -75,9 +76,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from . import _validate as V
 from . import coords as _coords
 from . import io as _io
-from . import _validate as V
 from ._errors import InputError, Problem, Problems
 from .county import County
 from .settings import Params, read_params
@@ -188,7 +189,9 @@ def load_county(path: str | Path, *, coords: str | None = None,
         problems.items.extend(exc.problems)
         prm = Params()
     ctx = _Ctx(folder, prm, problems, [], None, {})
-    _systems(ctx, coords, coords_by_layer or {})
+    # Forward-compatible: a Params.coords_by_layer table ([input.coords_by_layer]) if it exists.
+    by_layer = {**(getattr(prm, "coords_by_layer", None) or {}), **(coords_by_layer or {})}
+    _systems(ctx, coords, by_layer)
     files = _find_files(ctx)
     layers: dict[str, gpd.GeoDataFrame | None] = {}
     for name, file in files.items():
@@ -284,8 +287,6 @@ def _load_layer(ctx: _Ctx, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame | No
     required = list(spec.columns)
     if table and spec.geom == "point":
         required += ["lon", "lat"]
-    if not table and spec.geom == "home":
-        pass
     if not V.check_columns(frame, spec.name, file, required, ctx.problems):
         return None
     frame = frame.copy()
@@ -588,8 +589,11 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
 def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx: np.ndarray,
                     file: str) -> gpd.GeoDataFrame:
     tr = tr.copy()
-    tid = np.array([town["township_id"].iloc[i] if i >= 0 else None for i in idx], dtype=object)
-    sid = np.array([town["station_id"].iloc[i] if i >= 0 else None for i in idx], dtype=object)
+    found = idx >= 0
+    tid = np.where(found, town["township_id"].to_numpy(dtype=object)[np.where(found, idx, 0)], None) \
+        if len(town) else np.full(len(idx), None, dtype=object)
+    sid = np.where(found, town["station_id"].to_numpy(dtype=object)[np.where(found, idx, 0)], None) \
+        if len(town) else np.full(len(idx), None, dtype=object)
     for col, new, word in (("township_id", tid, "乡镇"), ("station_id", sid, "供电所")):
         old = tr[col]
         differ = old.notna().to_numpy() & (idx >= 0) & (old.to_numpy() != new)

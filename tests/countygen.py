@@ -41,8 +41,8 @@ Returns the folder (a :class:`pathlib.Path`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -50,7 +50,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, box
 
-__all__ = ["make_county_dir", "good_layers", "LEDGER_ZH", "MANAGERS_ZH", "X0", "Y0"]
+__all__ = ["LEDGER_ZH", "MANAGERS_ZH", "X0", "Y0", "good_layers", "make_county_dir"]
 
 X0, Y0, STEP = 114.0, 30.0, 0.1
 LEDGER_ZH = {"transformer_id": "台区编号", "name": "台区名称", "lon": "经度", "lat": "纬度",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, box
-
 from countygen import make_county_dir
+from shapely.geometry import Polygon
+
 from gridplan import InputError, coords
 from gridplan.load import load_county
 
