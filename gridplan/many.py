@@ -366,7 +366,8 @@ def plan_many(province_dir: str | Path, out_dir: str | Path, *, scheduler: str |
     """
     start = time.perf_counter()
     params = dict(params or {})
-    root, out = Path(province_dir), Path(out_dir)
+    # Absolute paths: the workers (maybe on other machines) resolve them, not the client's cwd.
+    root, out = Path(province_dir).resolve(), Path(out_dir).resolve()
     counties = _discover_or_raise(root)
     out.mkdir(parents=True, exist_ok=True)
     phash = params_hash(params, maps=maps)
