@@ -43,11 +43,11 @@ def time_station(p, station: str, out_dir: Path, repeat: int) -> dict[str, list[
 
     times: dict[str, list[float]] = {"pdf": [], "png": []}
     for _ in range(repeat):
-        for ext in times:
+        for ext, spent in times.items():
             t0 = time.perf_counter()
             render_wallmap(p, station_id=station, size="A1", out=out_dir / f"{station}.{ext}",
                            date="2024-01-01")
-            times[ext].append(time.perf_counter() - t0)
+            spent.append(time.perf_counter() - t0)
     return times
 
 
@@ -55,10 +55,10 @@ def section_text(folder: Path, p, rows: list[tuple[str, int, dict[str, list[floa
                  repeat: int) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [SECTION, "",
-             f"`scripts/bench_wallmap.py`: A1 landscape wall map of each station of `{folder.name}` "
+             (f"`scripts/bench_wallmap.py`: A1 landscape wall map of each station of `{folder.name}` "
              f"({len(p.transformers)} 台区, {len(p.grids)} grids), best / median of {repeat} "
              f"run(s); {platform.python_version()}, {os.cpu_count()} cores, load average "
-             f"{load:.1f} at the end. Target: ≤ 20 s per A1 map.", "",
+             f"{load:.1f} at the end. Target: ≤ 20 s per A1 map."), "",
              "| station | grids | PDF best s | PDF median s | PNG 300 dpi best s | PNG median s |",
              "|---|---|---|---|---|---|"]
     for st, n, t in rows:

@@ -19,7 +19,7 @@ from gridplan.county import County
 from gridplan.plan import Plan
 from gridplan.render._wall_labels import LabelRequest, boxes_overlap, place_labels
 from gridplan.render._wall_layout import grid_colours
-from gridplan.render.fonts import find_cjk_font
+from gridplan.render.fonts import FontNotFoundError, find_cjk_font
 from gridplan.render.wallmap import render_wallmap, wallmap_figure
 from gridplan.settings import Params
 
@@ -32,14 +32,14 @@ MM_TO_PT = 72 / 25.4
 try:
     find_cjk_font()
     HAVE_FONT = True
-except Exception:  # pragma: no cover - only on machines without a CJK font
+except FontNotFoundError:  # pragma: no cover - only on machines without a CJK font
     HAVE_FONT = False
 needs_font = pytest.mark.skipif(not HAVE_FONT, reason="no CJK font installed (apt-get install fonts-noto-cjk)")
 
 
 def _grid_cells() -> list[tuple[str, str, object]]:
     """(grid_id, station_id, polygon): S01 has 5 grids, one a thin sliver; S02 two grids."""
-    b = lambda x0, y0, x1, y1: box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)  # noqa: E731
+    b = lambda x0, y0, x1, y1: box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
     return [
         ("T01-01", "S01", b(0, 0, 4000, 3000)),
         ("T01-02", "S01", b(4000, 0, 8000, 3000)),
@@ -136,6 +136,10 @@ def test_pdf_page_size_and_embedded_cjk_font(plan, tmp_path, size, orientation, 
     cjk = [line for line in fonts if re.search(r"CJK|WenQuanYi|Hei|Han", line)]
     assert cjk, fonts
     assert all(line.split()[-5] == "yes" for line in cjk), cjk  # the "emb" column
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert HOSTILE in text and "供电服务网格图" in text and "95598" in text
     if size == "A1" and shutil.which("pdftoppm"):
         ARTIFACTS.mkdir(exist_ok=True)
         subprocess.run(["pdftoppm", "-r", "30", "-png", "-singlefile", str(out),
@@ -155,11 +159,10 @@ def test_png_pixel_size_at_300_dpi(plan, tmp_path):
 
 @needs_font
 def test_svg_prints_hostile_names_as_text(plan, tmp_path):
+    from gridplan.render import wallmap as wm
+
     with pytest.MonkeyPatch.context() as mp:
-        import matplotlib
-        mp.setitem(matplotlib.rcParams, "svg.fonttype", "none")
-        # The module forces glyph paths; render once with text kept as text to inspect it.
-        from gridplan.render import wallmap as wm
+        # The module draws SVG glyphs as paths; keep text as text here to inspect it.
         mp.setitem(wm._RC, "svg.fonttype", "none")
         out = render_wallmap(plan, station_id="S01", size="A3", out=tmp_path / "wall.svg",
                              date="2024年5月1日")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import shapely
@@ -93,7 +93,7 @@ def label_anchor(geom: BaseGeometry) -> Point:
     tol = max(math.sqrt(part.area) / 200.0, 1e-9)
     try:
         return polylabel(part, tolerance=tol)
-    except Exception:  # degenerate rings: fall back to any interior point
+    except (ValueError, shapely.errors.GEOSException):  # degenerate rings: any interior point
         return part.representative_point()
 
 

@@ -7,15 +7,24 @@ the paper (``Layout.scale`` is 1 on A1, √2 on A0, 1/2 on A3).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["PAPER_MM", "PALETTE", "Layout", "page_layout", "grid_colours", "nice_length_km",
-           "format_phone", "fit_text", "text_width_em"]
+__all__ = [
+    "PALETTE",
+    "PAPER_MM",
+    "Layout",
+    "fit_text",
+    "format_phone",
+    "grid_colours",
+    "nice_length_km",
+    "page_layout",
+    "text_width_em",
+]
 
 #: ISO 216 sizes, portrait (width, height) in millimetres.
 PAPER_MM: dict[str, tuple[float, float]] = {

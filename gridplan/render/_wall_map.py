@@ -11,14 +11,23 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, TextArea, VPacker
-from matplotlib.patches import Polygon as MplPolygon, Rectangle
-from shapely.geometry import LineString, box as shp_box
+from matplotlib.patches import Polygon as MplPolygon
+from matplotlib.patches import Rectangle
+from shapely.geometry import LineString
+from shapely.geometry import box as shp_box
 
-from ._wall_labels import Box, LabelRequest, Placement, PointLabel, label_anchor, place_labels, \
-    place_point_labels
+from ._wall_labels import (
+    Box,
+    LabelRequest,
+    Placement,
+    PointLabel,
+    label_anchor,
+    place_labels,
+    place_point_labels,
+)
 from ._wall_layout import Layout, format_phone, nice_length_km, text_width_em
 
-__all__ = ["StationLayers", "MapPanel", "draw_map"]
+__all__ = ["MapPanel", "StationLayers", "draw_map"]
 
 #: Font scales tried for grid labels before they move outside their grid (0.8 × 18 pt ≥ 14 pt).
 LABEL_SCALES = (1.0, 0.9, 0.8)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -12,7 +13,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from ._wall_layout import Layout, fit_text, format_phone
 
-__all__ = ["TEXT", "draw_title", "draw_sidebar", "roster_rows"]
+__all__ = ["TEXT", "draw_sidebar", "draw_title", "roster_rows"]
 
 #: Every text the wall map prints, by language.
 TEXT: dict[str, dict[str, str]] = {

@@ -18,7 +18,7 @@ from matplotlib import font_manager
 
 from .._errors import GridplanError
 
-__all__ = ["CJKFont", "FontNotFoundError", "find_cjk_font", "CANDIDATES"]
+__all__ = ["CANDIDATES", "CJKFont", "FontNotFoundError", "find_cjk_font"]
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, draw_sidebar, draw_title, roster_rows
 from .fonts import find_cjk_font
 
-__all__ = ["render_wallmap", "wallmap_figure", "WallMap", "FORMATS", "PAPER_MM"]
+__all__ = ["FORMATS", "PAPER_MM", "WallMap", "render_wallmap", "wallmap_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,7 @@ def _date_text(date: dt.date | str | None, t: dict[str, str]) -> str:
 
 
 def _crs_text(crs: Any) -> str:
-    try:
-        epsg = crs.to_epsg()
-    except Exception:
-        epsg = None
+    epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     return f"EPSG:{epsg}" if epsg else str(getattr(crs, "name", crs))
 
 
