@@ -25,7 +25,7 @@ import pandas as pd
 
 from ._errors import Problems
 
-__all__ = ["workload", "parse_workload", "NAMES"]
+__all__ = ["NAMES", "parse_workload", "workload"]
 
 #: Names an expression may use, and how each is read from the ledger.
 NAMES = ("customers", "transformers", "capacity")
