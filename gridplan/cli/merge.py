@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from pathlib import Path
 
 import click
@@ -23,16 +24,26 @@ def _show(v) -> str:
     return str(v)
 
 
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    """Pad to a terminal width, counting CJK characters as two columns."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(0, width - cols)
+    return fill + text if right else text + fill
+
+
 def echo_comparison(table: pd.DataFrame) -> None:
     """Print the before/after table on the terminal."""
-    width = max(len(x) for x in table["label"]) + 2
+    width = max(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in x)
+                for x in table["label"]) + 2
     for scope, grp in table.groupby("scope", sort=False):
         click.secho(f"\n  {scope}", bold=True)
-        click.echo(f"  {'指标':<{width}}{'合并前':>10}{'合并后':>10}{'变化':>10}")
+        click.echo("  " + _pad("指标", width) + "".join(_pad(h, 12, right=True)
+                                                       for h in ("合并前", "合并后", "变化")))
         for r in grp.itertuples(index=False):
             change = "" if r.change in (None, 0) or pd.isna(r.change) else \
                 (("+" if r.change > 0 else "") + _show(r.change))
-            click.echo(f"  {r.label:<{width}}{_show(r.before):>12}{_show(r.after):>12}{change:>12}")
+            click.echo("  " + _pad(r.label, width) + "".join(
+                _pad(v, 12, right=True) for v in (_show(r.before), _show(r.after), change)))
 
 
 @click.command("merge")
