@@ -46,6 +46,7 @@ class StationLayers:
     transformers: gpd.GeoDataFrame
     other_transformers: gpd.GeoDataFrame | None
     lines: gpd.GeoDataFrame | None
+    other_lines: gpd.GeoDataFrame | None
     station_xy: tuple[float, float] | None
     station_name: str
 
@@ -110,6 +111,8 @@ def _draw_layers(ax: Axes, d: StationLayers, lay: Layout) -> None:
             polys.boundary.plot(ax=ax, color="#777777", linewidth=lay.pt(0.7),
                                 linestyle=(0, (4, 2)), zorder=3)
     d.townships.boundary.plot(ax=ax, color="#333333", linewidth=lay.pt(2.2), zorder=4)
+    if d.other_lines is not None and len(d.other_lines):
+        d.other_lines.plot(ax=ax, color="#e8b4ae", linewidth=lay.pt(0.8), zorder=5)
     if d.lines is not None and len(d.lines):
         d.lines.plot(ax=ax, color="#c0392b", linewidth=lay.pt(1.6), zorder=5)
     size = lay.pt(3.2) ** 2

@@ -104,8 +104,12 @@ def _station_layers(plan: Any, station_id: str) -> StationLayers:
     in_station = (tr["grid_id"].isin(grids["grid_id"]) if "grid_id" in tr.columns
                   else tr["station_id"].astype(str) == station_id)
     lines = plan.segments if plan.segments is not None else county.feeders
+    other_lines = None
     if lines is not None and len(lines):
         lines = lines[lines.intersects(view)]
+        mine = (lines["grid_id"].isin(grids["grid_id"]) if "grid_id" in lines.columns
+                else lines.intersects(territory))
+        lines, other_lines = lines[mine], lines[~mine]
     st = county.stations[county.stations["station_id"].astype(str) == station_id]
     xy, name = None, station_id
     if len(st):
@@ -119,7 +123,8 @@ def _station_layers(plan: Any, station_id: str) -> StationLayers:
     grids = _with_villages(grids, villages, tr[in_station])
     return StationLayers(grids=grids, colours=grid_colours(list(grids.geometry)), others=others,
                          townships=townships, villages=villages, transformers=tr[in_station],
-                         other_transformers=others_tr, lines=lines, station_xy=xy,
+                         other_transformers=others_tr, lines=lines, other_lines=other_lines,
+                         station_xy=xy,
                          station_name=name)
 
 
