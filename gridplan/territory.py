@@ -111,13 +111,28 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame) -> gpd.GeoData
             merged = shapely.union_all(cells[gid == g])
             pieces.append((str(tid), str(g), merged))
         pieces = _reassign_orphans(pieces, str(tid), grp)
-    grids = gpd.GeoDataFrame(
-        pd.DataFrame([(g, t) for t, g, _ in pieces], columns=["grid_id", "township_id"]),
-        geometry=[geom for _, _, geom in pieces], crs=county.crs)
-    grids["station_id"] = grids["township_id"].map(towns["station_id"])
-    grids["townships"] = grids["township_id"].map(towns["name"])
+    grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
     return grids.sort_values("grid_id").reset_index(drop=True)
+
+
+def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+    """One row per grid; a grid spanning several townships (scope "station") is dissolved.
+
+    Its ``township_id`` is the township holding the largest share of its area, and ``townships``
+    lists the names of every township it covers.
+    """
+    frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
+                         columns=["grid_id", "township_id", "geom", "area"])
+    rows = []
+    for gid, grp in frame.groupby("grid_id", sort=True):
+        grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
+        names = "、".join(towns["name"].loc[t] for t in grp["township_id"])
+        rows.append((gid, grp["township_id"].iloc[0], names, shapely.union_all(grp["geom"].to_numpy())))
+    out = gpd.GeoDataFrame(pd.DataFrame([r[:3] for r in rows], columns=["grid_id", "township_id", "townships"]),
+                           geometry=[r[3] for r in rows], crs=crs)
+    out["station_id"] = out["township_id"].map(towns["station_id"])
+    return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 
 
 def _reassign_orphans(pieces: list, tid: str, grp: gpd.GeoDataFrame) -> list:

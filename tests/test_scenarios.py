@@ -129,8 +129,6 @@ def test_stability_keeps_managers_even_against_travel(far):
     assert set(sc.changed_grids) == set(before.grids.loc[before.grids["station_id"] == "S2", "grid_id"])
 
 
-@pytest.mark.xfail(strict=True, reason="plan(scope='station') itself fails: territory.grid_polygons "
-                   "returns one row per township of a station-wide grid (duplicate grid_id)")
 def test_station_scope_replans_the_merged_station(far):
     c, _ = far
     cs = County(**{**c.__dict__, "params": c.params.replace(scope="station")})

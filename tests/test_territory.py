@@ -56,3 +56,15 @@ def test_cells_of_duplicate_and_collinear_points():
     cells = township_cells(town, np.array([[10.0, 10], [50, 50], [90, 90]]))
     assert abs(sum(c.area for c in cells) - 10_000) < 1e-6
     assert township_cells(town, np.array([[5.0, 5.0]]))[0].equals(town)
+
+
+def test_station_scope_grid_spanning_townships_is_one_row():
+    county = small_county()
+    tr = county.transformers.copy()
+    tr["grid_id"] = tr["station_id"] + "-01"  # one grid per station, across its townships
+    grids = grid_polygons(county, tr)
+    assert grids["grid_id"].is_unique and len(grids) == 2
+    s1 = grids.set_index("grid_id").loc["S1-01"]
+    assert "东镇" in s1["townships"] and "西乡" in s1["townships"]
+    total = county.townships.geometry.union_all()
+    assert abs(grids.geometry.area.sum() - total.area) < 1e-6 * total.area
