@@ -760,7 +760,8 @@ def _managers_csv(rng: np.random.Generator, county: dict, sid: list[str], tr: Tr
     k = 0
     for g in range(len(sid)):
         hh = int(tf["households"][active & (st_of_tf == g)].sum())
-        home = county["station_xy"][g] + rng.normal(0, 2500, (max(1, round(hh / 1000)), 2))
+        # Roughly one manager per grid of the default capacity (1,500 households), a few spare.
+        home = county["station_xy"][g] + rng.normal(0, 2500, (max(1, round(hh / 1350)), 2))
         home = np.array([_inside(rng, county["outline"], p) for p in home])
         for p in to_wgs84(home, tr):
             k += 1
