@@ -32,6 +32,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,7 +41,11 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+if TYPE_CHECKING:
+    from .county import County
+
 __all__ = [
+    "from_pandapower", "from_network_geojson",
     "ALIASES",
     "GEO_EXTS",
     "TABLE_EXTS",
@@ -643,3 +648,24 @@ def companions(path: Path) -> list[Path]:
         if side is not None:
             out.append(side)
     return out
+
+
+def from_pandapower(net: object, *, name: str | None = None) -> "County":
+    """Turn a pandapower network with geodata into a :class:`~gridplan.County`.
+
+    See :func:`gridplan._pandapower.from_pandapower`; needs the ``pandapower`` extra
+    (``pip install gridplan[pandapower]``).
+    """
+    from ._pandapower import from_pandapower as _from_pandapower
+
+    return _from_pandapower(net, name=name)
+
+
+def from_network_geojson(folder: str | Path, *, name: str | None = None) -> "County":
+    """Read a pandapower network exported as GeoJSON layers (buses, lines, transformers …).
+
+    See :func:`gridplan._pandapower.from_network_geojson`.
+    """
+    from ._pandapower import from_network_geojson as _from_geojson
+
+    return _from_geojson(folder, name=name)

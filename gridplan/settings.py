@@ -6,6 +6,9 @@ A county folder may hold a ``gridplan.toml``; its tables map onto :class:`Params
     coords = "gcj02"            # wgs84 | cgcs2000 | gk3 | gcj02 | bd09 | EPSG:xxxx
     snap_tolerance_m = 200
 
+    [input.coords_by_layer]     # a layer in another system than the rest
+    townships = "wgs84"
+
     [plan]
     workload = "customers + 20*transformers"
     capacity = 1500
@@ -47,6 +50,7 @@ class Params:
 
     # [input]
     coords: str = "wgs84"
+    coords_by_layer: dict[str, str] = field(default_factory=dict)
     snap_tolerance_m: float = 0.0
     # [plan]
     workload: str = "customers"
@@ -100,6 +104,12 @@ class Params:
             p.add(source, f"segment_cut must be 'switches' or 'anywhere', got {self.segment_cut!r}", "")
         if self.language not in ("zh", "en"):
             p.add(source, f"language must be 'zh' or 'en', got {self.language!r}", "")
+        layers = {"townships", "stations", "transformers", "feeders", "switches", "substations",
+                  "managers", "villages", "barriers", "roads"}
+        bad = sorted(set(self.coords_by_layer) - layers)
+        if bad:
+            p.add(source, f"coords_by_layer names unknown layer(s): {', '.join(bad)}",
+                  f"use layer names among: {', '.join(sorted(layers))}")
         if self.speed_kmh <= 0 or self.detour_factor < 1:
             p.add(source, "speed_kmh must be > 0 and detour_factor >= 1", "")
         p.raise_if_any()
@@ -136,6 +146,8 @@ def read_params(path: str | Path | None, **overrides: Any) -> Params:
             else:
                 items = [(key, val)]
             for k, v in items:
+                if k == "coords_by_layer" and isinstance(v, dict):
+                    v = {str(a): str(b) for a, b in v.items()}
                 if k == "commitments" and isinstance(v, dict):
                     v = {**COMMITMENT_MINUTES, **{str(a): float(b) for a, b in v.items()}}
                 if k not in names:
