@@ -196,6 +196,14 @@ class atomic_dir:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
+    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated)."""
+    if "village" not in tr.columns:
+        return pd.Series(dtype=object)
+    named = tr.dropna(subset=["village"])
+    return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
+
+
 def plan(county: County, *, progress: Progress | None = None, **params: Any) -> Plan:
     """Plan ``county``: LV patches, grid territories, HV segments, managers and KPIs.
 
@@ -246,6 +254,7 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
                                                    flags=patches.flags)
     notes.extend(more)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    grids["villages"] = _villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy()
     if segments is not None:
         from . import segments as seg
         segments = seg.align_segments(segments, grids)
