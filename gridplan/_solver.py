@@ -136,7 +136,7 @@ def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
 
 
 def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
-            tolerance: float, rounds: int = 200, mu_start: float = 20.0, mu_end: float = 2e4,
+            tolerance: float, rounds: int = 400, mu_start: float = 20.0, mu_end: float = 2e4,
             deadline: float | None = None) -> tuple[np.ndarray, bool]:
     """Improve compactness and balance of a contiguous partition by boundary moves.
 
