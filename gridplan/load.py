@@ -25,7 +25,9 @@ Required layers:
 
 Optional layers:
 
-``feeders.*`` — LineString/MultiLineString: ``feeder_id``, optional ``name``, ``substation_id``.
+``feeders.*`` — LineString/MultiLineString: ``feeder_id``, optional ``name``, ``substation_id``;
+    one row per feeder or one per line section (GIS exports repeat ``feeder_id``; every row of a
+    feeder must then name the same ``substation_id``, or leave it empty).
 ``switches.*`` — Point: ``switch_id``, ``normally_open`` (是/否, 常开/常闭, true/false, 1/0),
     optional ``feeder_id``.
 ``substations.*`` — Point: ``substation_id``, optional ``name``.
@@ -102,6 +104,8 @@ class LayerSpec:
     columns: tuple[str, ...]
     optional: tuple[str, ...] = field(default=())
     what: str = "要素"
+    #: Whether ``id_col`` must be unique (feeders: one row per line section repeats the feeder_id).
+    unique_id: bool = True
 
 
 _GEO = _io.GEO_EXTS
@@ -116,7 +120,7 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
                "station_id", "township_id"), "台区"),
     LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
-              ("name", "substation_id"), "线路"),
+              ("name", "substation_id"), "线路", unique_id=False),
     LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
               ("feeder_id",), "开关"),
     LayerSpec("substations", False, _ANY, "point", "substation_id", ("substation_id",), ("name",),
@@ -295,7 +299,10 @@ def _load_layer(ctx: _Ctx, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame | No
             frame[col] = None
     if spec.id_col:
         frame[spec.id_col] = _io.as_ids(frame[spec.id_col])
-        V.check_ids(frame, spec.id_col, file, ctx.problems)
+        if spec.unique_id:
+            V.check_ids(frame, spec.id_col, file, ctx.problems)
+        else:
+            _check_missing_ids(frame, spec.id_col, file, ctx.problems)
     frame = _ATTRS.get(spec.name, lambda c, f, fr: fr)(ctx, file, frame)
     if frame is None:
         return None
@@ -497,8 +504,36 @@ def _attrs_switches(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     return fr
 
 
+def _check_missing_ids(frame: pd.DataFrame, id_col: str, file: str, problems: Problems) -> None:
+    """Rows without an id, for layers whose ids repeat (one row per feeder section)."""
+    missing = frame[id_col].isna().to_numpy()
+    if missing.any():
+        problems.add(file, f"{int(missing.sum())} row(s) have no {id_col}",
+                     f"fill in the {id_col} of every row (the sections of one line share it)",
+                     rows=V.row_labels(frame, None, missing))
+
+
 def _attrs_feeders(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """One row per feeder or per line section: every row of a feeder names the same substation.
+
+    Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
+    """
     fr["substation_id"] = _io.as_ids(fr["substation_id"])
+    named = fr.loc[fr["feeder_id"].notna() & fr["substation_id"].notna(), ["feeder_id", "substation_id"]]
+    subs = named.drop_duplicates().groupby("feeder_id", sort=True)["substation_id"].agg(sorted)
+    conflict = subs[subs.map(len) > 1]
+    if len(conflict):
+        ctx.problems.add(file, f"{len(conflict)} feeder(s) name more than one substation_id across "
+                               "their rows (line sections)",
+                         "give every section of a feeder the substation_id it leaves from "
+                         "(or split it into feeders with their own feeder_id)",
+                         rows=[f"{fid} ({', '.join(v)})" for fid, v in conflict.items()])
+    one = subs[subs.map(len) == 1].map(lambda v: v[0])
+    fill = fr["substation_id"].isna() & fr["feeder_id"].isin(one.index)
+    if fill.any():
+        fr.loc[fill, "substation_id"] = fr.loc[fill, "feeder_id"].map(one)
+        log.info("%s: substation_id of %d section row(s) taken from their feeder's other rows",
+                 file, int(fill.sum()))
     return fr
 
 
@@ -562,7 +597,8 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
         managers = _check_managers(ctx, managers, stations, _file(ctx, "managers"), sfile)
     feeders, subs = m.get("feeders"), m.get("substations")
     if feeders is not None and subs is not None:
-        V.check_references(feeders, "substation_id", subs["substation_id"].dropna(),
+        V.check_references(feeders.drop_duplicates(["feeder_id", "substation_id"]), "substation_id",
+                           subs["substation_id"].dropna(),
                            id_col="feeder_id", file=_file(ctx, "feeders"),
                            target=_file(ctx, "substations"), problems=p)
     if feeders is not None and tr["feeder_id"].notna().any():
