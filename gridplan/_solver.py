@@ -137,14 +137,21 @@ def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
 
 def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
             tolerance: float, rounds: int = 400, mu_start: float = 20.0, mu_end: float = 2e4,
-            deadline: float | None = None) -> tuple[np.ndarray, bool]:
+            deadline: float | None = None, fixed: np.ndarray | None = None,
+            home: np.ndarray | None = None, move_cost: float = 0.0) -> tuple[np.ndarray, bool]:
     """Improve compactness and balance of a contiguous partition by boundary moves.
+
+    ``fixed`` units never move. ``home`` (labels of a current plan) and ``move_cost`` (metres)
+    charge every unit that ends away from its home label; moves that bring a part back inside
+    the workload band outrank that charge, so with a large ``move_cost`` only balance (and
+    contiguity, restored before) moves units.
 
     Returns
     -------
     (labels, timed_out)
     """
     labels = labels.copy()
+    movable = np.ones(g.n, bool) if fixed is None else ~np.asarray(fixed, bool)
     n = g.n
     target = float(w.sum()) / k
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
@@ -168,8 +175,13 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         ws = w[s]
         bal = (2 * ws * (load[a] - load[b]) - 2 * ws * ws) / (target * target)
         gain = (own_d[s] - to_d) / scale + mu * bal
-        ok = (gain > 1e-9) & (load[a] - ws >= lo) & (load[b] + ws <= hi)
-        ok &= _local_safe(g, labels)[s]
+        pen = move_cost / scale
+        if home is not None and pen > 0:
+            gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
+        viol = _band_gain(load[a], load[b], ws, lo, hi)
+        gain += (2 * pen + 10.0) * viol / np.maximum(ws, 1e-12)
+        ok = (gain > 1e-9) & (((load[a] - ws >= lo) & (load[b] + ws <= hi)) | (viol > 0))
+        ok &= _local_safe(g, labels)[s] & movable[s]
         if not ok.any():
             idle += 1
             if mu >= mu_end and idle > 1:
@@ -206,16 +218,37 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     return labels, timed_out
 
 
-def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Make every part connected: fragments other than a part's heaviest join a neighbour part."""
+def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
+               hi: float) -> np.ndarray:
+    """Drop in total band violation (workload outside ``[lo, hi]``) of moving ``ws`` from a to b."""
+    def v(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+    return v(la) + v(lb) - v(la - ws) - v(lb + ws)
+
+
+def _fragments(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
     from scipy.sparse import csr_matrix
+    keep = labels[g.src] == labels[g.dst]
+    sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
+    return connected_components(sub, directed=False)
+
+
+def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int,
+           fixed: np.ndarray | None = None) -> np.ndarray:
+    """Make every part connected: fragments other than a part's main one join a neighbour part.
+
+    The main fragment of a part is the one holding its ``fixed`` units (else its heaviest).
+    Fixed units never change label; when a part's fixed units lie in several fragments, the
+    shortest path of non-fixed units joining them is given to the part first.
+    """
     labels = labels.copy()
+    fixed = np.zeros(g.n, bool) if fixed is None else np.asarray(fixed, bool)
     for _ in range(50):
-        keep = labels[g.src] == labels[g.dst]
-        sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])),
-                         shape=(g.n, g.n))
-        ncomp, comp = connected_components(sub, directed=False)
+        ncomp, comp = _fragments(g, labels)
+        if fixed.any() and _join_pinned(g, labels, fixed, comp, ncomp):
+            continue
         cw = np.bincount(comp, np.where(w > 0, w, 1e-9), ncomp)
+        cw += np.bincount(comp, fixed, ncomp) * (cw.sum() + 1.0)
         cpart = np.zeros(ncomp, np.int64)
         cpart[comp] = labels
         order = np.lexsort((np.arange(ncomp), -cw, cpart))
@@ -232,7 +265,171 @@ def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         frag = comp[sv]
         first = np.unique(frag, return_index=True)[1]
         new_part = dict(zip(frag[first].tolist(), labels[dv[first]].tolist()))
-        move = stray & np.isin(comp, list(new_part))
+        move = stray & np.isin(comp, list(new_part)) & ~fixed
         labels[move] = np.array([new_part[c] for c in comp[move]], dtype=np.int64)
     log.warning("contiguity repair did not converge")
+    return labels
+
+
+def _join_pinned(g: Graph, labels: np.ndarray, fixed: np.ndarray, comp: np.ndarray,
+                 ncomp: int) -> bool:
+    """Give parts whose fixed units are split over fragments a path joining them; True if any."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+    fc = np.unique(comp[fixed])
+    cpart = np.zeros(ncomp, np.int64)
+    cpart[comp] = labels
+    parts, counts = np.unique(cpart[fc], return_counts=True)
+    changed = False
+    for p in parts[counts > 1].tolist():
+        # walk through units of part p or free units; fixed units of other parts block
+        ok = ~fixed | (labels == p)
+        e = ok[g.src] & ok[g.dst]
+        cost = np.where(labels[g.dst[e]] == p, 0.0, 1.0) + 1e-6
+        a = csr_matrix((cost, (g.src[e], g.dst[e])), shape=(g.n, g.n))
+        frags = [f for f in fc.tolist() if cpart[f] == p]
+        src = np.flatnonzero(comp == frags[0])
+        dist, pred = shortest_path(a, indices=src[:1], return_predecessors=True)
+        for f in frags[1:]:
+            v = int(np.flatnonzero(comp == f)[0])
+            if not np.isfinite(dist[0, v]):
+                continue
+            while v >= 0 and comp[v] != frags[0]:
+                if not fixed[v]:
+                    labels[v] = p
+                v = int(pred[0, v])
+            changed = True
+    return changed
+
+
+def check_pins(g: Graph, initial: np.ndarray, fixed: np.ndarray) -> list[tuple[int, list[int]]]:
+    """Labels whose fixed units cannot be joined through units free to take that label.
+
+    Returns
+    -------
+    list of (label, fixed unit indices of that label) for every infeasible label.
+    """
+    bad = []
+    free = ~fixed
+    # components of the free units (fixed units removed)
+    e_free = free[g.src] & free[g.dst]
+    from scipy.sparse import csr_matrix
+    a = csr_matrix((np.ones(e_free.sum(), np.int8), (g.src[e_free], g.dst[e_free])),
+                   shape=(g.n, g.n))
+    _, fcomp = connected_components(a, directed=False)
+    fl = np.where(fixed, initial, -1)
+    for p in np.unique(initial[fixed]).tolist():
+        units = np.flatnonzero(fl == p)
+        if len(units) < 2:
+            continue
+        # small graph: fixed units of p + free components touching them
+        m = fl[g.src] == p
+        s, d = g.src[m], g.dst[m]
+        same = fl[d] == p
+        touch = free[d]
+        nodes = np.concatenate([units, g.n + np.unique(fcomp[d[touch]])])
+        idx = {v: i for i, v in enumerate(nodes.tolist())}
+        ss = [idx[v] for v in s[same | touch].tolist()]
+        dd = [idx[int(v)] for v in np.where(same, d, g.n + fcomp[d])[same | touch].tolist()]
+        sm = csr_matrix((np.ones(len(ss), np.int8), (ss, dd)), shape=(len(nodes), len(nodes)))
+        _, c = connected_components(sm, directed=False)
+        if len(np.unique(c[:len(units)])) > 1:
+            bad.append((int(p), units.tolist()))
+    return bad
+
+
+def grow_fill(g: Graph, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Give every unlabelled (-1) unit the label of a neighbour, growing from labelled units.
+
+    Each round, every unlabelled unit next to a labelled one joins the lightest neighbouring
+    part (ties: lowest label). Units never reached keep -1.
+    """
+    labels = labels.copy()
+    load = np.bincount(labels[labels >= 0], w[labels >= 0], k)
+    while (labels < 0).any():
+        m = (labels[g.src] < 0) & (labels[g.dst] >= 0)
+        if not m.any():
+            break
+        s, p = g.src[m], labels[g.dst[m]]
+        order = np.lexsort((p, load[p], s))
+        s, p = s[order], p[order]
+        first = np.r_[True, s[1:] != s[:-1]]
+        labels[s[first]] = p[first]
+        np.add.at(load, p[first], w[s[first]])
+    return labels
+
+
+def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
+              tolerance: float, fixed: np.ndarray | None = None,
+              home: np.ndarray | None = None, max_steps: int = 2000) -> np.ndarray:
+    """Bring parts back inside the workload band by ejection chains.
+
+    A part above the band passes a boundary unit to a neighbour, which passes one on, and so
+    on until a part with room takes it (the shortest chain in the part adjacency graph);
+    a part below the band pulls units the same way. Units that keep their part connected
+    (local test), are not ``fixed`` and go back ``home`` or stay closest to the receiving
+    part's centroid are preferred. Stops when every part is inside the band or no chain helps.
+    """
+    from collections import deque
+    labels = labels.copy()
+    movable = np.ones(g.n, bool) if fixed is None else ~np.asarray(fixed, bool)
+    target = float(w.sum()) / k
+    lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+    load = np.bincount(labels, w, k)
+    stuck: set[int] = set()
+    for _ in range(max_steps):
+        viol = np.maximum(load - hi, 0) + np.maximum(lo - load, 0)
+        viol[list(stuck)] = 0
+        if not (viol > 1e-9).any():
+            break
+        p = int(np.argmax(viol))
+        over = load[p] > hi
+        c = centroids(xy, w, labels, k)
+        safe = _local_safe(g, labels) & movable
+        m = (labels[g.src] != labels[g.dst]) & safe[g.src] & (w[g.src] > 0)
+        s, a, b = g.src[m], labels[g.src[m]], labels[g.dst[m]]
+        # part graph: give[a][b] = candidate units of a next to b
+        adj: dict[int, list[int]] = {}
+        for aa, bb in set(zip(a.tolist(), b.tolist())):
+            if over:
+                adj.setdefault(aa, []).append(bb)
+            else:
+                adj.setdefault(bb, []).append(aa)
+        need = load[p] - hi if over else lo - load[p]
+        prev = {p: -1}
+        queue = deque([p])
+        end = -1
+        while queue:
+            x = queue.popleft()
+            if x != p and ((over and load[x] + need <= hi) or (not over and load[x] - need >= lo)):
+                end = x
+                break
+            for y in sorted(adj.get(x, [])):
+                if y not in prev:
+                    prev[y] = x
+                    queue.append(y)
+        if end < 0:
+            stuck.add(p)
+            continue
+        path = [end]
+        while prev[path[-1]] >= 0:
+            path.append(prev[path[-1]])
+        path.reverse()  # p ... end
+        hops = list(zip(path[:-1], path[1:])) if over else [(y, x) for x, y in
+                                                              zip(path[:-1], path[1:])][::-1]
+        amount = need
+        for giver, taker in hops:
+            safe = _local_safe(g, labels) & movable
+            e = (labels[g.src] == giver) & (labels[g.dst] == taker) & safe[g.src]
+            cand = np.unique(g.src[e])
+            if not len(cand):
+                break
+            d = np.hypot(*(xy[cand] - c[taker]).T)
+            back = np.zeros(len(cand)) if home is None else (home[cand] == taker) * 1.0
+            score = np.abs(w[cand] - amount) / max(target, 1e-12) + 1e-6 * d - back
+            u = int(cand[np.argmin(score)])
+            labels[u] = taker
+            load[giver] -= w[u]
+            load[taker] += w[u]
+            amount = w[u]
     return labels

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _solver
+from ._errors import InfeasibleError
 from .county import County
 from .graph import components, neighbour_edges
 from .settings import Params
@@ -37,7 +38,8 @@ HEAVY_FLAG = "heavy-unit"
 
 def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | None = None,
                         tolerance: float = 0.05, seed: int = 0,
-                        time_limit: float | None = None) -> np.ndarray:
+                        time_limit: float | None = None, initial: Any = None,
+                        fixed: Any = None, move_cost: float = 0.0) -> np.ndarray:
     """Partition weighted points into ``k`` contiguous, workload-balanced, compact parts.
 
     Parameters
@@ -57,23 +59,39 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
         Seed of METIS; the result is identical for identical inputs and seed.
     time_limit
         Seconds; when reached, the best plan found so far is returned and a warning logged.
+    initial
+        Optional ``n`` int labels in ``0..k-1`` (``-1`` = no opinion): a warm start used instead
+        of METIS (e.g. the current plan). Non-contiguous parts are repaired, unlabelled units
+        join a neighbouring part, labels never used get one unit each.
+    fixed
+        Optional ``n`` bool mask (needs ``initial``): these units keep ``initial[i]`` exactly
+        (pins and locks); the improvement and the repair never move them.
+    move_cost
+        Metres of distance-to-centroid charged for each unit whose final label differs from
+        ``initial`` (stability). With a large value units move only to bring workloads back
+        inside the tolerance band or to restore contiguity.
 
     Returns
     -------
     numpy.ndarray
         ``n`` int labels in ``0..k-1``, every label used, every part connected on ``edges``.
-        Labels are numbered in order of each part's lowest point index.
+        Without ``initial`` labels are numbered in order of each part's lowest point index;
+        with ``initial`` they keep the meaning of the initial labels.
 
     Raises
     ------
     ValueError
         Bad shapes or values, or a disconnected graph (plan each component separately).
+    gridplan.InfeasibleError
+        The fixed units of one label cannot be joined into one contiguous part (every path
+        between them crosses units fixed to other labels); the message names the units.
     """
     t0 = time.monotonic()
     xy = np.asarray(xy, dtype=float)
     w = np.asarray(weights, dtype=float)
     n = len(xy)
     _check_inputs(xy, w, k, tolerance)
+    init, fix = _check_warm(n, k, initial, fixed, move_cost)
     if edges is None:
         edges = neighbour_edges(xy)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -87,25 +105,35 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
             f"the neighbour graph is disconnected ({ncomp} components, sizes "
             f"{sorted(sizes.tolist(), reverse=True)[:10]}): a contiguous partition needs a "
             "connected graph; partition each component separately (plan_patches does this)")
+    g = _solver.build_graph(xy, edges)
+    if fix is not None:
+        _raise_bad_pins(_solver.check_pins(g, init, fix))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
-    if k == n:
-        return np.arange(n, dtype=np.int64)
-    g = _solver.build_graph(xy, edges)
-    labels = _solver.metis_start(g, w, k, seed=seed)
-    labels = _solver.repair(g, w, labels, k)
-    labels = _fill_empty(g, xy, labels, k)
+    if k == n and fix is None:
+        return np.arange(n, dtype=np.int64) if init is None else _identity_like(init, k)
+    if init is None or not (init >= 0).any():
+        labels = _solver.metis_start(g, w, k, seed=seed)
+    else:
+        labels = _solver.grow_fill(g, w, init, k)
+    labels = _solver.repair(g, w, labels, k, fix)
+    labels = _fill_empty(g, xy, labels, k, fix)
+    if init is not None:
+        labels = _solver.rebalance(xy, w, labels, k, g, tolerance=tolerance, fixed=fix, home=init)
     deadline = None if time_limit is None else t0 + float(time_limit)
     labels, timed_out = _solver.improve(xy, w, labels, k, g, tolerance=tolerance,
-                                        deadline=deadline)
+                                        deadline=deadline, fixed=fix, home=init,
+                                        move_cost=float(move_cost))
     if timed_out:
         log.warning("balanced_contiguous: time limit of %.1f s reached; returning the best plan "
                     "found so far (contiguous, balance and compactness not fully optimised)",
                     time_limit)
     if _solver.n_broken(g, labels, k):  # never expected: moves keep parts connected
         log.warning("balanced_contiguous: repairing a non-contiguous part")
-        labels = _solver.repair(g, w, labels, k)
-    return _renumber(labels, k)
+        labels = _solver.repair(g, w, labels, k, fix)
+    if init is not None and not timed_out:
+        labels = _solver.rebalance(xy, w, labels, k, g, tolerance=tolerance, fixed=fix, home=init)
+    return labels if init is not None else _renumber(labels, k)
 
 
 def _check_inputs(xy: np.ndarray, w: np.ndarray, k: int, tolerance: float) -> None:
@@ -127,14 +155,85 @@ def _check_inputs(xy: np.ndarray, w: np.ndarray, k: int, tolerance: float) -> No
         raise ValueError("; ".join(problems))
 
 
-def _fill_empty(g: _solver.Graph, xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Give every unused label one vertex taken (safely) from the part with most vertices."""
+def _check_warm(n: int, k: int, initial: Any, fixed: Any,
+                move_cost: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validate ``initial``/``fixed``/``move_cost``; return them as arrays (or None)."""
+    problems = []
+    init = fix = None
+    if initial is not None:
+        init = np.asarray(initial)
+        if init.shape != (n,) or not np.issubdtype(init.dtype, np.integer):
+            problems.append(f"initial must be {n} integer labels, got shape {init.shape} "
+                            f"dtype {init.dtype}")
+            init = None
+        else:
+            init = init.astype(np.int64)
+            bad = np.flatnonzero((init < -1) | (init >= k))
+            if len(bad):
+                problems.append(f"initial labels must be in -1..{k - 1}; rows "
+                                f"{bad[:20].tolist()} are not")
+    if fixed is not None:
+        fix = np.asarray(fixed)
+        if fix.shape != (n,) or fix.dtype != bool:
+            problems.append(f"fixed must be an ({n},) bool mask, got shape {fix.shape} "
+                            f"dtype {fix.dtype}")
+            fix = None
+        elif initial is None:
+            problems.append("fixed needs initial (the labels the fixed units keep)")
+        elif init is not None:
+            bad = np.flatnonzero(fix & (init < 0))
+            if len(bad):
+                problems.append(f"fixed units need an initial label >= 0; rows "
+                                f"{bad[:20].tolist()} have -1")
+    if not (np.isfinite(move_cost) and move_cost >= 0):
+        problems.append(f"move_cost must be a finite number >= 0, got {move_cost}")
+    elif move_cost > 0 and initial is None:
+        problems.append("move_cost needs initial (the plan whose labels moves are counted from)")
+    if problems:
+        raise ValueError("; ".join(problems))
+    if fix is not None and not fix.any():
+        fix = None
+    return init, fix
+
+
+def _raise_bad_pins(bad: list[tuple[int, list[int]]]) -> None:
+    if not bad:
+        return
+    parts = [f"label {p}: units {units[:20]}" + (f" and {len(units) - 20} more"
+                                                  if len(units) > 20 else "")
+             for p, units in bad]
+    err = InfeasibleError(
+        "the fixed units of these labels cannot form one contiguous part (every path between "
+        "them crosses units fixed to another label): " + "; ".join(parts)
+        + ". Unpin some of them or pin the units between them to the same label.")
+    err.pins = bad  # type: ignore[attr-defined]  # [(label, [unit indices])] for the caller
+    raise err
+
+
+def _identity_like(init: np.ndarray, k: int) -> np.ndarray:
+    """k == n without pins: one unit per label, keeping initial labels where they are unique."""
+    out = np.full(len(init), -1, dtype=np.int64)
+    seen = set()
+    for i, p in enumerate(init.tolist()):
+        if p >= 0 and p not in seen:
+            out[i] = p
+            seen.add(p)
+    free = iter(sorted(set(range(k)) - seen))
+    for i in np.flatnonzero(out < 0).tolist():
+        out[i] = next(free)
+    return out
+
+
+def _fill_empty(g: _solver.Graph, xy: np.ndarray, labels: np.ndarray, k: int,
+                fixed: np.ndarray | None = None) -> np.ndarray:
+    """Give every unused label one vertex taken (safely) from the part with most free vertices."""
     labels = labels.copy()
+    free = np.ones(len(labels), bool) if fixed is None else ~fixed
     for lab in np.flatnonzero(np.bincount(labels, minlength=k) == 0):
-        sizes = np.bincount(labels, minlength=k)
+        sizes = np.bincount(labels[free], minlength=k)
         donor = int(np.argmax(sizes))
-        safe = _solver._local_safe(g, labels) & (labels == donor)
-        cand = np.flatnonzero(safe) if safe.any() else np.flatnonzero(labels == donor)
+        safe = _solver._local_safe(g, labels) & (labels == donor) & free
+        cand = np.flatnonzero(safe) if safe.any() else np.flatnonzero((labels == donor) & free)
         labels[cand[0]] = lab
     return labels
 

@@ -227,3 +227,84 @@ def test_station_scope_lets_townships_share_a_grid():
     w = county.transformers["customers"].to_numpy(float)
     res = plan_patches(county, w, params=Params(capacity=5000, scope="station"))
     assert set(res.grid_id.tolist()) == {"S1-01"}
+
+
+# ------------------------------------------------------------------ warm starts, pins, stability
+
+def _plan_and_heavier(n=1000, k=20, seed=0):
+    """A plan, and the same points with 100 units made 3x heavier (the plan is now unbalanced)."""
+    xy, w = _instance(n, seed=seed)
+    e = neighbour_edges(xy)
+    base = balanced_contiguous(xy, w, k, edges=e)
+    w2 = w.copy()
+    w2[:100] *= 3
+    return xy, w2, e, base, k
+
+
+def test_fixed_units_never_move_and_parts_stay_contiguous():
+    xy, w, e, base, k = _plan_and_heavier()
+    fixed = np.zeros(len(xy), bool)
+    fixed[np.random.default_rng(1).choice(len(xy), 80, replace=False)] = True
+    lab = balanced_contiguous(xy, w, k, edges=e, initial=base, fixed=fixed)
+    assert np.array_equal(lab[fixed], base[fixed])
+    assert sorted(set(lab.tolist())) == list(range(k))
+    assert _n_broken(lab, e, k) == 0
+
+
+def test_far_apart_pins_of_one_label_are_joined():
+    xy, w = _instance(600, seed=2)
+    e = neighbour_edges(xy)
+    init = balanced_contiguous(xy, w, 12, edges=e)
+    a, b = int(np.argmin(xy[:, 0])), int(np.argmax(xy[:, 0]))
+    init[[a, b]] = 3
+    fixed = np.zeros(len(xy), bool)
+    fixed[[a, b]] = True
+    lab = balanced_contiguous(xy, w, 12, edges=e, initial=init, fixed=fixed)
+    assert lab[a] == lab[b] == 3
+    assert _n_broken(lab, e, 12) == 0
+
+
+def test_pins_that_cannot_be_joined_raise_naming_units_and_label():
+    from gridplan import InfeasibleError
+    xy = np.column_stack([np.arange(6.0) * 100, np.zeros(6)])  # a path 0-1-2-3-4-5
+    e = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]])
+    init = np.array([0, -1, 1, -1, 0, -1])
+    fixed = np.array([True, False, True, False, True, False])
+    with pytest.raises(InfeasibleError, match=r"label 0: units \[0, 4\]") as err:
+        balanced_contiguous(xy, np.ones(6), 2, edges=e, initial=init, fixed=fixed)
+    assert err.value.pins == [(0, [0, 4])]
+
+
+def test_large_move_cost_moves_few_units_and_restores_balance():
+    xy, w, e, base, k = _plan_and_heavier()
+    free = balanced_contiguous(xy, w, k, edges=e, initial=base)
+    sticky = balanced_contiguous(xy, w, k, edges=e, initial=base, move_cost=1e6)
+    assert (sticky != base).sum() < 0.5 * (free != base).sum()
+    for lab in (free, sticky):
+        load = np.bincount(lab, w, k)
+        assert np.abs(load / load.mean() - 1).max() <= 0.05 + 1e-9
+        assert _n_broken(lab, e, k) == 0
+
+
+def test_warm_start_keeps_labels_and_fills_unlabelled_units():
+    xy, w = _instance(800, seed=6)
+    e = neighbour_edges(xy)
+    base = balanced_contiguous(xy, w, 16, edges=e)
+    init = base.copy()
+    init[::3] = -1
+    lab = balanced_contiguous(xy, w, 16, edges=e, initial=init, move_cost=1e6)
+    assert (lab >= 0).all() and _n_broken(lab, e, 16) == 0
+    assert (lab == base).mean() > 0.9  # same label meaning as the initial plan, not renumbered
+
+
+def test_warm_start_arguments_are_checked():
+    xy, w = _instance(10)
+    with pytest.raises(ValueError, match="initial labels must be in -1..1"):
+        balanced_contiguous(xy, w, 2, initial=np.full(10, 5))
+    with pytest.raises(ValueError, match="fixed needs initial"):
+        balanced_contiguous(xy, w, 2, fixed=np.ones(10, bool))
+    with pytest.raises(ValueError, match="move_cost needs initial"):
+        balanced_contiguous(xy, w, 2, move_cost=5.0)
+    with pytest.raises(ValueError, match="rows \\[0\\] have -1"):
+        balanced_contiguous(xy, w, 2, initial=np.r_[-1, np.zeros(9, int)],
+                            fixed=np.r_[True, np.zeros(9, bool)])
