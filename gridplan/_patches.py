@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ._errors import InfeasibleError
 from .county import County
 from .graph import components, neighbour_edges
 from .settings import Params
@@ -91,28 +92,35 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params):
     deadline = None if params.time_limit is None else time.monotonic() + params.time_limit
     kind = "township" if params.scope == "township" else "station"
     heavy = w > cap
+    warm = _Warm.from_transformers(tr, params)
     edge_key = key[edges[:, 0]] if len(edges) else np.empty(0, dtype=object)
     for k_ in sorted(set(key.tolist())):
         idx = np.flatnonzero(key == k_)
-        grids = [np.array([i]) for i in idx[heavy[idx]]]
+        locked = warm.locked_grids(idx)
+        free = idx[warm.lock[idx] == ""]
+        grids = [np.array([i]) for i in free[heavy[free]]]
         n_heavy = len(grids)
         if n_heavy:
             ids = "、".join(str(tr["transformer_id"].iloc[i]) if "transformer_id" in tr else str(i)
-                           for i in idx[heavy[idx]])
+                           for i in free[heavy[free]])
             notes.append(f"{label(kind, k_)}有{n_heavy}个台区的工作量单独就超过上限{cap:g}({ids}),"
                          "各自单独成一个网格并标记为 heavy-unit。")
-        rest = idx[~heavy[idx]]
+        rest = free[~heavy[free]]
         if len(rest):
             sub = edges[edge_key == k_] if len(edges) else edges
-            grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy, cap, tol, params.seed,
-                               deadline, notes, label(kind, k_), grid_count, balanced_contiguous)
-        _name_grids(grids, xy, k_, grid_id, heavy, flags, HEAVY_FLAG)
+            grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy + len(locked), cap, tol,
+                               params.seed, deadline, notes, label(kind, k_), grid_count,
+                               balanced_contiguous, warm)
+        if warm.has_current:
+            _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
+        else:
+            _name_grids(grids, xy, k_, grid_id, heavy, flags, HEAVY_FLAG)
     return PatchResult(grid_id.astype(str), notes, flags, lower_bound)
 
 
 def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
-              grid_count, solve) -> list[np.ndarray]:
-    """Grids (arrays of row indices) of one township/station's non-heavy 台区."""
+              grid_count, solve, warm: "_Warm | None" = None) -> list[np.ndarray]:
+    """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
     loc = np.full(len(xy), -1, dtype=np.int64)
     loc[rest] = np.arange(len(rest))
     e = loc[sub_edges] if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
@@ -126,6 +134,13 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         ks = _dhondt_capped(cw, csize, total_k)
     else:
         ks = [grid_count(float(cw[c]), cap, tol, int(csize[c])) for c in range(ncomp)]
+    if warm is not None and warm.active:
+        warm.check_components(rest, comp, name)
+        kept = warm.keep_current(rest, comp, ks, e, w, cap)
+        if kept is not None:
+            notes.append(f"{name}的台区与现有网格未变,保持现有{len(kept)}个网格。")
+            return kept
+        ks = warm.more_grids_for_pins(rest, comp, ks, notes, name)
     if ncomp > 1:
         notes.append(f"{name}的台区邻接图分成{ncomp}个互不相连的部分(岛屿、飞地或被河流、道路等"
                      f"障碍隔开),各部分分别划分网格(共{sum(ks)}个)。")
@@ -140,8 +155,12 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         remap = np.full(len(rest), -1, dtype=np.int64)
         remap[members] = np.arange(len(members))
         limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        lab = solve(xy[rest[members]], w[rest[members]], int(ks[c]), edges=remap[ce],
-                    tolerance=tol, seed=seed, time_limit=limit)
+        extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
+        try:
+            lab = solve(xy[rest[members]], w[rest[members]], int(ks[c]), edges=remap[ce],
+                        tolerance=tol, seed=seed, time_limit=limit, **extra)
+        except InfeasibleError as exc:
+            raise warm.explain(exc, rest[members], extra) if warm is not None else exc
         for j in range(int(ks[c])):
             rows = rest[members[lab == j]]
             grids.append(rows)
@@ -203,3 +222,224 @@ def _labeller(county: County):
         return f"{nm}({ident})" if nm and nm != ident else str(ident)
 
     return label
+
+
+# --------------------------------------------------------------------------------------------
+# Replanning: the current plan (warm start, stability), pins and locks
+# --------------------------------------------------------------------------------------------
+
+class _Warm:
+    """The current plan and the pins of every 台区 row, as the patch planner uses them.
+
+    Read from the columns :func:`gridplan.pins.prepare` (or the ledger) puts on the 台区:
+    ``current_grid_id`` / ``current_manager_id``, ``pin_manager_id``, ``pin_grid_id``,
+    ``pin_source``. Missing columns mean "none".
+
+    Stability: a township (or station) whose 台区 are exactly those of its current grids, whose
+    current grids are contiguous, within capacity, as many as the planner would draw now and
+    consistent with the pins is kept as it is. Any other is re-solved from a warm start (its
+    current grids) with a move cost of ``stability`` × the typical radius of one of its grids
+    (½·√(hull area / k)) per 台区 moved: at ``stability = 1`` a move must shorten the travel
+    of a 台区 by about a grid radius to pay, so in practice 台区 move for balance and contiguity
+    only; ``0`` re-optimises freely (and keeps nothing as it is).
+    """
+
+    def __init__(self, tr, params: Params):
+        n = len(tr)
+
+        def col(name: str) -> np.ndarray:
+            return _keys(tr[name]) if name in tr.columns else np.full(n, "", dtype=object)
+
+        self.ids = col("transformer_id")
+        self.cur_man = col("current_manager_id")
+        grid = col("current_grid_id")
+        self.cur = np.where(grid != "", grid, np.where(self.cur_man != "", "经理:" + self.cur_man, ""))
+        self.pin = col("pin_manager_id")
+        self.lock = col("pin_grid_id")
+        self.src = col("pin_source")
+        self.stability = float(params.stability)
+        self.has_current = bool((self.cur != "").any())
+        self.active = self.has_current or bool((self.pin != "").any())
+        #: Grid ids given so far (county-wide), and every id of the current plan (never reused).
+        self.used: set[str] = set()
+        self.old: set[str] = set(grid[grid != ""].tolist())
+
+    @classmethod
+    def from_transformers(cls, tr, params: Params) -> "_Warm":
+        return cls(tr, params)
+
+    def locked_grids(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Locked grid id -> its rows, among ``idx``."""
+        lk = self.lock[idx]
+        return {g: idx[lk == g] for g in sorted(set(lk.tolist()) - {""})}
+
+    def _name(self, rows: np.ndarray) -> str:
+        rows = np.sort(rows)
+        srcs = sorted(set("、".join(self.src[rows]).split("、")) - {""})
+        shown = "、".join(self.ids[rows[:10]]) + (f" 等{len(rows)}个" if len(rows) > 10 else "")
+        return f"{'、'.join(srcs[:6])}{' 等' if len(srcs) > 6 else ''}(台区 {shown})"
+
+    def check_components(self, rest: np.ndarray, comp: np.ndarray, name: str) -> None:
+        """Raise InfeasibleError when one manager's pins lie in unconnected parts."""
+        lines = []
+        pin = self.pin[rest]
+        for m in sorted(set(pin.tolist()) - {""}):
+            parts = sorted(set(comp[pin == m].tolist()))
+            if len(parts) > 1:
+                lines.append(f"台区经理 {m} 的固定台区位于{name}互不相连的{len(parts)}个部分"
+                             f"(岛屿、飞地或被障碍、锁定网格隔开),一个网格无法连成一片:"
+                             f"{self._name(rest[pin == m])}")
+        if lines:
+            raise InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
+
+    def more_grids_for_pins(self, rest, comp, ks, notes, name) -> list[int]:
+        """At least one grid per pinned manager in each connected part."""
+        out = list(ks)
+        for c in range(len(out)):
+            n_pinned = len(set(self.pin[rest[comp == c]].tolist()) - {""})
+            if n_pinned > out[c]:
+                notes.append(f"{name}固定了{n_pinned}名台区经理的台区,网格数由{out[c]}增至{n_pinned}。")
+                out[c] = n_pinned
+        return out
+
+    def keep_current(self, rest, comp, ks, e, w, cap) -> list[np.ndarray] | None:
+        """The current grids of these 台区 when nothing requires a change, else None."""
+        if not self.has_current or self.stability <= 0:
+            return None
+        cur = self.cur[rest]
+        if (cur == "").any():
+            return None
+        groups = sorted(set(cur.tolist()))
+        per_comp: dict[int, int] = {}
+        for g in groups:
+            mask = cur == g
+            if int((self.cur == g).sum()) != int(mask.sum()):
+                return None  # the grid has 台区 elsewhere (locked, heavy, other township)
+            parts = set(comp[mask].tolist())
+            if len(parts) != 1:
+                return None
+            c = parts.pop()
+            per_comp[c] = per_comp.get(c, 0) + 1
+            rows = rest[mask]
+            if len(rows) > 1 and float(w[rows].sum()) > cap * (1 + 1e-9):
+                return None
+            if len(set(self.pin[rows].tolist()) - {""}) > 1 or not _connected(mask, e):
+                return None
+        if any(per_comp.get(c, 0) != int(k) for c, k in enumerate(ks)):
+            return None
+        pin = self.pin[rest]
+        for m in set(pin.tolist()) - {""}:
+            if len(set(cur[pin == m].tolist())) > 1:
+                return None
+        return [rest[cur == g] for g in groups]
+
+    def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict:
+        """``initial``, ``fixed`` and ``move_cost`` for the solver ({} for a plain solve)."""
+        cur, pin = self.cur[rows], self.pin[rows]
+        if not ((cur != "").any() or (pin != "").any()):
+            return {}
+        pinned = sorted(set(pin.tolist()) - {""})
+        label = {m: i for i, m in enumerate(pinned)}
+        init = np.full(len(rows), -1, dtype=np.int64)
+        nxt = len(pinned)
+        sizes = {g: int((cur == g).sum()) for g in set(cur.tolist()) - {""}}
+        for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
+            mask = cur == g
+            mans = [m for m in self.cur_man[rows[mask]].tolist() if m]
+            m = max(sorted(set(mans)), key=mans.count) if mans else ""
+            if m in label:
+                init[mask] = label[m]
+            elif nxt < k:
+                init[mask] = nxt
+                nxt += 1
+        fixed = pin != ""
+        init[fixed] = [label[m] for m in pin[fixed]]
+        if not (init >= 0).any():
+            return {}
+        move_cost = 0.0
+        if (cur != "").any() and self.stability > 0:
+            move_cost = self.stability * _grid_radius(xy[rows], k)
+        return {"initial": init, "fixed": fixed if fixed.any() else None, "move_cost": move_cost}
+
+    def explain(self, exc: InfeasibleError, rows: np.ndarray, extra: dict) -> InfeasibleError:
+        """The solver's infeasibility in terms of pins, pin files and 台区 ids."""
+        lines = []
+        for _, units in getattr(exc, "pins", []) or []:
+            units = rows[np.asarray(units, dtype=np.int64)]
+            m = self.pin[units[0]] if len(units) else ""
+            lines.append(f"台区经理 {m} 的固定台区无法连成一片(相互之间的每条路径都经过固定给其他经理"
+                         f"或锁定的台区):{self._name(units)}")
+        if not lines:
+            return exc
+        err = InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
+        err.__cause__ = exc
+        return err
+
+
+def _connected(mask: np.ndarray, e: np.ndarray) -> bool:
+    """Whether the units of ``mask`` form one connected part on local edges ``e``."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= 1:
+        return True
+    loc = np.full(len(mask), -1, dtype=np.int64)
+    loc[rows] = np.arange(len(rows))
+    sub = loc[e] if len(e) else np.empty((0, 2), dtype=np.int64)
+    sub = sub[(sub >= 0).all(axis=1)] if len(sub) else sub
+    return int(components(len(rows), sub).max()) == 0
+
+
+def _grid_radius(xy: np.ndarray, k: int) -> float:
+    """½·√(convex hull area / k): the typical radius of one of ``k`` grids over ``xy`` (metres)."""
+    import shapely
+
+    area = shapely.MultiPoint(xy).convex_hull.area if len(xy) >= 3 else 0.0
+    return max(0.5 * math.sqrt(area / max(k, 1)), 1.0)
+
+
+def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, flags,
+                       heavy_flag) -> None:
+    """Name grids after the current grid they overlap most (by workload); new ones get fresh ids.
+
+    Locked grids keep their id. A fresh id is ``"<key>-<nn>"`` with the lowest ``nn`` used by no
+    grid of the current plan nor of this plan.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    for gid, rows in locked.items():
+        grid_id[rows] = gid
+        warm.used.add(gid)
+    cands = sorted({c for rows in grids for c in warm.cur[rows].tolist()}
+                   - {""} - warm.used)
+    cands = [c for c in cands if c in warm.old]
+    names: list[str | None] = [None] * len(grids)
+    if grids and cands:
+        col = {c: j for j, c in enumerate(cands)}
+        overlap = np.zeros((len(grids), len(cands)))
+        for i, rows in enumerate(grids):
+            for c, wt in zip(warm.cur[rows].tolist(), (w[rows] + 1.0).tolist()):
+                if c in col:
+                    overlap[i, col[c]] += wt
+        ri, ci = linear_sum_assignment(-overlap)
+        for i, j in zip(ri, ci):
+            if overlap[i, j] > 0:
+                names[i] = cands[j]
+                warm.used.add(cands[j])
+
+    def anchor(i: int) -> tuple[float, float]:
+        rows = grids[i]
+        j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
+        return (float(xy[j, 0]), float(xy[j, 1]))
+
+    nn = 0
+    for i in sorted((i for i in range(len(grids)) if names[i] is None), key=anchor):
+        while True:
+            nn += 1
+            gid = f"{key}-{nn:02d}"
+            if gid not in warm.used and gid not in warm.old:
+                break
+        names[i] = gid
+        warm.used.add(gid)
+    for rows, gid in zip(grids, names):
+        grid_id[rows] = gid
+        if len(rows) == 1 and heavy[rows[0]]:
+            flags[gid] = heavy_flag

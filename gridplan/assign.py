@@ -68,13 +68,14 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     grids["flags"] = grids["grid_id"].map(flags or {}).fillna("")
     roster = _roster(county)
     current = _current_shares(transformers)
+    pinned = _pinned(transformers)
     notes: list[str] = []
     rows: list[dict] = []
     picks: dict[str, dict] = {}
     for sid in sorted(grids["station_id"].dropna().unique()):
         g = grids[grids["station_id"] == sid]
         m = roster[roster["station_id"] == sid] if roster is not None else roster
-        chosen, unassigned = _match_station(g, m, current, params)
+        chosen, unassigned = _match_station(g, m, current, params, pinned)
         picks.update(chosen)
         short = len(g) - len(chosen)
         if m is not None and len(m) and short > 0:
@@ -124,8 +125,17 @@ def _current_shares(tr: gpd.GeoDataFrame) -> pd.DataFrame | None:
     return (tab / tab.groupby(level=0).transform("sum")).rename("share").reset_index()
 
 
+def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
+    """grid_id -> the manager its 台区 are pinned to (see :mod:`gridplan.pins`)."""
+    if "pin_manager_id" not in tr.columns:
+        return {}
+    p = tr[tr["pin_manager_id"].notna()]
+    return {str(g): str(m) for g, m in p.groupby("grid_id")["pin_manager_id"].first().items()}
+
+
 def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.DataFrame | None,
-                   params: Params) -> tuple[dict[str, dict], pd.DataFrame]:
+                   params: Params, pinned: dict[str, str] | None = None
+                   ) -> tuple[dict[str, dict], pd.DataFrame]:
     if m is None or len(m) == 0:
         return {}, pd.DataFrame(columns=["manager_id"])
     centres = g.geometry.representative_point()
@@ -146,8 +156,19 @@ def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.Data
     load = g["workload"].to_numpy()
     over = np.isfinite(cap)[:, None] & (load[None, :] > cap[:, None] + 1e-9)
     cost[over] = _FORBIDDEN
+    row_of = {mid: i for i, mid in enumerate(m["manager_id"].astype(str))}
+    for j, gid in enumerate(g["grid_id"]):
+        i = row_of.get((pinned or {}).get(gid, ""))
+        if i is not None:  # a pin: this manager gets this grid, whatever it costs
+            cost[i, :] = _FORBIDDEN
+            cost[:, j] = _FORBIDDEN
+            cost[i, j] = -_FORBIDDEN
     ri, ci = linear_sum_assignment(cost)
     ok = cost[ri, ci] < _FORBIDDEN
+    for r, c in zip(ri[ok], ci[ok]):
+        if over[r, c]:
+            log.warning("pinned manager %s gets grid %s above their max_workload",
+                        m["manager_id"].iloc[r], g["grid_id"].iloc[c])
     chosen = {g["grid_id"].iloc[c]: m.iloc[r].to_dict() for r, c in zip(ri[ok], ci[ok])}
     taken = set(m["manager_id"].iloc[ri[ok]])
     return chosen, m[~m["manager_id"].isin(taken)]

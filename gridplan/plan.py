@@ -204,7 +204,8 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
 
 
-def plan(county: County, *, progress: Progress | None = None, **params: Any) -> Plan:
+def plan(county: County, *, progress: Progress | None = None, current: Any = None,
+         pins: Any = None, **params: Any) -> Plan:
     """Plan ``county``: LV patches, grid territories, HV segments, managers and KPIs.
 
     Parameters
@@ -213,6 +214,13 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
         From :func:`gridplan.load_county`.
     progress
         Optional callback ``(stage, i, n)``; the CLI draws a progress bar with it.
+    current
+        The plan to stay close to (a Plan, ``plan.gpkg``, or ``STORE.gpkg#N``; see
+        :func:`gridplan.pins.prepare`); the ledger's ``manager_id``/``grid_id`` columns otherwise.
+        Moves are traded against balance by ``stability``.
+    pins
+        A pin file (CSV/XLSX/GeoJSON) or :class:`gridplan.pins.Pins`: 台区 pinned to managers,
+        grids locked. Never broken; :class:`~gridplan.InfeasibleError` names pins that cannot hold.
     **params
         Overrides of :class:`~gridplan.settings.Params` fields (e.g. ``capacity=1200``).
 
@@ -224,6 +232,9 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
 
     prm = county.params.replace(**params) if params else county.params
     notes: list[str] = list(county.report)
+    if current is not None or pins is not None:
+        from .pins import prepare
+        county = prepare(county, current=current, pins=pins, params=prm)
 
     def step(i: int) -> None:
         log.info("stage %s", STAGES[i])
@@ -261,8 +272,15 @@ def plan(county: County, *, progress: Progress | None = None, **params: Any) -> 
         hv = segments.groupby("grid_id")["length_km"].sum()
         grids["hv_km"] = grids["grid_id"].map(hv).fillna(0.0).round(3)
         managers["hv_km"] = managers["grid_id"].map(hv).fillna(0.0).round(3)
+    from .pins import check_honoured, moved_summary
+    check_honoured(tr)
+    moved = moved_summary(tr)
+    if moved:
+        notes.append(f"与现有方案相比:{moved['moved_transformers']}个台区"
+                     f"({moved['moved_households']}户)更换了台区经理,新增台区{moved['new_transformers']}个。")
     step(6)
     p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
              segments=segments, notes=notes)
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi)
+    p.kpi["county"].update(moved)
     return p
