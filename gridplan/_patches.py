@@ -115,6 +115,9 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params):
             _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
         else:
             _name_grids(grids, xy, k_, grid_id, heavy, flags, HEAVY_FLAG)
+    if warm.kept:
+        notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
+                     f"{'、'.join(warm.kept)}。")
     return PatchResult(grid_id.astype(str), notes, flags, lower_bound)
 
 
@@ -138,7 +141,7 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         warm.check_components(rest, comp, name)
         kept = warm.keep_current(rest, comp, ks, e, w, cap)
         if kept is not None:
-            notes.append(f"{name}的台区与现有网格未变,保持现有{len(kept)}个网格。")
+            warm.kept.append(f"{name}{len(kept)}个")
             return kept
         ks = warm.more_grids_for_pins(rest, comp, ks, notes, name)
     if ncomp > 1:
@@ -262,6 +265,8 @@ class _Warm:
         self.active = self.has_current or bool((self.pin != "").any())
         #: Grid ids given so far (county-wide), and every id of the current plan (never reused).
         self.used: set[str] = set()
+        #: Townships/stations kept exactly as in the current plan (for one note).
+        self.kept: list[str] = []
         self.old: set[str] = set(grid[grid != ""].tolist())
 
     @classmethod

@@ -13,8 +13,13 @@ from ..plan import STAGES, Plan
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
-             map_html: bool = True, **params: Any) -> Plan:
-    """Load, plan and write one county with a progress bar; return the plan."""
+             map_html: bool = True, current: Any = None, pins: Any = None,
+             store: Path | None = None, note: str = "", **params: Any) -> Plan:
+    """Load, plan and write one county with a progress bar; return the plan.
+
+    ``current``/``pins`` go to :func:`gridplan.plan`; with ``store`` the plan is also saved there
+    as a new version (after the output folder is written).
+    """
     from .. import load_county, plan
 
     t0 = time.perf_counter()
@@ -27,13 +32,17 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
         bar.n = i + 1
         bar.refresh()
 
-    p = plan(county, progress=progress)
+    p = plan(county, progress=progress, current=current, pins=pins)
     bar.set_description("写出结果")
     bar.n = len(STAGES) + 1
     bar.refresh()
     p.to_file(out, map_html=map_html, basemap=basemap)
     bar.update(1)
     bar.close()
+    if store is not None:
+        from ..store import save_version
+        version = save_version(p, store, note=note)
+        click.echo(f"方案已存为 {store} 的第 {version} 版 / saved as version {version} of {store}")
     print_summary(p, out, time.perf_counter() - t0)
     return p
 
@@ -53,6 +62,9 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
                f"最大/均值 {c['max_over_mean']:.2f}  最小/均值 {c['min_over_mean']:.2f}")
     click.echo(f"  不连通网格 {c['noncontiguous_grids']}  超容量网格 {c['over_capacity_grids']}  "
                f"平均距中心 {c['mean_dist_to_medoid_m']:.0f} m  占位经理 {c['managers_placeholder']}")
+    if "moved_transformers" in c:
+        click.echo(f"  与现有方案相比：改派台区 {c['moved_transformers']} 个（{c['moved_households']} 户），"
+                   f"新增台区 {c.get('new_transformers', 0)} 个")
     hv = p.kpi.get("hv") or {}
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"

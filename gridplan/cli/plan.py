@@ -25,11 +25,21 @@ from ._run import run_plan
 @options.seed
 @options.basemap
 @click.option("--no-map", is_flag=True, help="Do not write map.html.")
+@click.option("--current", default=None,
+              help="Current plan to stay close to: a plan.gpkg (or its folder) or STORE.gpkg#N.")
+@click.option("--stability", type=float, default=None,
+              help="Weight of keeping 台区 with their current manager (default 1; 0 = replan freely).")
+@click.option("--pins", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Pins and locks: CSV/XLSX (台区编号,工号,锁定网格) or pins.geojson from the map.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save the plan as a new version in this plan store (GeoPackage; default: none).")
+@click.option("--note", default="", help="Note kept with the version in --store.")
 @options.verbosity
 @options.quiet
 @options.handle_errors
 def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tolerance, scope,
-             segment_cap_km, seed, basemap, no_map, verbose, quiet) -> None:
+             segment_cap_km, seed, basemap, no_map, current, stability, pins, store, note,
+             verbose, quiet) -> None:
     """Plan COUNTY_DIR: service grids, managers, 10 kV segments, KPIs and maps.
 
     Writes plan.gpkg, roster.xlsx, kpi.json and map.html to --out (atomically: nothing is written
@@ -38,8 +48,9 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tol
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / county_dir.resolve().name
     run_plan(county_dir, out, coords=coords, basemap=basemap, map_html=not no_map,
+             current=current, pins=pins, store=store, note=note,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
-             segment_cap_km=segment_cap_km, seed=seed)
+             segment_cap_km=segment_cap_km, seed=seed, stability=stability)
 
 
 COMMANDS = [plan_cmd]
