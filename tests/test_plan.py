@@ -1,0 +1,122 @@
+"""``gridplan.plan`` on the shipped sample county: invariants, atomic output, round trip, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from _invariants import assert_grids_connected, assert_plan_invariants, assert_same_plan, kpi_text
+
+import gridplan
+from gridplan.plan import Plan, read_plan
+
+SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
+
+
+@pytest.fixture(scope="module")
+def county():
+    return gridplan.load_county(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def sample_plan(county) -> Plan:
+    return gridplan.plan(county)
+
+
+@pytest.fixture(scope="module")
+def written(sample_plan, tmp_path_factory) -> Path:
+    """The sample plan written once (without the map: the map has its own tests)."""
+    return sample_plan.to_file(tmp_path_factory.mktemp("plan") / "sample", map_html=False)
+
+
+def test_sample_plan_invariants(sample_plan):
+    assert len(sample_plan.transformers) > 2000 and len(sample_plan.grids) > 50
+    assert_plan_invariants(sample_plan)
+    assert sample_plan.kpi["county"]["over_capacity_grids"] == 0
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known bug (gridplan/graph.py neighbour_edges; kpi.py counts on the same graph): Delaunay edges "
+    "whose dual Voronoi edge lies outside the township (hull edges, edges across a bay; e.g. "
+    "TQ002122 -> TQ002185 in 李坡乡 T11, 1.7 km) count as contiguity, so the partition and the KPI "
+    "call grids contiguous whose clipped Voronoi territory falls into pieces (~25 of 184 sample grids)"))
+def test_sample_grid_polygons_are_connected(sample_plan):
+    assert_grids_connected(sample_plan)
+
+
+def test_sample_plan_is_deterministic(county, sample_plan, written, tmp_path):
+    again = gridplan.plan(county)
+    assert_same_plan(sample_plan, again)
+    out = again.to_file(tmp_path / "again", map_html=False)
+    assert (out / "kpi.json").read_bytes() == (written / "kpi.json").read_bytes()
+    names = sorted(str(n) for n, _ in pyogrio.list_layers(written / "plan.gpkg"))
+    assert names == sorted(str(n) for n, _ in pyogrio.list_layers(out / "plan.gpkg"))
+    for name in names:
+        a = pyogrio.read_dataframe(written / "plan.gpkg", layer=name)
+        b = pyogrio.read_dataframe(out / "plan.gpkg", layer=name)
+        if isinstance(a, gpd.GeoDataFrame):
+            assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), 0).all(), name
+            a, b = a.drop(columns="geometry"), b.drop(columns="geometry")
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def test_read_plan_round_trip(sample_plan, written):
+    back = read_plan(written)
+    assert kpi_text(back) == kpi_text(sample_plan)
+    assert json.loads((written / "kpi.json").read_text(encoding="utf-8")) == json.loads(kpi_text(sample_plan))
+    assert back.crs == sample_plan.crs
+    for name, layer in sample_plan.layers().items():
+        got = back.layers()[name]
+        assert len(got) == len(layer), name
+        assert set(got.columns) == set(layer.columns) - {"_row"}, name
+        # GeoPackage layers are multi-typed: compare the shapes, not Polygon vs MultiPolygon.
+        diff = shapely.symmetric_difference(got.geometry.to_numpy(), layer.geometry.to_numpy())
+        assert (shapely.area(diff) <= 1e-6 * np.maximum(layer.geometry.area.to_numpy(), 1.0)).all(), name
+    for col in ("transformer_id", "grid_id", "manager_id"):
+        assert back.transformers[col].tolist() == sample_plan.transformers[col].tolist()
+    for col in ("grid_id", "township_id", "station_id", "manager_id", "n_transformers", "flags"):
+        assert back.grids[col].tolist() == sample_plan.grids[col].tolist(), col
+    pd.testing.assert_series_equal(back.grids["workload"], sample_plan.grids["workload"],
+                                   check_dtype=False, check_names=False)
+    assert back.managers["manager_id"].tolist() == sample_plan.managers["manager_id"].tolist()
+    assert back.params == sample_plan.params
+
+
+def _broken_map(*args, **kwargs):
+    raise RuntimeError("map step failed")
+
+
+def test_to_file_failure_writes_nothing(sample_plan, tmp_path, monkeypatch):
+    monkeypatch.setattr("gridplan.render.map.save_map", _broken_map)
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="map step failed"):
+        sample_plan.to_file(out)
+    assert list(tmp_path.iterdir()) == []  # no out folder, no temporary folder beside it
+
+
+def test_to_file_failure_keeps_the_older_output(sample_plan, tmp_path, monkeypatch):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "kpi.json").write_text('{"old": true}', encoding="utf-8")
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    monkeypatch.setattr("gridplan.render.map.save_map", _broken_map)
+    with pytest.raises(RuntimeError):
+        sample_plan.to_file(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+    assert sorted(p.name for p in out.iterdir()) == ["kpi.json", "notes.txt"]
+    assert (out / "kpi.json").read_text(encoding="utf-8") == '{"old": true}'
+
+
+def test_to_file_replaces_an_older_output(sample_plan, tmp_path):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older run", encoding="utf-8")
+    sample_plan.to_file(out, map_html=False, roster=False)
+    assert sorted(p.name for p in out.iterdir()) == ["kpi.json", "plan.gpkg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
