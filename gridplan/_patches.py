@@ -280,7 +280,9 @@ class _Warm:
 
     def _name(self, rows: np.ndarray) -> str:
         rows = np.sort(rows)
-        srcs = sorted(set("、".join(self.src[rows]).split("、")) - {""})
+        from .pins import natural_key
+
+        srcs = sorted(set("、".join(self.src[rows]).split("、")) - {""}, key=natural_key)
         shown = "、".join(self.ids[rows[:10]]) + (f" 等{len(rows)}个" if len(rows) > 10 else "")
         return f"{'、'.join(srcs[:6])}{' 等' if len(srcs) > 6 else ''}(台区 {shown})"
 

@@ -40,6 +40,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -385,7 +386,7 @@ def _check(tr, ids, managers, sources, roster, w, params: Params, county: County
 
     def name(rows) -> str:
         rows = sorted(rows)
-        srcs = sorted({s for i in rows for s in sources.get(i, [])})
+        srcs = sorted({s for i in rows for s in sources.get(i, [])}, key=natural_key)
         shown = "、".join(ids[rows[:10]]) + (f" 等{len(rows)}个" if len(rows) > 10 else "")
         return f"{'、'.join(srcs[:6])}{' 等' if len(srcs) > 6 else ''}(台区 {shown})"
 
@@ -422,6 +423,11 @@ def _check(tr, ids, managers, sources, roster, w, params: Params, county: County
     if lines:
         raise InfeasibleError(f"{len(lines)} 处固定(pins)无法同时满足:\n"
                               + "\n".join(f"  {k}. {t}" for k, t in enumerate(lines, 1)))
+
+
+def natural_key(text: str) -> list:
+    """Sort key putting "第2行" before "第10行"."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 # --------------------------------------------------------------------------- after the plan
