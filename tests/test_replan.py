@@ -1,0 +1,101 @@
+"""Done-when: replanning the sample county after adding 200 台区 in one township moves only 台区 of
+that township and its neighbours, and the diff lists exactly the moved ones."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+import gridplan
+from gridplan.cli import main
+from gridplan.diff import diff_plans
+
+SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
+TOWN = "T05"
+pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(),
+                                reason="geodata/sample not present")
+
+
+def _add_transformers(src: Path, dst: Path, township: gridplan.County, n: int = 200) -> None:
+    shutil.copytree(src, dst)
+    poly = township.to_crs(4326).geometry.iloc[0].buffer(-0.003)
+    rng = np.random.default_rng(1)
+    minx, miny, maxx, maxy = poly.bounds
+    rows = []
+    while len(rows) < n:
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if poly.contains(shapely.Point(x, y)):
+            i = len(rows)
+            rows.append({"台区编号": f"NEW{i:04d}", "台区名称": f"新增{i}号台区", "经度": f"{x:.6f}",
+                         "纬度": f"{y:.6f}", "容量(kVA)": "200", "户数": str(int(rng.integers(30, 120))),
+                         "所属线路": "", "运行状态": "运行", "村": ""})
+    ledger = pd.read_csv(src / "transformers.csv", dtype=str, encoding="utf-8-sig")
+    pd.concat([ledger, pd.DataFrame(rows)]).to_csv(dst / "transformers.csv", index=False,
+                                                   encoding="utf-8-sig")
+
+
+@pytest.fixture(scope="module")
+def replan(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("replan")
+    c0 = gridplan.load_county(SAMPLE)
+    p0 = gridplan.plan(c0)
+    p0.to_file(tmp / "before", map_html=False, roster=False)
+    _add_transformers(SAMPLE, tmp / "county", c0.townships[c0.townships["township_id"] == TOWN])
+    c1 = gridplan.load_county(tmp / "county")
+    p1 = gridplan.plan(c1, current=tmp / "before" / "plan.gpkg")
+    p1.to_file(tmp / "after", map_html=False, roster=False)
+    return tmp, c0, p0, p1
+
+
+def test_moves_only_in_the_township_and_its_neighbours(replan):
+    _, c0, p0, p1 = replan
+    tr = p1.transformers
+    assert int(tr["current_manager_id"].isna().sum()) == 200
+    moved = tr[tr["current_manager_id"].notna() & (tr["manager_id"] != tr["current_manager_id"])]
+    towns = c0.townships.set_index("township_id")
+    near = set(towns.index[towns.intersects(towns.loc[TOWN, "geometry"].buffer(1.0))])
+    assert len(moved) > 0  # 200 new 台区 (~15,000 households) must change something
+    assert set(moved["township_id"]) <= near
+    assert p1.kpi["county"]["moved_transformers"] == len(moved)
+    assert p1.kpi["county"]["moved_households"] == int(moved["customers"].sum())
+    # grids of the townships far away are kept exactly, ids included
+    far = ~p0.transformers["township_id"].isin(near)
+    before = p0.transformers.loc[far].set_index("transformer_id")["grid_id"]
+    after = tr.set_index("transformer_id").loc[before.index, "grid_id"]
+    assert (before == after).all()
+
+
+def test_diff_lists_exactly_the_moved(replan):
+    tmp, _, _, p1 = replan
+    d = diff_plans(tmp / "before", tmp / "after")
+    tr = p1.transformers
+    moved = set(tr.loc[tr["current_manager_id"].notna() & (tr["manager_id"] != tr["current_manager_id"]),
+                       "transformer_id"])
+    assert set(d.changes.loc[d.changes["change"] == "改派", "transformer_id"]) == moved
+    assert set(d.changes.loc[d.changes["change"] == "新增", "transformer_id"]) == \
+        {f"NEW{i:04d}" for i in range(200)}
+    assert d.summary()["moved_households"] == p1.kpi["county"]["moved_households"]
+
+
+def test_two_plans_compared_from_the_command_line(replan):
+    tmp, *_ = replan
+    out = tmp / "diff"
+    r = CliRunner().invoke(main, ["diff", str(tmp / "before" / "plan.gpkg"), str(tmp / "after"),
+                                  "--out", str(out), "--basemap", "none"])
+    assert r.exit_code == 0, r.output
+    assert "改派台区" in r.output
+    changes = pd.read_csv(out / "changes.csv", encoding="utf-8-sig")
+    managers = pd.read_csv(out / "managers.csv", encoding="utf-8-sig")
+    assert {"台区编号", "原台区经理工号", "新台区经理工号", "户数"} <= set(changes.columns)
+    assert (changes["变化"] == "新增").sum() == 200
+    assert {"原工作量", "新工作量"} <= set(managers.columns)
+    html = (out / "diff.html").read_text(encoding="utf-8")
+    assert "改派 " in html and "NEW0000" in html and "cdn.jsdelivr" not in html
+    import pyogrio
+    assert {"changes", "grids_before", "grids_after"} <= {n for n, _ in pyogrio.list_layers(out / "diff.gpkg")}
