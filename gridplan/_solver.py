@@ -1,20 +1,30 @@
 """The engine behind :func:`gridplan.partition.balanced_contiguous`.
 
-Two steps:
+Steps:
 
-1. **Start**: METIS (pymetis) with ``contig=1`` on the neighbour graph, vertex weights = workload and
-   edge weights favouring short edges: a contiguous, well-balanced, not very compact partition.
-2. **Improve**: rounds of simultaneous boundary moves, fully vectorised with numpy. In each round
+1. **Start**: METIS (pymetis) with ``contig=1`` on the neighbour graph, vertex weights = workload:
+   contiguous, well balanced, not very compact. With a warm start (``initial``) the given labels
+   are used instead (unlabelled units grow from their neighbours).
+2. **Balanced Lloyd** (cold starts only, :func:`balanced_lloyd`): centres at the parts' centroids,
+   units assigned to the nearest centre minus a price per part, prices adjusted until workloads
+   balance (a power diagram; capacity-constrained k-means). Compact, nearly contiguous parts.
+3. **Repair**: fragments of a part join a neighbouring part (:func:`repair`); pinned units never
+   move, and a part whose pins are split is joined along a shortest path first.
+4. **Improve**: rounds of simultaneous boundary moves, fully vectorised with numpy. In each round
    every boundary unit proposes its best move to a neighbouring part, scored by the drop in its
    distance to the part centroids plus a quadratic workload-balance term whose weight grows over
-   the rounds. A move is taken only if
+   the rounds (plus, for warm starts, a charge per unit moved away from its initial part). A move
+   is taken only if
 
    * it keeps the source part connected: the source-part neighbours of the unit, taken in angular
      order around it, must form one run joined by graph edges (a sufficient, local test),
    * no neighbour of the unit moves in the same round (so the local tests stay valid together),
-   * each part gives and receives at most one unit per round, and loads stay inside the band.
+   * each part gives and receives at most one unit per round, and loads stay inside the band
+     (or the move reduces the band violation).
 
    Centroids are recomputed after every round (a contiguity-keeping Lloyd iteration).
+5. **Rebalance** (warm starts): ejection chains pass units along a chain of neighbouring parts
+   from a part outside the band to one with room (:func:`rebalance`).
 
 Contiguity holds by construction; it is verified at the end and repaired if ever broken.
 """
@@ -24,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
@@ -92,7 +103,7 @@ def n_broken(g: Graph, labels: np.ndarray, k: int) -> int:
     keep = labels[g.src] == labels[g.dst]
     from scipy.sparse import csr_matrix
     sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    ncomp, comp = connected_components(sub, directed=False)
+    _, comp = connected_components(sub, directed=False)
     per_part = np.zeros(k, dtype=np.int64)
     first = np.unique(comp, return_index=True)[1]
     np.add.at(per_part, labels[first], 1)
@@ -136,7 +147,7 @@ def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
 
 
 def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
-            tolerance: float, rounds: int = 400, mu_start: float = 20.0, mu_end: float = 2e4,
+            tolerance: float, rounds: int = 150, mu_start: float = 20.0, mu_end: float = 2e4,
             deadline: float | None = None, fixed: np.ndarray | None = None,
             home: np.ndarray | None = None, move_cost: float = 0.0) -> tuple[np.ndarray, bool]:
     """Improve compactness and balance of a contiguous partition by boundary moves.
@@ -387,8 +398,8 @@ def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Grap
         c = centroids(xy, w, labels, k)
         safe = _local_safe(g, labels) & movable
         m = (labels[g.src] != labels[g.dst]) & safe[g.src] & (w[g.src] > 0)
-        s, a, b = g.src[m], labels[g.src[m]], labels[g.dst[m]]
-        # part graph: give[a][b] = candidate units of a next to b
+        a, b = labels[g.src[m]], labels[g.dst[m]]
+        # part graph: which part can pass a unit to which
         adj: dict[int, list[int]] = {}
         for aa, bb in set(zip(a.tolist(), b.tolist())):
             if over:
@@ -415,8 +426,7 @@ def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Grap
         while prev[path[-1]] >= 0:
             path.append(prev[path[-1]])
         path.reverse()  # p ... end
-        hops = list(zip(path[:-1], path[1:])) if over else [(y, x) for x, y in
-                                                              zip(path[:-1], path[1:])][::-1]
+        hops = list(pairwise(path)) if over else [(y, x) for x, y in pairwise(path)][::-1]
         amount = need
         for giver, taker in hops:
             safe = _local_safe(g, labels) & movable
@@ -432,4 +442,38 @@ def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Grap
             load[giver] -= w[u]
             load[taker] += w[u]
             amount = w[u]
+    return labels
+
+
+def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
+                   outer: int = 15, inner: int = 40, candidates: int = 8,
+                   fixed: np.ndarray | None = None) -> np.ndarray:
+    """Balanced k-means from ``labels``: Lloyd steps with a price per part (a power diagram).
+
+    Each outer step puts the centres at the parts' weighted centroids; the inner steps assign
+    every unit to the candidate centre (its ``candidates`` nearest) minimising distance minus
+    price and raise the price of light parts, lower that of heavy ones (a Lagrangian step on
+    the workload balance). Parts come out compact and roughly balanced, not always connected:
+    :func:`repair` and :func:`improve` finish the job. ``fixed`` units keep their label.
+    """
+    from scipy.spatial import cKDTree
+    n = len(xy)
+    target = float(w.sum()) / k
+    m = min(candidates, k)
+    price = np.zeros(k)
+    rows = np.arange(n)
+    free = np.ones(n, bool) if fixed is None else ~fixed
+    for _ in range(outer):
+        c = centroids(xy, w, labels, k)
+        d, j = cKDTree(c).query(xy, k=m)
+        d, j = d.reshape(n, m), j.reshape(n, m)
+        step0 = 0.5 * (float(np.median(d[:, 0])) + 1e-9)
+        for it in range(inner):
+            new = j[rows, np.argmin(d - price[j], axis=1)]
+            new = np.where(free, new, labels)
+            load = np.bincount(new, w, k)
+            if np.abs(load - target).max() <= 0.01 * target:
+                break
+            price += step0 * (1 - it / inner) * (target - load) / target
+        labels = new
     return labels

@@ -4,9 +4,10 @@ Two public functions:
 
 ``balanced_contiguous(xy, weights, k)``
     The solver, usable on any weighted points (so it can be benchmarked against the peers):
-    METIS with its contiguity option as a start, then vectorised boundary moves that pull every
-    part towards its centroid while keeping it connected and its workload within the tolerance
-    (see :mod:`gridplan._solver`).
+    METIS with its contiguity option as a start, a balanced (price-per-part) k-means, a
+    contiguity repair, then vectorised boundary moves that pull every part towards its centroid
+    while keeping it connected and its workload within the tolerance (see
+    :mod:`gridplan._solver`). Warm starts, pinned units and a stability charge serve re-planning.
 ``plan_patches(county, workload, params=...)``
     The planner's view: grids per township (or per station), their number from the capacity or
     the manager roster, heavy 台区 and disconnected parts handled, notes in Chinese.
@@ -28,7 +29,7 @@ from .county import County
 from .graph import components, neighbour_edges
 from .settings import Params
 
-__all__ = ["balanced_contiguous", "plan_patches", "PatchResult", "HEAVY_FLAG"]
+__all__ = ["HEAVY_FLAG", "PatchResult", "balanced_contiguous", "plan_patches"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
         return np.arange(n, dtype=np.int64) if init is None else _identity_like(init, k)
     if init is None or not (init >= 0).any():
         labels = _solver.metis_start(g, w, k, seed=seed)
+        labels = _solver.balanced_lloyd(xy, w, labels, k)
     else:
         labels = _solver.grow_fill(g, w, init, k)
     labels = _solver.repair(g, w, labels, k, fix)
