@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 if TYPE_CHECKING:
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["write_roster", "roster_tables"]
 
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
+_THIN = Side(style="thin", color="999999")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+#: Widest column (characters); longer texts (village lists) wrap inside the cell.
+_MAX_WIDTH = 40
 
 
 def roster_tables(plan: "Plan") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -57,7 +61,12 @@ def roster_tables(plan: "Plan") -> tuple[pd.DataFrame, pd.DataFrame]:
         "线段": tr["segment_id"] if "segment_id" in tr.columns else "",
         "网格编号": tr["grid_id"], "台区经理": tr["grid_id"].map(g["manager_name"]),
         "联系电话": tr["grid_id"].map(g["phone"]),
-    }).sort_values(["网格编号", "台区编号"])
+    })
+    if "current_manager_id" in tr.columns:  # a replan: show who looked after the 台区 before
+        before = tr["current_manager_id"]
+        per_tr["调整"] = [("新增台区" if pd.isna(b) else "" if str(b) == str(a) else f"由 {b} 调入")
+                        for a, b in zip(tr["manager_id"], before)]
+    per_tr = per_tr.sort_values(["网格编号", "台区编号"])
     return managers.reset_index(drop=True), per_tr.reset_index(drop=True)
 
 
@@ -87,13 +96,21 @@ def _sheet(ws, name: str, df: pd.DataFrame, *, title: str | None) -> None:
                 val = None
             elif hasattr(val, "item"):
                 val = val.item()
-            ws.cell(row=i, column=j, value=val)
+            c = ws.cell(row=i, column=j, value=val)
+            c.border = _BORDER
+            c.alignment = Alignment(vertical="top", wrap_text=True)
     for j, col in enumerate(df.columns, 1):
+        ws.cell(row=row0, column=j).border = _BORDER
         width = max([_width(col)] + [_width(v) for v in df.iloc[:, j - 1].head(500)])
-        ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
+        ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), _MAX_WIDTH)
     ws.freeze_panes = ws.cell(row=row0 + 1, column=1)
     ws.print_title_rows = f"{row0}:{row0}"
+    if len(df):
+        ws.auto_filter.ref = f"A{row0}:{get_column_letter(len(df.columns))}{row0 + len(df)}"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape"
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True

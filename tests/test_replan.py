@@ -99,3 +99,24 @@ def test_two_plans_compared_from_the_command_line(replan):
     assert "改派 " in html and "NEW0000" in html and "cdn.jsdelivr" not in html
     import pyogrio
     assert {"changes", "grids_before", "grids_after"} <= {n for n, _ in pyogrio.list_layers(out / "diff.gpkg")}
+
+
+def test_roster_of_a_replan(replan, tmp_path):
+    import openpyxl
+
+    from gridplan.roster import write_roster
+
+    _, _, _, p1 = replan
+    write_roster(p1, tmp_path / "roster.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "roster.xlsx")
+    ws = wb["台区经理"]
+    head = [c.value for c in ws[2]]
+    for col in ("供电所", "网格编号", "负责乡镇", "负责村", "台区数", "户数", "高压线路(km)", "联系电话"):
+        assert col in head
+    assert ws.freeze_panes == "A3" and ws.print_title_rows == "$2:$2"
+    detail = wb["台区明细"]
+    head = [c.value for c in detail[1]]
+    col = head.index("调整") + 1
+    values = [detail.cell(row=i, column=col).value for i in range(2, detail.max_row + 1)]
+    assert values.count("新增台区") == 200
+    assert sum(1 for v in values if v and v.startswith("由 ")) == p1.kpi["county"]["moved_transformers"]
