@@ -30,9 +30,10 @@ import resource
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import __version__
@@ -42,8 +43,15 @@ if TYPE_CHECKING:
     import folium
     import pandas as pd
 
-__all__ = ["CountyResult", "ManyResult", "SchedulerError", "discover_counties", "input_checksums",
-           "plan_many", "MANIFEST"]
+__all__ = [
+    "MANIFEST",
+    "CountyResult",
+    "ManyResult",
+    "SchedulerError",
+    "discover_counties",
+    "input_checksums",
+    "plan_many",
+]
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +285,7 @@ def _outline(county: Any) -> dict[str, Any] | None:
 
         wgs = gpd.GeoSeries([geom], crs=county.crs).to_crs(4326).iloc[0]
         return _round_coords(mapping(wgs))
-    except Exception:  # noqa: BLE001 - the outline is decoration; never fail a county for it
+    except Exception:
         log.debug("no outline for %s", county.name, exc_info=True)
         return None
 
@@ -518,7 +526,7 @@ def _kpi_value(kpi: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def summary_table(result: ManyResult) -> "pd.DataFrame":
+def summary_table(result: ManyResult) -> pd.DataFrame:
     """Return the province summary: one row per county (name order), then a 合计 (totals) row.
 
     A KPI the planner does not report is left blank. Failed counties carry their error's first
@@ -587,7 +595,7 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _to_excel(table: "pd.DataFrame", path: Path) -> None:
+def _to_excel(table: pd.DataFrame, path: Path) -> None:
     import pandas as pd
 
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
@@ -610,7 +618,7 @@ def _failures_text(result: ManyResult) -> str:
 
 # -- the overview map -----------------------------------------------------------------------------
 
-def overview_map(result: ManyResult, *, maps: bool = True) -> "folium.Map":
+def overview_map(result: ManyResult, *, maps: bool = True) -> folium.Map:
     """Return a Folium map with one polygon per county, coloured by grid count, linking to its map.
 
     Two colourings, switched in the layer control: 网格数 (grid count) and 工作量变异系数 (balance).
@@ -646,7 +654,7 @@ def overview_map(result: ManyResult, *, maps: bool = True) -> "folium.Map":
     return m
 
 
-def _save_map(m: "folium.Map", path: Path) -> None:
+def _save_map(m: folium.Map, path: Path) -> None:
     """Save ``m`` as one self-contained page (assets inlined); CDN links if assets are missing."""
     figure = m.get_root()
     page = figure.render()
@@ -662,7 +670,7 @@ def _save_map(m: "folium.Map", path: Path) -> None:
     path.write_text(page, encoding="utf-8")
 
 
-def _county_shape(c: CountyResult, colour: str, *, maps: bool) -> "folium.GeoJson":
+def _county_shape(c: CountyResult, colour: str, *, maps: bool) -> folium.GeoJson:
     import folium
 
     style = {"fillColor": colour, "color": "#333333", "weight": 1, "fillOpacity": 0.7}

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridplan.many import plan_many  # noqa: E402
+from gridplan.many import plan_many
 
 
 def machine() -> str:
@@ -129,8 +129,9 @@ def table(runs: list[dict]) -> str:
     """Markdown table of the runs, speed-up and efficiency relative to the first (fewest workers)."""
     runs = sorted(runs, key=lambda r: r["workers"])
     base = runs[0]
-    lines = ["| workers | wall time | counties/min | speed-up | scaling efficiency | mean task (wall / CPU) | "
-             "peak memory per worker | failed | load avg start→end | machine 2-process speed-up before/after |",
+    lines = [("| workers | wall time | counties/min | speed-up | scaling efficiency | "
+              "mean task (wall / CPU) | peak memory per worker | failed | load avg start→end | "
+              "machine 2-process speed-up before/after |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         speed = base["wall_s"] / r["wall_s"]

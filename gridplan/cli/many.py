@@ -30,7 +30,7 @@ MAX_FAILED_SHOWN = 10
 @quiet
 @handle_errors
 def plan_many(province_dir: Path, out: Path, scheduler: str | None, workers: int | None,
-                  no_maps: bool, verbose: int, quiet: bool) -> None:
+              no_maps: bool, verbose: int, quiet: bool) -> None:
     """Plan every county folder of PROVINCE_DIR in parallel (Dask) and write a province summary.
 
     A county folder is a subfolder holding townships.*, stations.* and transformers.* (as for
@@ -56,7 +56,7 @@ def plan_many(province_dir: Path, out: Path, scheduler: str | None, workers: int
 
     try:
         result = _many.plan_many(province_dir, out, scheduler=scheduler, workers=workers,
-                           progress=progress, maps=not no_maps)
+                                 progress=progress, maps=not no_maps)
     except SchedulerError as exc:
         raise click.BadParameter(str(exc), param_hint="--scheduler") from exc
     finally:
@@ -76,10 +76,10 @@ def _report(result: ManyResult) -> str:
     total = {k: sum(int(c.kpi.get(k) or 0) for c in ok)
              for k in ("townships", "transformers", "households", "grids")}
     lines = [
-        f"{n} 个县: 新规划 {len(result.planned)}, 输入未变沿用 {len(result.skipped)}, "
-        f"失败 {len(result.failed)} ({result.seconds:.0f} 秒)",
-        f"合计 (成功的县): 乡镇 {total['townships']:,}, 台区 {total['transformers']:,}, "
-        f"户数 {total['households']:,}, 网格 {total['grids']:,}",
+        (f"{n} 个县: 新规划 {len(result.planned)}, 输入未变沿用 {len(result.skipped)}, "
+         f"失败 {len(result.failed)} ({result.seconds:.0f} 秒)"),
+        (f"合计 (成功的县): 乡镇 {total['townships']:,}, 台区 {total['transformers']:,}, "
+         f"户数 {total['households']:,}, 网格 {total['grids']:,}"),
     ]
     for c in result.failed[:MAX_FAILED_SHOWN]:
         lines.append(f"  失败 {c.county}: {c.error_type}: {one_line(c.error, 100)}")
