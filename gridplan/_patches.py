@@ -122,7 +122,7 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params):
 
 
 def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
-              grid_count, solve, warm: "_Warm | None" = None) -> list[np.ndarray]:
+              grid_count, solve, warm: _Warm | None = None) -> list[np.ndarray]:
     """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
     loc = np.full(len(xy), -1, dtype=np.int64)
     loc[rest] = np.arange(len(rest))
@@ -270,7 +270,7 @@ class _Warm:
         self.old: set[str] = set(grid[grid != ""].tolist())
 
     @classmethod
-    def from_transformers(cls, tr, params: Params) -> "_Warm":
+    def from_transformers(cls, tr, params: Params) -> _Warm:
         return cls(tr, params)
 
     def locked_grids(self, idx: np.ndarray) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from .county import County
 from .settings import Params
 
-__all__ = ["assign_managers", "MANAGER_COLUMNS"]
+__all__ = ["MANAGER_COLUMNS", "assign_managers"]
 
 log = logging.getLogger(__name__)
 

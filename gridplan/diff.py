@@ -27,7 +27,7 @@ import pandas as pd
 from ._errors import InputError, Problem
 from .store import Snapshot, load_snapshot
 
-__all__ = ["PlanDiff", "diff_plans", "write_diff", "CHANGE_LABELS"]
+__all__ = ["CHANGE_LABELS", "PlanDiff", "diff_plans", "write_diff"]
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def diff_map_html(d: PlanDiff, *, basemap: str = "osm", cdn: bool = False) -> st
     import folium
 
     from .render import _controls, _layers
-    from .render.map import OfflineFigure, SIMPLIFY_M
+    from .render.map import SIMPLIFY_M, OfflineFigure
 
     base = _controls.normalise_basemap(basemap)
     ga, gb = changed_grid_layers(d)

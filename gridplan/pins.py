@@ -43,7 +43,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -55,10 +55,7 @@ from ._errors import InfeasibleError, Problems
 from .county import County
 from .settings import Params
 
-if TYPE_CHECKING:
-    from .plan import Plan
-
-__all__ = ["Pin", "Pins", "read_pins", "prepare", "moved_summary", "PIN_COLUMNS"]
+__all__ = ["PIN_COLUMNS", "Pin", "Pins", "moved_summary", "prepare", "read_pins"]
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +319,7 @@ def _apply(county: County, tr: gpd.GeoDataFrame, pins: Pins, params: Params) -> 
         p.add(label, "pins name managers not in the roster (managers.csv)",
               "check the 工号, or add the manager to managers.csv", rows=unknown_m)
     if unknown_g:
-        fix = ("check the grid id against the current plan" if (cur_grid != None).any()  # noqa: E711
+        fix = ("check the grid id against the current plan" if (cur_grid != None).any()
                else "a lock needs a current plan: pass --current PLAN.gpkg or a grid_id column in the ledger")
         p.add(label, "locks name grids not in the current plan", fix, rows=unknown_g)
     p.raise_if_any()
@@ -366,15 +363,18 @@ def _inside(county: County, tr: gpd.GeoDataFrame, pins: Pins) -> list[np.ndarray
 
     out: list[np.ndarray] = []
     pts = tr.geometry.to_crs(4326) if len(tr) else tr.geometry
+    system = parse_system(pins.coords, source=str(pins.path))
+
+    def wgs84(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], system))
+
     for pin in pins.items:
         if pin.geometry is None:
             out.append(np.empty(0, dtype=np.int64))
             continue
         geom = pin.geometry
-        system = parse_system(pins.coords, source=str(pins.path))
         if system.kind not in ("wgs84", "cgcs2000"):
-            geom = shapely.transform(
-                geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], system)))
+            geom = shapely.transform(geom, wgs84)
         hit = pts.intersects(geom).to_numpy() if len(pts) else np.zeros(0, dtype=bool)
         out.append(np.flatnonzero(hit))
     return out

@@ -13,7 +13,7 @@ from openpyxl.utils import get_column_letter
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["write_roster", "roster_tables"]
+__all__ = ["roster_tables", "write_roster"]
 
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 _THIN = Side(style="thin", color="999999")
@@ -22,7 +22,7 @@ _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _MAX_WIDTH = 40
 
 
-def roster_tables(plan: "Plan") -> tuple[pd.DataFrame, pd.DataFrame]:
+def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the two sheets as DataFrames with Chinese headers: managers, and 台区."""
     g = plan.grids.set_index("grid_id")
     stations = plan.county.stations.set_index("station_id")["name"]
@@ -70,7 +70,7 @@ def roster_tables(plan: "Plan") -> tuple[pd.DataFrame, pd.DataFrame]:
     return managers.reset_index(drop=True), per_tr.reset_index(drop=True)
 
 
-def write_roster(plan: "Plan", path: str | Path) -> Path:
+def write_roster(plan: Plan, path: str | Path) -> Path:
     """Write ``roster.xlsx``: sheet 台区经理 (one row per manager) and sheet 台区明细 (one per 台区)."""
     managers, per_tr = roster_tables(plan)
     wb = Workbook()

@@ -37,11 +37,12 @@ import fcntl
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -53,8 +54,14 @@ from ._errors import InputError, Problem
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["Snapshot", "save_version", "list_versions", "load_snapshot", "snapshot_from_plan",
-           "ASSIGNMENT_COLUMNS"]
+__all__ = [
+    "ASSIGNMENT_COLUMNS",
+    "Snapshot",
+    "list_versions",
+    "load_snapshot",
+    "save_version",
+    "snapshot_from_plan",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +112,7 @@ def _columns(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return out
 
 
-def snapshot_from_plan(p: "Plan", *, label: str = "plan") -> Snapshot:
+def snapshot_from_plan(p: Plan, *, label: str = "plan") -> Snapshot:
     """The :class:`Snapshot` of an in-memory plan."""
     tr = _columns(p.transformers, ASSIGNMENT_COLUMNS)
     assignments = gpd.GeoDataFrame(tr[ASSIGNMENT_COLUMNS], geometry=tr.geometry.values, crs=p.crs)
@@ -146,7 +153,7 @@ def _next_version(store: Path) -> int:
     return int(top) + 1
 
 
-def save_version(p: "Plan", store: str | Path, *, note: str = "") -> int:
+def save_version(p: Plan, store: str | Path, *, note: str = "") -> int:
     """Append ``p`` to the plan store ``store`` as a new version; return its number.
 
     Parameters
@@ -179,17 +186,17 @@ def save_version(p: "Plan", store: str | Path, *, note: str = "") -> int:
             out.insert(0, "version", v)
             for col in out.columns:
                 if out[col].dtype == object and col != out.geometry.name:
-                    out[col] = out[col].map(lambda x: None if x is None or x != x else str(x))
+                    out[col] = out[col].map(_text)
             pyogrio.write_dataframe(out, store, layer=name, append=name in names,
                                     promote_to_multi=name == "grids")
         man = snap.managers.copy()
         man.insert(0, "version", v)
         man["placeholder"] = man["placeholder"].fillna(False).astype(bool)
         for col in ("manager_id", "name", "phone", "station_id", "grid_id"):
-            man[col] = man[col].map(lambda x: None if x is None or x != x else str(x))
+            man[col] = man[col].map(_text)
         pyogrio.write_dataframe(man, store, layer="managers", append="managers" in names)
         row = pd.DataFrame([{
-            "version": v, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "version": v, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "county": snap.county, "note": note or "",
             "params": json.dumps(snap.meta["params"], ensure_ascii=False, sort_keys=True, default=str),
             "checksums": json.dumps(snap.meta["checksums"], ensure_ascii=False, sort_keys=True),
@@ -198,6 +205,11 @@ def save_version(p: "Plan", store: str | Path, *, note: str = "") -> int:
         pyogrio.write_dataframe(row, store, layer="versions", append="versions" in names)
     log.info("plan saved as version %d of %s", v, store)
     return v
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text for the GeoPackage (None for missing)."""
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _plain(obj: Any) -> Any:

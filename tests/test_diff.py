@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pyogrio
 import pytest
+from _plan_fixtures import small_county
 
 import gridplan
 from gridplan.diff import diff_plans, write_diff
-
-from _plan_fixtures import small_county
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
+from _plan_fixtures import small_county
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,8 +16,6 @@ import gridplan
 from gridplan import InfeasibleError, InputError
 from gridplan.cli import main
 from gridplan.pins import read_pins
-
-from _plan_fixtures import small_county
 
 CAP = 1000.0
 

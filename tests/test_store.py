@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from _plan_fixtures import small_county
 from click.testing import CliRunner
 
 import gridplan
 from gridplan import InputError
 from gridplan.cli import main
 from gridplan.store import list_versions, load_snapshot, save_version
-
-from _plan_fixtures import small_county
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
     A and B are plan.gpkg files (or plan folders) or plan-store versions such as plans.gpkg#3
     (plans.gpkg#latest, or a store alone, is its latest version).
     """
-    from ..diff import write_diff, diff_plans
+    from ..diff import diff_plans, write_diff
 
     options.setup_logging(verbose, quiet)
     d = diff_plans(a, b)
