@@ -12,7 +12,7 @@ import pandas as pd
 
 from ._errors import InfeasibleError
 from .county import County
-from .graph import components, neighbour_edges
+from .graph import components
 from .settings import Params
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
     return quotas
 
 
-def plan_patches_impl(county: County, w: np.ndarray, params: Params):
+def plan_patches_impl(county: County, w: np.ndarray, params: Params,
+                      edges: np.ndarray | None = None):
     """See :func:`gridplan.partition.plan_patches`."""
     from .partition import HEAVY_FLAG, PatchResult, balanced_contiguous, grid_count
 
@@ -86,7 +87,11 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params):
     label = _labeller(county)
     lower_bound = int(sum(math.ceil(float(w[town == t].sum()) / cap - 1e-9)
                           for t in sorted(set(town.tolist()))))
-    edges = neighbour_edges(xy, groups=key, barriers=county.barriers)
+    if edges is None:
+        from .territory import contiguity_edges
+
+        edges = contiguity_edges(county, tr, scope=params.scope)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     quotas = (_roster_quotas(county, key, station, w, notes, label)
               if params.grids_from_roster else {})
     deadline = None if params.time_limit is None else time.monotonic() + params.time_limit
@@ -159,12 +164,23 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         remap[members] = np.arange(len(members))
         limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
-        try:
-            lab = solve(xy[rest[members]], w[rest[members]], int(ks[c]), edges=remap[ce],
-                        tolerance=tol, seed=seed, time_limit=limit, **extra)
-        except InfeasibleError as exc:
-            raise warm.explain(exc, rest[members], extra) if warm is not None else exc
-        for j in range(int(ks[c])):
+        k_c = int(ks[c])
+        while True:
+            try:
+                lab = solve(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
+                            tolerance=tol, seed=seed, time_limit=limit, **extra)
+            except InfeasibleError as exc:
+                raise warm.explain(exc, rest[members], extra) if warm is not None else exc
+            heaviest = np.bincount(lab, w[rest[members]], k_c).max()
+            # Coarse 台区 can defeat the balance: never keep a grid over capacity, add one instead.
+            if heaviest <= cap * (1 + 1e-9) or k_c >= len(members) or quota is not None:
+                break
+            k_c += 1
+            extra = {} if warm is None else warm.solver_args(xy, rest[members], k_c)
+        if k_c > int(ks[c]):
+            notes.append(f"{name}:台区工作量粒度较粗,{int(ks[c])}个网格无法都不超过上限{cap:g},"
+                         f"改为{k_c}个网格。")
+        for j in range(k_c):
             rows = rest[members[lab == j]]
             grids.append(rows)
             loads.append(float(w[rows].sum()))

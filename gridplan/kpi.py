@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "noncontiguous_grids"]
+__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "multipart_grids", "noncontiguous_grids"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,24 @@ def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) 
     return sorted(per[per > 1].index.astype(str))
 
 
+def multipart_grids(grids, townships) -> list[str]:
+    """Grids whose polygon has more parts than the townships it covers (which may be multi-part)."""
+    town_parts = dict(zip(townships["township_id"].astype(str),
+                          shapely.get_num_geometries(townships.geometry.values)))
+    names = dict(zip(townships["name"].astype(str), townships["township_id"].astype(str)))
+    out = []
+    for g in grids.itertuples():
+        parts = shapely.get_num_geometries(g.geometry)
+        covered = {str(g.township_id)} | {names[n] for n in str(getattr(g, "townships", "")).split("、")
+                                          if n in names}
+        if parts > sum(town_parts.get(t, 1) for t in covered):
+            out.append(str(g.grid_id))
+    return sorted(out)
+
+
 def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
-                 hv_kpi: dict[str, Any] | None = None) -> dict[str, Any]:
+                 hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None
+                 ) -> dict[str, Any]:
     """Compute the KPIs of ``plan`` and add the per-grid ones to ``plan.grids``.
 
     Returns
@@ -73,15 +89,15 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
     dict
         ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "notes": [...]}``.
     """
-    from .graph import neighbour_edges
+    from .territory import contiguity_edges
 
     tr, grids = plan.transformers, plan.grids
     xy = shapely.get_coordinates(tr.geometry.values)
     gid = tr["grid_id"].astype(str).to_numpy()
-    groups = tr["township_id" if plan.params.scope == "township" else "station_id"].astype(str).to_numpy()
-    barriers = plan.county.barriers.geometry.values if plan.county.barriers is not None else None
-    edges = neighbour_edges(xy, groups=groups, barriers=barriers)
+    if edges is None:
+        edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
     broken = noncontiguous_grids(xy, gid, edges)
+    split = multipart_grids(grids, plan.county.townships)
 
     per = {}
     for g, idx in pd.Series(np.arange(len(tr))).groupby(gid):
@@ -110,6 +126,8 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
         "over_capacity_grids": int((real["workload"] > plan.params.capacity + 1e-9).sum()),
         "noncontiguous_grids": len(broken),
         "noncontiguous_grid_ids": broken,
+        "multipart_grid_polygons": len(split),
+        "multipart_grid_ids": split,
         "polsby_popper_mean": round(float(grids["polsby_popper"].mean()), 4),
         "mean_dist_to_medoid_m": round(float(np.average(real["mean_dist_m"], weights=real["n_transformers"])), 1)
         if len(real) else 0.0,

@@ -285,7 +285,8 @@ def grid_count(total: float, capacity: float, tolerance: float, n_units: int) ->
     return min(k, n_units)
 
 
-def plan_patches(county: County, workload: Any, *, params: Params | None = None) -> PatchResult:
+def plan_patches(county: County, workload: Any, *, params: Params | None = None,
+                 edges: np.ndarray | None = None) -> PatchResult:
     """Cut every township's (or station's) 台区 into contiguous, balanced grids.
 
     Parameters
@@ -297,6 +298,9 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None)
         Workload of every transformer row (see :func:`gridplan.workload.workload`).
     params
         ``capacity``, ``tolerance``, ``scope``, ``grids_from_roster``, ``seed``, ``time_limit``.
+    edges
+        The contiguity graph, (m, 2) row positions; default
+        :func:`gridplan.territory.contiguity_edges` (territory cells that share a border).
 
     Returns
     -------
@@ -305,4 +309,4 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None)
     from ._patches import plan_patches_impl
 
     return plan_patches_impl(county, np.asarray(workload, dtype=float),
-                             params if params is not None else county.params)
+                             params if params is not None else county.params, edges)

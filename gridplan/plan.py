@@ -245,8 +245,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, prm.workload)
     step(1)
+    edges = territory.contiguity_edges(county, tr, scope=prm.scope)
     step(2)
-    patches = partition.plan_patches(county, tr["workload"].to_numpy(), params=prm)
+    patches = partition.plan_patches(county, tr["workload"].to_numpy(), params=prm, edges=edges)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
@@ -281,6 +282,6 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     step(6)
     p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
              segments=segments, notes=notes)
-    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi)
+    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
     p.kpi["county"].update(moved)
     return p

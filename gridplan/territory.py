@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .county import County
 
-__all__ = ["grid_polygons", "township_cells"]
+__all__ = ["cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +192,154 @@ def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County, used: set) 
         grids.loc[pick, "townships"] = f"{grids.loc[pick, 'townships']}、{town['name']}"
         log.info("township %s (no 台区) joined grid %s", town["township_id"], grids.loc[pick, "grid_id"])
     return grids
+
+
+def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township"
+                     ) -> np.ndarray:
+    """The neighbourhood graph on which grids must be contiguous.
+
+    Delaunay neighbours within each township (or station, with ``scope="station"``), minus the
+    edges that cross a barrier line (``county.barriers``), kept only where the two 台区' territory
+    cells share a border (:func:`cell_adjacency`): a grid connected on this graph is one connected
+    polygon.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, 2) int array of point indices (row positions in ``transformers``).
+    """
+    from .graph import neighbour_edges
+
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    col = "township_id" if scope == "township" else "station_id"
+    groups = transformers[col].astype(str).to_numpy()
+    barriers = county.barriers.geometry.values if county.barriers is not None else None
+    cand = neighbour_edges(xy, groups=groups, barriers=barriers)
+    return cell_adjacency(county, transformers, cand)
+
+
+def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: np.ndarray, *,
+                   min_border_m: float = 0.1) -> np.ndarray:
+    """Keep the candidate edges whose 台区' territory cells share a border.
+
+    Contiguity must hold for the grid *polygons*, not only for the points: two 台区 are neighbours
+    when the parts of their Voronoi cells that hold them (clipped to their townships) share a border
+    at least ``min_border_m`` long. Delaunay neighbours (``candidates``, from
+    :func:`gridplan.graph.neighbour_edges`) are a superset of the Voronoi neighbours, so filtering
+    them is exact within a township; across townships (scope "station") the kept edges are a subset
+    of the true adjacency, which is safe: contiguity on a subset implies contiguity on the whole.
+
+    Within a township the shared border of two single-part cells is the Voronoi ridge between
+    them clipped to the township, measured in one vectorised pass; cells split by the township's
+    outline, cross-township pairs and degenerate townships take an exact (slower) polygon test.
+
+    Parameters
+    ----------
+    county
+        The county (townships in its metric CRS).
+    transformers
+        The 台区, with ``township_id``; row order defines the point indices of ``candidates``.
+    candidates
+        (m, 2) int array of candidate edges.
+    min_border_m
+        Shortest shared border (metres) that makes two cells neighbours.
+
+    Returns
+    -------
+    numpy.ndarray
+        The subset of ``candidates`` that are territory neighbours. Edges between duplicate points
+        (same location) are always kept.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64).reshape(-1, 2)
+    if len(candidates) == 0:
+        return candidates
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    n = len(xy)
+    tids = transformers["township_id"].astype(str).to_numpy()
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    rep = np.arange(n)
+    main = np.empty(n, dtype=object)
+    fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
+    ok_pairs: list[np.ndarray] = []
+    for tid in np.unique(tids):
+        idx = np.flatnonzero(tids == tid)
+        town = towns.loc[tid]
+        uniq, first, inverse = np.unique(np.round(xy[idx], 3), axis=0, return_index=True,
+                                         return_inverse=True)
+        rep[idx] = idx[first[inverse.ravel()]]
+        cells = township_cells(town, xy[idx])
+        single = shapely.get_num_geometries(cells) <= 1
+        main[idx] = [c if s else _part_holding(c, shapely.Point(p))
+                     for c, s, p in zip(cells, single, xy[idx])]
+        ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
+        if ridges is None:
+            continue
+        pairs, length = ridges
+        glob = idx[first[pairs]]
+        fast[idx[first]] = single[first]
+        both = single[first[pairs[:, 0]]] & single[first[pairs[:, 1]]]
+        ok_pairs.append(glob[both & (length >= min_border_m)])
+    a, b = rep[candidates[:, 0]], rep[candidates[:, 1]]
+    keep = a == b
+    decided = keep | (fast[a] & fast[b] & (tids[a] == tids[b]))
+    if ok_pairs:
+        ok = np.concatenate(ok_pairs)
+        code_ok = np.minimum(ok[:, 0], ok[:, 1]) * n + np.maximum(ok[:, 0], ok[:, 1])
+        code = np.minimum(a, b) * n + np.maximum(a, b)
+        keep |= decided & np.isin(code, code_ok)
+    slow = np.flatnonzero(~decided)
+    if len(slow):
+        ga = shapely.boundary(main[a[slow]].astype(object))
+        gb = shapely.boundary(main[b[slow]].astype(object))
+        shared = shapely.length(shapely.intersection(shapely.buffer(ga, 0.01, quad_segs=1), gb))
+        keep[slow] = np.nan_to_num(shared) >= min_border_m
+    log.debug("cell adjacency keeps %d of %d candidate edges (%d tested exactly)",
+              int(keep.sum()), len(candidates), len(slow))
+    return candidates[keep]
+
+
+def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
+    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``)."""
+    from scipy.spatial import QhullError, Voronoi
+
+    try:
+        vor = Voronoi(uniq)
+    except QhullError:
+        return None
+    rp = np.asarray(vor.ridge_points, dtype=np.int64)
+    rv = np.asarray(vor.ridge_vertices, dtype=np.int64)
+    verts = vor.vertices
+    seg = np.empty((len(rp), 2, 2))
+    finite = (rv >= 0).all(axis=1)
+    seg[finite] = verts[rv[finite]]
+    inf = np.flatnonzero(~finite)
+    if len(inf):
+        start = verts[np.where(rv[inf, 0] >= 0, rv[inf, 0], rv[inf, 1])]
+        p0, p1 = uniq[rp[inf, 0]], uniq[rp[inf, 1]]
+        t = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
+        normal = np.column_stack([-t[:, 1], t[:, 0]])
+        side = np.sign(np.einsum("ij,ij->i", (p0 + p1) / 2 - uniq.mean(axis=0), normal))
+        side[side == 0] = 1.0
+        x0, y0, x1, y1 = town.bounds
+        reach = 4 * max(x1 - x0, y1 - y0, 1.0) + np.linalg.norm(start - uniq.mean(axis=0), axis=1)
+        seg[inf, 0] = start
+        seg[inf, 1] = start + side[:, None] * normal * reach[:, None]
+    lines = shapely.linestrings(seg)
+    shapely.prepare(town)
+    inside = shapely.contains_properly(town, lines)
+    length = np.where(inside, shapely.length(lines), 0.0)
+    cross = np.flatnonzero(~inside & shapely.intersects(town, lines))
+    if len(cross):
+        length[cross] = shapely.length(shapely.intersection(lines[cross], town))
+    return rp, length
+
+
+def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
+    """The part of a (possibly multi-part) cell that holds ``point`` (else the nearest part)."""
+    if cell is None or cell.is_empty:
+        return shapely.Polygon()
+    parts = shapely.get_parts(cell)
+    if len(parts) == 1:
+        return parts[0]
+    return parts[int(np.argmin(shapely.distance(parts, point)))]

@@ -41,11 +41,6 @@ def test_sample_plan_invariants(sample_plan):
     assert sample_plan.kpi["county"]["over_capacity_grids"] == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug (gridplan/graph.py neighbour_edges; kpi.py counts on the same graph): Delaunay edges "
-    "whose dual Voronoi edge lies outside the township (hull edges, edges across a bay; e.g. "
-    "TQ002122 -> TQ002185 in 李坡乡 T11, 1.7 km) count as contiguity, so the partition and the KPI "
-    "call grids contiguous whose clipped Voronoi territory falls into pieces (~25 of 184 sample grids)"))
 def test_sample_grid_polygons_are_connected(sample_plan):
     assert_grids_connected(sample_plan)
 

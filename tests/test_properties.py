@@ -99,18 +99,7 @@ counties = st.builds(
 def test_invariants_hold_on_random_counties(county):
     assert len(county.transformers) >= 1
     p = gridplan.plan(county)
-    # capacity=False while the over-capacity bug is open (see the xfail test below, which these
-    # examples also hit: seed 0, one township, 11 台区, capacity 400); re-enable when it is fixed.
-    assert_plan_invariants(p, capacity=False)
-    assert_within_capacity_or_noted(p)
-
-
-def assert_within_capacity_or_noted(p) -> None:
-    """Meanwhile: a grid over capacity (not heavy-unit) is at least stated in the notes."""
-    g = p.grids
-    heavy = g["flags"].fillna("").astype(str).str.contains("heavy-unit")
-    if (~heavy & (g["workload"] > p.params.capacity)).any():
-        assert any("超过上限" in n for n in p.notes), p.notes
+    assert_plan_invariants(p)
 
 
 @settings(SETTINGS, max_examples=6)
@@ -126,22 +115,12 @@ def test_station_scope_invariants(county):
     assert_plan_invariants(p)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug in gridplan/_patches.py (_plan_key): grid_count picks k=3 for 1,119 households at "
-    "capacity 400 (mean 373 x 1.05 <= 400), the solver cannot balance within ±5% with a 298-household "
-    "台区, and the 402-household grid is kept (noted as '在均衡容差范围内') instead of re-solving with k+1"))
 def test_coarse_units_never_push_a_grid_over_capacity():
     county = random_county(0, layout="grid", n_towns=1, n_stations=1, n_transformers=11, capacity=400.0)
     assert int(county.transformers["customers"].sum()) == 1119
     assert_plan_invariants(gridplan.plan(county))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug (gridplan/graph.py neighbour_edges; kpi.py counts on the same graph): contiguity is "
-    "Delaunay, but a grid's territory is its 台区' Voronoi cells clipped to the township. The hull "
-    "edge TQ0004-TQ0001 (17 km along the top of this square township) joins two cells that meet only "
-    "outside it, so grid T01-01 {TQ0000, TQ0001, TQ0002, TQ0004} is 'contiguous' yet its polygon is "
-    "two pieces (46 and 216 km²), cut apart by TQ0003's cell"))
 def test_grid_polygons_are_connected_in_a_square_township():
     county = random_county(0, layout="grid", n_towns=1, n_stations=1, n_transformers=5, capacity=400.0)
     p = gridplan.plan(county)

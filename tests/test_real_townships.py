@@ -129,10 +129,6 @@ def test_real_multipart_township_is_tiled_part_by_part(real_plan):
             assert {g.rsplit("-", 1)[0] for g in owners} <= {t.township_id}, owners
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug (gridplan/graph.py neighbour_edges): Delaunay edges whose dual Voronoi edge lies "
-    "outside the township count as contiguity, so grids on these irregular shapes fall apart "
-    "(see tests/test_properties.py::test_grid_polygons_are_connected_in_a_square_township)"))
 def test_real_grids_split_only_along_township_parts(real_plan):
     p, _ = real_plan
     assert_grids_connected(p)
