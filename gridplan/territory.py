@@ -23,6 +23,8 @@ __all__ = ["cell_adjacency", "contiguity_edges", "grid_polygons", "township_cell
 
 log = logging.getLogger(__name__)
 
+_GRID_SIZE_M = 0.001  # precision of grid polygons: 1 mm
+
 
 def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     """Return the Voronoi cell of every point, clipped to ``township``.
@@ -105,7 +107,9 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame) -> gpd.GeoData
     for tid, grp in transformers.groupby("township_id", sort=True):
         geom = towns.geometry.loc[tid]
         xy = shapely.get_coordinates(grp.geometry.values)
-        cells = township_cells(geom, xy)
+        # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly
+        # and unions of grids carry no sliver holes from floating-point noise.
+        cells = shapely.set_precision(township_cells(geom, xy), _GRID_SIZE_M)
         gid = grp["grid_id"].to_numpy()
         for g in np.unique(gid):
             merged = shapely.union_all(cells[gid == g])
