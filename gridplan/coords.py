@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CoordSystem", "bd09_to_gcj02", "bd09_to_wgs84", "detect_swapped_lonlat", "from_wgs84",
     "gcj02_to_bd09", "gcj02_to_wgs84", "metric_crs_for", "parse_system", "shift_for_tiles",
+    "tiles_are_gcj02",
     "to_wgs84", "wgs84_to_bd09", "wgs84_to_gcj02",
 ]
 
@@ -600,6 +601,11 @@ def metric_crs_for(lon: object, lat: object) -> CRS:
 _GCJ_TILES = {_norm(a) for a in ("amap", "gaode", "autonavi", "高德", "高德地图", "tencent", "qq",
                                  "腾讯", "腾讯地图")}
 _WGS_TILES = {_norm(a) for a in ("osm", "openstreetmap", "tianditu", "天地图", "none", "无", "")}
+
+
+def tiles_are_gcj02(provider: str | None) -> bool:
+    """Whether a basemap provider's tiles are drawn in GCJ-02 (高德/Amap, 腾讯/Tencent)."""
+    return _norm(provider or "") in _GCJ_TILES
 
 
 def shift_for_tiles(gdf: gpd.GeoDataFrame, provider: str | None) -> gpd.GeoDataFrame:

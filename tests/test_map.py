@@ -306,3 +306,13 @@ def test_transformer_popup_fields_and_sizes() -> None:
     radii = [r for _, r in by_c]
     assert radii == sorted(radii) and radii[0] < radii[-1]
     json.dumps(gj.data)  # serialisable
+
+
+def test_pin_export_says_gcj02_over_a_gcj02_basemap():
+    from gridplan.render.map import make_map
+
+    p = tiny_plan()
+    amap = make_map(p, basemap="amap").get_root().render()
+    osm = make_map(p, basemap="osm").get_root().render()
+    assert 'data.coords = "gcj02"' in amap
+    assert "data.coords" not in osm

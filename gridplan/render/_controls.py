@@ -64,7 +64,8 @@ class PinDraw(Draw):
     """folium's Draw, in Chinese, polygons only; asks for ``manager_id`` and exports the pin file.
 
     Each drawn polygon gets ``properties.manager_id`` (asked for when drawn); the export button
-    saves all of them as ``pins.geojson``: exactly the file ``gridplan plan --pins`` reads.
+    saves all of them as ``pins.geojson``: exactly the file ``gridplan plan --pins`` reads
+    (with a top-level ``"coords": "gcj02"`` when drawn over a GCJ-02 basemap).
     """
 
     _template = Template("""
@@ -92,6 +93,7 @@ class PinDraw(Draw):
             });
             document.getElementById("gp-export").onclick = function(e) {
                 var data = drawnItems_{{ this.get_name() }}.toGeoJSON();
+                {% if this.coords %}data.coords = {{ this.coords|tojson }};{% endif %}
                 this.setAttribute("href", "data:application/geo+json;charset=utf-8,"
                     + encodeURIComponent(JSON.stringify(data)));
                 this.setAttribute("download", {{ this.filename|tojson }});
@@ -99,7 +101,10 @@ class PinDraw(Draw):
         {% endmacro %}
     """)
 
-    def __init__(self) -> None:
+    def __init__(self, *, coords: str | None = None) -> None:
+        # Over a GCJ-02 basemap (高德) the polygons are drawn in GCJ-02: the export says so, and
+        # `gridplan plan --pins` converts them back.
+        self.coords = coords
         super().__init__(export=True, filename="pins.geojson", position="topleft",
                          draw_options={"polyline": False, "circle": False, "circlemarker": False,
                                        "marker": False, "rectangle": True,

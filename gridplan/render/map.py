@@ -24,6 +24,7 @@ import folium
 from branca.element import Figure
 from folium.plugins import Fullscreen, MeasureControl
 
+from ..coords import tiles_are_gcj02
 from . import _controls, _layers, assets
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None
     MeasureControl(position="topleft", primary_length_unit="meters",
                    secondary_length_unit="kilometers", primary_area_unit="sqmeters",
                    secondary_area_unit="hectares", localization="cn").add_to(m)
-    _controls.PinDraw().add_to(m)
+    _controls.PinDraw(coords="gcj02" if tiles_are_gcj02(base) else None).add_to(m)
     note = "" if base == "none" else "底图瓦片需要联网；离线时底图空白，图层照常显示。"
     _controls.Legend(title=_controls.legend_title(county.name, len(plan.grids), len(plan.transformers)),
                      basemap=base, feeders=feeders is not None, switches=switches is not None,
