@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["make_map", "map_html", "save_map"]
+__all__ = ["make_map", "map_html", "render_wallmap", "save_map"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "render_wallmap":
+        from .wallmap import render_wallmap
+
+        return render_wallmap
     if name in __all__:
         from . import map as _map
 
