@@ -35,22 +35,43 @@ _FIX = ("write a sum of terms such as \"customers + 20*transformers + 0.1*capaci
         f"{', '.join(NAMES)}, numbers, '+' and '*' only")
 
 
-def _bad(expr: str, what: str) -> None:
+def _fail(expr: str, what: str, label: str = "workload", fix: str = _FIX) -> None:
     p = Problems()
-    p.add("workload", f"cannot read the workload expression {expr!r}: {what}", _FIX)
+    p.add(label, f"cannot read the {label} expression {expr!r}: {what}", fix)
     p.raise_if_any()
 
 
-def parse_workload(expr: str) -> dict[str, float]:
+def parse_workload(expr: str, *, names: tuple[str, ...] = NAMES, constant: str | None = "transformers",
+                   label: str = "workload", example: str = "customers + 20*transformers + 0.1*capacity"
+                   ) -> dict[str, float]:
     """Parse ``expr`` into weights per name, e.g. ``{"customers": 1.0, "transformers": 20.0}``.
 
-    A term without a name (a bare number) is a constant per 台区 and counts as ``transformers``.
+    A term without a name (a bare number) counts as ``constant`` (a constant per 台区 is
+    ``transformers``); with ``constant=None`` such a term is an error.
+
+    Parameters
+    ----------
+    expr
+        The expression.
+    names
+        The names it may use (other parsers reuse this one with their own vocabulary, e.g. the
+        HV segment weight ``km + 0.02*poles + 0.3*transformers``).
+    constant
+        The name a bare number counts as, or ``None``.
+    label, example
+        What the expression is called in error messages, and an example of a good one.
 
     Raises
     ------
     gridplan.InputError
         The expression uses anything but the names, numbers, ``+`` and ``*``.
     """
+    fix = (f"write a sum of terms such as \"{example}\": names {', '.join(names)}, numbers, "
+           "'+' and '*' only")
+
+    def _bad(e: str, what: str) -> None:
+        _fail(e, what, label, fix)
+
     if not isinstance(expr, str) or not expr.strip():
         _bad(str(expr), "it is empty")
     tokens: list[tuple[str, str]] = []
@@ -65,23 +86,25 @@ def parse_workload(expr: str) -> dict[str, float]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
     weights: dict[str, float] = {}
-    for term in _split(tokens, "+", expr):
+    for term in _split(tokens, "+", expr, bad=_bad):
         coef, name = 1.0, None
-        for kind, val in _split(term, "*", expr, flat=True):
+        for kind, val in _split(term, "*", expr, flat=True, bad=_bad):
             if kind == "num":
                 coef *= float(val)
-            elif val.lower() in NAMES:
+            elif val.lower() in names:
                 if name is not None:
                     _bad(expr, f"a term multiplies two names ({name} * {val.lower()})")
                 name = val.lower()
             else:
                 _bad(expr, f"unknown name {val!r}")
-        key = name or "transformers"
+        if name is None and constant is None:
+            _bad(expr, f"the number {coef:g} is not multiplied by a name")
+        key = str(name or constant)
         weights[key] = weights.get(key, 0.0) + coef
     return weights
 
 
-def _split(tokens: list[tuple[str, str]], op: str, expr: str, *, flat: bool = False) -> list:
+def _split(tokens: list[tuple[str, str]], op: str, expr: str, *, flat: bool = False, bad=_fail) -> list:
     """Split tokens on ``op``; every part must be non-empty (no '++', no trailing '+')."""
     parts: list[list[tuple[str, str]]] = [[]]
     for tok in tokens:
@@ -90,10 +113,10 @@ def _split(tokens: list[tuple[str, str]], op: str, expr: str, *, flat: bool = Fa
         else:
             parts[-1].append(tok)
     if any(not p for p in parts):
-        _bad(expr, f"'{op}' needs a term on both sides")
+        bad(expr, f"'{op}' needs a term on both sides")
     if flat:
         if any(len(p) != 1 or p[0][0] == "op" for p in parts):
-            _bad(expr, "a factor must be one name or one number")
+            bad(expr, "a factor must be one name or one number")
         return [p[0] for p in parts]
     return parts
 
