@@ -12,7 +12,10 @@ Real line layers rarely share exact endpoints. :func:`build_feeder_graph` cleans
    breadth-first spanning tree; every edge left over closes a loop and is reported (the loop is
    opened at that edge's far end);
 6. attach every 台区 to the nearest vertex of its ``feeder_id``, else to the nearest line within
-   ``params.attach_tolerance_m``.
+   ``params.attach_tolerance_m``;
+7. count the poles of every piece: a ``poles`` column of the feeders layer (杆数) is shared among a
+   row's pieces by length; without it, every vertex of the line geometry except the piece's start
+   counts as one pole (its interior vertices plus its far end, so each junction counts once).
 
 The result is a :class:`FeederGraph` of numpy arrays, one *node* per line piece (the piece's far
 end), plus one root node per (substation, feeder). Everything the cleaning did or could not do is a
@@ -60,6 +63,8 @@ class FeederGraph:
         Parent node, ``-1`` at roots (one root per substation and feeder).
     length_m
         Length of the piece into each node (0 at roots).
+    poles
+        Poles along the piece into each node (0 at roots; see step 7 of the module docstring).
     feeder
         Index into ``feeder_ids`` of the piece into each node (roots: their feeder).
     feeder_ids
@@ -93,9 +98,15 @@ class FeederGraph:
     edge_offsets: np.ndarray
     root_substation: dict[int, str | None]
     transformer_node: pd.Series
+    poles: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     crs: object = None
+
+    def __post_init__(self) -> None:
+        if self.poles is None:  # a graph built by hand: one pole per vertex after the start
+            counts = np.diff(self.edge_offsets)
+            self.poles = np.where(self.parent >= 0, np.maximum(counts - 1, 0), 0).astype(float)
 
     @property
     def n(self) -> int:
@@ -421,10 +432,10 @@ def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], n
     for f in sorted(by_feeder):
         notes.append(f"馈线 {f} 仍有 {len(by_feeder[f])} 处环路（未设常开开关），已在 {_ids(by_feeder[f])} 处"
                      "按辐射状断开计算；请补充常开开关位置。")
-    return dict(xy=xy, parent=parent, length_m=length, feeder=feeder, switch=switch,
-                line_row=np.r_[np.full(nr, -1), P.row].astype(np.int64), edge_coords=edge_coords,
-                edge_offsets=offsets, root_substation={root_node[p]: roots[p[0]] for p in pairs},
-                vnode=vnode, root_node=root_node, piece_node=piece_node)
+    return {"xy": xy, "parent": parent, "length_m": length, "feeder": feeder, "switch": switch,
+                "line_row": np.r_[np.full(nr, -1), P.row].astype(np.int64), "edge_coords": edge_coords,
+                "edge_offsets": offsets, "root_substation": {root_node[p]: roots[p[0]] for p in pairs},
+                "vnode": vnode, "root_node": root_node, "piece_node": piece_node}
 
 
 def _attach(county: County, g: dict, fids: list[str], params: Params, notes: list[str]) -> pd.Series:
@@ -460,6 +471,25 @@ def _attach(county: County, g: dict, fids: list[str], params: Params, notes: lis
         if len(lost):
             notes.append(f"台区 {_ids(tr['transformer_id'].astype(str).iloc[lost])} 无法挂接到任何馈线"
                          f"（所属线路不存在，且 {params.attach_tolerance_m:g} 米内没有线路），未计入任何线段。")
+    return out
+
+
+def _piece_poles(P: _Pieces, feeders, notes: list[str]) -> np.ndarray:
+    """Poles per piece: the row's ``poles`` shared by length, else vertices after the piece's start."""
+    lengths = np.array([np.hypot(*np.diff(c, axis=0).T).sum() for c in P.coords])
+    out = np.array([len(c) - 1 for c in P.coords], dtype=float)
+    if "poles" not in feeders.columns or not len(P.row):
+        return out
+    given = pd.to_numeric(feeders["poles"], errors="coerce").to_numpy(dtype=float)
+    row_poles = given[P.row]
+    has = np.isfinite(row_poles) & (row_poles >= 0)
+    row_len = np.bincount(P.row, weights=lengths, minlength=len(feeders))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(row_len[P.row] > 0, lengths / row_len[P.row], 0.0)
+    out[has] = row_poles[has] * share[has]
+    missing = np.unique(P.row[~has])
+    if len(missing) and has.any():
+        notes.append(f"线路第 {_ids(missing + 1)} 行没有杆数（poles），按线路折点数估算。")
     return out
 
 
@@ -523,9 +553,10 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     fids = sorted(set(P.fid.tolist()))
     f = _forest(P, roots, pred, pos, tree_piece, closed, fids, notes, stats)
     tnode = _attach(county, f, fids, params, notes)
+    poles = np.r_[np.zeros(len(f["parent"]) - len(P.a)), _piece_poles(P, county.feeders, notes)]
     log.info("feeder graph: %d pieces, %d roots, %d loops", len(P.a), len(roots), stats["loops"])
     return FeederGraph(xy=f["xy"], parent=f["parent"], length_m=f["length_m"], feeder=f["feeder"],
                        feeder_ids=fids, switch=f["switch"], line_row=f["line_row"],
                        edge_coords=f["edge_coords"], edge_offsets=f["edge_offsets"],
-                       root_substation=f["root_substation"], transformer_node=tnode, notes=notes,
+                       root_substation=f["root_substation"], transformer_node=tnode, poles=poles, notes=notes,
                        stats=stats, crs=county.crs)

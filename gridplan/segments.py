@@ -4,10 +4,15 @@ The exact algorithm is the greedy of Kundu & Misra (1977): visit the tree bottom
 add up its own weight and the residual weights of its children; while the sum exceeds the cap, cut
 off the heaviest child. It yields the minimum number of connected parts of weight ``<= cap``.
 
+The weight is the line length in km, or a workload mix ``params.segment_weight`` such as
+``"km + 0.02*poles + 0.3*transformers"`` (capped by ``params.segment_cap`` in its own units): every
+node carries the km and poles of the piece into it and the 台区 attached at it, so the greedy runs
+unchanged on node weights.
+
 When cuts are allowed only at switches, the same greedy runs on the *contracted* tree whose nodes
-are the switch-free sections (a section's weight is its line length). A section longer than the cap
-cannot be fixed by switching: it becomes a segment on its own and the notes say where a new switch
-would help (the vertex that splits the section most evenly).
+are the switch-free sections (a section's weight is the sum of its nodes'). A section heavier than
+the cap cannot be fixed by switching: it becomes a segment on its own and the notes say where a new
+switch would help (the vertex that splits the section most evenly).
 
 Balancing: among partitions with the optimal count we minimise the longest segment. The count the
 greedy reaches is non-increasing in the cap, so a bisection on a per-tree cap ``c <= cap`` (all
@@ -21,6 +26,7 @@ from pointer jumping (``O(n log depth)``) and the greedy runs one numpy step per
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -33,9 +39,9 @@ import shapely
 from shapely.ops import substring
 
 from .county import County
-from .settings import Params
+from .settings import Params, parse_weight
 
-__all__ = ["SegmentResult", "TreeCut", "align_segments", "cut_tree", "segment_feeders"]
+__all__ = ["SegmentResult", "TreeCut", "Weight", "align_segments", "cut_tree", "segment_feeders"]
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +257,56 @@ def _tree_counts(seg_tops: np.ndarray, seg_edges: np.ndarray, tree_node: np.ndar
 
 
 # ----------------------------------------------------------------------------- feeders -> segments
+@dataclass(frozen=True)
+class Weight:
+    """What a segment weighs: ``km * km + poles * poles + transformers * 台区``, capped at ``cap``.
+
+    Attributes
+    ----------
+    expr
+        The expression as given (``params.segment_weight``).
+    km, poles, transformers
+        Coefficients per km of line, per pole, per attached 台区.
+    cap
+        The largest weight of a segment, in the expression's units (km for plain ``"km"``).
+    """
+
+    expr: str
+    km: float
+    poles: float
+    transformers: float
+    cap: float
+
+    @classmethod
+    def from_params(cls, params: Params) -> Weight:
+        """Read ``segment_weight`` with ``segment_cap`` (or ``segment_cap_km`` for plain km)."""
+        c = parse_weight(params.segment_weight)
+        plain = {k: v for k, v in c.items() if v} == {"km": 1.0}
+        cap = params.segment_cap_km if plain or params.segment_cap is None else params.segment_cap
+        return cls(expr=params.segment_weight, km=c.get("km", 0.0), poles=c.get("poles", 0.0),
+                   transformers=c.get("transformers", 0.0), cap=float(cap))
+
+    @property
+    def is_km(self) -> bool:
+        """Whether the weight is the line length in km alone."""
+        return (self.km, self.poles, self.transformers) == (1.0, 0.0, 0.0)
+
+    def fmt(self, value: float) -> str:
+        """A weight for a note: ``"12.00 km"`` or ``"工作量 12.00"``."""
+        return f"{value:.2f} km" if self.is_km else f"工作量 {value:.2f}"
+
+    def node_weights(self, g) -> tuple[np.ndarray, np.ndarray]:
+        """Return (line weight, point weight) of every node of a FeederGraph.
+
+        The line weight (km and poles of the piece into the node) can be split along the piece;
+        the point weight (台区 attached at the node) cannot.
+        """
+        line = self.km * g.length_m / 1000.0 + self.poles * g.poles
+        tnode = g.transformer_node.to_numpy()
+        count = np.bincount(tnode[tnode >= 0], minlength=g.n).astype(float)
+        return line, self.transformers * count
+
+
 @dataclass
 class SegmentResult:
     """Segments of every feeder, and where each 台区 belongs.
@@ -259,7 +315,8 @@ class SegmentResult:
     ----------
     segments
         ``segment_id``, ``feeder_id``, ``length_km``, ``transformers`` (count of attached 台区),
-        geometry (MultiLineString, metric CRS).
+        ``poles``, ``weight`` (under ``params.segment_weight``), ``upstream_segment_id`` (the
+        segment it hangs from, ``None`` at the substation), geometry (MultiLineString, metric CRS).
     transformer_segment
         Segment id of every 台区 (``None`` if unattached), indexed like ``county.transformers``.
     notes
@@ -274,26 +331,39 @@ class SegmentResult:
     kpi: dict[str, Any] = field(default_factory=dict)
 
 
-def _split_long(g, cap: float):
-    """Split pieces longer than ``cap`` into equal parts (new nodes in the middle); return g copy."""
+def _pieces_needed(line_w: np.ndarray, point_w: np.ndarray, cap: float) -> np.ndarray:
+    """Equal parts each piece must be cut into so that every part (the last carries the 台区) fits."""
+    room = np.where(point_w < cap, cap - point_w, cap)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.ceil(line_w / room - 1e-12)
+    return np.where((line_w + point_w > cap) & (line_w > 0), np.maximum(k, 1), 1).astype(np.int64)
+
+
+def _split_long(g, cap: float, line_w: np.ndarray, point_w: np.ndarray):
+    """Split pieces heavier than ``cap`` into equal parts (new nodes in the middle); return g copy.
+
+    Length and poles are shared equally among the parts; the 台区 stay at the piece's far end.
+    """
     from .feeders import FeederGraph  # local: feeders imports nothing from here
 
-    long = np.flatnonzero(g.length_m > cap)
+    need = _pieces_needed(line_w, point_w, cap)
+    long = np.flatnonzero(need > 1)
     if not len(long):
         return g
-    xy, parent, length, feeder, switch, row = (list(a) for a in (g.xy, g.parent, g.length_m, g.feeder,
-                                                                 g.switch, g.line_row))
+    xy, parent, length, feeder, switch, row, poles = (
+        list(a) for a in (g.xy, g.parent, g.length_m, g.feeder, g.switch, g.line_row, g.poles))
     pieces = [g.edge_coords[g.edge_offsets[v]:g.edge_offsets[v + 1]] for v in range(g.n)]
     for v in long.tolist():
         line = shapely.linestrings(pieces[v])
-        k = math.ceil(g.length_m[v] / cap)
+        k = int(need[v])
         cuts = [i * g.length_m[v] / k for i in range(k + 1)]
-        parts = [shapely.get_coordinates(substring(line, a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        parts = [shapely.get_coordinates(substring(line, a, b)) for a, b in itertools.pairwise(cuts)]
         up = parent[v]
         for part in parts[:-1]:  # new nodes above v
             xy.append(part[-1])
             parent.append(up)
             length.append(g.length_m[v] / k)
+            poles.append(g.poles[v] / k)
             feeder.append(g.feeder[v])
             switch.append(False)
             row.append(g.line_row[v])
@@ -302,17 +372,19 @@ def _split_long(g, cap: float):
         parent[v] = up
         pieces[v] = parts[-1]
         length[v] = g.length_m[v] / k
+        poles[v] = g.poles[v] / k
     counts = np.array([len(p) for p in pieces])
     return FeederGraph(xy=np.array(xy), parent=np.array(parent, dtype=np.int64), length_m=np.array(length),
                        feeder=np.array(feeder, dtype=np.int64), feeder_ids=g.feeder_ids,
                        switch=np.array(switch, dtype=bool), line_row=np.array(row, dtype=np.int64),
                        edge_coords=np.vstack(pieces), edge_offsets=np.r_[0, np.cumsum(counts)],
                        root_substation=g.root_substation, transformer_node=g.transformer_node,
-                       notes=g.notes, stats=g.stats, crs=g.crs)
+                       poles=np.array(poles, dtype=float), notes=g.notes, stats=g.stats, crs=g.crs)
 
 
-def _switch_advice(g, parent_cut, cuttable, overlong, cap: float) -> tuple[list[str], set[int]]:
-    """For each section longer than the cap, the vertex where one new switch splits it most evenly."""
+def _switch_advice(g, parent_cut, cuttable, overlong, w: np.ndarray, wt: Weight
+                   ) -> tuple[list[str], set[int]]:
+    """For each section heavier than the cap, the vertex where one new switch splits it most evenly."""
     notes: list[str] = []
     feeders: set[int] = set()
     if not len(overlong):
@@ -320,10 +392,11 @@ def _switch_advice(g, parent_cut, cuttable, overlong, cap: float) -> tuple[list[
     top = (parent_cut < 0) | cuttable
     sec = climb(parent_cut, top)
     depth = depth_of(parent_cut)
+    what = "长" if wt.is_km else ""
     for s in overlong.tolist():
         nodes = np.flatnonzero(sec == s)
         nodes = nodes[np.argsort(-depth[nodes], kind="stable")]
-        sub = dict(zip(nodes.tolist(), g.length_m[nodes].tolist()))
+        sub = dict(zip(nodes.tolist(), w[nodes].tolist()))
         for v in nodes.tolist():
             p = int(parent_cut[v])
             if v != s and p in sub:
@@ -333,73 +406,89 @@ def _switch_advice(g, parent_cut, cuttable, overlong, cap: float) -> tuple[list[
         fid = g.feeder_ids[int(g.feeder[s])]
         feeders.add(int(g.feeder[s]))
         x0, y0 = g.xy[s]
-        text = (f"馈线 {fid} 自 ({x0:.0f}, {y0:.0f}) 起的一段长 {total / 1000:.2f} km，超过上限 {cap / 1000:g} km，"
-                "其间没有可断开的开关")
+        text = (f"馈线 {fid} 自 ({x0:.0f}, {y0:.0f}) 起的一段{what} {wt.fmt(total)}，超过上限 "
+                f"{wt.fmt(wt.cap)}，其间没有可断开的开关")
         if cand:
             best = min(cand, key=lambda v: (abs(sub[v] - total / 2), v))
             x, y = g.xy[int(parent_cut[best])]
-            text += (f"；建议在 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为 {(total - sub[best]) / 1000:.2f} km "
-                     f"和 {sub[best] / 1000:.2f} km")
-        else:  # one piece: its midpoint
+            text += (f"；建议在 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为 {wt.fmt(total - sub[best])} "
+                     f"和 {wt.fmt(sub[best])}")
+        elif len(g.edge_coords[g.edge_offsets[s]:g.edge_offsets[s + 1]]) >= 2:  # one piece: its midpoint
             line = shapely.linestrings(g.edge_coords[g.edge_offsets[s]:g.edge_offsets[s + 1]])
             x, y = shapely.get_coordinates(shapely.line_interpolate_point(line, 0.5, normalized=True))[0]
-            text += (f"；建议在该线路中点 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为两段各 "
-                     f"{total / 2000:.2f} km")
+            text += (f"；建议在该线路中点 ({x:.0f}, {y:.0f}) 附近加装分段开关，可分为两段各约 "
+                     f"{wt.fmt(total / 2)}")
         notes.append(text + "。")
     return notes, feeders
 
 
+def _heavy_points(g, overlong, point_w: np.ndarray, wt: Weight) -> list[str]:
+    """Vertices whose attached 台区 alone outweigh the cap (cutting anywhere cannot fix them)."""
+    heavy = [int(v) for v in overlong.tolist() if point_w[v] > wt.cap]
+    return [f"馈线 {g.feeder_ids[int(g.feeder[v])]} 在 ({g.xy[v][0]:.0f}, {g.xy[v][1]:.0f}) 处挂接的台区"
+            f"{wt.fmt(point_w[v])}，超过上限 {wt.fmt(wt.cap)}，该处单独成段。" for v in heavy]
+
+
 def segment_feeders(county: County, *, params: Params | None = None, graph=None) -> SegmentResult:
-    """Cut every feeder into the fewest connected segments of length ``<= params.segment_cap_km``.
+    """Cut every feeder into the fewest connected segments whose weight is at most the cap.
 
     Parameters
     ----------
     county
         A county with a ``feeders`` layer (``switches`` and ``substations`` optional).
     params
-        ``segment_cap_km``, ``segment_cut`` (``"switches"``: cut only at closed switches and
-        substation breakers when switches are given; ``"anywhere"``: at any vertex, pieces longer
-        than the cap are split evenly), plus what :func:`~gridplan.feeders.build_feeder_graph` reads.
+        ``segment_weight`` (``"km"``, or a mix of ``km``, ``poles``, ``transformers``) with its cap
+        (``segment_cap_km`` for km, ``segment_cap`` otherwise; see :class:`Weight`),
+        ``segment_cut`` (``"switches"``: cut only at closed switches and substation breakers when
+        switches are given; ``"anywhere"``: at any vertex, pieces heavier than the cap are split
+        evenly), plus what :func:`~gridplan.feeders.build_feeder_graph` reads.
     graph
         A prebuilt :class:`~gridplan.feeders.FeederGraph` (default: built from ``county``).
 
     Returns
     -------
     SegmentResult
-        ``kpi`` holds ``feeders``, ``segments``, ``lower_bound`` (sum over feeders of
-        ``ceil(length / cap)``), ``per_feeder`` (``length_km``, ``lower_bound``, ``segments``),
-        ``length_error_km``, ``max_segment_km``, ``mean_segment_km``, ``feeders_cap_unmet``
+        ``kpi`` holds ``weight`` (the expression), ``cap`` (in its units; ``cap_km`` too when the
+        weight is plain km), ``feeders``, ``segments``, ``lower_bound`` (sum over feeders of
+        ``ceil(weight / cap)``), ``per_feeder`` (``length_km``, ``weight``, ``lower_bound``,
+        ``segments``), ``length_error_km``, ``max_segment_km``, ``mean_segment_km``,
+        ``max_segment_weight``, ``mean_segment_weight``, ``poles``, ``feeders_cap_unmet``
         (switch-only cuts could not meet the cap), ``loops``, ``unattached_transformers``.
     """
     from .feeders import build_feeder_graph
 
     params = params or county.params
+    wt = Weight.from_params(params)
     g = graph if graph is not None else build_feeder_graph(county, params=params)
     notes = list(g.notes)
-    cap = float(params.segment_cap_km) * 1000.0
     sw = county.switches
     has_closed = sw is not None and len(sw) and (~sw["normally_open"].astype(bool)).any()
     by_switch = params.segment_cut == "switches" and bool(has_closed)
     if params.segment_cut == "switches" and not has_closed:
         notes.append("未提供可断开的（常闭）开关位置，线段按任意节点划分。")
     if not by_switch:
-        g = _split_long(g, cap)
+        g = _split_long(g, wt.cap, *wt.node_weights(g))
+    line_w, point_w = wt.node_weights(g)
+    w = line_w + point_w
     parent = g.parent
     pp = parent >= 0
     up = np.maximum(parent, 0)
     parent_cut = np.where(pp & (g.feeder != g.feeder[up]), -1, parent)
     cuttable = pp & (g.switch[up] | (parent[up] < 0)) if by_switch else pp.copy()
-    tc = cut_tree(parent_cut, g.length_m, cap, cuttable=cuttable, has_edge=pp)
-    advice, unmet = _switch_advice(g, parent_cut, cuttable, tc.overlong, cap) if by_switch else ([], set())
+    tc = cut_tree(parent_cut, w, wt.cap, cuttable=cuttable, has_edge=pp)
+    if by_switch:
+        advice, unmet = _switch_advice(g, parent_cut, cuttable, tc.overlong, w, wt)
+    else:
+        advice, unmet = _heavy_points(g, tc.overlong, point_w, wt), set()
     notes += advice
-    seg, tr_seg = _segment_table(g, tc, county)
-    kpi = _kpi(g, seg, cap, unmet, tr_seg, county)
+    seg, tr_seg = _segment_table(g, tc, county, parent_cut)
+    kpi = _kpi(g, seg, wt, w, unmet, tr_seg)
     if kpi["length_error_km"] > 1e-9:
         log.warning("segment length differs from feeder length by %.3g km", kpi["length_error_km"])
     return SegmentResult(segments=seg, transformer_segment=tr_seg, notes=notes, kpi=kpi)
 
 
-def _segment_table(g, tc: TreeCut, county: County):
+def _segment_table(g, tc: TreeCut, county: County, parent_cut: np.ndarray):
     """Segment GeoDataFrame (ids by feeder, nearest the substation first) and 台区 mapping."""
     nonempty = tc.seg_edges > 0
     top = tc.seg_top
@@ -413,6 +502,11 @@ def _segment_table(g, tc: TreeCut, county: County):
     for k, (s, f, r) in enumerate(zip(order.tolist(), fcode.tolist(), rank.tolist())):
         width = max(2, len(str(nseg[f])))
         ids[s] = f"{g.feeder_ids[f]}-{r + 1:0{width}d}"
+    # the segment each segment hangs from (None when its top hangs from a substation root)
+    above = parent_cut[top]
+    hangs = (above >= 0) & (g.parent[np.maximum(above, 0)] >= 0)
+    upstream = np.full(len(top), None, dtype=object)
+    upstream[hangs] = ids[tc.label[above[hangs]]]
     label = tc.label.copy()
     # root nodes carry no line: give them the segment of their first child with a line
     roots = np.flatnonzero(g.parent < 0)
@@ -432,29 +526,38 @@ def _segment_table(g, tc: TreeCut, county: County):
     tr_seg = pd.Series([ids[t] if t >= 0 else None for t in tlab.tolist()], index=g.transformer_node.index,
                        dtype=object)
     counts = np.bincount(tlab[tlab >= 0], minlength=len(top))
+    length = np.bincount(tc.label, weights=g.length_m, minlength=len(top))
+    poles = np.bincount(tc.label, weights=g.poles, minlength=len(top))
     seg = gpd.GeoDataFrame({
         "segment_id": ids[geoms_idx],
         "feeder_id": [g.feeder_ids[f] for f in g.feeder[top[geoms_idx]].tolist()],
-        "length_km": tc.seg_weight[geoms_idx] / 1000.0,
+        "length_km": length[geoms_idx] / 1000.0,
         "transformers": counts[geoms_idx].astype(np.int64),
+        "poles": np.round(poles[geoms_idx], 3),
+        "weight": tc.seg_weight[geoms_idx],
+        "upstream_segment_id": upstream[geoms_idx],
     }, geometry=multi, crs=county.crs)
     seg = seg.sort_values("segment_id", kind="stable").reset_index(drop=True)
     return seg, tr_seg
 
 
-def _kpi(g, seg: gpd.GeoDataFrame, cap: float, unmet: set[int], tr_seg: pd.Series, county: County) -> dict:
-    """Counts, per-feeder bounds and length conservation."""
-    flen = np.bincount(g.feeder, weights=g.length_m, minlength=len(g.feeder_ids))
+def _kpi(g, seg: gpd.GeoDataFrame, wt: Weight, w: np.ndarray, unmet: set[int], tr_seg: pd.Series) -> dict:
+    """Counts, per-feeder bounds (in the weight's units) and length conservation."""
+    nf = len(g.feeder_ids)
+    flen = np.bincount(g.feeder, weights=g.length_m, minlength=nf)
+    fw = np.bincount(g.feeder, weights=w, minlength=nf)
     nseg = seg.groupby("feeder_id").size()
     per = {}
     for f, fid in enumerate(g.feeder_ids):
-        per[fid] = {"length_km": round(float(flen[f]) / 1000.0, 6),
-                    "lower_bound": int(math.ceil(flen[f] / cap - 1e-9)) if flen[f] > 0 else 0,
+        per[fid] = {"length_km": round(float(flen[f]) / 1000.0, 6), "weight": round(float(fw[f]), 6),
+                    "lower_bound": math.ceil(fw[f] / wt.cap - 1e-9) if fw[f] > 0 else 0,
                     "segments": int(nseg.get(fid, 0))}
     geom_len = float(shapely.length(seg.geometry.values).sum()) / 1000.0 if len(seg) else 0.0
     return {
-        "cap_km": cap / 1000.0,
-        "feeders": len(g.feeder_ids),
+        "weight": wt.expr,
+        "cap": wt.cap,
+        "cap_km": wt.cap if wt.is_km else None,
+        "feeders": nf,
         "segments": len(seg),
         "lower_bound": int(sum(p["lower_bound"] for p in per.values())),
         "per_feeder": per,
@@ -462,6 +565,9 @@ def _kpi(g, seg: gpd.GeoDataFrame, cap: float, unmet: set[int], tr_seg: pd.Serie
         "length_error_km": float(abs(seg["length_km"].sum() - flen.sum() / 1000.0) + abs(geom_len - flen.sum() / 1000.0)),
         "max_segment_km": float(seg["length_km"].max()) if len(seg) else 0.0,
         "mean_segment_km": float(seg["length_km"].mean()) if len(seg) else 0.0,
+        "max_segment_weight": float(seg["weight"].max()) if len(seg) else 0.0,
+        "mean_segment_weight": float(seg["weight"].mean()) if len(seg) else 0.0,
+        "poles": round(float(g.poles.sum()), 3),
         "feeders_cap_unmet": len(unmet),
         "loops": int(g.stats.get("loops", 0)),
         "unattached_transformers": int(tr_seg.isna().sum()),

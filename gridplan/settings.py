@@ -18,6 +18,10 @@ A county folder may hold a ``gridplan.toml``; its tables map onto :class:`Params
 
     [hv]
     segment_cap_km = 12
+    # or a workload mix per segment, capped in its own units:
+    # segment_weight = "km + 0.02*poles + 0.3*transformers"
+    # segment_cap = 20
+    hv_owner = "lv"             # or "separate": HV staff (role 高压) own the segments
 
 Unknown keys are an error (a typo must not be silently ignored).
 """
@@ -32,7 +36,7 @@ from typing import Any
 
 from ._errors import Problems
 
-__all__ = ["Params", "read_params", "COMMITMENT_MINUTES"]
+__all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read_params"]
 
 #: Repair-arrival commitments by area class (domain primer: 45 / 90 / 120 minutes).
 COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊边远": 120.0}
@@ -63,6 +67,8 @@ class Params:
     stability: float = 1.0
     # [hv]
     segment_cap_km: float = 15.0
+    segment_weight: str = "km"
+    segment_cap: float | None = None
     segment_cut: str = "switches"
     attach_tolerance_m: float = 500.0
     snap_lines_m: float = 5.0
@@ -80,7 +86,7 @@ class Params:
     language: str = "zh"
     offline_assets: bool = True
 
-    def replace(self, **changes: Any) -> "Params":
+    def replace(self, **changes: Any) -> Params:
         """Return a copy with ``changes`` applied and validated."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
@@ -100,6 +106,11 @@ class Params:
             p.add(source, f"scope must be 'township' or 'station', got {self.scope!r}", "")
         if self.segment_cap_km <= 0:
             p.add(source, f"segment_cap_km must be > 0, got {self.segment_cap_km}", "")
+        self._validate_segment_weight(p, source)
+        if self.hv_owner not in ("lv", "separate"):
+            p.add(source, f"hv_owner must be 'lv' or 'separate', got {self.hv_owner!r}",
+                  "lv: the manager of the grid holding most of a segment owns it; separate: HV staff "
+                  "(managers with role 高压) own the segments")
         if self.segment_cut not in ("switches", "anywhere"):
             p.add(source, f"segment_cut must be 'switches' or 'anywhere', got {self.segment_cut!r}", "")
         if self.language not in ("zh", "en"):
@@ -113,6 +124,44 @@ class Params:
         if self.speed_kmh <= 0 or self.detour_factor < 1:
             p.add(source, "speed_kmh must be > 0 and detour_factor >= 1", "")
         p.raise_if_any()
+
+
+    def _validate_segment_weight(self, p: Problems, source: str) -> None:
+        """``segment_weight`` parses; ``segment_cap`` is given exactly when the weight is not plain km."""
+        from ._errors import InputError
+
+        try:
+            w = parse_weight(self.segment_weight)
+        except InputError as exc:
+            p.items.extend(exc.problems)
+            return
+        if {k: v for k, v in w.items() if v} == {"km": 1.0}:  # plain km (zero terms dropped)
+            if self.segment_cap is not None:
+                p.add(source, f"segment_cap = {self.segment_cap} is set but segment_weight is plain km",
+                      "give the cap in km as segment_cap_km (segment_cap is for a workload mix)")
+        elif self.segment_cap is None:
+            p.add(source, f"segment_weight = {self.segment_weight!r} needs segment_cap (the cap in its units)",
+                  "add e.g. segment_cap = 20 under [hv]")
+        elif not self.segment_cap > 0:
+            p.add(source, f"segment_cap must be > 0, got {self.segment_cap}", "")
+
+
+#: Names a segment weight may use: line length (km), poles, attached 台区.
+WEIGHT_NAMES = ("km", "poles", "transformers")
+
+
+def parse_weight(expr: str) -> dict[str, float]:
+    """Parse ``segment_weight`` (e.g. ``"km + 0.02*poles + 0.3*transformers"``) into coefficients.
+
+    Raises
+    ------
+    gridplan.InputError
+        Names other than ``km``, ``poles``, ``transformers``; bare numbers; anything but ``+``, ``*``.
+    """
+    from .workload import parse_workload
+
+    return parse_workload(expr, names=WEIGHT_NAMES, constant=None, label="segment_weight",
+                          example="km + 0.02*poles + 0.3*transformers")
 
 
 def read_params(path: str | Path | None, **overrides: Any) -> Params:

@@ -6,11 +6,13 @@ import itertools
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, box
 from test_feeders import CRS, make_county
 
-from gridplan.segments import align_segments, cut_tree, segment_feeders
+from gridplan import InputError
+from gridplan.segments import align_segments, cut_tree, depth_of, segment_feeders
 from gridplan.settings import Params
 
 
@@ -134,3 +136,150 @@ def test_align_segments_shares():
     assert list(out["grid_id"]) == ["G1", "G1", None]
     assert list(out["manager_id"]) == ["M1", "M1", None]
     assert out["share_in_grid"].tolist() == pytest.approx([1.0, 0.75, 0.0])
+
+
+# ----------------------------------------------------------------------------- workload-mix weight
+def mixed_tree(rng, n):
+    """A random tree with km, poles and 台区 per node, weighed as km + 0.05*poles + 0.4*台区."""
+    parent, _ = random_tree(rng, n)
+    km = rng.uniform(0.5, 4.0, n)
+    poles = rng.integers(1, 40, n).astype(float)
+    trs = rng.integers(0, 4, n).astype(float)
+    for a in (km, poles, trs):
+        a[parent < 0] = 0.0
+    return parent, km + 0.05 * poles + 0.4 * trs
+
+
+@pytest.mark.parametrize("switch_share", [1.0, 0.5])
+def test_greedy_count_equals_brute_force_with_mixed_weight(switch_share):
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(120):
+        n = int(rng.integers(2, 12))
+        parent, w = mixed_tree(rng, n)
+        cap = float(rng.uniform(5, 15))
+        cuttable = rng.random(n) < switch_share
+        best = brute_force(parent, w, cap, cuttable)
+        r = cut_tree(parent, w, cap, cuttable=cuttable)
+        if best is None:
+            assert len(r.overlong) > 0
+            continue
+        assert int((r.seg_edges > 0).sum()) == best
+        assert r.seg_weight.max() <= cap + 1e-9
+        assert r.seg_weight.sum() == pytest.approx(w.sum(), abs=1e-9)
+        checked += 1
+    assert checked > 60
+
+
+def test_weight_reads_the_expression_and_its_cap():
+    from gridplan.segments import Weight
+
+    km = Weight.from_params(Params(segment_cap_km=12))
+    assert km.is_km and km.cap == 12 and km.fmt(3) == "3.00 km"
+    mix = Weight.from_params(Params(segment_weight="km + 0.02*poles + 0.3*transformers", segment_cap=20))
+    assert (mix.km, mix.poles, mix.transformers, mix.cap) == (1.0, 0.02, 0.3, 20.0)
+    assert not mix.is_km and mix.fmt(3) == "工作量 3.00"
+
+
+@pytest.mark.parametrize("kwargs", [{"segment_weight": "km + poles"},           # no segment_cap
+                                    {"segment_cap": 5.0},                         # cap for plain km
+                                    {"segment_weight": "km + 2", "segment_cap": 5},  # a bare number
+                                    {"segment_weight": "km + spans", "segment_cap": 5}])
+def test_bad_segment_weight_settings_are_input_errors(kwargs):
+    with pytest.raises(InputError):
+        Params(**kwargs).validate()
+
+
+def node_weight_brute_force(g, w, cap):
+    """Brute force over the feeder graph's own nodes (every non-root edge cuttable)."""
+    parent = g.parent.copy()
+    order = np.argsort(depth_of(parent), kind="stable")  # parents before children
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    p2 = np.where(parent[order] >= 0, pos[np.maximum(parent[order], 0)], -1)
+    return brute_force(p2, w[order], cap, np.ones(len(order), dtype=bool))
+
+
+def test_mixed_weight_counts_poles_and_transformers_on_a_small_feeder():
+    from gridplan.feeders import build_feeder_graph
+    from gridplan.segments import Weight
+
+    # a 6 km trunk with 6 vertices after the substation, a 3 km branch with 3, 台区 along both
+    # 1 km lines: every piece one pole; 台区 at vertices
+    trunk = [LineString([(x, 0), (x + 1000, 0)]) for x in range(0, 6000, 1000)]
+    branch = [LineString([(3000, y), (3000, y + 1000)]) for y in range(0, 3000, 1000)]
+    trs = [("A", "F1", (1000, 10)), ("B", "F1", (2000, 10)), ("C", "F1", (2000, -10)),
+           ("D", "F1", (3000, 3010)), ("E", "F1", (6000, 5))]
+    county = make_county(trunk + branch, ["F1"] * 9, [(0, 0)], transformers=trs)
+    prm = Params(segment_weight="km + 0.5*poles + 1*transformers", segment_cap=6, segment_cut="anywhere")
+    r = segment_feeders(county, params=prm)
+    # poles: every vertex after the substation once (6 on the trunk, 3 on the branch)
+    # (test_poles_from_vertices checks the count on lines drawn with many vertices)
+    assert r.segments["poles"].sum() == pytest.approx(9)
+    assert r.kpi["poles"] == pytest.approx(9)
+    total = 9.0 + 0.5 * 9 + 5
+    assert r.segments["weight"].sum() == pytest.approx(total)
+    assert r.segments["weight"].max() <= 6 + 1e-9
+    assert r.segments["length_km"].sum() == pytest.approx(9.0) and r.kpi["length_error_km"] < 1e-6
+    assert r.segments["transformers"].sum() == 5
+    assert r.kpi["weight"] == prm.segment_weight and r.kpi["cap"] == 6 and r.kpi["cap_km"] is None
+    assert r.kpi["lower_bound"] == int(np.ceil(total / 6))
+    # the count is the optimum over the graph's nodes (no piece is heavier than the cap here)
+    g = build_feeder_graph(county, params=prm)
+    w = np.add(*Weight.from_params(prm).node_weights(g))
+    assert w.max() <= 6
+    assert len(r.segments) == node_weight_brute_force(g, w, 6.0)
+    # plain km on the same feeder: the weight column is the length
+    km = segment_feeders(county, params=Params(segment_cap_km=4, segment_cut="anywhere"))
+    assert km.segments["weight"].tolist() == pytest.approx(km.segments["length_km"].tolist())
+    assert km.kpi["cap_km"] == 4 and km.kpi["weight"] == "km"
+
+
+def test_poles_from_vertices_count_each_junction_once():
+    from gridplan.feeders import build_feeder_graph
+
+    trunk = LineString([(x, 0) for x in range(0, 7000, 1000)])        # 6 vertices after the start
+    branch = LineString([(3000, 0), (3000, 1000), (3000, 2000), (3000, 3000)])  # 3 more
+    g = build_feeder_graph(make_county([trunk, branch], ["F1", "F1"], [(0, 0)]), params=Params())
+    assert g.poles.sum() == pytest.approx(9) and (g.poles[g.parent < 0] == 0).all()
+
+
+def test_poles_column_wins_over_vertices_and_heavy_vertex_is_reported():
+    line = LineString([(0, 0), (1000, 0), (2000, 0)])
+    trs = [(f"T{i}", "F1", (2000, 5 + i)) for i in range(8)]  # 8 台区 on the far end
+    county = make_county([line], ["F1"], [(0, 0)], transformers=trs)
+    county.feeders["poles"] = [40]
+    prm = Params(segment_weight="0.1*poles + transformers", segment_cap=6, segment_cut="anywhere")
+    r = segment_feeders(county, params=prm)
+    assert r.segments["poles"].sum() == pytest.approx(40)
+    assert r.segments["weight"].sum() == pytest.approx(4 + 8)
+    assert any("挂接的台区" in n and "单独成段" in n for n in r.notes)
+
+
+def test_switch_advice_speaks_in_the_weight_units():
+    lines = [LineString([(0, 0), (8000, 0)]), LineString([(8000, 0), (20000, 0)])]
+    county = make_county(lines, ["F1", "F1"], [(0, 0)], switches=[((8000, 0), False)])
+    prm = Params(segment_weight="2*km", segment_cap=20, segment_cut="switches")
+    r = segment_feeders(county, params=prm)
+    assert r.kpi["feeders_cap_unmet"] == 1
+    assert any("工作量 24.00" in n and "上限 工作量 20.00" in n and "各约 工作量 12.00" in n for n in r.notes)
+    with pytest.raises(InputError):  # zero terms dropped: plain km takes segment_cap_km
+        Params(segment_weight="km + 0*poles", segment_cap=10).validate()
+
+
+def test_segments_know_their_upstream_segment():
+    lines = [LineString([(0, 0), (9000, 0)]), LineString([(3000, 0), (3000, 7000)])]
+    county = make_county(lines, ["F1", "F1"], [(0, 0)])
+    r = segment_feeders(county, params=Params(segment_cap_km=4, segment_cut="anywhere"))
+    s = r.segments.set_index("segment_id")
+    assert s["upstream_segment_id"].isna().sum() == 1  # only the first hangs from the substation
+    first = s.index[s["upstream_segment_id"].isna()][0]
+    assert first == "F1-01"
+    # following upstream links from any segment reaches the first one
+    for sid in s.index:
+        seen = 0
+        while pd.notna(s.loc[sid, "upstream_segment_id"]):
+            sid = s.loc[sid, "upstream_segment_id"]
+            seen += 1
+            assert seen < len(s)
+        assert sid == first
