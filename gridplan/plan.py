@@ -196,6 +196,33 @@ class atomic_dir:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _add_response_times(p: Plan) -> None:
+    """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
+
+    Over ``county.roads`` when given, else straight-line distance × ``detour_factor`` at
+    ``speed_kmh`` (see :mod:`gridplan.response`). Adds ``response_minutes`` and
+    ``beyond_commitment`` to the 台区 and ``kpi["response"]`` plus headline figures to
+    ``kpi["county"]``.
+    """
+    from .response import response_kpis, response_times
+
+    rt = response_times(p.county, params=p.params).set_index("transformer_id")
+    ids = p.transformers["transformer_id"]
+    p.transformers["response_minutes"] = ids.map(rt["minutes"]).round(1).to_numpy()
+    p.transformers["beyond_commitment"] = ids.map(rt["beyond"]).fillna(False).astype(bool).to_numpy()
+    resp = response_kpis(rt.reset_index())
+    p.kpi["response"] = resp
+    c = resp["county"]
+    p.kpi["county"].update({
+        "transformers_beyond_commitment": int(c["transformers_beyond"]),
+        "households_beyond_commitment": int(c["households_beyond"]),
+        "p95_response_minutes": c["p95_minutes"], "max_response_minutes": c["max_minutes"]})
+    if c["transformers_beyond"]:
+        p.notes.append(f"有 {c['transformers_beyond']} 个台区（{c['households_beyond']} 户）超出抢修到达时限承诺"
+                       "（城区45分钟、农村90分钟、特殊边远地区120分钟）")
+        p.kpi["notes"] = list(p.notes)
+
+
 def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated)."""
     if "village" not in tr.columns:
@@ -284,4 +311,5 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
              segments=segments, notes=notes)
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
     p.kpi["county"].update(moved)
+    _add_response_times(p)
     return p

@@ -65,6 +65,9 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     if "moved_transformers" in c:
         click.echo(f"  与现有方案相比：改派台区 {c['moved_transformers']} 个（{c['moved_households']} 户），"
                    f"新增台区 {c.get('new_transformers', 0)} 个")
+    if "p95_response_minutes" in c:
+        click.echo(f"  抢修到达 p95 {c['p95_response_minutes']:.0f} 分钟，最长 {c['max_response_minutes']:.0f} 分钟，"
+                   f"超出承诺台区 {c['transformers_beyond_commitment']}")
     hv = p.kpi.get("hv") or {}
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"
