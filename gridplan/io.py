@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io as _io
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 from pyproj import CRS
+
+from ._files import sha256
 
 if TYPE_CHECKING:
     from .county import County
@@ -118,11 +119,13 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "lon": _LON,
         "lat": _LAT,
         "max_workload": ["max_workload", "最大工作量", "工作量上限", "承载上限"],
+        "role": ["role", "岗位", "类型", "人员类型", "岗位类型"],
     },
     "feeders": {
         "feeder_id": ["feeder_id", "线路编号", "馈线编号", "线路id", "id", "编号"],
         "name": ["name", "线路名称", "馈线名称", "名称"],
         "substation_id": ["substation_id", "变电站编号", "所属变电站", "变电站", "电源点"],
+        "poles": ["poles", "杆数", "电杆数", "杆塔数", "杆塔数量"],
     },
     "switches": {
         "switch_id": ["switch_id", "开关编号", "开关id", "id", "编号"],
@@ -627,15 +630,6 @@ def layer_files(folder: Path, name: str, exts: tuple[str, ...]) -> list[Path]:
     """The files of ``folder`` named ``name.<ext>`` (case-insensitive), sorted."""
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.stem.lower() == name and p.suffix.lower() in exts)
-
-
-def sha256(path: Path) -> str:
-    """The sha256 of a file, in hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def companions(path: Path) -> list[Path]:

@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 from . import __version__
 from ._errors import GridplanError, Problems
+from ._files import json_default, sha256, write_text_atomic
 
 if TYPE_CHECKING:
     import folium
@@ -185,16 +186,8 @@ def input_checksums(county_dir: str | Path) -> dict[str, str]:
     for f in sorted(root.rglob("*")):
         rel = f.relative_to(root)
         if f.is_file() and not any(part.startswith(".") for part in rel.parts):
-            out[rel.as_posix()] = _sha256(f)
+            out[rel.as_posix()] = sha256(f)
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def params_hash(params: dict[str, Any], *, maps: bool) -> str:
@@ -217,20 +210,6 @@ def _is_current(manifest: dict[str, Any] | None, checksums: dict[str, str], phas
     return (manifest is not None and manifest.get("inputs") == checksums
             and manifest.get("params_hash") == phash and manifest.get("gridplan") == __version__
             and (county_out / "kpi.json").exists())
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- the task (runs on a worker) ------------------------------------------------------------------
@@ -259,7 +238,7 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
                     "county_checksums": dict(county.checksums), "kpi": res.kpi,
                     "outline": res.outline, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_text_atomic(Path(out_dir) / MANIFEST,
-                          json.dumps(manifest, ensure_ascii=False, indent=1, default=_json_default))
+                          json.dumps(manifest, ensure_ascii=False, indent=1, default=json_default))
     except Exception as exc:  # noqa: BLE001 - isolation of one county is the point
         res.status = FAILED
         res.error_type = type(exc).__name__
@@ -300,17 +279,9 @@ def _round_coords(obj: Any, ndigits: int = 5) -> Any:
     return obj
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
-
-
 def _jsonable(obj: Any) -> Any:
     """Plain Python types only (numpy scalars become numbers), so results pickle small and safe."""
-    return json.loads(json.dumps(obj, ensure_ascii=False, default=_json_default))
+    return json.loads(json.dumps(obj, ensure_ascii=False, default=json_default))
 
 
 def _peak_rss_mb() -> float:

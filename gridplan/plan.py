@@ -12,9 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +19,7 @@ from typing import Any, Callable
 import geopandas as gpd
 import pandas as pd
 
+from ._files import atomic_dir, json_default
 from .county import County
 from .settings import Params
 
@@ -80,7 +78,7 @@ class Plan:
         with atomic_dir(out_dir) as tmp:
             write_gpkg(self, tmp / "plan.gpkg")
             (tmp / "kpi.json").write_text(
-                json.dumps(self.kpi, ensure_ascii=False, indent=2, default=_json_default),
+                json.dumps(self.kpi, ensure_ascii=False, indent=2, default=json_default),
                 encoding="utf-8")
             if roster:
                 from .roster import write_roster
@@ -89,14 +87,6 @@ class Plan:
                 from .render.map import save_map
                 save_map(self, tmp / "map.html", basemap=basemap or self.params.basemap)
         return Path(out_dir)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
 
 
 def write_gpkg(p: Plan, path: Path) -> None:
@@ -117,7 +107,7 @@ def write_gpkg(p: Plan, path: Path) -> None:
             "kpi": p.kpi, "checksums": p.county.checksums, "notes": p.notes}
     pyogrio.write_dataframe(
         pd.DataFrame({"key": list(meta),
-                      "value": [json.dumps(v, ensure_ascii=False, default=_json_default) for v in meta.values()]}),
+                      "value": [json.dumps(v, ensure_ascii=False, default=json_default) for v in meta.values()]}),
         path, layer="meta")
 
 
@@ -169,33 +159,6 @@ def read_plan(path: str | Path) -> Plan:
                 segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []))
 
 
-class atomic_dir:
-    """Context manager giving a temporary folder that replaces ``target`` on success only."""
-
-    def __init__(self, target: str | Path):
-        self.target = Path(target)
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        os.chmod(self.tmp, 0o755)
-        old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-            os.replace(self.target, old)
-        os.replace(self.tmp, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def _add_response_times(p: Plan) -> None:
     """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
 
@@ -231,6 +194,17 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
 
 
+def _hv_owner_kpi(segments: gpd.GeoDataFrame, owned: pd.DataFrame, mode: str) -> dict[str, Any]:
+    """kpi["hv"] entries on ownership: per manager km, segments and mean share in their area."""
+    km = segments["length_km"].to_numpy()
+    share = segments["owner_share"].to_numpy(dtype=float)
+    return {"owner": mode,
+            "mean_owner_share": round(float((share * km).sum() / km.sum()), 4) if km.sum() > 0 else 0.0,
+            "per_manager": {str(m): {"role": r.role, "km": round(float(r.km), 3), "segments": int(r.segments),
+                                     "mean_share": round(float(r.mean_share), 4)}
+                            for m, r in owned.iterrows()}}
+
+
 def plan(county: County, *, progress: Progress | None = None, current: Any = None,
          pins: Any = None, **params: Any) -> Plan:
     """Plan ``county``: LV patches, grid territories, HV segments, managers and KPIs.
@@ -255,7 +229,8 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     -------
     Plan
     """
-    from . import assign, kpi, partition, territory, workload as wl
+    from . import assign, kpi, partition, territory
+    from . import workload as wl
 
     prm = county.params.replace(**params) if params else county.params
     notes: list[str] = list(county.report)
@@ -268,13 +243,17 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
         if progress is not None:
             progress(STAGES[i], i, len(STAGES))
 
+    staff_rows = assign.hv_staff(county.managers)  # HV staff (role 高压) are no 台区经理
+    lv_county = (dataclasses.replace(county, managers=county.managers[~staff_rows])
+                 if staff_rows.any() else county)
+
     step(0)
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, prm.workload)
     step(1)
     edges = territory.contiguity_edges(county, tr, scope=prm.scope)
     step(2)
-    patches = partition.plan_patches(county, tr["workload"].to_numpy(), params=prm, edges=edges)
+    patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
@@ -289,17 +268,24 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
         hv_kpi = res.kpi
         notes.extend(res.notes)
     step(5)
-    grids, managers, more = assign.assign_managers(grids, tr, county, params=prm,
+    grids, managers, more = assign.assign_managers(grids, tr, lv_county, params=prm,
                                                    flags=patches.flags)
     notes.extend(more)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
     grids["villages"] = _villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy()
     if segments is not None:
         from . import segments as seg
+        staff = county.managers[staff_rows] if staff_rows.any() else None
         segments = seg.align_segments(segments, grids)
+        segments, more = seg.assign_owners(segments, county.townships, mode=prm.hv_owner, staff=staff)
+        notes.extend(more)
         hv = segments.groupby("grid_id")["length_km"].sum()
         grids["hv_km"] = grids["grid_id"].map(hv).fillna(0.0).round(3)
-        managers["hv_km"] = managers["grid_id"].map(hv).fillna(0.0).round(3)
+        if staff is not None:
+            managers = pd.concat([managers, assign.hv_staff_rows(staff)], ignore_index=True)
+        owned = seg.owner_summary(segments)
+        managers["hv_km"] = managers["manager_id"].map(owned["km"]).fillna(0.0).round(3)
+        hv_kpi = {**hv_kpi, **_hv_owner_kpi(segments, owned, prm.hv_owner)}
     from .pins import check_honoured, moved_summary
     check_honoured(tr)
     moved = moved_summary(tr)

@@ -15,8 +15,6 @@ stylesheet is embedded from the vendored npm packages (see :mod:`gridplan.render
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ import folium
 from branca.element import Figure
 from folium.plugins import Fullscreen, MeasureControl
 
+from .._files import write_text_atomic
 from ..coords import tiles_are_gcj02
 from . import _controls, _layers, assets
 
@@ -157,15 +156,6 @@ def save_map(plan: Plan, path: str | Path, *, basemap: str | None = None,
     path = Path(path)
     base = basemap if basemap is not None else getattr(plan.params, "basemap", "osm")
     html = map_html(make_map(plan, basemap=base, cdn=cdn))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, html)
     log.info("map written to %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return path
