@@ -21,12 +21,17 @@ from scipy.optimize import linear_sum_assignment
 from .county import County
 from .settings import Params
 
-__all__ = ["MANAGER_COLUMNS", "assign_managers"]
+__all__ = ["MANAGER_COLUMNS", "assign_managers", "hv_staff", "hv_staff_rows", "parse_roles"]
 
 log = logging.getLogger(__name__)
 
 MANAGER_COLUMNS = ["manager_id", "name", "phone", "station_id", "grid_id", "workload",
-                   "max_workload", "placeholder", "hv_km"]
+                   "max_workload", "placeholder", "hv_km", "role"]
+
+#: ``role`` values (岗位 / 类型) of the roster: HV staff own 10 kV segments (``hv_owner = "separate"``),
+#: everyone else is a 台区经理. Matched after stripping spaces, case-insensitively.
+HV_ROLES = ("hv", "高压", "高压运维", "高压线路", "高压专责", "线路运维")
+LV_ROLES = ("lv", "低压", "台区经理", "台区", "低压运维", "")
 
 _FORBIDDEN = 1e12  # cost of a pair that breaks max_workload
 _STABILITY_M = 50_000.0  # metres of travel one unit of "share of current households" is worth
@@ -180,4 +185,30 @@ def _manager_row(man, grid_id, workload: float, *, placeholder: bool) -> dict:
             "phone": "" if pd.isna(get("phone")) else str(get("phone")),
             "station_id": get("station_id"), "grid_id": grid_id, "workload": float(workload),
             "max_workload": float(get("max_workload")) if pd.notna(get("max_workload")) else np.nan,
-            "placeholder": placeholder, "hv_km": 0.0}
+            "placeholder": placeholder, "hv_km": 0.0, "role": "lv"}
+
+
+def parse_roles(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Read a roster's ``role`` column: ``"hv"`` / ``"lv"`` per row, and a mask of unreadable values.
+
+    Empty values are ``"lv"`` (a 台区经理); see :data:`HV_ROLES` and :data:`LV_ROLES`.
+    """
+    text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                      else str(v).strip().lower())
+    hv = text.isin(HV_ROLES).to_numpy()
+    lv = text.isin(LV_ROLES).to_numpy()
+    return np.where(hv, "hv", "lv").astype(object), ~(hv | lv)
+
+
+def hv_staff_rows(staff: pd.DataFrame | None) -> pd.DataFrame:
+    """The roster rows of HV staff as rows of ``Plan.managers`` (no grid, ``role`` = ``"hv"``)."""
+    rows = [] if staff is None else [dict(_manager_row(r, None, 0.0, placeholder=False), role="hv")
+                                     for _, r in staff.sort_values("manager_id").iterrows()]
+    return pd.DataFrame(rows, columns=MANAGER_COLUMNS)
+
+
+def hv_staff(managers: pd.DataFrame | None) -> np.ndarray:
+    """Mask of the roster rows that are HV staff (``role`` 高压 / hv); all False without a role column."""
+    if managers is None or "role" not in managers.columns:
+        return np.zeros(0 if managers is None else len(managers), dtype=bool)
+    return parse_roles(managers["role"])[0] == "hv"

@@ -25,7 +25,8 @@ Required layers:
 
 Optional layers:
 
-``feeders.*`` — LineString/MultiLineString: ``feeder_id``, optional ``name``, ``substation_id``;
+``feeders.*`` — LineString/MultiLineString: ``feeder_id``, optional ``name``, ``substation_id``,
+    ``poles`` (杆数; for a segment weight with poles, else line vertices count);
     one row per feeder or one per line section (GIS exports repeat ``feeder_id``; every row of a
     feeder must then name the same ``substation_id``, or leave it empty).
 ``switches.*`` — Point: ``switch_id``, ``normally_open`` (是/否, 常开/常闭, true/false, 1/0),
@@ -33,7 +34,8 @@ Optional layers:
 ``substations.*`` — Point: ``substation_id``, optional ``name``.
 ``managers.*`` (CSV / XLSX) — ``manager_id`` (工号 / 人员编号), ``name`` (姓名), ``station_id``
     (供电所; an id, or a station's name), optional ``phone`` (电话 / 联系电话 / 手机), home ``lon`` /
-    ``lat``, ``max_workload`` (最大工作量).
+    ``lat``, ``max_workload`` (最大工作量), ``role`` (岗位 / 类型: 高压 = HV staff who own 10 kV
+    segments with ``hv_owner = "separate"``; empty / 台区经理 = a 台区经理).
 ``villages.*`` — Polygon: ``village_id``, ``name``, optional ``township_id`` (else by location).
 ``barriers.*`` — lines (rivers, highways); polygons are taken by their outline.
 ``roads.*`` — LineString, optional ``speed_kmh``.
@@ -120,13 +122,13 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
                "station_id", "township_id"), "台区"),
     LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
-              ("name", "substation_id"), "线路", unique_id=False),
+              ("name", "substation_id", "poles"), "线路", unique_id=False),
     LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
               ("feeder_id",), "开关"),
     LayerSpec("substations", False, _ANY, "point", "substation_id", ("substation_id",), ("name",),
               "变电站"),
     LayerSpec("managers", False, _io.TABLE_EXTS, "home", "manager_id",
-              ("manager_id", "name", "station_id"), ("phone", "max_workload"), "台区经理"),
+              ("manager_id", "name", "station_id"), ("phone", "max_workload", "role"), "台区经理"),
     LayerSpec("villages", False, _GEO, "polygon", "village_id", ("village_id", "name"),
               ("township_id",), "村"),
     LayerSpec("barriers", False, _GEO, "line", None, (), ("name", "kind"), "障碍线"),
@@ -491,6 +493,13 @@ def _attrs_managers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     V.check_numbers(fr, mw, bad, column="max_workload", id_col="manager_id", file=file,
                     problems=ctx.problems, required=False)
     fr["max_workload"] = mw
+    from .assign import parse_roles
+
+    fr["role"], bad_role = parse_roles(fr["role"])
+    if bad_role.any():
+        ctx.problems.add(file, f"{int(bad_role.sum())} manager(s) have an unknown role (岗位)",
+                         "write 高压 (HV staff, owns 10 kV segments) or 台区经理 / 低压, or leave it empty",
+                         rows=V.row_labels(fr, "manager_id", bad_role))
     return fr
 
 
@@ -519,6 +528,10 @@ def _attrs_feeders(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
     """
     fr["substation_id"] = _io.as_ids(fr["substation_id"])
+    poles, bad = _io.parse_numbers(fr["poles"], thousands=True)
+    V.check_numbers(fr, poles, bad, column="poles", id_col="feeder_id", file=file,
+                    problems=ctx.problems, required=False)
+    fr["poles"] = poles
     named = fr.loc[fr["feeder_id"].notna() & fr["substation_id"].notna(), ["feeder_id", "substation_id"]]
     subs = named.drop_duplicates().groupby("feeder_id", sort=True)["substation_id"].agg(sorted)
     conflict = subs[subs.map(len) > 1]
@@ -655,7 +668,7 @@ def _check_managers(ctx: _Ctx, man: gpd.GeoDataFrame, stations: gpd.GeoDataFrame
         log.info("%s: %d station names mapped to ids", file, int(named.sum()))
     V.check_references(man, "station_id", ids, id_col="manager_id", file=file, target=sfile,
                        problems=ctx.problems)
-    cols = ["manager_id", "name", "phone", "station_id", "max_workload", "_row", "geometry"]
+    cols = ["manager_id", "name", "phone", "station_id", "max_workload", "role", "_row", "geometry"]
     return man[cols]
 
 

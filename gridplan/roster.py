@@ -43,14 +43,17 @@ def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
         "台区数": m["grid_id"].map(g["n_transformers"]).fillna(0).astype(int),
         "户数": m["grid_id"].map(g["customers"]).fillna(0).astype(int),
         "工作量": m["workload"].round(1),
-        "高压线路(km)": m["grid_id"].map(g["hv_km"]).fillna(0.0).round(2),
+        "高压线路(km)": _hv_km(m),
         "备注": m["placeholder"].map({True: "占位（名册缺人）", False: ""}),
     })
     unassigned = plan.managers[plan.managers["grid_id"].isna()]
+    hv = (unassigned["role"] == "hv") if "role" in unassigned.columns else pd.Series(False, unassigned.index)
     if len(unassigned):
         extra = pd.DataFrame({"供电所": unassigned["station_id"].map(stations).fillna(unassigned["station_id"]),
                               "网格编号": "", "台区经理": unassigned["name"], "工号": unassigned["manager_id"],
-                              "联系电话": unassigned["phone"], "备注": "未分配网格"})
+                              "联系电话": unassigned["phone"],
+                              "高压线路(km)": _hv_km(unassigned),
+                              "备注": hv.map({True: "高压线段负责人", False: "未分配网格"})})
         managers = pd.concat([managers, extra], ignore_index=True)
     per_tr = pd.DataFrame({
         "台区编号": tr["transformer_id"], "台区名称": tr["name"],
@@ -68,6 +71,12 @@ def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
                         for a, b in zip(tr["manager_id"], before)]
     per_tr = per_tr.sort_values(["网格编号", "台区编号"])
     return managers.reset_index(drop=True), per_tr.reset_index(drop=True)
+
+
+def _hv_km(m: pd.DataFrame) -> pd.Series:
+    """10 kV km each manager owns (0 for plans written before HV owners were recorded)."""
+    km = m["hv_km"] if "hv_km" in m.columns else pd.Series(0.0, index=m.index)
+    return pd.to_numeric(km, errors="coerce").fillna(0.0).round(2)
 
 
 def write_roster(plan: Plan, path: str | Path) -> Path:

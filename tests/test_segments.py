@@ -283,3 +283,164 @@ def test_segments_know_their_upstream_segment():
             seen += 1
             assert seen < len(s)
         assert sid == first
+
+
+# ----------------------------------------------------------------------------- HV owners
+def test_linear_partition_is_the_minimax_over_every_cutting():
+    from gridplan.segments import linear_partition
+
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        n = int(rng.integers(1, 9))
+        k = int(rng.integers(1, 5))
+        w = rng.uniform(0.5, 10, n).round(2)
+        runs = linear_partition(w, k)
+        kk = min(k, n)
+        assert sorted(set(runs.tolist())) == list(range(kk)) and (np.diff(runs) >= 0).all()
+        got = max(w[runs == r].sum() for r in range(kk))
+        best = min(max(np.add.reduceat(w, (0, *cuts)))
+                   for cuts in itertools.combinations(range(1, n), kk - 1))
+        assert got == pytest.approx(best)
+
+
+def test_linear_partition_prefers_runs_that_start_at_a_feeder():
+    from gridplan.segments import linear_partition
+
+    # 5 | 1 | 1 1 and 5 | 1 1 | 1 are both optimal (5): the run starting at a feeder wins
+    w = np.array([5.0, 1, 1, 1])
+    assert linear_partition(w, 3).tolist() == [0, 1, 2, 2]
+    first = np.array([True, False, False, True])
+    assert linear_partition(w, 3, prefer_cut=first).tolist() == [0, 1, 1, 2]
+    # balance comes first: 3 km + 5 km feeders, two people -> 4 | 4 splits the second feeder
+    first = np.zeros(8, dtype=bool)
+    first[[0, 3]] = True
+    assert linear_partition(np.ones(8), 2, prefer_cut=first).tolist() == [0] * 4 + [1] * 4
+
+
+def owner_fixture():
+    """Two stations side by side; a feeder in each, cut into 1 km segments along x."""
+    towns = gpd.GeoDataFrame({"township_id": ["T1", "T2"], "station_id": ["S1", "S2"]},
+                             geometry=[box(0, -5000, 10000, 5000), box(10000, -5000, 20000, 5000)], crs=CRS)
+    rows = []
+    for f, x0, n in (("F1", 0, 6), ("F2", 12000, 4)):
+        for i in range(n):
+            rows.append({"segment_id": f"{f}-{i + 1:02d}", "feeder_id": f, "length_km": 1.0,
+                         "upstream_segment_id": f"{f}-{i:02d}" if i else None,
+                         "geometry": LineString([(x0 + 1000 * i, 0), (x0 + 1000 * (i + 1), 0)])})
+    rows[5]["geometry"] = LineString([(9500, 0), (10500, 0)])  # half outside S1
+    segs = gpd.GeoDataFrame(rows, crs=CRS)
+    grids = gpd.GeoDataFrame({"grid_id": ["G1", "G2"], "manager_id": ["M1", "M2"]},
+                             geometry=[box(0, -5000, 10000, 5000), box(10000, -5000, 20000, 5000)], crs=CRS)
+    return align_segments(segs, grids), towns
+
+
+def test_assign_owners_separate_gives_hv_staff_consecutive_balanced_runs():
+    from gridplan.segments import assign_owners, owner_summary
+
+    segs, towns = owner_fixture()
+    staff = pd.DataFrame({"manager_id": ["H2", "H1"], "station_id": ["S1", "S1"]})
+    out, notes = assign_owners(segs, towns, mode="separate", staff=staff)
+    s1 = out[out["feeder_id"] == "F1"]
+    assert s1["manager_id"].tolist() == ["H1"] * 3 + ["H2"] * 3  # walked from the substation
+    assert (s1["owner_role"] == "hv").all() and (s1["station_id"] == "S1").all()
+    assert s1["owner_share"].tolist() == pytest.approx([1, 1, 1, 1, 1, 0.5])
+    assert s1["grid_id"].tolist() == ["G1"] * 6  # grid and share stay as aligned
+    # S2 has no HV staff: its segments keep the grid's manager, and a note says so
+    s2 = out[out["feeder_id"] == "F2"]
+    assert (s2["manager_id"] == "M2").all() and (s2["owner_role"] == "lv").all()
+    assert any("S2" in n and "没有高压人员" in n for n in notes)
+    own = owner_summary(out)
+    assert own.loc["H1", "km"] == own.loc["H2", "km"] == 3.0
+    assert own.loc["H2", "mean_share"] == pytest.approx(2.5 / 3)
+    assert own.loc["M2", "role"] == "lv"
+
+
+def test_assign_owners_lv_keeps_the_aligned_owner():
+    from gridplan.segments import assign_owners
+
+    segs, towns = owner_fixture()
+    staff = pd.DataFrame({"manager_id": ["H1"], "station_id": ["S1"]})
+    out, notes = assign_owners(segs, towns, mode="lv", staff=staff)
+    assert out["manager_id"].tolist() == segs["manager_id"].tolist()
+    assert out["owner_share"].tolist() == segs["share_in_grid"].tolist()
+    assert any("hv_owner" in n for n in notes)
+
+
+# ----------------------------------------------------------------------------- plan() end to end
+def with_hv_staff(m):
+    m = m.copy()
+    m["role"] = ""
+    hv = pd.DataFrame({"manager_id": ["H1", "H2"], "name": ["高一", "高二"], "phone": ["", ""],
+                       "station_id": ["S1", "S1"], "max_workload": ["", ""], "role": ["高压", "高压"]})
+    return pd.concat([m, hv], ignore_index=True).rename(columns={"role": "岗位"})
+
+
+@pytest.fixture(scope="module")
+def hv_county(tmp_path_factory):
+    from countygen import make_county_dir
+
+    import gridplan
+
+    folder = make_county_dir(tmp_path_factory.mktemp("hv"), edit_managers=with_hv_staff)
+    return gridplan.load_county(folder)
+
+
+def test_plan_with_separate_hv_owners(hv_county):
+    import gridplan
+
+    assert (hv_county.managers.set_index("manager_id")["role"][["H1", "H2", "M1"]] == ["hv", "hv", "lv"]).all()
+    p = gridplan.plan(hv_county, segment_cap_km=3, hv_owner="separate")
+    base = gridplan.plan(hv_county, segment_cap_km=3)
+    s = p.segments
+    # HV staff own no grid; the grids and their managers are those of the "lv" plan
+    assert not p.grids["manager_id"].isin(["H1", "H2"]).any()
+    assert p.grids.drop(columns="geometry").equals(base.grids.drop(columns="geometry"))
+    s1 = s[s["station_id"] == "S1"]
+    assert len(s1) >= 2 and set(s1["manager_id"]) == {"H1", "H2"} and (s1["owner_role"] == "hv").all()
+    # S2 has no HV staff: its segments fall back to the grids' managers
+    s2 = s[s["station_id"] == "S2"]
+    assert len(s2) and (s2["manager_id"] == s2["grid_id"].map(p.grids.set_index("grid_id")["manager_id"])).all()
+    assert any("S2" in n and "没有高压人员" in n for n in p.notes)
+    # per manager km owned: in plan.managers and kpi["hv"], adding up to every owned km
+    m = p.managers.set_index("manager_id")
+    assert m.loc["H1", "hv_km"] > 0 and m.loc["H2", "hv_km"] > 0 and m.loc["H1", "role"] == "hv"
+    assert pd.isna(m.loc["H1", "grid_id"])
+    assert m["hv_km"].sum() == pytest.approx(s["length_km"].sum(), abs=1e-2)
+    hv = p.kpi["hv"]
+    assert hv["owner"] == "separate" and hv["weight"] == "km"
+    assert hv["per_manager"]["H1"]["km"] == pytest.approx(s1.loc[s1["manager_id"] == "H1", "length_km"].sum(), abs=1e-3)
+    assert 0 <= hv["per_manager"]["H2"]["mean_share"] <= 1 and 0 <= hv["mean_owner_share"] <= 1
+    # the "lv" plan: the same segments, every one owned by its grid's manager
+    assert (base.segments["owner_role"] == "lv").all()
+    owner = base.grids.set_index("grid_id")["manager_id"]
+    assert (base.segments["manager_id"] == base.segments["grid_id"].map(owner)).all()
+    assert base.managers.set_index("manager_id").loc[["H1", "H2"], "hv_km"].eq(0).all()
+    assert base.kpi["hv"]["owner"] == "lv"
+
+
+def test_roster_lists_hv_staff_with_their_km(hv_county):
+    import gridplan
+    from gridplan.roster import roster_tables
+
+    p = gridplan.plan(hv_county, segment_cap_km=3, hv_owner="separate")
+    managers, _ = roster_tables(p)
+    hv = managers[managers["工号"].isin(["H1", "H2"])]
+    assert (hv["备注"] == "高压线段负责人").all() and (hv["高压线路(km)"] > 0).all()
+
+
+def test_plan_with_a_workload_mix(hv_county):
+    import gridplan
+
+    expr = "km + 0.1*poles + 0.5*transformers"
+    p = gridplan.plan(hv_county, segment_weight=expr, segment_cap=4, segment_cut="anywhere")
+    hv = p.kpi["hv"]
+    assert hv["weight"] == expr and hv["cap"] == 4 and hv["feeders_cap_unmet"] == 0
+    assert p.segments["weight"].max() <= 4 + 1e-9
+    assert hv["segments"] >= hv["lower_bound"] > 0
+    total = p.segments["length_km"].sum() + 0.1 * p.segments["poles"].sum() + 0.5 * p.segments["transformers"].sum()
+    assert p.segments["weight"].sum() == pytest.approx(total, abs=1e-2)  # poles rounded to 1e-3
+    assert p.segments["transformers"].sum() == len(p.transformers)
+    # switch-only cuts cannot meet this cap on the sample's long sections: said, not hidden
+    q = gridplan.plan(hv_county, segment_weight=expr, segment_cap=4)
+    assert q.kpi["hv"]["feeders_cap_unmet"] > 0 and any("加装分段开关" in n for n in q.notes)
+    assert abs(p.segments["length_km"].sum() - hv["feeder_length_km"]) < 1e-6
