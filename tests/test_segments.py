@@ -444,3 +444,34 @@ def test_plan_with_a_workload_mix(hv_county):
     q = gridplan.plan(hv_county, segment_weight=expr, segment_cap=4)
     assert q.kpi["hv"]["feeders_cap_unmet"] > 0 and any("加装分段开关" in n for n in q.notes)
     assert abs(p.segments["length_km"].sum() - hv["feeder_length_km"]) < 1e-6
+
+
+def test_loader_reads_poles_and_roles(tmp_path):
+    from countygen import make_county_dir
+
+    import gridplan
+
+    folder = make_county_dir(tmp_path, edit_managers=with_hv_staff)
+    feeders = gpd.read_file(folder / "feeders.geojson")
+    feeders["杆数"] = [120, None]
+    feeders.to_file(folder / "feeders.geojson", driver="GeoJSON")
+    county = gridplan.load_county(folder)
+    assert county.feeders["poles"].tolist()[0] == 120 and np.isnan(county.feeders["poles"].tolist()[1])
+    r = segment_feeders(county, params=Params(segment_weight="km + poles", segment_cap=200))
+    f1 = r.segments[r.segments["feeder_id"] == "F1"]
+    assert f1["poles"].sum() == pytest.approx(120, abs=1e-2)
+    assert any("没有杆数" in n for n in r.notes)  # F2 falls back to vertices, and says so
+
+
+def test_loader_rejects_an_unknown_role(tmp_path):
+    from countygen import make_county_dir
+
+    import gridplan
+
+    def bad(m):
+        m = with_hv_staff(m)
+        m.loc[0, "岗位"] = "司机"
+        return m
+
+    with pytest.raises(InputError, match="unknown role"):
+        gridplan.load_county(make_county_dir(tmp_path, edit_managers=bad))
