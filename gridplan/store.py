@@ -70,7 +70,7 @@ ASSIGNMENT_COLUMNS = ["transformer_id", "name", "township_id", "station_id", "gr
 _GRID_COLUMNS = ["grid_id", "station_id", "township_id", "manager_id", "manager_name",
                  "placeholder", "workload", "customers", "n_transformers"]
 _MANAGER_COLUMNS = ["manager_id", "name", "phone", "station_id", "grid_id", "workload",
-                    "placeholder"]
+                    "placeholder", "role", "hv_km"]
 
 
 @dataclass

@@ -22,6 +22,12 @@ from ._run import run_plan
 @click.option("--scope", type=click.Choice(["township", "station"]), default=None,
               help="Grids stay inside a township (default) or inside a station.")
 @click.option("--segment-cap-km", type=float, default=None, help="Maximum 10 kV segment length (km).")
+@click.option("--segment-weight", default=None,
+              help="Weight of a 10 kV segment: km (default) or e.g. 'km + 0.02*poles + 0.3*transformers'.")
+@click.option("--segment-cap", type=float, default=None,
+              help="Maximum segment weight, in the units of --segment-weight (needed when it is not km).")
+@click.option("--hv-owner", type=click.Choice(["lv", "separate"]), default=None,
+              help="Who owns 10 kV segments: the grid's manager (lv, default) or the roster's HV staff (separate).")
 @options.seed
 @options.basemap
 @click.option("--no-map", is_flag=True, help="Do not write map.html.")
@@ -38,7 +44,7 @@ from ._run import run_plan
 @options.quiet
 @options.handle_errors
 def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tolerance, scope,
-             segment_cap_km, seed, basemap, no_map, current, stability, pins, store, note,
+             segment_cap_km, segment_weight, segment_cap, hv_owner, seed, basemap, no_map, current, stability, pins, store, note,
              verbose, quiet) -> None:
     """Plan COUNTY_DIR: service grids, managers, 10 kV segments, KPIs and maps.
 
@@ -50,7 +56,8 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tol
     run_plan(county_dir, out, coords=coords, basemap=basemap, map_html=not no_map,
              current=current, pins=pins, store=store, note=note,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
-             segment_cap_km=segment_cap_km, seed=seed, stability=stability)
+             segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,
+             hv_owner=hv_owner, seed=seed, stability=stability)
 
 
 COMMANDS = [plan_cmd]
