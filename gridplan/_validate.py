@@ -176,6 +176,7 @@ def check_coordinates(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, bad: np
         if swapped.any():
             x[swapped], y[swapped] = y[swapped].copy(), x[swapped].copy()
             labels = row_labels(frame, id_col, swapped)
+            frame.attrs["swapped_rows"] = set(labels)  # named again if they still land outside
             shown = "、".join(labels[:10]) + (" 等" if len(labels) > 10 else "")
             report.append(f"{file}:{int(swapped.sum())} 个{what}的经纬度填反了,已自动对调({shown})")
         out = ok & ((np.abs(x) > 180) | (np.abs(y) > 90))
@@ -354,8 +355,13 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
                       f"{snap_m:g} 米,已归入最近的乡镇:{shown}" + (" 等" if snap.sum() > 10 else ""))
     near_miss = ~snap & (distance <= FAR_M)
     far = ~snap & (distance > FAR_M)
+    swapped = frame.attrs.get("swapped_rows", set())
+
+    def why(lab: str) -> str:
+        return "; lon/lat were swapped in the file and swapped back" if lab in swapped else ""
+
     if near_miss.any():
-        rows = [f"{lab} ({d:,.0f} m from {tids[t]})" for lab, d, t in
+        rows = [f"{lab} ({d:,.0f} m from {tids[t]}{why(lab)})" for lab, d, t in
                 zip(np.asarray(labels)[near_miss], distance[near_miss], nearest[near_miss])]
         need = float(np.ceil(distance[near_miss].max()))
         problems.add(file, f"{int(near_miss.sum())} point(s) lie in no township",
@@ -363,7 +369,7 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
                      f"snap_tolerance_m = {need:.0f} (or more) in gridplan.toml [input] to snap "
                      "them to the nearest township", rows=rows)
     if far.any():
-        rows = [f"{lab} ({d / 1000:,.1f} km from {tids[t]})" for lab, d, t in
+        rows = [f"{lab} ({d / 1000:,.1f} km from {tids[t]}{why(lab)})" for lab, d, t in
                 zip(np.asarray(labels)[far], distance[far], nearest[far])]
         problems.add(file, f"{int(far.sum())} point(s) lie outside the county (more than "
                            f"{FAR_M / 1000:g} km from every township)",

@@ -113,7 +113,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...], str, tuple[
     "swapped, outside when swapped back": (
         lambda t: make_county_dir(t, edit_ledger=lambda df: set_cell(
             set_cell(df, "TQ007", "lon", 31.5), "TQ007", "lat", 116.5)),
-        (), "transformers.csv", ("outside the county", "TQ007 (", "km from", "coordinate system")),
+        (), "transformers.csv", ("outside the county", "TQ007 (", "km from", "swapped back", "coordinate system")),
     "outside the county": (
         lambda t: make_county_dir(t, edit_ledger=lambda df: set_cell(df, "TQ010", "lon", 116.5)),
         (), "transformers.csv", ("outside the county", "TQ010 (", "km from T")),
