@@ -32,7 +32,7 @@ GRID_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"
 SEGMENT_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
                    "#1f78b4")
 #: Households shown by the smallest and largest 台区 circle (radius in pixels, sqrt scale).
-RADIUS_MIN, RADIUS_MAX, RADIUS_REF = 2.5, 12.0, 400.0
+RADIUS_MIN, RADIUS_MAX, RADIUS_REF = 2.0, 8.0, 400.0  # small enough to read a whole county
 
 
 #: Characters that also need escaping: folium writes some texts into JavaScript template literals.
