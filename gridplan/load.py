@@ -628,7 +628,7 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
             return None
         return g.drop(columns=[c for c in ("_row",) if c in g.columns]).reset_index(drop=True)
 
-    return County(name=ctx.folder.resolve().name, crs=crs, townships=clean(town),
+    return County(name=ctx.params.county_name or ctx.folder.resolve().name, crs=crs, townships=clean(town),
                   stations=clean(stations), transformers=clean(tr), params=ctx.params,
                   feeders=clean(feeders), switches=clean(m.get("switches")), substations=clean(subs),
                   managers=clean(managers), villages=clean(villages), barriers=clean(m.get("barriers")),

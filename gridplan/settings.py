@@ -3,6 +3,7 @@
 A county folder may hold a ``gridplan.toml``; its tables map onto :class:`Params` fields::
 
     [input]
+    county_name = "某某县"       # shown on maps and reports (default: the folder's name)
     coords = "gcj02"            # wgs84 | cgcs2000 | gk3 | gcj02 | bd09 | EPSG:xxxx
     snap_tolerance_m = 200
 
@@ -53,6 +54,7 @@ class Params:
     """
 
     # [input]
+    county_name: str | None = None
     coords: str = "wgs84"
     coords_by_layer: dict[str, str] = field(default_factory=dict)
     snap_tolerance_m: float = 0.0

@@ -71,6 +71,7 @@ class CountySpec:
     lat: float = DEFAULT_CENTRE[1]
     townships: int = 15
     transformers: int = 3000
+    name: str = "示例县（虚构）"
 
 
 @dataclass
@@ -713,7 +714,7 @@ def render(county: dict, *, feeder_rows: str = "feeder") -> dict[str, str]:
         [shapely.Point(node_ll[n]) for n, _, _ in sw])
 
     files["managers.csv"] = _managers_csv(rng, county, sid, tr)
-    files["gridplan.toml"] = GRIDPLAN_TOML
+    files["gridplan.toml"] = GRIDPLAN_TOML.replace("__NAME__", spec.name)
     return files
 
 
@@ -775,6 +776,7 @@ def _managers_csv(rng: np.random.Generator, county: dict, sid: list[str], tr: Tr
 GRIDPLAN_TOML = """\
 # Parameters of the SYNTHETIC sample county (scripts/make_sample_county.py).
 [input]
+county_name = "__NAME__"
 coords = "wgs84"
 
 [plan]
@@ -850,7 +852,8 @@ def province_specs(*, counties: int, seed: int, townships: int | None, transform
             lon=round(111.0 + (c + 0.5) * span_lon + rng.uniform(-0.02, 0.02), 4),
             lat=round(31.6 + (r + 0.5) * span_lat + rng.uniform(-0.02, 0.02), 4),
             townships=townships or int(rng.integers(10, 21)),
-            transformers=max(50, round(transformers * rng.uniform(0.6, 1.5)))))
+            transformers=max(50, round(transformers * rng.uniform(0.6, 1.5))),
+            name=f"示例{i + 1:03d}县（虚构）"))
     return specs
 
 

@@ -326,7 +326,7 @@ def test_demo_plans_the_sample_county(tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert str((out / "map.html").resolve()) in proc.stdout
     kpi = json.loads((out / "kpi.json").read_text(encoding="utf-8"))
-    assert kpi["county"]["name"] == "sample" and kpi["county"]["transformers"] > 2000
+    assert kpi["county"]["name"] == "示例县（虚构）" and kpi["county"]["transformers"] > 2000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
