@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ from . import _validate as V
 from . import coords as _coords
 from . import io as _io
 from ._errors import InputError, Problem, Problems
+from ._specs import _ATTRS, _GEOM_TYPES, SPECS, LayerSpec
 from .county import County
 from .settings import Params, read_params
 
@@ -92,52 +93,6 @@ __all__ = ["SPECS", "LayerSpec", "load_county"]
 log = logging.getLogger(__name__)
 
 Converter = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """What one layer file must hold."""
-
-    name: str
-    required: bool
-    exts: tuple[str, ...]
-    geom: str  # "polygon", "point" or "line"
-    id_col: str | None
-    columns: tuple[str, ...]
-    optional: tuple[str, ...] = field(default=())
-    what: str = "要素"
-    #: Whether ``id_col`` must be unique (feeders: one row per line section repeats the feeder_id).
-    unique_id: bool = True
-
-
-_GEO = _io.GEO_EXTS
-_ANY = _io.GEO_EXTS + _io.TABLE_EXTS
-SPECS: dict[str, LayerSpec] = {s.name: s for s in (
-    LayerSpec("townships", True, _GEO, "polygon", "township_id", ("township_id", "name", "station_id"),
-              ("area_class",), "乡镇"),
-    LayerSpec("stations", True, _ANY, "point", "station_id", ("station_id", "name"),
-              ("kind", "parent_id"), "供电所"),
-    LayerSpec("transformers", True, _ANY, "point", "transformer_id",
-              ("transformer_id", "name", "customers", "capacity_kva"),
-              ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
-               "station_id", "township_id"), "台区"),
-    LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
-              ("name", "substation_id", "poles"), "线路", unique_id=False),
-    LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
-              ("feeder_id",), "开关"),
-    LayerSpec("substations", False, _ANY, "point", "substation_id", ("substation_id",), ("name",),
-              "变电站"),
-    LayerSpec("managers", False, _io.TABLE_EXTS, "home", "manager_id",
-              ("manager_id", "name", "station_id"), ("phone", "max_workload", "role"), "台区经理"),
-    LayerSpec("villages", False, _GEO, "polygon", "village_id", ("village_id", "name"),
-              ("township_id",), "村"),
-    LayerSpec("barriers", False, _GEO, "line", None, (), ("name", "kind"), "障碍线"),
-    LayerSpec("roads", False, _GEO, "line", None, (), ("name", "speed_kmh"), "道路"),
-)}
-
-_GEOM_TYPES = {"polygon": ("Polygon", "MultiPolygon"), "point": ("Point",),
-               "line": ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),
-               "home": ("Point",)}
 _DEGREE_KINDS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 
 
@@ -327,6 +282,15 @@ def _load_layer(ctx: _Ctx, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame | No
     return out.drop(columns=[c for c in ("lon", "lat") if c in out.columns])
 
 
+def _check_missing_ids(frame: pd.DataFrame, id_col: str, file: str, problems: Problems) -> None:
+    """Rows without an id, for layers whose ids repeat (one row per feeder section)."""
+    missing = frame[id_col].isna().to_numpy()
+    if missing.any():
+        problems.add(file, f"{int(missing.sum())} row(s) have no {id_col}",
+                     f"fill in the {id_col} of every row (the sections of one line share it)",
+                     rows=V.row_labels(frame, None, missing))
+
+
 def _coords_of(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x, bad_x = _io.parse_numbers(frame["lon"])
     y, bad_y = _io.parse_numbers(frame["lat"])
@@ -410,164 +374,6 @@ def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
             return None
     geoms[live] = shapely.transform(geoms[live], move)
     return geoms
-
-
-# ----------------------------------------------------------------------------- attributes
-
-def _attrs_townships(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    fr["station_id"] = _io.as_ids(fr["station_id"])
-    fr["name"] = fr["name"].astype(object).where(fr["name"].notna(), fr["township_id"])
-    cls, bad = V.parse_area_class(fr["area_class"], ctx.params.area_class)
-    if bad.any():
-        vals = fr.loc[bad, "area_class"].astype(str).tolist()
-        ctx.problems.add(file, f"{int(bad.sum())} township(s) have an unknown area_class",
-                         "use 城区, 农村 or 特殊边远 (or leave it empty for the default "
-                         f"{ctx.params.area_class})",
-                         rows=[f"{r} ({v})" for r, v in zip(V.row_labels(fr, "township_id", bad), vals)])
-    fr["area_class"] = cls
-    missing = fr["station_id"].isna().to_numpy()
-    if missing.any():
-        ctx.problems.add(file, f"{int(missing.sum())} township(s) have no station_id",
-                         "fill in the 供电所 that serves each township",
-                         rows=V.row_labels(fr, "township_id", missing))
-    return fr
-
-
-def _attrs_stations(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    fr["parent_id"] = _io.as_ids(fr["parent_id"])
-    kinds = []
-    bad = np.zeros(len(fr), dtype=bool)
-    for i, v in enumerate(fr["kind"].tolist()):
-        key = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().lower()
-        kinds.append(V.STATION_KINDS.get(key, "供电所"))
-        bad[i] = key != "" and key not in V.STATION_KINDS
-    if bad.any():
-        ctx.problems.add(file, f"{int(bad.sum())} station(s) have an unknown kind",
-                         "use 供电所, 中心供电所 or 供电服务站", rows=V.row_labels(fr, "station_id", bad))
-    fr["kind"] = kinds
-    V.check_references(fr, "parent_id", fr["station_id"].dropna(), id_col="station_id", file=file,
-                       target=file, problems=ctx.problems)
-    return fr
-
-
-def _attrs_transformers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame | None:
-    retired = V.is_retired(fr["status"])
-    if retired.any():
-        ctx.report.append(f"{file}:已排除 {int(retired.sum())} 个停运/拆除台区")
-        fr = fr.loc[~retired].reset_index(drop=True)
-    if len(fr) == 0:
-        ctx.problems.add(file, "the ledger has no 台区 in service"
-                         + (f" (all {int(retired.sum())} are retired)" if retired.any() else ""),
-                         "add the 台区 in service (运行) to the ledger")
-        return None
-    for col in ("feeder_id", "current_manager_id", "current_grid_id", "station_id", "township_id"):
-        fr[col] = _io.as_ids(fr[col])
-    for col in ("name", "village", "status"):
-        fr[col] = fr[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                              else str(v).strip() or None)
-    fr["name"] = fr["name"].where(fr["name"].notna(), fr["transformer_id"])
-    cust, bad = _io.parse_numbers(fr["customers"], thousands=True)
-    V.check_numbers(fr, cust, bad, column="customers", id_col="transformer_id", file=file,
-                    problems=ctx.problems)
-    cap, bad_c = _io.parse_numbers(fr["capacity_kva"], thousands=True)
-    V.check_numbers(fr, cap, bad_c, column="capacity_kva", id_col="transformer_id", file=file,
-                    problems=ctx.problems)
-    fr["customers"] = np.where(np.isfinite(cust), np.round(cust), 0).astype(np.int64)
-    fr["capacity_kva"] = cap
-    for col in ("current_manager_id", "current_grid_id"):
-        if fr[col].isna().all():
-            fr = fr.drop(columns=col)
-    return fr
-
-
-def _attrs_managers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    fr["station_id"] = _io.as_ids(fr["station_id"])
-    fr["name"] = fr["name"].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                else str(v).strip())
-    fr["phone"] = _io.as_ids(fr["phone"])
-    missing = fr["station_id"].isna().to_numpy()
-    if missing.any():
-        ctx.problems.add(file, f"{int(missing.sum())} manager(s) have no station_id",
-                         "fill in the 供电所 of each manager", rows=V.row_labels(fr, "manager_id", missing))
-    mw, bad = _io.parse_numbers(fr["max_workload"], thousands=True)
-    V.check_numbers(fr, mw, bad, column="max_workload", id_col="manager_id", file=file,
-                    problems=ctx.problems, required=False)
-    fr["max_workload"] = mw
-    from .assign import parse_roles
-
-    fr["role"], bad_role = parse_roles(fr["role"])
-    if bad_role.any():
-        ctx.problems.add(file, f"{int(bad_role.sum())} manager(s) have an unknown role (岗位)",
-                         "write 高压 (HV staff, owns 10 kV segments) or 台区经理 / 低压, or leave it empty",
-                         rows=V.row_labels(fr, "manager_id", bad_role))
-    return fr
-
-
-def _attrs_switches(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    fr["feeder_id"] = _io.as_ids(fr["feeder_id"])
-    val, bad = V.parse_bool(fr["normally_open"])
-    if bad.any():
-        ctx.problems.add(file, f"{int(bad.sum())} switch(es) have an unreadable normally_open",
-                         "write 是/否, 常开/常闭, true/false or 1/0", rows=V.row_labels(fr, "switch_id", bad))
-    fr["normally_open"] = val
-    return fr
-
-
-def _check_missing_ids(frame: pd.DataFrame, id_col: str, file: str, problems: Problems) -> None:
-    """Rows without an id, for layers whose ids repeat (one row per feeder section)."""
-    missing = frame[id_col].isna().to_numpy()
-    if missing.any():
-        problems.add(file, f"{int(missing.sum())} row(s) have no {id_col}",
-                     f"fill in the {id_col} of every row (the sections of one line share it)",
-                     rows=V.row_labels(frame, None, missing))
-
-
-def _attrs_feeders(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    """One row per feeder or per line section: every row of a feeder names the same substation.
-
-    Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
-    """
-    fr["substation_id"] = _io.as_ids(fr["substation_id"])
-    poles, bad = _io.parse_numbers(fr["poles"], thousands=True)
-    V.check_numbers(fr, poles, bad, column="poles", id_col="feeder_id", file=file,
-                    problems=ctx.problems, required=False)
-    fr["poles"] = poles
-    named = fr.loc[fr["feeder_id"].notna() & fr["substation_id"].notna(), ["feeder_id", "substation_id"]]
-    subs = named.drop_duplicates().groupby("feeder_id", sort=True)["substation_id"].agg(sorted)
-    conflict = subs[subs.map(len) > 1]
-    if len(conflict):
-        ctx.problems.add(file, f"{len(conflict)} feeder(s) name more than one substation_id across "
-                               "their rows (line sections)",
-                         "give every section of a feeder the substation_id it leaves from "
-                         "(or split it into feeders with their own feeder_id)",
-                         rows=[f"{fid} ({', '.join(v)})" for fid, v in conflict.items()])
-    one = subs[subs.map(len) == 1].map(lambda v: v[0])
-    fill = fr["substation_id"].isna() & fr["feeder_id"].isin(one.index)
-    if fill.any():
-        fr.loc[fill, "substation_id"] = fr.loc[fill, "feeder_id"].map(one)
-        log.info("%s: substation_id of %d section row(s) taken from their feeder's other rows",
-                 file, int(fill.sum()))
-    return fr
-
-
-def _attrs_villages(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    fr["township_id"] = _io.as_ids(fr["township_id"])
-    return fr
-
-
-def _attrs_roads(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
-    sp, bad = _io.parse_numbers(fr["speed_kmh"])
-    V.check_numbers(fr, sp, bad, column="speed_kmh", id_col=None, file=file,
-                    problems=ctx.problems, required=False)
-    fr["speed_kmh"] = sp
-    return fr
-
-
-_ATTRS: dict[str, Callable[..., pd.DataFrame | None]] = {
-    "townships": _attrs_townships, "stations": _attrs_stations, "transformers": _attrs_transformers,
-    "managers": _attrs_managers, "switches": _attrs_switches, "feeders": _attrs_feeders,
-    "villages": _attrs_villages, "roads": _attrs_roads,
-}
 
 
 # ----------------------------------------------------------------------------- whole county
