@@ -251,13 +251,14 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, prm.workload)
     step(1)
-    edges = territory.contiguity_edges(county, tr, scope=prm.scope)
+    cells = territory.all_cells(county, tr)  # shared by the graph and the territory stages
+    edges = territory.contiguity_edges(county, tr, scope=prm.scope, cells=cells)
     step(2)
     patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
-    grids = territory.grid_polygons(county, tr)
+    grids = territory.grid_polygons(county, tr, cells=cells)
     step(4)
     segments, hv_kpi = None, {}
     if county.feeders is not None and len(county.feeders):

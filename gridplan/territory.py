@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .county import County
 
-__all__ = ["cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
+__all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,26 @@ def _strip_cells(xy: np.ndarray, township: BaseGeometry) -> np.ndarray:
     return cells
 
 
-def grid_polygons(county: County, transformers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
+    """Every 台区's Voronoi cell clipped to its township, aligned with the rows of ``transformers``.
+
+    Computed once per plan and shared by the contiguity graph (:func:`contiguity_edges`) and the
+    grid polygons (:func:`grid_polygons`). Duplicate points: the first gets the cell, the others an
+    empty polygon.
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    tids = transformers["township_id"].astype(str).to_numpy()
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    cells = np.empty(len(xy), dtype=object)
+    for tid in np.unique(tids):
+        idx = np.flatnonzero(tids == tid)
+        cells[idx] = township_cells(towns.loc[tid], xy[idx])
+    return cells
+
+
+def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
+                  cells: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """Dissolve the 台区' Voronoi cells into one polygon per grid, tiling every township.
 
     Parameters
@@ -95,6 +114,8 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame) -> gpd.GeoData
         The county (townships in its metric CRS).
     transformers
         The county's 台区 with a ``grid_id`` column.
+    cells
+        Their cells from :func:`all_cells`, if already computed.
 
     Returns
     -------
@@ -103,16 +124,18 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame) -> gpd.GeoData
         geometry. Grids of one township tile it: no gaps, no overlaps.
     """
     towns = county.townships.set_index("township_id")
+    if cells is None:
+        cells = all_cells(county, transformers)
+    # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly and
+    # unions of grids carry no sliver holes from floating-point noise.
+    snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_SIZE_M)
+    pos = pd.Series(np.arange(len(transformers)), index=transformers.index)
     pieces: list[tuple[str, str, BaseGeometry]] = []
     for tid, grp in transformers.groupby("township_id", sort=True):
-        geom = towns.geometry.loc[tid]
-        xy = shapely.get_coordinates(grp.geometry.values)
-        # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly
-        # and unions of grids carry no sliver holes from floating-point noise.
-        cells = shapely.set_precision(township_cells(geom, xy), _GRID_SIZE_M)
+        mine = snapped[pos.loc[grp.index].to_numpy()]
         gid = grp["grid_id"].to_numpy()
         for g in np.unique(gid):
-            merged = shapely.union_all(cells[gid == g])
+            merged = shapely.union_all(mine[gid == g])
             pieces.append((str(tid), str(g), merged))
         pieces = _reassign_orphans(pieces, str(tid), grp)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
@@ -198,8 +221,8 @@ def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County, used: set) 
     return grids
 
 
-def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township"
-                     ) -> np.ndarray:
+def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township",
+                     cells: np.ndarray | None = None) -> np.ndarray:
     """The neighbourhood graph on which grids must be contiguous.
 
     Delaunay neighbours within each township (or station, with ``scope="station"``), minus the
@@ -219,11 +242,11 @@ def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: s
     groups = transformers[col].astype(str).to_numpy()
     barriers = county.barriers.geometry.values if county.barriers is not None else None
     cand = neighbour_edges(xy, groups=groups, barriers=barriers)
-    return cell_adjacency(county, transformers, cand)
+    return cell_adjacency(county, transformers, cand, cells=cells)
 
 
 def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: np.ndarray, *,
-                   min_border_m: float = 0.1) -> np.ndarray:
+                   min_border_m: float = 0.1, cells: np.ndarray | None = None) -> np.ndarray:
     """Keep the candidate edges whose 台区' territory cells share a border.
 
     Contiguity must hold for the grid *polygons*, not only for the points: two 台区 are neighbours
@@ -247,6 +270,8 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         (m, 2) int array of candidate edges.
     min_border_m
         Shortest shared border (metres) that makes two cells neighbours.
+    cells
+        The 台区' cells from :func:`all_cells`, if already computed.
 
     Returns
     -------
@@ -272,10 +297,10 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         uniq, first, inverse = np.unique(np.round(xy[idx], 3), axis=0, return_index=True,
                                          return_inverse=True)
         rep[idx] = idx[first[inverse.ravel()]]
-        cells = township_cells(town, xy[idx])
-        single = shapely.get_num_geometries(cells) <= 1
+        mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
+        single = shapely.get_num_geometries(mine) <= 1
         main[idx] = [c if s else _part_holding(c, shapely.Point(p))
-                     for c, s, p in zip(cells, single, xy[idx])]
+                     for c, s, p in zip(mine, single, xy[idx])]
         ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
         if ridges is None:
             continue
