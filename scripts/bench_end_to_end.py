@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -77,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             import json
             rows.append((label, json.loads(res.stdout.strip().splitlines()[-1]), wall))
     keys = [k for k in rows[0][1] if k not in ("peak MB", "台区", "grids", "total")]
-    print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    from _machine import describe
+
+    print(f"Machine: {describe()}, load average {os.getloadavg()[0]:.1f}")
     print()
     print("| county | 台区 | grids | " + " | ".join(keys) + " | total s | process wall s (with imports) | peak MB |")
     print("|---" * (len(keys) + 6) + "|")
