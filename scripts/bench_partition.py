@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -250,15 +249,10 @@ def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0
 # ---------------------------------------------------------------------------------------- main
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}"
+    """One line describing the machine (see scripts/_machine.py)."""
+    from _machine import describe
+
+    return describe()
 
 
 def peer_python(arg: str | None) -> str:
