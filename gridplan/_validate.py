@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -318,12 +319,44 @@ def check_overlaps(town: gpd.GeoDataFrame, *, file: str, problems: Problems,
 
 def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd.DataFrame,
                      id_col: str, file: str, snap_m: float, problems: Problems,
-                     report: list[str], what: str = "台区") -> np.ndarray:
+                     report: list[str], what: str = "台区",
+                     prefer: Sequence[tuple[np.ndarray, str] | None] | None = None,
+                     snapped: list[dict[str, Any]] | None = None) -> np.ndarray:
     """Index (into ``town``) of the township containing each point, or -1.
 
     A point on a shared border goes to the first township in file order. A point in no township
-    is snapped to the nearest one when closer than ``snap_m`` (said in ``report``); otherwise it is
-    a problem naming the distance in metres to the nearest township.
+    polygon (a GPS point just across a simplified border, a coast, an islet the polygons leave out)
+    is snapped when a township lies within ``snap_m`` metres: the nearest of its ``prefer``
+    townships (the township or station the ledger names) when one is that close, else the nearest
+    township. Every snapped point is named in ``report`` (id, distance, township) and appended to
+    ``snapped``. Points farther than ``snap_m`` are a problem naming the distance in metres to the
+    nearest township.
+
+    Parameters
+    ----------
+    points
+        The points, in the same metric CRS as ``town``.
+    town
+        Townships (``township_id``, optional ``name``), valid polygons.
+    frame
+        The points' layer (for row labels; ``attrs["swapped_rows"]`` names rows swapped back).
+    id_col, file, what
+        Id column, file name and what a point is (in Chinese) for the messages.
+    snap_m
+        Snap tolerance in metres.
+    problems, report
+        Collectors of problems and of repairs (one Chinese sentence).
+    prefer
+        Per point, ``(township indices, basis)``: the townships the ledger says the point belongs
+        to (its township, the townships of its station or feeder) and a Chinese word for why; or
+        None.
+    snapped
+        Snapped points are appended here as ``{"id", "township_id", "township", "distance_m",
+        "basis"}``.
+
+    Returns
+    -------
+    numpy.ndarray of int
     """
     geoms = town.geometry.to_numpy()
     pts = points.to_numpy()
@@ -345,14 +378,31 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
     nearest[near[0]] = near[1]
     distance[near[0]] = dist
     tids = row_labels(town, "township_id")
-    labels = row_labels(frame, id_col, np.isin(np.arange(len(pts)), lost))
-    snap = distance <= snap_m
+    tnames = [str(n) if isinstance(n, str) and n else t
+              for n, t in zip(town["name"] if "name" in town else tids, tids)]
+    labels = np.asarray(row_labels(frame, id_col, np.isin(np.arange(len(pts)), lost)), dtype=object)
+    chosen, chosen_d, basis = nearest.copy(), distance.copy(), ["最近乡镇"] * len(lost)
+    for k, i in enumerate(lost):
+        pref = prefer[i] if prefer is not None else None
+        if pref is None or len(pref[0]) == 0:
+            continue
+        cand = np.asarray(pref[0], dtype=int)
+        d = shapely.distance(pts[i], geoms[cand])
+        j = int(np.argmin(d))
+        if d[j] <= snap_m:
+            chosen[k], chosen_d[k], basis[k] = cand[j], float(d[j]), pref[1]
+    snap = chosen_d <= snap_m
     if snap.any():
-        out[lost[snap]] = nearest[snap]
-        shown = "、".join(f"{lab}({d:.0f} 米)" for lab, d in
-                         zip(np.asarray(labels)[snap][:10], distance[snap][:10]))
-        report.append(f"{file}:{int(snap.sum())} 个{what}不在任何乡镇内,距最近乡镇不超过 "
-                      f"{snap_m:g} 米,已归入最近的乡镇:{shown}" + (" 等" if snap.sum() > 10 else ""))
+        out[lost[snap]] = chosen[snap]
+        rows = [(lab, float(d), int(t), b) for lab, d, t, b, s in
+                zip(labels, chosen_d, chosen, basis, snap) if s]
+        if snapped is not None:
+            snapped.extend({"id": lab, "township_id": tids[t], "township": tnames[t],
+                            "distance_m": round(d, 1), "basis": b} for lab, d, t, b in rows)
+        shown = "、".join(f"{lab}({d:.0f} 米)→{tnames[t]}" for lab, d, t, _ in rows)
+        report.append(f"{file}:{len(rows)} 个{what}不在任何乡镇多边形内,距乡镇边界不超过 "
+                      f"{snap_m:g} 米(snap_tolerance_m),已归入最近的乡镇(台账写明所属乡镇或供电所时,"
+                      f"归入其中最近的):{shown}")
     near_miss = ~snap & (distance <= FAR_M)
     far = ~snap & (distance > FAR_M)
     swapped = frame.attrs.get("swapped_rows", set())
@@ -362,15 +412,16 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
 
     if near_miss.any():
         rows = [f"{lab} ({d:,.0f} m from {tids[t]}{why(lab)})" for lab, d, t in
-                zip(np.asarray(labels)[near_miss], distance[near_miss], nearest[near_miss])]
+                zip(labels[near_miss], distance[near_miss], nearest[near_miss])]
         need = float(np.ceil(distance[near_miss].max()))
-        problems.add(file, f"{int(near_miss.sum())} point(s) lie in no township",
+        problems.add(file, f"{int(near_miss.sum())} point(s) lie in no township, farther than "
+                           f"snap_tolerance_m = {snap_m:g} m from every township",
                      "correct their coordinates, extend the township polygons, or set "
                      f"snap_tolerance_m = {need:.0f} (or more) in gridplan.toml [input] to snap "
                      "them to the nearest township", rows=rows)
     if far.any():
         rows = [f"{lab} ({d / 1000:,.1f} km from {tids[t]}{why(lab)})" for lab, d, t in
-                zip(np.asarray(labels)[far], distance[far], nearest[far])]
+                zip(labels[far], distance[far], nearest[far])]
         problems.add(file, f"{int(far.sum())} point(s) lie outside the county (more than "
                            f"{FAR_M / 1000:g} km from every township)",
                      "check these coordinates: a typo, a wrong coordinate system (coords in "

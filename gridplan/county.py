@@ -12,8 +12,10 @@ Columns (beyond ``geometry``) after loading:
     ``station_id``, ``name``, ``kind`` (供电所 / 中心供电所 / 供电服务站), ``parent_id`` (str or None).
 ``transformers`` (active 台区 only; retired ones are counted in ``report``)
     ``transformer_id``, ``name``, ``customers`` (int), ``capacity_kva`` (float), ``feeder_id``
-    (str or None), ``status``, ``township_id``, ``station_id``, ``village`` (str or None), and when the
-    ledger carries a current plan: ``current_manager_id`` / ``current_grid_id``.
+    (str or None), ``status``, ``township_id``, ``station_id``, ``village`` (str or None),
+    ``snapped_m`` (distance in metres to the township a 台区 lying in no township polygon was put
+    in; NaN for the others), ``snapped`` (the map's note, e.g. "已归入 头城镇，距边界 6 米"), and when
+    the ledger carries a current plan: ``current_manager_id`` / ``current_grid_id``.
 ``feeders`` (optional)
     ``feeder_id``, ``name``, ``substation_id``; LineString.
 ``switches`` (optional)
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 from pyproj import CRS
@@ -58,6 +61,9 @@ class County:
     roads: gpd.GeoDataFrame | None = None
     #: Notes for the user: repairs made, rows excluded, points snapped (one sentence each).
     report: list[str] = field(default_factory=list)
+    #: 台区 and stations in no township polygon that were put in one (``snap_tolerance_m``):
+    #: ``{"layer", "id", "township_id", "township", "distance_m", "basis"}`` each.
+    snapped: list[dict[str, Any]] = field(default_factory=list)
     #: Where the county was read from, if from a folder.
     source: Path | None = None
     #: sha256 of every input file, by file name (for plan history and resumable batch runs).

@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class _Ctx:
     report: list[str]
     default_system: _coords.CoordSystem | None
     by_layer: dict[str, _coords.CoordSystem]
+    #: The system each layer was read in (for messages), e.g. ``{"townships": "gcj02"}``.
+    used: dict[str, str] = field(default_factory=dict)
 
 
 def load_county(path: str | Path, *, coords: str | None = None,
@@ -216,21 +218,62 @@ def _checksums(folder: Path, files: dict[str, Path]) -> dict[str, str]:
     return {p.name: _io.sha256(p) for p in sorted(paths)}
 
 
+#: Geographic CRSs a file header may name that are WGS84 for gridplan (CGCS2000 differs by cm).
+_WGS84_LIKE = {("EPSG", "4326"), ("OGC", "CRS84"), ("EPSG", "4490"), ("OGC", "CRS84H")}
+
+
+def _wgs84_like(crs: CRS) -> bool:
+    """Whether a declared CRS is WGS84/CGCS2000 longitude/latitude (CRS84, EPSG:4326, EPSG:4490)."""
+    if not crs.is_geographic:
+        return False
+    auth = crs.to_authority(min_confidence=90)
+    if auth is not None and (auth[0].upper(), auth[1].upper()) in _WGS84_LIKE:
+        return True
+    return crs.to_epsg(min_confidence=90) in (4326, 4490)
+
+
+def _is_degrees(system: _coords.CoordSystem) -> bool:
+    return system.kind in _DEGREE_KINDS or (system.kind == "epsg" and system.crs.is_geographic)
+
+
 def _converter(ctx: _Ctx, spec: LayerSpec, declared: CRS | None, file: str) -> tuple[Converter, bool] | None:
-    """How to take this layer's coordinates to WGS84, and whether they are in degrees."""
+    """How to take this layer's coordinates to WGS84, and whether they are in degrees.
+
+    Precedence: ``coords_by_layer`` for the layer; a *projected* CRS the file declares (a
+    ``.prj`` of a Gauss-Krüger zone, any projected GeoPackage SRS); ``coords`` (gridplan.toml
+    ``[input] coords`` or ``--coords``) when it is a longitude/latitude system; a *geographic*
+    CRS the file declares. A geographic header (CRS84, EPSG:4326, EPSG:4490: what GDAL, QGIS
+    and geopandas write by default) cannot tell WGS84 from GCJ-02 or BD-09, so the user's
+    statement wins over it.
+    """
     system = ctx.by_layer.get(spec.name)
+    default = ctx.default_system
     if system is None and declared is not None:
-        if ctx.default_system is not None and ctx.default_system.kind in ("gcj02", "bd09"):
-            ctx.report.append(f"{file}:文件自带坐标系 {declared.to_string()},按其读取,未按 "
-                              f"{ctx.default_system} 转换;若该文件实为 {ctx.default_system},"
-                              f"请用 coords_by_layer={{'{spec.name}': '{ctx.default_system}'}} 指定")
-        tr = Transformer.from_crs(declared, 4326, always_xy=True)
-        return (lambda x, y: tr.transform(x, y)), declared.is_geographic
-    system = system or ctx.default_system
+        header_yields = (not declared.is_geographic or default is None or not _is_degrees(default)
+                         or not _wgs84_like(declared))
+        if header_yields:
+            if default is not None and default.kind in ("gcj02", "bd09"):
+                ctx.report.append(f"{file}:文件自带坐标系 {declared.to_string()},按其读取,未按 "
+                                  f"{default} 转换;若该文件实为 {default},请在 gridplan.toml 的 "
+                                  f"[input.coords_by_layer] 中写 {spec.name} = \"{default}\"")
+            tr = Transformer.from_crs(declared, 4326, always_xy=True)
+            ctx.used[spec.name] = _crs_label(declared)
+            return (lambda x, y: tr.transform(x, y)), declared.is_geographic
+        if default is not None and default.kind not in ("wgs84", "cgcs2000"):
+            log.info("%s: header %s read as %s (coords)", file, declared.to_string(), default)
+    system = system or default
     if system is None:
         return None
-    degrees = system.kind in _DEGREE_KINDS or (system.kind == "epsg" and system.crs.is_geographic)
-    return (lambda x, y: _coords.to_wgs84(x, y, system, source=file)), degrees
+    ctx.used[spec.name] = str(system)
+    return (lambda x, y: _coords.to_wgs84(x, y, system, source=file)), _is_degrees(system)
+
+
+def _crs_label(crs: CRS) -> str:
+    """A short name of a declared CRS: ``wgs84``, ``cgcs2000`` or ``EPSG:nnnn``."""
+    if _wgs84_like(crs):
+        return "cgcs2000" if crs.to_epsg(min_confidence=90) == 4490 else "wgs84"
+    code = crs.to_epsg(min_confidence=70)
+    return f"EPSG:{code}" if code else crs.name
 
 
 # ----------------------------------------------------------------------------- one layer
@@ -403,13 +446,22 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     town_ok = town.loc[geoms_ok].reset_index(drop=True)
 
     tr = m["transformers"]
+    snapped: list[dict[str, Any]] = []
     if len(town_ok):
+        shifted = _gcj_shifted_layers(ctx, layers, town_ok, crs)
+        rows: list[dict[str, Any]] = []
         idx = V.assign_townships(tr.geometry, town_ok, frame=tr, id_col="transformer_id",
-                                 file=xfile, snap_m=ctx.params.snap_tolerance_m, problems=p,
-                                 report=rep, what="台区")
+                                 file=xfile, snap_m=ctx.params.snap_tolerance_m,
+                                 problems=Problems() if "transformers" in shifted else p,
+                                 report=rep, what="台区", prefer=_ledger_townships(tr, town_ok, stations),
+                                 snapped=rows)
+        snapped += [{"layer": "transformers", **r} for r in rows]
+        snapped += _station_townships(ctx, stations, town_ok, sfile,
+                                      Problems() if "stations" in shifted else p)
     else:
         idx = np.full(len(tr), -1)
     tr = _join_townships(ctx, tr, town_ok, idx, xfile)
+    tr = _mark_snapped(tr, [r for r in snapped if r["layer"] == "transformers"])
 
     managers = m.get("managers")
     if managers is not None:
@@ -438,7 +490,7 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
                   stations=clean(stations), transformers=clean(tr), params=ctx.params,
                   feeders=clean(feeders), switches=clean(m.get("switches")), substations=clean(subs),
                   managers=clean(managers), villages=clean(villages), barriers=clean(m.get("barriers")),
-                  roads=clean(m.get("roads")), report=list(ctx.report))
+                  roads=clean(m.get("roads")), report=list(ctx.report), snapped=snapped)
 
 
 def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx: np.ndarray,
@@ -460,6 +512,157 @@ def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx
             "township_id", "station_id", "village"]
     cols += [c for c in ("current_manager_id", "current_grid_id") if c in tr.columns]
     return tr[cols + ["_row", "geometry"]]
+
+
+# ----------------------------------------------------------------------------- points outside townships
+
+def _ledger_townships(tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame,
+                      stations: gpd.GeoDataFrame) -> list[tuple[np.ndarray, str] | None]:
+    """Per 台区, the townships its ledger row points to, for a 台区 outside every polygon.
+
+    In order: the ledger's township (id or name), the townships of its station (id or name),
+    the townships of the station that serves most 台区 of its feeder. None when the ledger
+    says nothing usable.
+    """
+    tid = town["township_id"].to_numpy(dtype=object)
+    by_town: dict[str, list[int]] = {}
+    for i, (t, n) in enumerate(zip(tid, town["name"])):
+        for key in {str(t), str(n).strip()} - {"None", "nan", ""}:
+            by_town.setdefault(key, []).append(i)
+    names = {str(n).strip(): str(sid) for n, sid in zip(stations["name"], stations["station_id"])
+             if isinstance(n, str)}
+    by_station: dict[str, list[int]] = {}
+    for i, sid in enumerate(town["station_id"].to_numpy(dtype=object)):
+        by_station.setdefault(str(sid), []).append(i)
+    feeder_station = _feeder_stations(tr, town)
+    out: list[tuple[np.ndarray, str] | None] = []
+    for t, sid, fid in zip(tr["township_id"], tr["station_id"], tr["feeder_id"]):
+        if isinstance(t, str) and t.strip() in by_town:
+            out.append((np.array(by_town[t.strip()]), "台账所属乡镇"))
+            continue
+        sid = names.get(str(sid).strip(), str(sid)) if isinstance(sid, str) else None
+        if sid in by_station:
+            out.append((np.array(by_station[sid]), "台账所属供电所"))
+        elif isinstance(fid, str) and feeder_station.get(fid) in by_station:
+            out.append((np.array(by_station[feeder_station[fid]]), "所属线路的供电所"))
+        else:
+            out.append(None)
+    return out
+
+
+def _feeder_stations(tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame) -> dict[str, str]:
+    """The station serving most of each feeder's 台区 that lie inside a township."""
+    if tr["feeder_id"].isna().all():
+        return {}
+    pts = tr.geometry.to_numpy()
+    ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+    p_idx, t_idx = shapely.STRtree(town.geometry.to_numpy()).query(pts[ok], predicate="intersects")
+    rows = pd.DataFrame({"feeder": tr["feeder_id"].to_numpy(dtype=object)[np.flatnonzero(ok)[p_idx]],
+                         "station": town["station_id"].to_numpy(dtype=object)[t_idx]}).dropna()
+    if rows.empty:
+        return {}
+    counts = rows.groupby(["feeder", "station"]).size().reset_index(name="n")
+    counts = counts.sort_values(["feeder", "n", "station"], ascending=[True, False, True])
+    return dict(zip(counts.drop_duplicates("feeder")["feeder"], counts.drop_duplicates("feeder")["station"]))
+
+
+def _station_townships(ctx: _Ctx, stations: gpd.GeoDataFrame, town: gpd.GeoDataFrame,
+                       sfile: str, problems: Problems) -> list[dict[str, Any]]:
+    """Stations in no township polygon: snapped like 台区, preferring their own townships."""
+    own: dict[str, list[int]] = {}
+    for i, sid in enumerate(town["station_id"].to_numpy(dtype=object)):
+        own.setdefault(str(sid), []).append(i)
+    prefer = [(np.array(own[str(s)]), "本所供区") if str(s) in own else None
+              for s in stations["station_id"]]
+    rows: list[dict[str, Any]] = []
+    V.assign_townships(stations.geometry, town, frame=stations, id_col="station_id", file=sfile,
+                       snap_m=ctx.params.snap_tolerance_m, problems=problems, report=ctx.report,
+                       what="供电所", prefer=prefer, snapped=rows)
+    return [{"layer": "stations", **r} for r in rows]
+
+
+def _mark_snapped(tr: gpd.GeoDataFrame, rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
+    """Add ``snapped_m`` (distance to the township it was put in; NaN when inside one) and
+    ``snapped`` (the Chinese note the map shows, e.g. "已归入 头城镇，距边界 6 米")."""
+    tr = tr.copy()
+    dist = {r["id"]: r["distance_m"] for r in rows}
+    name = {r["id"]: r["township"] for r in rows}
+    ids = tr["transformer_id"]
+    tr["snapped_m"] = ids.map(dist).astype(float).to_numpy()
+    tr["snapped"] = [f"已归入 {name[i]}，距边界 {dist[i]:.0f} 米" if i in dist else None for i in ids]
+    return tr
+
+
+def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
+                        town: gpd.GeoDataFrame, crs: CRS) -> set[str]:
+    """Point layers that sit off the townships by a GCJ-02-like shift; each is a problem.
+
+    A GCJ-02 (高德/腾讯) layer read as WGS84, or the reverse, is off by a few hundred metres in
+    one direction. Counted: points of the layer in no township as read, and as they would be if
+    the layer were one step more or less GCJ-02 than the townships. When one of the shifted
+    readings puts at most a third as many points outside (and at least two fewer), the layers
+    disagree by that shift: the problem names both files, the systems they were read in, and
+    how to declare them (``[input.coords_by_layer]``), instead of proposing a snap tolerance.
+    """
+    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+    tree = shapely.STRtree(town.geometry.to_numpy())
+
+    def outside(lon: np.ndarray, lat: np.ndarray) -> int:
+        x, y = to_metric.transform(lon, lat)
+        hit = tree.query(shapely.points(np.column_stack([x, y])), predicate="intersects")[0]
+        return len(lon) - len(np.unique(hit))
+
+    flagged: set[str] = set()
+    tfile = _file(ctx, "townships")
+    for name, what in (("transformers", "台区"), ("stations", "供电所")):
+        g = layers.get(name)
+        if g is None:
+            continue
+        pts = g.geometry.to_numpy()
+        pts = pts[~(shapely.is_missing(pts) | shapely.is_empty(pts))]
+        if len(pts) < 2:
+            continue
+        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+        n0 = outside(lon, lat)
+        if n0 < 2:
+            continue
+        gx, gy = _coords.wgs84_to_gcj02(lon, lat)
+        shift_m = float(np.median(np.hypot(*(np.subtract(to_metric.transform(gx, gy),
+                                                         to_metric.transform(lon, lat))))))
+        if shift_m < 100:  # outside China: GCJ-02 is the identity there
+            continue
+        less = outside(*_coords.gcj02_to_wgs84(lon, lat))   # the layer is GCJ-02 read as WGS84
+        more = outside(gx, gy)                              # the townships are GCJ-02 read as WGS84
+        best = min(less, more)
+        if not (best <= n0 / 3 and n0 - best >= 2):
+            continue
+        flagged.add(name)
+        file = _file(ctx, name)
+        mine, theirs = ctx.used.get(name, "?"), ctx.used.get("townships", "?")
+        wgs = ("wgs84", "cgcs2000")
+        fixes: list[tuple[str, str, str]] = []
+        if less <= more:  # this layer is shifted like GCJ-02 relative to the townships
+            if mine in wgs:
+                fixes.append((name, "gcj02", f"if the {name} were taken from a 高德/腾讯 map"))
+            if theirs == "gcj02":
+                fixes.append(("townships", "wgs84", "if the townships are GPS/WGS84"))
+        else:             # the townships are shifted like GCJ-02 relative to this layer
+            if theirs in wgs:
+                fixes.append(("townships", "gcj02", "if the townships were drawn on a 高德/腾讯 map"))
+            if mine == "gcj02":
+                fixes.append((name, "wgs84", f"if the {name} are GPS/WGS84"))
+        how = " or ".join(f'{lay} = "{sys_}" ({why})' for lay, sys_, why in fixes) \
+            or f'{name} = "…" and townships = "…"'
+        cli = " ".join(f"--layer-coords {lay}={sys_}" for lay, sys_, _ in fixes[:1])
+        ctx.problems.add(
+            f"{file}, {tfile}",
+            f"{file} (read as {mine}) and {tfile} (read as {theirs}) disagree by a GCJ-02-like "
+            f"shift of about {shift_m:.0f} m: {n0} of {len(pts)} {what} lie in no township as "
+            f"read, {best} if {'this layer' if less <= more else 'the townships'} were GCJ-02",
+            "declare the coordinate system of each layer in gridplan.toml, e.g. "
+            f"[input.coords_by_layer] {how}" + (f"; on the command line {cli}" if cli else "")
+            + ". A snap tolerance would not fix this: the points would go to the wrong townships")
+    return flagged
 
 
 def _check_managers(ctx: _Ctx, man: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, file: str,

@@ -159,6 +159,18 @@ def read_plan(path: str | Path) -> Plan:
                 segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []))
 
 
+def snapped_kpi(county: County) -> dict[str, Any]:
+    """``kpi["input"]["snapped"]``: the 台区 and stations put in a township they lie outside of.
+
+    ``{"tolerance_m", "count", "transformers", "stations", "rows": [{"layer", "id",
+    "township_id", "township", "distance_m", "basis"}, ...]}`` (see :attr:`County.snapped`).
+    """
+    rows = [dict(r) for r in county.snapped]
+    return {"tolerance_m": float(county.params.snap_tolerance_m), "count": len(rows),
+            "transformers": sum(r["layer"] == "transformers" for r in rows),
+            "stations": sum(r["layer"] == "stations" for r in rows), "rows": rows}
+
+
 def _add_response_times(p: Plan) -> None:
     """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
 
@@ -297,6 +309,7 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
              segments=segments, notes=notes)
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
+    p.kpi.setdefault("input", {})["snapped"] = snapped_kpi(county)
     p.kpi["county"].update(moved)
     _add_response_times(p)
     return p

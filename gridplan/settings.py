@@ -5,9 +5,9 @@ A county folder may hold a ``gridplan.toml``; its tables map onto :class:`Params
     [input]
     county_name = "某某县"       # shown on maps and reports (default: the folder's name)
     coords = "gcj02"            # wgs84 | cgcs2000 | gk3 | gcj02 | bd09 | EPSG:xxxx
-    snap_tolerance_m = 200
+    snap_tolerance_m = 1000     # default: GPS points vs simplified polygons, coasts, islets
 
-    [input.coords_by_layer]     # a layer in another system than the rest
+    [input.coords_by_layer]     # a layer in another system than the rest (wins over file headers)
     townships = "wgs84"
 
     [plan]
@@ -57,7 +57,8 @@ class Params:
     county_name: str | None = None
     coords: str = "wgs84"
     coords_by_layer: dict[str, str] = field(default_factory=dict)
-    snap_tolerance_m: float = 0.0
+    #: 台区 and stations in no township polygon but this close to one are put in it (and listed).
+    snap_tolerance_m: float = 1000.0
     # [plan]
     workload: str = "customers"
     capacity: float = 1500.0

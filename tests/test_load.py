@@ -150,10 +150,11 @@ def test_coords_by_layer_wins_over_a_declared_crs(tmp_path):
                                                                    "townships": "gcj02"})
     good = load_county(make_county_dir(tmp_path / "good"))
     assert county.townships.geometry.iloc[0].equals_exact(good.townships.geometry.iloc[0], 0.5)
-    # Without the override, the file's own CRS wins, and the report says so.
-    shifted = load_county(folder, coords="gcj02", coords_by_layer={"transformers": "wgs84"},
-                          snap_tolerance_m=1000)
-    assert any("coords_by_layer" in r and "townships.geojson" in r for r in shifted.report)
+    # Issue #11: without the override, the explicit coords beats the file's geographic (CRS84)
+    # header, which cannot tell WGS84 from GCJ-02: the townships are converted too.
+    stated = load_county(folder, coords="gcj02", coords_by_layer={"transformers": "wgs84"},
+                         snap_tolerance_m=0)
+    assert stated.townships.geometry.iloc[0].equals_exact(good.townships.geometry.iloc[0], 0.5)
 
 
 @pytest.mark.filterwarnings("ignore:.*(truncated|[Ll]aundered).*")
@@ -173,7 +174,7 @@ def test_snap_tolerance_snaps_near_misses(tmp_path):
     def outside(df):  # ~300 m south of the county's southern border
         return set_cell(df, "TQ002", "lat", 29.9973)
     folder = make_county_dir(tmp_path, edit_ledger=outside)
-    probs = problems_of(folder)
+    probs = problems_of(folder, snap_tolerance_m=0)  # the default (1 km, issue #11) snaps it
     p = find(probs, "lie in no township")
     assert p.rows[0].startswith("TQ002 (") and " m from T1" in p.rows[0]
     assert "snap_tolerance_m = 30" in p.fix

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from .._errors import GridplanError, InfeasibleError, InputError
+from .._errors import GridplanError, InfeasibleError, InputError, Problem
 
 #: Exit status for bad input (a problem the user can fix in their files or options).
 EXIT_INPUT = 2
@@ -19,6 +19,43 @@ quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 seed = click.option("--seed", type=int, default=None, help="Random seed (default 0, or gridplan.toml).")
 coords = click.option("--coords", default=None,
                       help="Input coordinate system: wgs84, cgcs2000, gk3[:zone], gcj02, bd09 or EPSG:nnnn.")
+layer_coords = click.option(
+    "--layer-coords", "--coords-by-layer", "layer_coords", multiple=True, metavar="LAYER=SYSTEM",
+    help="Coordinate system of one layer, e.g. --layer-coords transformers=gcj02 (repeat it, or "
+         "separate with commas: townships=wgs84,transformers=gcj02). Wins over --coords, "
+         "[input.coords_by_layer] of gridplan.toml and the file's own header.")
+
+
+def parse_layer_coords(values: tuple[str, ...] | list[str] | None) -> dict[str, str] | None:
+    """``("transformers=gcj02", "townships=wgs84,stations=gcj02")`` -> ``{layer: system}``.
+
+    Raises
+    ------
+    gridplan.InputError
+        An item that is not ``LAYER=SYSTEM`` (the layer names and systems are checked by the loader).
+    """
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    bad: list[str] = []
+    for value in values:
+        for item in str(value).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            layer, sep, system = item.partition("=")
+            if not sep or not layer.strip() or not system.strip():
+                bad.append(item)
+                continue
+            out[layer.strip().lower()] = system.strip()
+    if bad:
+        raise InputError([Problem("--layer-coords", f"cannot read {', '.join(map(repr, bad))}",
+                                  "write LAYER=SYSTEM, e.g. --layer-coords transformers=gcj02 "
+                                  "(layers: townships, stations, transformers, feeders, switches, "
+                                  "substations, managers, villages, barriers, roads)")])
+    return out
+
+
 basemap = click.option("--basemap", type=click.Choice(["osm", "amap", "tianditu", "none"]),
                        default=None, help="Basemap of map.html (default osm; none = offline, no tiles).")
 

@@ -15,6 +15,7 @@ from ._run import run_plan
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: maps/<county folder name>).")
 @options.coords
+@options.layer_coords
 @click.option("--capacity", type=float, default=None, help="Maximum workload per manager (grid).")
 @click.option("--workload", default=None,
               help="Workload of a 台区: customers, transformers, capacity or e.g. 'customers + 20*transformers'.")
@@ -43,7 +44,7 @@ from ._run import run_plan
 @options.verbosity
 @options.quiet
 @options.handle_errors
-def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tolerance, scope,
+def plan_cmd(county_dir: Path, out: Path | None, coords, layer_coords, capacity, workload, tolerance, scope,
              segment_cap_km, segment_weight, segment_cap, hv_owner, seed, basemap, no_map, current, stability, pins, store, note,
              verbose, quiet) -> None:
     """Plan COUNTY_DIR: service grids, managers, 10 kV segments, KPIs and maps.
@@ -53,7 +54,8 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tol
     """
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / county_dir.resolve().name
-    run_plan(county_dir, out, coords=coords, basemap=basemap, map_html=not no_map,
+    by_layer = options.parse_layer_coords(layer_coords)
+    run_plan(county_dir, out, coords=coords, coords_by_layer=by_layer, basemap=basemap, map_html=not no_map,
              current=current, pins=pins, store=store, note=note,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
              segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,

@@ -202,6 +202,10 @@ def radius(customers: pd.Series) -> np.ndarray:
     return np.round(np.clip(r, RADIUS_MIN, RADIUS_MAX), 1)
 
 
+#: Outline of a 台区 that lies in no township polygon and was put in the nearest one (snapped).
+SNAPPED_STYLE = {"color": "#d62728", "weight": 2.5, "dashArray": "3 2"}
+
+
 def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict[str, str], *,
                       basemap: str) -> tuple[folium.FeatureGroup, folium.GeoJson | None]:
     """台区: canvas circle markers sized by households, filled with their grid's colour."""
@@ -225,17 +229,21 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
             "feeder": esc(row.get("feeder_id")),
             "grid": esc(row.get("grid_id")),
             "manager": manager,
+            "snapped": esc(row.get("snapped")),  # 已归入 <乡镇>，距边界 N 米 (outside every polygon)
             "search": f"{name} · {manager}" if manager else name,
             "style": {"radius": float(radii[i]),
-                      "fillColor": fills.get(row.get("grid_id"), "#888888")},
+                      "fillColor": fills.get(row.get("grid_id"), "#888888"),
+                      **(SNAPPED_STYLE if row.get("snapped") else {})},
         })
     data = feature_collection(to_display(tr, basemap=basemap), props)
     marker = folium.CircleMarker(radius=4, weight=1, color="#222222", fill=True,
                                  fill_opacity=0.9)
     gj = _geojson(data, name="台区", marker=marker)
-    folium.GeoJsonPopup(fields=["name", "id", "capacity", "customers", "feeder", "grid", "manager"],
-                        aliases=["名称", "编号", "容量 (kVA)", "户数", "线路", "网格", "台区经理"],
-                        localize=True).add_to(gj)
+    fields = ["name", "id", "capacity", "customers", "feeder", "grid", "manager"]
+    aliases = ["名称", "编号", "容量 (kVA)", "户数", "线路", "网格", "台区经理"]
+    if any(p["snapped"] for p in props):
+        fields, aliases = fields + ["snapped"], aliases + ["位置"]
+    folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True).add_to(gj)
     folium.GeoJsonTooltip(fields=["name"], labels=False).add_to(gj)
     gj.add_to(fg)
     return fg, gj
