@@ -38,6 +38,8 @@ ALIASES: dict[str, dict[str, list[str]]] = {
     },
     "stations": {
         "station_id": ["station_id", "供电所编号", "供电所代码", "供电所id", "id", "编号", "代码"],
+        "lon": _LON,  # a stations.csv / .xlsx with 经度/纬度 (as the README says)
+        "lat": _LAT,
         "name": ["name", "供电所名称", "名称", "供电所"],
         "kind": ["kind", "类型", "供电所类型", "type", "类别"],
         "parent_id": ["parent_id", "上级供电所", "所属中心供电所", "中心供电所", "parent", "上级"],

@@ -78,6 +78,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from pyproj import CRS, Transformer
 
 from . import _validate as V
@@ -448,20 +449,25 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     tr = m["transformers"]
     snapped: list[dict[str, Any]] = []
     if len(town_ok):
-        shifted = _gcj_shifted_layers(ctx, layers, town_ok, crs)
+        prefer = {"transformers": _ledger_townships(tr, town_ok, stations),
+                  "stations": _own_townships(stations, town_ok)}
+        shifted = _gcj_shifted_layers(ctx, layers, town_ok, crs, prefer)
         rows: list[dict[str, Any]] = []
         idx = V.assign_townships(tr.geometry, town_ok, frame=tr, id_col="transformer_id",
                                  file=xfile, snap_m=ctx.params.snap_tolerance_m,
                                  problems=Problems() if "transformers" in shifted else p,
-                                 report=rep, what="台区", prefer=_ledger_townships(tr, town_ok, stations),
-                                 snapped=rows)
+                                 report=rep, what="台区", prefer=prefer["transformers"], snapped=rows)
         snapped += [{"layer": "transformers", **r} for r in rows]
-        snapped += _station_townships(ctx, stations, town_ok, sfile,
-                                      Problems() if "stations" in shifted else p)
+        rows = []
+        V.assign_townships(stations.geometry, town_ok, frame=stations, id_col="station_id",
+                           file=sfile, snap_m=ctx.params.snap_tolerance_m,
+                           problems=Problems() if "stations" in shifted else p, report=rep,
+                           what="供电所", prefer=prefer["stations"], snapped=rows)
+        snapped += [{"layer": "stations", **r} for r in rows]
     else:
         idx = np.full(len(tr), -1)
     tr = _join_townships(ctx, tr, town_ok, idx, xfile)
-    tr = _mark_snapped(tr, [r for r in snapped if r["layer"] == "transformers"])
+    tr = _mark_snapped(tr, [r for r in snapped if r["layer"] == "transformers"], town_ok)
 
     managers = m.get("managers")
     if managers is not None:
@@ -566,75 +572,109 @@ def _feeder_stations(tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame) -> dict[str, 
     return dict(zip(counts.drop_duplicates("feeder")["feeder"], counts.drop_duplicates("feeder")["station"]))
 
 
-def _station_townships(ctx: _Ctx, stations: gpd.GeoDataFrame, town: gpd.GeoDataFrame,
-                       sfile: str, problems: Problems) -> list[dict[str, Any]]:
-    """Stations in no township polygon: snapped like 台区, preferring their own townships."""
+def _own_townships(stations: gpd.GeoDataFrame,
+                   town: gpd.GeoDataFrame) -> list[tuple[np.ndarray, str] | None]:
+    """Per station, the townships it serves (where a station outside every polygon goes first)."""
     own: dict[str, list[int]] = {}
     for i, sid in enumerate(town["station_id"].to_numpy(dtype=object)):
         own.setdefault(str(sid), []).append(i)
-    prefer = [(np.array(own[str(s)]), "本所供区") if str(s) in own else None
-              for s in stations["station_id"]]
-    rows: list[dict[str, Any]] = []
-    V.assign_townships(stations.geometry, town, frame=stations, id_col="station_id", file=sfile,
-                       snap_m=ctx.params.snap_tolerance_m, problems=problems, report=ctx.report,
-                       what="供电所", prefer=prefer, snapped=rows)
-    return [{"layer": "stations", **r} for r in rows]
+    return [(np.array(own[str(s)]), "本所供区") if str(s) in own else None
+            for s in stations["station_id"]]
 
 
-def _mark_snapped(tr: gpd.GeoDataFrame, rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """Add ``snapped_m`` (distance to the township it was put in; NaN when inside one) and
-    ``snapped`` (the Chinese note the map shows, e.g. "已归入 头城镇，距边界 6 米")."""
+def _mark_snapped(tr: gpd.GeoDataFrame, rows: list[dict[str, Any]],
+                  town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Put every snapped 台区 just inside the township it was assigned to, and say so.
+
+    A 台区 on an islet or across a simplified coast has no territory of its own outside the
+    township polygons (its cell would be clipped away): it is planned at the nearest point 1 m
+    inside its township. Columns added: ``snapped_m`` (its distance to that township; NaN when
+    it lay inside one), ``snapped`` (the map's note, e.g. "已归入 头城镇，距边界 6 米"), and
+    ``ledger_lon`` / ``ledger_lat`` (the WGS84 position the ledger gives; NaN when not moved).
+    """
     tr = tr.copy()
-    dist = {r["id"]: r["distance_m"] for r in rows}
-    name = {r["id"]: r["township"] for r in rows}
-    ids = tr["transformer_id"]
-    tr["snapped_m"] = ids.map(dist).astype(float).to_numpy()
-    tr["snapped"] = [f"已归入 {name[i]}，距边界 {dist[i]:.0f} 米" if i in dist else None for i in ids]
+    tr["snapped_m"] = np.nan
+    tr["snapped"] = None
+    tr["ledger_lon"] = np.nan
+    tr["ledger_lat"] = np.nan
+    if not rows:
+        return tr
+    pos = {str(t): i for i, t in enumerate(tr["transformer_id"])}
+    where = {str(t): i for i, t in enumerate(town["township_id"])}
+    inner: dict[int, shapely.Geometry] = {}
+    geoms = tr.geometry.to_numpy().copy()
+    orig = gpd.GeoSeries(geoms, crs=tr.crs).to_crs(4326)
+    snapped_m = tr["snapped_m"].to_numpy(dtype=float).copy()
+    notes = tr["snapped"].to_numpy(dtype=object).copy()
+    lon, lat = tr["ledger_lon"].to_numpy(dtype=float).copy(), tr["ledger_lat"].to_numpy(dtype=float).copy()
+    for r in rows:
+        i, t = pos.get(str(r["id"])), where.get(str(r["township_id"]))
+        if i is None or t is None:
+            continue
+        if t not in inner:
+            poly = town.geometry.iloc[t]
+            shrunk = poly.buffer(-1.0)
+            inner[t] = shrunk if not shrunk.is_empty else poly
+        lon[i], lat[i] = orig.iloc[i].x, orig.iloc[i].y
+        geoms[i] = shapely.ops.nearest_points(inner[t], geoms[i])[0]
+        snapped_m[i] = r["distance_m"]
+        notes[i] = f"已归入 {r['township']}，距边界 {r['distance_m']:.0f} 米"
+    tr["snapped_m"], tr["snapped"], tr["ledger_lon"], tr["ledger_lat"] = snapped_m, notes, lon, lat
+    tr[tr.geometry.name] = gpd.GeoSeries(geoms, index=tr.index, crs=tr.crs)
     return tr
 
 
 def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
-                        town: gpd.GeoDataFrame, crs: CRS) -> set[str]:
+                        town: gpd.GeoDataFrame, crs: CRS,
+                        prefer: dict[str, list[tuple[np.ndarray, str] | None]]) -> set[str]:
     """Point layers that sit off the townships by a GCJ-02-like shift; each is a problem.
 
     A GCJ-02 (高德/腾讯) layer read as WGS84, or the reverse, is off by a few hundred metres in
-    one direction. Counted: points of the layer in no township as read, and as they would be if
-    the layer were one step more or less GCJ-02 than the townships. When one of the shifted
-    readings puts at most a third as many points outside (and at least two fewer), the layers
-    disagree by that shift: the problem names both files, the systems they were read in, and
-    how to declare them (``[input.coords_by_layer]``), instead of proposing a snap tolerance.
+    one direction. Scored three ways: the layer as read, and as it would be if it were one step
+    more or less GCJ-02 than the townships. The score counts points in no township plus points
+    in a township other than the one their row names (the ledger's 所属乡镇 / 所属供电所; a
+    station's own townships). When a shifted reading scores at most 60% of the reading as
+    given (and at least 4 and 0.5% of the points fewer), the layers disagree by that shift: the
+    problem names both files, the systems they were read in and how to declare them
+    (``[input.coords_by_layer]``), instead of proposing a snap tolerance.
     """
     to_metric = Transformer.from_crs(4326, crs, always_xy=True)
     tree = shapely.STRtree(town.geometry.to_numpy())
-
-    def outside(lon: np.ndarray, lat: np.ndarray) -> int:
-        x, y = to_metric.transform(lon, lat)
-        hit = tree.query(shapely.points(np.column_stack([x, y])), predicate="intersects")[0]
-        return len(lon) - len(np.unique(hit))
-
     flagged: set[str] = set()
     tfile = _file(ctx, "townships")
     for name, what in (("transformers", "台区"), ("stations", "供电所")):
         g = layers.get(name)
-        if g is None:
+        if g is None or len(g) != len(prefer[name]):
             continue
         pts = g.geometry.to_numpy()
-        pts = pts[~(shapely.is_missing(pts) | shapely.is_empty(pts))]
-        if len(pts) < 2:
+        live = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+        if live.sum() < 4:
             continue
-        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
-        n0 = outside(lon, lat)
-        if n0 < 2:
-            continue
+        allowed = [set(p[0].tolist()) if p is not None and p[1] != "所属线路的供电所" else None
+                   for p, ok in zip(prefer[name], live) if ok]
+        lon, lat = shapely.get_x(pts[live]), shapely.get_y(pts[live])
+
+        def score(x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+            mx, my = to_metric.transform(x, y)
+            p_idx, t_idx = tree.query(shapely.points(np.column_stack([mx, my])),
+                                      predicate="intersects")
+            where: dict[int, set[int]] = {}
+            for a, b in zip(p_idx.tolist(), t_idx.tolist()):
+                where.setdefault(a, set()).add(b)
+            out = len(x) - len(where)
+            wrong = sum(1 for i, ts in where.items() if allowed[i] is not None and not ts & allowed[i])
+            return out, out + wrong
+
+        (n_out, s0) = score(lon, lat)
         gx, gy = _coords.wgs84_to_gcj02(lon, lat)
         shift_m = float(np.median(np.hypot(*(np.subtract(to_metric.transform(gx, gy),
                                                          to_metric.transform(lon, lat))))))
-        if shift_m < 100:  # outside China: GCJ-02 is the identity there
+        if s0 < 4 or shift_m < 100:  # nothing to explain, or outside China (GCJ-02 = WGS84 there)
             continue
-        less = outside(*_coords.gcj02_to_wgs84(lon, lat))   # the layer is GCJ-02 read as WGS84
-        more = outside(gx, gy)                              # the townships are GCJ-02 read as WGS84
+        less = score(*_coords.gcj02_to_wgs84(lon, lat))[1]  # the layer is GCJ-02 read as WGS84
+        more = score(gx, gy)[1]                             # the townships are GCJ-02 read as WGS84
         best = min(less, more)
-        if not (best <= n0 / 3 and n0 - best >= 2):
+        if not (best <= 0.6 * s0 and s0 - best >= max(4, 0.005 * len(lon))):
             continue
         flagged.add(name)
         file = _file(ctx, name)
@@ -657,41 +697,11 @@ def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
         ctx.problems.add(
             f"{file}, {tfile}",
             f"{file} (read as {mine}) and {tfile} (read as {theirs}) disagree by a GCJ-02-like "
-            f"shift of about {shift_m:.0f} m: {n0} of {len(pts)} {what} lie in no township as "
-            f"read, {best} if {'this layer' if less <= more else 'the townships'} were GCJ-02",
+            f"shift of about {shift_m:.0f} m: as read, {n_out} of {len(lon)} {what} lie in no "
+            f"township and {s0 - n_out} in another township than their row names; {best} in all "
+            f"if {file if less <= more else tfile} were read as GCJ-02 relative to "
+            f"{tfile if less <= more else file}",
             "declare the coordinate system of each layer in gridplan.toml, e.g. "
             f"[input.coords_by_layer] {how}" + (f"; on the command line {cli}" if cli else "")
             + ". A snap tolerance would not fix this: the points would go to the wrong townships")
     return flagged
-
-
-def _check_managers(ctx: _Ctx, man: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, file: str,
-                    sfile: str) -> gpd.GeoDataFrame:
-    man = man.copy()
-    ids = set(stations["station_id"].dropna())
-    by_name = {str(n).strip(): s for n, s in zip(stations["name"], stations["station_id"])
-               if isinstance(n, str)}
-    named = man["station_id"].notna() & ~man["station_id"].isin(ids) & man["station_id"].isin(by_name)
-    if named.any():
-        man.loc[named, "station_id"] = man.loc[named, "station_id"].map(by_name)
-        log.info("%s: %d station names mapped to ids", file, int(named.sum()))
-    V.check_references(man, "station_id", ids, id_col="manager_id", file=file, target=sfile,
-                       problems=ctx.problems)
-    cols = ["manager_id", "name", "phone", "station_id", "max_workload", "role", "_row", "geometry"]
-    return man[cols]
-
-
-def _villages(ctx: _Ctx, vil: gpd.GeoDataFrame, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    vil = vil.copy()
-    file = _file(ctx, "villages")
-    V.check_references(vil, "township_id", town["township_id"].dropna(), id_col="village_id",
-                       file=file, target=_file(ctx, "townships"), problems=ctx.problems)
-    need = vil["township_id"].isna().to_numpy() & vil.geometry.notna().to_numpy()
-    if need.any() and len(town):
-        pts = gpd.GeoSeries(vil.geometry[need].representative_point().to_numpy(), crs=vil.crs)
-        tree = shapely.STRtree(town.geometry.to_numpy())
-        near = tree.query_nearest(pts.to_numpy(), all_matches=False)
-        got = np.full(int(need.sum()), None, dtype=object)
-        got[near[0]] = town["township_id"].to_numpy()[near[1]]
-        vil.loc[need, "township_id"] = got
-    return vil
