@@ -520,6 +520,38 @@ def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx
     return tr[cols + ["_row", "geometry"]]
 
 
+def _check_managers(ctx: _Ctx, man: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, file: str,
+                    sfile: str) -> gpd.GeoDataFrame:
+    man = man.copy()
+    ids = set(stations["station_id"].dropna())
+    by_name = {str(n).strip(): s for n, s in zip(stations["name"], stations["station_id"])
+               if isinstance(n, str)}
+    named = man["station_id"].notna() & ~man["station_id"].isin(ids) & man["station_id"].isin(by_name)
+    if named.any():
+        man.loc[named, "station_id"] = man.loc[named, "station_id"].map(by_name)
+        log.info("%s: %d station names mapped to ids", file, int(named.sum()))
+    V.check_references(man, "station_id", ids, id_col="manager_id", file=file, target=sfile,
+                       problems=ctx.problems)
+    cols = ["manager_id", "name", "phone", "station_id", "max_workload", "role", "_row", "geometry"]
+    return man[cols]
+
+
+def _villages(ctx: _Ctx, vil: gpd.GeoDataFrame, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    vil = vil.copy()
+    file = _file(ctx, "villages")
+    V.check_references(vil, "township_id", town["township_id"].dropna(), id_col="village_id",
+                       file=file, target=_file(ctx, "townships"), problems=ctx.problems)
+    need = vil["township_id"].isna().to_numpy() & vil.geometry.notna().to_numpy()
+    if need.any() and len(town):
+        pts = gpd.GeoSeries(vil.geometry[need].representative_point().to_numpy(), crs=vil.crs)
+        tree = shapely.STRtree(town.geometry.to_numpy())
+        near = tree.query_nearest(pts.to_numpy(), all_matches=False)
+        got = np.full(int(need.sum()), None, dtype=object)
+        got[near[0]] = town["township_id"].to_numpy()[near[1]]
+        vil.loc[need, "township_id"] = got
+    return vil
+
+
 # ----------------------------------------------------------------------------- points outside townships
 
 def _ledger_townships(tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame,
