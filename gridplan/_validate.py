@@ -394,11 +394,11 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
     snap = chosen_d <= snap_m
     if snap.any():
         out[lost[snap]] = chosen[snap]
-        rows = [(lab, float(d), int(t), b) for lab, d, t, b, s in
+        rows = [(lab, round(float(d), 1), int(t), b) for lab, d, t, b, s in
                 zip(labels, chosen_d, chosen, basis, snap) if s]
         if snapped is not None:
             snapped.extend({"id": lab, "township_id": tids[t], "township": tnames[t],
-                            "distance_m": round(d, 1), "basis": b} for lab, d, t, b in rows)
+                            "distance_m": d, "basis": b} for lab, d, t, b in rows)
         shown = "、".join(f"{lab}({d:.0f} 米)→{tnames[t]}" for lab, d, t, _ in rows)
         report.append(f"{file}:{len(rows)} 个{what}不在任何乡镇多边形内,距乡镇边界不超过 "
                       f"{snap_m:g} 米(snap_tolerance_m),已归入最近的乡镇(台账写明所属乡镇或供电所时,"

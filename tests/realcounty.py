@@ -43,6 +43,7 @@ deliberately outside and islet 台区, the township each 台区 was placed in, t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +214,9 @@ def _write_layer(gdf: gpd.GeoDataFrame, path: Path, *, system: str = "wgs84", **
         def move(xy: np.ndarray) -> np.ndarray:
             return np.column_stack(coords.from_wgs84(xy[:, 0], xy[:, 1], system))
         out = out.set_geometry(shapely.transform(out.geometry.to_numpy(), move), crs=4326)
-    out.to_file(path, **kwargs)
+    with warnings.catch_warnings():  # shapefile field names cut to 10 characters: as in real exports
+        warnings.filterwarnings("ignore", message=".*(truncated|[Ll]aundered).*")
+        out.to_file(path, **kwargs)
 
 
 def make_real_county(tmp: Path, code: str, *, variant: str | None = None, seed: int = 0,

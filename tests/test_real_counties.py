@@ -79,11 +79,11 @@ def real(request, tmp_path_factory):
     return read_plan(out), folder, truth, out
 
 
-needs_real = pytest.mark.slow
+slow = pytest.mark.slow
 
 
 @needs_shared
-@needs_real
+@slow
 def test_real_county_plans_every_active_transformer(real):
     p, folder, truth, _ = real
     expected = set(truth.township_of) - set(truth.retired)
@@ -92,7 +92,7 @@ def test_real_county_plans_every_active_transformer(real):
 
 
 @needs_shared
-@needs_real
+@slow
 def test_real_county_grids_tile_the_raw_townships(real):
     p, folder, _, _ = real
     raw = _raw_townships(folder, p.county.crs)
@@ -103,10 +103,10 @@ def test_real_county_grids_tile_the_raw_townships(real):
 
 
 @needs_shared
-@needs_real
+@slow
 def test_real_county_snapped_transformers_are_listed(real):
     """Every 台区 placed outside (coast, islets) is snapped, listed with distance and township,
-    and goes to a township of the station its ledger row names."""
+    and goes to a township of the station its ledger row names when one is within the tolerance."""
     p, folder, truth, out = real
     kpi = json.loads((out / "kpi.json").read_text(encoding="utf-8"))
     snap = kpi["input"]["snapped"]
@@ -117,9 +117,13 @@ def test_real_county_snapped_transformers_are_listed(real):
     station = dict(zip(p.county.townships["township_id"], p.county.townships["station_id"]))
     for tid, r in rows.items():
         assert 0 <= r["distance_m"] <= 1000 and r["township"]
-        assert station[r["township_id"]] == truth.station_of[tid], (tid, r)
+        if r["basis"] == "台账所属供电所":  # a township of its station lies within the tolerance
+            assert station[r["township_id"]] == truth.station_of[tid], (tid, r)
+        else:                              # none does: the nearest township
+            assert r["basis"] == "最近乡镇", (tid, r)
         if tid in truth.outside:
             assert r["distance_m"] <= truth.outside[tid] + 1.0
+    assert sum(r["basis"] == "台账所属供电所" for r in rows.values()) >= 0.8 * len(rows)
     tr = p.transformers.set_index("transformer_id")
     assert tr.loc[sorted(rows), "snapped_m"].notna().all()
     assert tr["snapped_m"].notna().sum() == len(rows)
@@ -130,11 +134,11 @@ def test_real_county_snapped_transformers_are_listed(real):
 
 
 @needs_shared
-@needs_real
+@slow
+@pytest.mark.parametrize("real", ["10009_雲林縣"], indirect=True)  # 口湖鄉's islets
 def test_islet_transformers_get_territory_and_a_map_flag(real):
     p, _, truth, out = real
-    if not truth.islets:
-        pytest.skip(f"{p.county.name}: no islet left out of the township layer")
+    assert truth.islets
     tr = p.transformers.set_index("transformer_id").loc[truth.islets]
     assert (tr["snapped_m"] > 300).any()  # the islets lie hundreds of metres off the polygons
     grids = p.grids.set_index("grid_id").loc[sorted(set(tr["grid_id"]))]
@@ -145,12 +149,12 @@ def test_islet_transformers_get_territory_and_a_map_flag(real):
 
 
 @needs_shared
-@needs_real
+@slow
+@pytest.mark.parametrize("real", ["10014_台東縣"], indirect=True)  # the GCJ-02 county
 def test_gcj02_county_with_crs84_headers_lands_on_the_real_polygons(real):
     """coords = "gcj02" beats the CRS84 header geopandas wrote: townships come back to WGS84."""
     p, folder, truth, _ = real
-    if COUNTIES.get(folder.name) != "gcj02":
-        pytest.skip("not the GCJ-02 county")
+    assert COUNTIES[folder.name] == "gcj02"
     assert b"CRS84" in (folder / "townships.geojson").read_bytes()
     mine = p.county.townships.set_index("township_id").geometry
     real_ = truth.townships.to_crs(p.county.crs).set_index("township_id").geometry
@@ -181,7 +185,7 @@ def test_mixed_systems_are_named_not_snapped(mixed, tmp_path):
 
 
 @needs_shared
-@needs_real
+@slow
 def test_mixed_systems_plan_once_declared_on_the_command_line(mixed, tmp_path):
     out = tmp_path / "out"
     result = run("plan", mixed, "--out", out, "-q", "--no-map", "--layer-coords", "townships=gcj02")
@@ -203,7 +207,7 @@ def test_china_osm_gcj02_outline_and_wgs84_points_are_named(county, tmp_path):
 
 
 @needs_shared
-@needs_real
+@slow
 def test_china_osm_county_plans_with_coords_by_layer_in_toml(tmp_path):
     folder, truth = make_china_osm_county(tmp_path)
     (folder / "gridplan.toml").write_text('[input.coords_by_layer]\ntownships = "gcj02"\n',
@@ -295,6 +299,7 @@ def test_station_outside_every_township_is_snapped_and_reported(tmp_path):
 
 @pytest.mark.parametrize("bad, expect", [
     (("--layer-coords", "transformers"), "LAYER=SYSTEM"),
+    (("--coords-by-layer", "transformers"), "LAYER=SYSTEM"),  # the other spelling
     (("--layer-coords", "towns=gcj02"), "unknown layer 'towns'"),
     (("--layer-coords", "transformers=mars2"), "unknown coordinate system 'mars2'"),
 ])
@@ -306,15 +311,14 @@ def test_layer_coords_option_errors(tmp_path, bad, expect):
 
 
 def test_layer_coords_option_converts_one_layer(tmp_path):
-    """A GCJ-02 ledger among WGS84 layers plans once declared per layer (both spellings)."""
+    """A GCJ-02 ledger among WGS84 layers lands where it belongs once declared per layer."""
     folder = make_county_dir(tmp_path, edit_ledger=lambda df: df.assign(
         lon=coords.from_wgs84(df["lon"], df["lat"], "gcj02")[0],
         lat=coords.from_wgs84(df["lon"], df["lat"], "gcj02")[1]))
     good = load_county(make_county_dir(tmp_path / "good")).transformers.set_index("transformer_id")
-    for flag in ("--layer-coords", "--coords-by-layer"):
-        out = tmp_path / flag.strip("-")
-        result = run("plan", folder, "--out", out, "-q", "--no-map", flag,
-                     "transformers=gcj02,villages=wgs84")
-        assert result.exit_code == 0, result.output
-        got = read_plan(out).transformers.set_index("transformer_id").geometry
-        assert got.distance(good.geometry.reindex(got.index)).max() < 0.5
+    out = tmp_path / "out"
+    result = run("plan", folder, "--out", out, "-q", "--no-map", "--layer-coords",
+                 "transformers=gcj02,villages=wgs84")
+    assert result.exit_code == 0, result.output
+    got = read_plan(out).transformers.set_index("transformer_id").geometry
+    assert got.distance(good.geometry.reindex(got.index)).max() < 0.5
