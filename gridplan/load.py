@@ -43,23 +43,35 @@ Optional layers:
 
 Coordinates
 -----------
-``coords`` (``gridplan.toml [input] coords``, or the ``coords=`` argument) applies to every file,
-unless a GeoJSON / GPKG / SHP declares its own CRS (a ``.prj``, a GeoPackage SRS, a GeoJSON
-``crs`` member), which then wins for that file. GCJ-02 and BD-09 cannot be declared by a file:
-give them per layer with ``load_county(path, coords_by_layer={"townships": "gcj02"})``, which wins
-over everything for that layer. Numbers stored as text (``" 114.2 "``, ``"114.2°"``, ``"114,2"``)
-are read; lon/lat swapped in some rows (detected with
-:func:`gridplan.coords.detect_swapped_lonlat`) are swapped back and reported. Every layer is
-converted to WGS84 with :func:`gridplan.coords.to_wgs84`, then projected to
-:func:`gridplan.coords.metric_crs_for` of the townships' centre.
+Each layer is read in the first of: ``coords_by_layer`` for it (``gridplan.toml
+[input.coords_by_layer]``, ``--layer-coords``, or the ``coords_by_layer=`` argument, which wins key
+by key); a *projected* CRS the file declares (a ``.prj``, a GeoPackage SRS, a GeoJSON ``crs``
+member); ``coords`` (``[input] coords`` / ``--coords`` / ``coords=``) when it is a longitude/latitude
+system, also over a *geographic* header (CRS84, EPSG:4326, EPSG:4490 — what GDAL writes on every
+GeoJSON, and unable to tell WGS84 from GCJ-02); a geographic header of another datum; WGS84.
+Numbers stored as text (``" 114.2 "``, ``"114.2°"``, ``"114,2"``) are read; lon/lat swapped in some
+rows (detected with :func:`gridplan.coords.detect_swapped_lonlat`) are swapped back and reported.
+Every layer is converted to WGS84 with :func:`gridplan.coords.to_wgs84`, then projected to
+:func:`gridplan.coords.metric_crs_for` of the townships' centre. A point layer (台区, stations)
+that sits off the townships by a GCJ-02-like shift is a problem naming both files and the
+``[input.coords_by_layer]`` line that fixes it.
+
+Points outside the townships
+----------------------------
+A 台区 or station in no township polygon but within ``snap_tolerance_m`` (default 1000 m) of one
+is snapped: to the nearest township of the station / township its row names when one is that
+close, else to the nearest. Snapped 台区 are planned 1 m inside their township (columns
+``snapped_m``, ``snapped``, ``ledger_lon``, ``ledger_lat``); every snapped row is in
+:attr:`County.snapped` and one report sentence (id, distance, township).
 
 Validation
 ----------
 Every problem is collected and raised once as :class:`gridplan.InputError`, each naming the file,
 the rows (ids, or ``row N`` = the spreadsheet row / feature number) and the fix: missing file or
 column (with the accepted names), a file that is not what its extension says, duplicate or missing
-ids, missing / zero / non-numeric / out-of-range coordinates, points in no township (with the
-distance in metres; ``snap_tolerance_m`` snaps those within it) or outside the county, invalid
+ids, missing / zero / non-numeric / out-of-range coordinates, points in no township farther than
+``snap_tolerance_m`` (with the distance in metres) or outside the county, layers off by a
+GCJ-02-like shift, invalid
 township polygons (repaired by ``shapely.make_valid`` when the area changes by < 1e-6, else an
 error), overlapping townships (the pairs and the overlap in m²), unknown station / parent /
 township / substation references, negative, missing or non-numeric customers and capacities, an
