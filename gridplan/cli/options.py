@@ -18,7 +18,8 @@ verbosity = click.option("-v", "--verbose", count=True, help="More log output (-
 quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 seed = click.option("--seed", type=int, default=None, help="Random seed (default 0, or gridplan.toml).")
 coords = click.option("--coords", default=None,
-                      help="Input coordinate system: wgs84, cgcs2000, gk3[:zone], gcj02, bd09 or EPSG:nnnn.")
+                      help="Input coordinate system: wgs84, cgcs2000, gk3[:zone], gcj02, bd09 or EPSG:nnnn "
+                           "(wins over a file's lon/lat header such as CRS84; a projected header wins).")
 layer_coords = click.option(
     "--layer-coords", "--coords-by-layer", "layer_coords", multiple=True, metavar="LAYER=SYSTEM",
     help="Coordinate system of one layer, e.g. --layer-coords transformers=gcj02 (repeat it, or "
