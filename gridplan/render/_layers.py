@@ -233,7 +233,8 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
             "search": f"{name} · {manager}" if manager else name,
             "style": {"radius": float(radii[i]),
                       "fillColor": fills.get(row.get("grid_id"), "#888888"),
-                      **(SNAPPED_STYLE if row.get("snapped") else {})},
+                      **(SNAPPED_STYLE if isinstance(row.get("snapped"), str)
+                         and row.get("snapped") else {})},
         })
     data = feature_collection(to_display(tr, basemap=basemap), props)
     marker = folium.CircleMarker(radius=4, weight=1, color="#222222", fill=True,
