@@ -682,7 +682,9 @@ def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
     problem names both files, the systems they were read in and how to declare them
     (``[input.coords_by_layer]``), instead of proposing a snap tolerance.
     """
-    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+    code = crs.to_epsg()
+    to_metric = (_coords._transformer(4326, code) if code  # cached: building one costs ~0.4 s
+                 else Transformer.from_crs(4326, crs, always_xy=True))
     tree = shapely.STRtree(town.geometry.to_numpy())
     flagged: set[str] = set()
     tfile = _file(ctx, "townships")
