@@ -321,7 +321,8 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
                      id_col: str, file: str, snap_m: float, problems: Problems,
                      report: list[str], what: str = "台区",
                      prefer: Sequence[tuple[np.ndarray, str] | None] | None = None,
-                     snapped: list[dict[str, Any]] | None = None) -> np.ndarray:
+                     snapped: list[dict[str, Any]] | None = None,
+                     near_fix: str | None = None) -> np.ndarray:
     """Index (into ``town``) of the township containing each point, or -1.
 
     A point on a shared border goes to the first township in file order. A point in no township
@@ -353,6 +354,10 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
     snapped
         Snapped points are appended here as ``{"id", "township_id", "township", "distance_m",
         "basis"}``.
+    near_fix
+        The fix to give for points beyond ``snap_m`` but within :data:`FAR_M` (default: correct
+        them or raise ``snap_tolerance_m``); e.g. "declare the coordinate systems" when the layer
+        is off by a GCJ-02-like shift.
 
     Returns
     -------
@@ -416,7 +421,7 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
         need = float(np.ceil(distance[near_miss].max()))
         problems.add(file, f"{int(near_miss.sum())} point(s) lie in no township, farther than "
                            f"snap_tolerance_m = {snap_m:g} m from every township",
-                     "correct their coordinates, extend the township polygons, or set "
+                     near_fix or "correct their coordinates, extend the township polygons, or set "
                      f"snap_tolerance_m = {need:.0f} (or more) in gridplan.toml [input] to snap "
                      "them to the nearest township", rows=rows)
     if far.any():

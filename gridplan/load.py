@@ -464,18 +464,17 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
         prefer = {"transformers": _ledger_townships(tr, town_ok, stations),
                   "stations": _own_townships(stations, town_ok)}
         shifted = _gcj_shifted_layers(ctx, layers, town_ok, crs, prefer)
-        rows: list[dict[str, Any]] = []
-        idx = V.assign_townships(tr.geometry, town_ok, frame=tr, id_col="transformer_id",
-                                 file=xfile, snap_m=ctx.params.snap_tolerance_m,
-                                 problems=Problems() if "transformers" in shifted else p,
-                                 report=rep, what="台区", prefer=prefer["transformers"], snapped=rows)
-        snapped += [{"layer": "transformers", **r} for r in rows]
-        rows = []
-        V.assign_townships(stations.geometry, town_ok, frame=stations, id_col="station_id",
-                           file=sfile, snap_m=ctx.params.snap_tolerance_m,
-                           problems=Problems() if "stations" in shifted else p, report=rep,
-                           what="供电所", prefer=prefer["stations"], snapped=rows)
-        snapped += [{"layer": "stations", **r} for r in rows]
+        for name, frame, file, what in (("transformers", tr, xfile, "台区"),
+                                        ("stations", stations, sfile, "供电所")):
+            rows: list[dict[str, Any]] = []
+            got = V.assign_townships(
+                frame.geometry, town_ok, frame=frame, id_col=SPECS[name].id_col, file=file,
+                snap_m=ctx.params.snap_tolerance_m, problems=p, report=rep, what=what,
+                prefer=prefer[name], snapped=rows,
+                near_fix=_SHIFT_FIRST if name in shifted else None)
+            snapped += [{"layer": name, **r} for r in rows]
+            if name == "transformers":
+                idx = got
     else:
         idx = np.full(len(tr), -1)
     tr = _join_townships(ctx, tr, town_ok, idx, xfile)
@@ -666,6 +665,10 @@ def _mark_snapped(tr: gpd.GeoDataFrame, rows: list[dict[str, Any]],
     tr["snapped_m"], tr["snapped"], tr["ledger_lon"], tr["ledger_lat"] = snapped_m, notes, lon, lat
     tr[tr.geometry.name] = gpd.GeoSeries(geoms, index=tr.index, crs=tr.crs)
     return tr
+
+
+_SHIFT_FIRST = ("declare the coordinate systems first (the GCJ-02-like shift above): these points "
+                "may then lie inside; no snap tolerance is proposed for a shift")
 
 
 def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
