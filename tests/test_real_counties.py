@@ -322,3 +322,18 @@ def test_layer_coords_option_converts_one_layer(tmp_path):
     assert result.exit_code == 0, result.output
     got = read_plan(out).transformers.set_index("transformer_id").geometry
     assert got.distance(good.geometry.reindex(got.index)).max() < 0.5
+
+
+@pytest.mark.parametrize("header", [4326, 4490])
+def test_explicit_coords_beat_a_geographic_header(tmp_path, header):
+    """GCJ-02 townships behind an EPSG:4326 / EPSG:4490 header, coords = "gcj02": converted."""
+    folder = make_county_dir(tmp_path, coords="gcj02", toml='[input]\ncoords = "gcj02"\n')
+    town = gpd.read_file(folder / "townships.geojson")
+    town.set_crs(header, allow_override=True).to_file(folder / "townships.geojson", driver="GeoJSON")
+    assert f"EPSG::{header}".encode() in (folder / "townships.geojson").read_bytes() or header == 4326
+    out = tmp_path / "out"
+    result = run("plan", folder, "--out", out, "-q", "--no-map")
+    assert result.exit_code == 0, result.output
+    good = load_county(make_county_dir(tmp_path / "good")).townships.set_index("township_id")
+    got = read_plan(out).county.townships.set_index("township_id")
+    assert max(shapely.hausdorff_distance(got.geometry[t], good.geometry[t]) for t in good.index) < 0.5
