@@ -262,9 +262,9 @@ def _converter(ctx: _Ctx, spec: LayerSpec, declared: CRS | None, file: str) -> t
     system = ctx.by_layer.get(spec.name)
     default = ctx.default_system
     if system is None and declared is not None:
-        header_yields = (not declared.is_geographic or default is None or not _is_degrees(default)
+        header_wins = (not declared.is_geographic or default is None or not _is_degrees(default)
                          or not _wgs84_like(declared))
-        if header_yields:
+        if header_wins:
             if default is not None and default.kind in ("gcj02", "bd09"):
                 ctx.report.append(f"{file}:文件自带坐标系 {declared.to_string()},按其读取,未按 "
                                   f"{default} 转换;若该文件实为 {default},请在 gridplan.toml 的 "
