@@ -369,7 +369,7 @@ def read_table(path: str | Path, *, layer: str | None = None) -> ReadResult:
         rows = _xlsx_rows(path)
     else:
         text, encoding = _decode(path.read_bytes())
-        rows = list(csv.reader(_io.StringIO(text), delimiter=_delimiter(text)))
+        rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=_delimiter(text)))
     frame = _frame_from_rows(rows, layer, text_cells=encoding is not None)
     if layer is not None:
         frame = rename_columns(frame, layer)
