@@ -168,13 +168,18 @@ def check_counts(frame: pd.DataFrame, values: np.ndarray, *, column: str, id_col
                      rows=labels)
 
 
+def _big(v: float) -> str:
+    """A large number as people write it: ``1,000,000,000,000`` (not ``1e+12``)."""
+    return f"{v:,.0f}" if np.isfinite(v) and float(v).is_integer() and abs(v) < 1e18 else f"{v:,.6g}"
+
+
 def check_plausible(frame: pd.DataFrame, values: np.ndarray, *, column: str, maximum: float,
                     unit: str, id_col: str | None, file: str, problems: Problems) -> None:
     """Values above ``maximum`` (one 台区 cannot have them) are an error naming the rows."""
     with np.errstate(invalid="ignore"):
         high = values > maximum
     if high.any():
-        labels = [f"{lab} ({v:,.12g})" for lab, v in zip(row_labels(frame, id_col, high), values[high])]
+        labels = [f"{lab} ({_big(v)})" for lab, v in zip(row_labels(frame, id_col, high), values[high])]
         problems.add(file, f"{int(high.sum())} row(s) have an implausible {column!r} "
                            f"(more than {maximum:,.0f} {unit} for one 台区)",
                      f"correct these rows (a typo, or a unit mix-up?); gridplan accepts at most "
