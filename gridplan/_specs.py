@@ -57,7 +57,7 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
                "station_id", "township_id"), "台区"),
     LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
-              ("name", "substation_id", "poles"), "线路", unique_id=False),
+              ("name", "substation_id", "poles", "line_id"), "线路", unique_id=False),
     LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
               ("feeder_id",), "开关"),
     LayerSpec("substations", False, _ANY, "point", "substation_id", ("substation_id",), ("name",),
@@ -197,6 +197,7 @@ def _attrs_feeders(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
     """
     fr["substation_id"] = _io.as_ids(fr["substation_id"])
+    fr["line_id"] = _io.as_ids(fr["line_id"])
     poles, bad = _io.parse_numbers(fr["poles"], thousands=True)
     V.check_numbers(fr, poles, bad, column="poles", id_col="feeder_id", file=file,
                     problems=ctx.problems, required=False)
