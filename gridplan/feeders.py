@@ -526,7 +526,7 @@ def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], n
     switch = np.r_[np.ones(nr, dtype=bool), closed[child_v] & in_tree]
     # orient every piece from its upper end to its child end
     coords = [c if P.a[e] == upper_v[e] else c[::-1] for e, c in enumerate(P.coords)]
-    counts = np.r_[np.zeros(nr, dtype=np.int64), [len(c) for c in coords]]
+    counts = np.r_[np.zeros(nr, dtype=np.int64), np.array([len(c) for c in coords], dtype=np.int64)]
     offsets = np.r_[0, np.cumsum(counts)]
     edge_coords = np.vstack(coords) if coords else np.empty((0, 2))
     length = np.r_[np.zeros(nr), [np.hypot(*np.diff(c, axis=0).T).sum() for c in coords]]
@@ -607,6 +607,15 @@ def _piece_poles(P: _Pieces, feeders, notes: list[str]) -> np.ndarray:
     return out
 
 
+def _no_lines(why: str) -> None:
+    """Raise the input error of a feeders layer with no usable line."""
+    from ._errors import InputError, Problem
+
+    raise InputError([Problem("feeders.*", f"no usable 10 kV line: {why}",
+                              "draw the feeder lines (in metres they must be longer than "
+                              "snap_lines_m), lower snap_lines_m under [hv], or remove the feeders file")])
+
+
 class _Shim:
     """Lets :meth:`FeederGraph.edge_lines` run on the raw arrays before the graph exists."""
 
@@ -637,6 +646,8 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     if county.feeders is None or not len(county.feeders):
         raise ValueError("county has no feeders layer")
     coords, fid, row = _explode(county.feeders)
+    if not coords:
+        _no_lines("every line of the feeders layer is empty or has zero length")
     stats["parts"] = len(coords)
     stats["multipart_rows"] = int(len(coords) - len(np.unique(row)))
     stats["snapped_ends"] = _snap_ends(coords, tol)
@@ -647,6 +658,9 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     dropped = [label for k, label in twins for _ in range(max(int(per_part[k]), 1))]
     dropped += _drop_duplicates(P, tol, county.feeders)
     stats["duplicates"] = len(dropped)
+    if not len(P.a):
+        _no_lines(f"every line of the feeders layer is shorter than snap_lines_m = {tol:g} m "
+                  "(its ends were joined into one point)")
     closed, stats["open_switches_at_vertices"] = _open_at_vertices(P, sw_at_vertex, tol, notes)
     # drop vertices no piece uses (duplicates may leave some)
     used = np.unique(np.r_[P.a, P.b])

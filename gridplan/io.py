@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import codecs
 import csv
-import zipfile
 import io as _io
 import logging
 import re
 import unicodedata
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -541,7 +542,11 @@ def read_layer(path: str | Path, *, layer: str | None = None) -> ReadResult:
             raise FileKindError("the GeoPackage has no layer", "export the layer again")
         kwargs["layer"] = layer if layer in names else names[0]
     try:
-        gdf = pyogrio.read_dataframe(path, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gdf = pyogrio.read_dataframe(path, **kwargs)
+        for w in caught:  # GDAL's remarks (e.g. an unclosed ring) go to the log, not the console
+            log.info("%s: %s", path.name, w.message)
     except Exception as exc:
         raise FileKindError(f"cannot be read ({exc})",
                             "open it in QGIS to check it, and export it again") from exc

@@ -46,6 +46,8 @@ __all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read
 COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊边远": 120.0}
 
 _SECTIONS = ("input", "plan", "hv", "managers", "response", "map")
+#: Largest gap between line ends that ``snap_lines_m`` may bridge (a drawing gap, not a distance).
+MAX_SNAP_LINES_M = 1000.0
 
 #: The ``gridplan.toml`` section of every parameter (a field not listed is accepted in any section).
 SECTION_OF: dict[str, str] = {
@@ -155,6 +157,10 @@ class Params:
         for name in ("snap_tolerance_m", "attach_tolerance_m", "snap_lines_m", "stability", "seed"):
             if getattr(self, name) < 0:
                 p.add(source, f"{name} must be >= 0, got {getattr(self, name)}", f"e.g. {_example(name)}")
+        if self.snap_lines_m > MAX_SNAP_LINES_M:
+            p.add(source, f"snap_lines_m = {self.snap_lines_m:g} is more than {MAX_SNAP_LINES_M:g} m: it "
+                          "would join line ends that are far apart", "it bridges small drawing gaps: "
+                          "e.g. snap_lines_m = 5 under [hv]")
         if self.time_limit is not None and not self.time_limit > 0:
             p.add(source, f"time_limit must be > 0 (seconds), got {self.time_limit}", "e.g. time_limit = 60")
         classes = ", ".join(COMMITMENT_MINUTES)

@@ -235,3 +235,39 @@ def test_swapped_rows_alone_still_plan(tmp_path):
         return df
     folder = make_county_dir(tmp_path, edit_ledger=edit)
     planned(folder, tmp_path)
+
+
+# ----------------------------------------------------------------------------- found by the fuzz test
+
+def test_snap_lines_beyond_a_drawing_gap_is_refused(tmp_path):
+    folder = make_county_dir(tmp_path, toml="[hv]\nsnap_lines_m = 1e300\n")
+    refused(folder, tmp_path, "snap_lines_m", "more than 1000 m")
+
+
+def test_feeders_without_a_usable_line(tmp_path):
+    import json
+
+    folder = make_county_dir(tmp_path)
+    data = json.loads((folder / "feeders.geojson").read_text(encoding="utf-8"))
+    for f in data["features"]:
+        f["geometry"]["coordinates"] = [[114.0, 30.0], [114.0, 30.0]]
+    (folder / "feeders.geojson").write_text(json.dumps(data), encoding="utf-8")
+    refused(folder, tmp_path, "feeders", "no usable 10 kV line")
+
+
+def test_gdal_remarks_do_not_reach_the_console(tmp_path):
+    import json
+
+    folder = make_county_dir(tmp_path)
+    data = json.loads((folder / "villages.geojson").read_text(encoding="utf-8"))
+    ring = data["features"][0]["geometry"]["coordinates"][0]
+    data["features"][0]["geometry"]["coordinates"][0] = ring[:-1]  # an unclosed ring
+    (folder / "villages.geojson").write_text(json.dumps(data), encoding="utf-8")
+    res = run("plan", folder, "--out", tmp_path / "out", "--no-map")
+    assert res.exit_code in (0, 2), res.output
+    assert "Warning" not in res.output and "ogr_read" not in res.output
+
+
+def test_csv_cell_with_a_line_break_inside_quotes(tmp_path):
+    folder = make_county_dir(tmp_path, edit_ledger=lambda df: set_cell(df, "TQ001", "name", "一号\r\n台区"))
+    planned(folder, tmp_path)
