@@ -11,6 +11,9 @@ would run as a formula when a planner opens the file (spreadsheet formula inject
 - **CSV**: such a cell is written with a single quote ``'`` in front (the OWASP recommendation),
   since a CSV cell has no type: ``=1+1`` is written ``'=1+1``.
 
+Control characters that XLSX cannot hold (``\x00``-``\x08``, ``\x0b``, ``\x0c``, ``\x0e``-``\x1f``)
+are written as ``\ufffd`` (�) instead of failing the whole workbook.
+
 Numbers stay numbers: a negative number (``-3.5`` as a float or an int) is written as a number, and
 a text cell that is just a number (``"-12"``, ``"+8613800000000"``) is not a formula and is left as
 it is.
@@ -25,10 +28,12 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["FORMULA_PREFIXES", "csv_safe_frame", "is_formula_like", "safe_csv_text",
-           "safe_worksheet", "write_csv", "write_xlsx_cell"]
+           "safe_worksheet", "write_csv", "write_xlsx_cell", "xlsx_safe_frame", "xlsx_text"]
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV Injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Characters an XLSX cell cannot hold (openpyxl refuses them).
+_ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -83,6 +88,29 @@ def write_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> Path:
     return Path(path)
 
 
+def xlsx_text(value: Any) -> Any:
+    """``value`` with the control characters an XLSX cell cannot hold replaced by ``\ufffd``."""
+    if isinstance(value, str) and _ILLEGAL_XLSX.search(value):
+        return _ILLEGAL_XLSX.sub("\ufffd", value)
+    return value
+
+
+def xlsx_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` fit for ``to_excel``: text without illegal control characters.
+
+    Formula-like text is then made safe by :func:`safe_worksheet` on the written sheet.
+    """
+    out = df.copy()
+    for name in out.columns:
+        col = out[name]
+        if col.dtype == object or isinstance(col.dtype, pd.StringDtype) or str(col.dtype) == "str":
+            values = col.tolist()
+            if any(isinstance(v, str) and _ILLEGAL_XLSX.search(v) for v in values):
+                out[name] = pd.Series([xlsx_text(v) for v in values], index=col.index, dtype=object)
+    out.columns = [xlsx_text(c) for c in out.columns]
+    return out
+
+
 def _as_text(cell: Any) -> None:
     cell.data_type = "s"
     cell.quotePrefix = True
@@ -97,6 +125,7 @@ def write_xlsx_cell(ws: Any, row: int, column: int, value: Any) -> Any:
         The cell written.
     """
     cell = ws.cell(row=row, column=column)
+    value = xlsx_text(value)
     cell.value = value
     if is_formula_like(value):
         _as_text(cell)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._cells import safe_worksheet, write_csv
+from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
 from .county import County
 from .kpi import balance_stats
 from .plan import Plan, atomic_dir
@@ -255,7 +255,7 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def _write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str, headers: dict[str, str]) -> None:
     from openpyxl.utils import get_column_letter
 
-    out = df.rename(columns=headers)
+    out = xlsx_safe_frame(df.rename(columns=headers))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         out.to_excel(xw, sheet_name=sheet, index=False)
         ws = xw.sheets[sheet]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._cells import safe_worksheet, write_csv
+from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
 from ._files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _to_excel(table: pd.DataFrame, path: Path) -> None:
     import pandas as pd
 
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        table.to_excel(xw, sheet_name="省级汇总", index=False)
+        xlsx_safe_frame(table).to_excel(xw, sheet_name="省级汇总", index=False)
         ws = xw.sheets["省级汇总"]
         safe_worksheet(ws)
         ws.freeze_panes = "B2"

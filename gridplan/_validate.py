@@ -24,7 +24,7 @@ import shapely
 
 from . import coords as _coords
 from ._errors import Problems
-from .io import accepted_names
+from .io import ALIASES, accepted_names
 
 __all__ = [
     "AREA_CLASSES",
@@ -100,6 +100,14 @@ def check_columns(frame: pd.DataFrame, layer: str, file: str, required: Iterable
     ok = True
     found = frame.attrs.get("source_columns") or [str(c) for c in frame.columns
                                                    if c not in ("_row", "geometry")]
+    names = [str(c) for c in frame.columns if c not in ("_row", "geometry")]
+    known = set(ALIASES.get(layer, {})) | {"lon", "lat"}
+    for col in sorted({c for c in names if names.count(c) > 1 and c in known}):
+        ok = False
+        where = [f"{found[i]} (column {i + 1})" if i < len(found) else f"column {i + 1}"
+                 for i, c in enumerate(names) if c == col]
+        problems.add(file, f"{len(where)} columns mean {col!r}: {', '.join(where)}",
+                     "keep one of them: rename or delete the others, so that gridplan knows which to read")
     for col in required:
         if col not in frame.columns:
             ok = False

@@ -320,7 +320,7 @@ def _check_zip(path: Path, ext: str) -> None:
                             f"inside; {exc})",
                             "open it in Excel or WPS and save it again as .xlsx, or export it again") from exc
     lower = [n.lower() for n in names]
-    if any(n == "xl/workbook.xml" for n in lower):
+    if any(n.startswith("xl/") and "workbook" in n for n in lower):  # xl/workbook.xml (or .bin)
         if ext in (".xlsx", ".xls"):
             return
         raise FileKindError(f"is not a {ext} file: it is an Excel .xlsx workbook",
@@ -415,8 +415,9 @@ def _frame_from_rows(rows: list[list[object]], layer: str | None, *,
     frame["_row"] = np.arange(header_at + 2, header_at + 2 + len(body))
     keep = frame.drop(columns="_row").notna().any(axis=1)
     frame = frame.loc[keep].reset_index(drop=True)
-    frame = frame.loc[:, [c for c in frame.columns if not c.startswith("column_")
-                          or frame[c].notna().any()]]
+    # a boolean mask, not labels: a header may name a column twice (reported by the loader)
+    frame = frame.loc[:, [not c.startswith("column_") or bool(frame.iloc[:, j].notna().any())
+                          for j, c in enumerate(frame.columns)]]
     return frame
 
 

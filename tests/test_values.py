@@ -271,3 +271,22 @@ def test_gdal_remarks_do_not_reach_the_console(tmp_path):
 def test_csv_cell_with_a_line_break_inside_quotes(tmp_path):
     folder = make_county_dir(tmp_path, edit_ledger=lambda df: set_cell(df, "TQ001", "name", "一号\r\n台区"))
     planned(folder, tmp_path)
+
+
+def test_control_characters_in_names_do_not_break_the_workbook(tmp_path):
+    import openpyxl
+
+    folder = make_county_dir(tmp_path, edit_ledger=lambda df: set_cell(df, "TQ001", "name", "一号\x18台区"))
+    planned(folder, tmp_path)
+    ws = openpyxl.load_workbook(tmp_path / "out" / "roster.xlsx")["台区明细"]
+    assert "一号\ufffd台区" in [c.value for row in ws.iter_rows() for c in row]
+
+
+def test_a_header_naming_a_column_twice(tmp_path):
+    folder = make_county_dir(tmp_path)
+    text = (folder / "managers.csv").read_text(encoding="utf-8").splitlines()
+    head = text[0].split(",")
+    head[2] = "manager_id"  # phone's header now repeats manager_id
+    (folder / "managers.csv").write_text("\n".join([",".join(head)] + text[1:]) + "\n", encoding="utf-8")
+    refused(folder, tmp_path, "managers.csv", "2 columns mean 'manager_id'", "column 1", "column 3",
+            "rename or delete the others")
