@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ._errors import Problems
 
@@ -211,7 +214,8 @@ _KIND_WORDS = {"number": "a number", "integer": "a whole number", "text": "a tex
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite real number (numpy scalars too), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(float(v))
 
 
 def _fits(kind: str, v: object) -> bool:
@@ -221,11 +225,11 @@ def _fits(kind: str, v: object) -> bool:
     if kind == "number":
         return _is_number(v)
     if kind == "integer":
-        return isinstance(v, int) and not isinstance(v, bool)
+        return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
     if kind == "text":
         return isinstance(v, str)
     if kind == "flag":
-        return isinstance(v, bool)
+        return isinstance(v, (bool, np.bool_))
     if kind == "text table":
         return isinstance(v, dict) and all(isinstance(b, str) for b in v.values())
     if kind == "number table":
