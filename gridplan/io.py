@@ -306,7 +306,17 @@ def sniff(path: Path) -> None:
     raise FileKindError(what, fix)
 
 
-_SHAPEFILE_PARTS = (".shp", ".dbf", ".shx", ".prj", ".cpg")
+def zip_contents(path: Path, limit: int = 8) -> str:
+    """What a ZIP file holds, for messages: ``"it holds: a.shp, a.dbf"`` (or why it cannot be read)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"it cannot be read ({exc})"
+    if not names:
+        return "it is empty"
+    more = f" … and {len(names) - limit} more" if len(names) > limit else ""
+    return "it holds: " + ", ".join(names[:limit]) + more
 
 
 def _check_zip(path: Path, ext: str) -> None:

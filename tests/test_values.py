@@ -290,3 +290,11 @@ def test_a_header_naming_a_column_twice(tmp_path):
     (folder / "managers.csv").write_text("\n".join([",".join(head)] + text[1:]) + "\n", encoding="utf-8")
     refused(folder, tmp_path, "managers.csv", "2 columns mean 'manager_id'", "column 1", "column 3",
             "rename or delete the others")
+
+
+def test_a_zipped_layer_in_the_folder(tmp_path):
+    folder = make_county_dir(tmp_path)
+    with zipfile.ZipFile(folder / "villages.zip", "w") as zf:
+        zf.write(folder / "villages.geojson", "villages.geojson")
+    (folder / "villages.geojson").unlink()
+    refused(folder, tmp_path, "villages.zip", "ZIP archive", "it holds: villages.geojson", "unzip it")
