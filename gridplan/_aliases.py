@@ -79,6 +79,7 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "name": ["name", "线路名称", "馈线名称", "名称"],
         "substation_id": ["substation_id", "变电站编号", "所属变电站", "变电站", "电源点"],
         "poles": ["poles", "杆数", "电杆数", "杆塔数", "杆塔数量"],
+        "line_id": ["line_id", "线段编号", "线路段编号", "区段编号", "导线编号", "回路编号"],
     },
     "switches": {
         "switch_id": ["switch_id", "开关编号", "开关id", "id", "编号"],

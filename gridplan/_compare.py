@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
 from .county import County
 from .kpi import balance_stats
 from .plan import Plan, atomic_dir
@@ -248,16 +249,17 @@ def rank_candidates(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- files
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel opens Chinese text correctly
+    write_csv(df, path)  # BOM: Excel opens Chinese text correctly; formula-like text quoted
 
 
 def _write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str, headers: dict[str, str]) -> None:
     from openpyxl.utils import get_column_letter
 
-    out = df.rename(columns=headers)
+    out = xlsx_safe_frame(df.rename(columns=headers))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         out.to_excel(xw, sheet_name=sheet, index=False)
         ws = xw.sheets[sheet]
+        safe_worksheet(ws)
         ws.freeze_panes = "A2"
         for i, col in enumerate(out.columns, 1):
             width = max([len(str(col))] + [len(str(v)) for v in out[col].head(200)])

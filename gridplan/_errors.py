@@ -79,6 +79,13 @@ class Problems:
     """Collector of problems; call :meth:`raise_if_any` once every check has run."""
 
     items: list[Problem] = field(default_factory=list)
+    #: Repairs that are not problems on their own (swapped lon/lat rows) but are listed with the
+    #: problems when the load fails for another reason, so that one round of fixes is enough.
+    notes: list[Problem] = field(default_factory=list)
+
+    def note(self, file: str, what: str, fix: str = "", rows: Iterable[object] = ()) -> None:
+        """Record a repair to list too, after the problems, if :meth:`raise_if_any` raises."""
+        self.notes.append(Problem(str(file), what, fix, tuple(str(r) for r in rows)))
 
     def add(self, file: str, what: str, fix: str = "", rows: Iterable[object] = ()) -> None:
         """Record one problem."""
@@ -93,4 +100,4 @@ class Problems:
     def raise_if_any(self) -> None:
         """Raise :class:`InputError` listing every problem collected so far, if any."""
         if self.items:
-            raise InputError(self.items)
+            raise InputError(self.items + self.notes)

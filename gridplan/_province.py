@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
 from ._files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def write_summary(result: ManyResult, *, maps: bool = True) -> dict[str, Path]:
     table = summary_table(result)
     files = {"csv": out / "summary.csv", "xlsx": out / "summary.xlsx"}
     # utf-8-sig: Excel on Windows opens the CSV with the right encoding.
-    _write_atomic(files["csv"], lambda tmp: table.to_csv(tmp, index=False, encoding="utf-8-sig"))
+    _write_atomic(files["csv"], lambda tmp: write_csv(table, tmp))
     _write_atomic(files["xlsx"], lambda tmp: _to_excel(table, tmp))
     failures = out / "failures.txt"
     if result.failed:
@@ -141,8 +142,9 @@ def _to_excel(table: pd.DataFrame, path: Path) -> None:
     import pandas as pd
 
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        table.to_excel(xw, sheet_name="省级汇总", index=False)
+        xlsx_safe_frame(table).to_excel(xw, sheet_name="省级汇总", index=False)
         ws = xw.sheets["省级汇总"]
+        safe_worksheet(ws)
         ws.freeze_panes = "B2"
         for i, col in enumerate(table.columns, 1):
             width = 40 if col == "错误信息" else max(8, 2 * len(col) + 2)

@@ -57,7 +57,7 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
                "station_id", "township_id"), "台区"),
     LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
-              ("name", "substation_id", "poles"), "线路", unique_id=False),
+              ("name", "substation_id", "poles", "line_id"), "线路", unique_id=False),
     LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
               ("feeder_id",), "开关"),
     LayerSpec("substations", False, _ANY, "point", "substation_id", ("substation_id",), ("name",),
@@ -114,7 +114,15 @@ def _attrs_stations(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
 
 
 def _attrs_transformers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame | None:
-    retired = V.is_retired(fr["status"])
+    retired, unknown = V.parse_status(fr["status"])
+    if unknown.any():
+        vals = fr.loc[unknown, "status"].astype(str).tolist()
+        ctx.problems.add(file, f"{int(unknown.sum())} 台区 have an unknown status (运行状态)",
+                         "write a status gridplan knows — in service: " + "、".join(V.IN_SERVICE)
+                         + "; retired (left out of the plan): " + "、".join(V.RETIRED)
+                         + " — or leave it empty (in service)",
+                         rows=[f"{r} ({v!r})" for r, v in
+                               zip(V.row_labels(fr, "transformer_id", unknown), vals)])
     if retired.any():
         ctx.report.append(f"{file}:已排除 {int(retired.sum())} 个停运/拆除台区")
         fr = fr.loc[~retired].reset_index(drop=True)
@@ -135,7 +143,14 @@ def _attrs_transformers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame 
     cap, bad_c = _io.parse_numbers(fr["capacity_kva"], thousands=True)
     V.check_numbers(fr, cap, bad_c, column="capacity_kva", id_col="transformer_id", file=file,
                     problems=ctx.problems)
-    fr["customers"] = np.where(np.isfinite(cust), np.round(cust), 0).astype(np.int64)
+    V.check_counts(fr, cust, column="customers", id_col="transformer_id", file=file,
+                   problems=ctx.problems)
+    V.check_plausible(fr, cust, column="customers", maximum=V.MAX_CUSTOMERS, unit="households",
+                      id_col="transformer_id", file=file, problems=ctx.problems)
+    V.check_plausible(fr, cap, column="capacity_kva", maximum=V.MAX_CAPACITY_KVA, unit="kVA",
+                      id_col="transformer_id", file=file, problems=ctx.problems)
+    ok = np.isfinite(cust) & (cust >= 0) & (cust <= V.MAX_CUSTOMERS)
+    fr["customers"] = np.where(ok, np.round(np.where(ok, cust, 0)), 0).astype(np.int64)
     fr["capacity_kva"] = cap
     for col in ("current_manager_id", "current_grid_id"):
         if fr[col].isna().all():
@@ -182,6 +197,7 @@ def _attrs_feeders(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
     """
     fr["substation_id"] = _io.as_ids(fr["substation_id"])
+    fr["line_id"] = _io.as_ids(fr["line_id"])
     poles, bad = _io.parse_numbers(fr["poles"], thousands=True)
     V.check_numbers(fr, poles, bad, column="poles", id_col="feeder_id", file=file,
                     problems=ctx.problems, required=False)

@@ -25,11 +25,14 @@ import shapely
 
 from . import coords as _coords
 from ._errors import Problems
-from .io import accepted_names
+from .io import ALIASES, accepted_names
 
 __all__ = [
     "AREA_CLASSES",
     "FAR_M",
+    "IN_SERVICE",
+    "MAX_CAPACITY_KVA",
+    "MAX_CUSTOMERS",
     "RETIRED",
     "STATION_KINDS",
     "assign_townships",
@@ -38,8 +41,11 @@ __all__ = [
     "check_ids",
     "check_numbers",
     "check_overlaps",
+    "check_counts",
+    "check_plausible",
     "check_references",
     "is_retired",
+    "parse_status",
     "parse_area_class",
     "parse_bool",
     "repair_townships",
@@ -56,8 +62,20 @@ STATION_KINDS = {"供电所": "供电所", "中心供电所": "中心供电所",
                  "供电服务站": "供电服务站", "服务站": "供电服务站", "station": "供电所",
                  "central": "中心供电所", "service": "供电服务站"}
 #: Status words that take a 台区 out of the plan (matched as substrings, case-insensitive).
-RETIRED = ("停运", "拆除", "退运", "报废", "注销", "废弃", "已拆", "retired", "out of service",
-           "decommissioned", "removed", "inactive", "demolished")
+RETIRED = ("停运", "拆除", "退运", "报废", "注销", "废弃", "已拆", "停用", "停止运行", "未投运",
+           "待投运", "retired", "out of service", "decommissioned", "removed", "inactive",
+           "demolished")
+#: Status words of a 台区 in service (matched as substrings once RETIRED did not match). Any
+#: other non-empty status is an error that lists these and RETIRED; an empty status is in service.
+IN_SERVICE = ("运行", "在运", "投运", "在用", "正常", "备用", "启用", "检修", "active", "in service",
+              "in-service", "running", "normal", "operating")
+
+# Plausibility limits of one 台区 (the README's "Values checked" table says the same). A value
+# above them is a typo or a unit mix-up (kVA for VA, a village total for one 台区): an error.
+#: Most households (customers) one 台区 can serve: a 2,500 kVA transformer at ~0.5 kVA/household.
+MAX_CUSTOMERS = 5_000
+#: Largest distribution transformer capacity of one 台区 (kVA); 10 kV units stop near 2,500 kVA.
+MAX_CAPACITY_KVA = 10_000.0
 _TRUE = {"1", "true", "t", "yes", "y", "是", "常开", "开", "分", "断开", "open", "no"}
 _FALSE = {"0", "false", "f", "n", "否", "常闭", "闭", "合", "闭合", "closed", "nc"}
 _TRUE.discard("no")  # "no" (normally open) is ambiguous with "no" (false): not accepted either way
@@ -83,6 +101,14 @@ def check_columns(frame: pd.DataFrame, layer: str, file: str, required: Iterable
     ok = True
     found = frame.attrs.get("source_columns") or [str(c) for c in frame.columns
                                                    if c not in ("_row", "geometry")]
+    names = [str(c) for c in frame.columns if c not in ("_row", "geometry")]
+    known = set(ALIASES.get(layer, {})) | {"lon", "lat"}
+    for col in sorted({c for c in names if names.count(c) > 1 and c in known}):
+        ok = False
+        where = [f"{found[i]} (column {i + 1})" if i < len(found) else f"column {i + 1}"
+                 for i, c in enumerate(names) if c == col]
+        problems.add(file, f"{len(where)} columns mean {col!r}: {', '.join(where)}",
+                     "keep one of them: rename or delete the others, so that gridplan knows which to read")
     for col in required:
         if col not in frame.columns:
             ok = False
@@ -117,6 +143,11 @@ def check_numbers(frame: pd.DataFrame, values: np.ndarray, bad: np.ndarray, *, c
         labels = [f"{lab} ({val!r})" for lab, val in zip(row_labels(frame, id_col, bad), shown)]
         problems.add(file, f"{int(bad.sum())} value(s) of {column!r} are not numbers",
                      f"write plain numbers in {column!r} (e.g. 120)", rows=labels)
+    inf = np.isinf(values) & ~bad
+    if inf.any():
+        problems.add(file, f"{int(inf.sum())} value(s) of {column!r} are infinite",
+                     f"write plain finite numbers in {column!r} (e.g. 120)",
+                     rows=row_labels(frame, id_col, inf))
     missing = np.isnan(values) & ~bad
     if required and missing.any():
         problems.add(file, f"{int(missing.sum())} row(s) have no {column!r}",
@@ -128,6 +159,40 @@ def check_numbers(frame: pd.DataFrame, values: np.ndarray, bad: np.ndarray, *, c
             labels = [f"{lab} ({v:g})" for lab, v in zip(row_labels(frame, id_col, low), values[low])]
             problems.add(file, f"{int(low.sum())} row(s) have a negative {column!r}",
                          f"{column!r} must be ≥ {minimum:g}: correct these rows", rows=labels)
+
+
+def check_counts(frame: pd.DataFrame, values: np.ndarray, *, column: str, id_col: str | None,
+                 file: str, problems: Problems) -> None:
+    """Counts (households) must be whole numbers: ``12.5`` is an error naming the rows.
+
+    ``"12"`` as text and ``12.0`` are whole numbers. Missing, negative and non-numeric values are
+    :func:`check_numbers`' job.
+    """
+    with np.errstate(invalid="ignore"):
+        frac = np.isfinite(values) & (values >= 0) & (np.abs(values - np.round(values)) > 1e-9)
+    if frac.any():
+        labels = [f"{lab} ({v:g})" for lab, v in zip(row_labels(frame, id_col, frac), values[frac])]
+        problems.add(file, f"{int(frac.sum())} row(s) have a {column!r} that is not a whole number",
+                     f"{column!r} counts households: write a whole number (e.g. 12) in these rows",
+                     rows=labels)
+
+
+def _big(v: float) -> str:
+    """A large number as people write it: ``1,000,000,000,000`` (not ``1e+12``)."""
+    return f"{v:,.0f}" if np.isfinite(v) and float(v).is_integer() and abs(v) < 1e18 else f"{v:,.6g}"
+
+
+def check_plausible(frame: pd.DataFrame, values: np.ndarray, *, column: str, maximum: float,
+                    unit: str, id_col: str | None, file: str, problems: Problems) -> None:
+    """Values above ``maximum`` (one 台区 cannot have them) are an error naming the rows."""
+    with np.errstate(invalid="ignore"):
+        high = values > maximum
+    if high.any():
+        labels = [f"{lab} ({_big(v)})" for lab, v in zip(row_labels(frame, id_col, high), values[high])]
+        problems.add(file, f"{int(high.sum())} row(s) have an implausible {column!r} "
+                           f"(more than {maximum:,.0f} {unit} for one 台区)",
+                     f"correct these rows (a typo, or a unit mix-up?); gridplan accepts at most "
+                     f"{maximum:,.0f} {unit} per 台区", rows=labels)
 
 
 def check_coordinates(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, bad: np.ndarray, *,
@@ -180,6 +245,9 @@ def check_coordinates(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, bad: np
             frame.attrs["swapped_rows"] = set(labels)  # named again if they still land outside
             shown = "、".join(labels[:10]) + (" 等" if len(labels) > 10 else "")
             report.append(f"{file}:{int(swapped.sum())} 个{what}的经纬度填反了,已自动对调({shown})")
+            problems.note(file, f"{int(swapped.sum())} row(s) have longitude and latitude swapped "
+                                "(swapped back for this run)",
+                          "swap the 经度/纬度 of these rows in the file", rows=labels)
         out = ok & ((np.abs(x) > 180) | (np.abs(y) > 90))
         if out.any():
             problems.add(file, f"{int(out.sum())} row(s) have coordinates outside longitude "
@@ -216,6 +284,26 @@ def is_retired(status: pd.Series) -> np.ndarray:
     values = status.astype(object).where(status.notna(), None)
     seen = {v: one(v) for v in pd.unique(values)}
     return values.map(seen).to_numpy(dtype=bool)
+
+
+def parse_status(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Read 台区 statuses: returns (retired mask, unknown mask).
+
+    Empty means in service; a status containing a :data:`RETIRED` word is retired; one containing
+    an :data:`IN_SERVICE` word is in service; anything else is unknown (an error for the caller).
+    """
+    retired = is_retired(status)
+    words = [_norm(w) for w in IN_SERVICE]
+
+    def known(v: object) -> bool:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+            return True
+        s = _norm(v)
+        return any(w in s for w in words)
+    values = status.astype(object).where(status.notna(), None)
+    seen = {v: known(v) for v in pd.unique(values)}
+    unknown = ~values.map(seen).to_numpy(dtype=bool) & ~retired
+    return retired, unknown
 
 
 def parse_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

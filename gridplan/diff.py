@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ._cells import write_csv
 from ._errors import InputError, Problem
 from .store import Snapshot, load_snapshot
 
@@ -160,10 +161,8 @@ def write_diff(d: PlanDiff, out_dir: str | Path, *, basemap: str = "osm", map_ht
     from .plan import atomic_dir
 
     with atomic_dir(out_dir) as tmp:
-        d.changes.drop(columns="geometry").rename(columns=_CHANGES_ZH).to_csv(
-            tmp / "changes.csv", index=False, encoding="utf-8-sig")
-        d.managers.rename(columns=_MANAGERS_ZH).to_csv(tmp / "managers.csv", index=False,
-                                                       encoding="utf-8-sig")
+        write_csv(d.changes.drop(columns="geometry").rename(columns=_CHANGES_ZH), tmp / "changes.csv")
+        write_csv(d.managers.rename(columns=_MANAGERS_ZH), tmp / "managers.csv")
         _write_gpkg(d, tmp / "diff.gpkg")
         if map_html:
             (tmp / "diff.html").write_text(diff_map_html(d, basemap=basemap), encoding="utf-8")

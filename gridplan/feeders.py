@@ -6,7 +6,11 @@ Real line layers rarely share exact endpoints. :func:`build_feeder_graph` cleans
 2. snap line ends lying within ``params.snap_lines_m`` of each other to one point (bridges tiny gaps);
 3. split a line where another line's end lies on its interior (T-junctions) and where a switch lies
    on it; a *normally-open* switch cuts the line there (the two sides do not connect);
-4. drop duplicated pieces (same ends, within the snap tolerance of each other);
+4. drop duplicated pieces: between the same two ends, a piece repeating another of the same
+   ``line_id`` (when the layer has one), or coinciding with it (within the snap tolerance) and with
+   identical attributes; the dropped ones are listed by id in the notes. Parallel pieces with
+   distinct ids (a double circuit, 同杆双回) are kept, counted in ``stats["parallel"]`` and their km
+   stay in the segments (they are not loops);
 5. root every connected part at a substation (the substation point nearest a line vertex within
    ``params.attach_tolerance_m``, else the point of its feeders' ``substation_id``), and build a
    breadth-first spanning tree; every edge left over closes a loop and is reported (the loop is
@@ -191,6 +195,7 @@ class _Pieces:
     coords: list[np.ndarray]
     fid: np.ndarray
     row: np.ndarray
+    part: np.ndarray  # the exploded line part each piece comes from
     a: np.ndarray  # start vertex
     b: np.ndarray  # end vertex
     vxy: np.ndarray  # vertex coordinates
@@ -241,39 +246,117 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
             else:
                 end = coords[l][0] if d <= tol else coords[l][-1]
                 sw_at_vertex.append((l, end, is_open, sid))
-    pieces, pf, pr, tags = [], [], [], []
+    pieces, pf, pr, pp, tags = [], [], [], [], []
     for i, c in enumerate(coords):
         for arr, ts, te in (_split_coords(c, cuts[i]) if i in cuts else [(c, 0, 0)]):
             pieces.append(arr)
             pf.append(fid[i])
             pr.append(row[i])
+            pp.append(i)
             tags.append((ts, te))
     tags = np.array(tags, dtype=float).reshape(-1, 2)
     ends = np.array([[p[0], p[-1]] for p in pieces]).reshape(-1, 2)
     keys = np.c_[ends, tags.reshape(-1)]
     ukeys, vid = np.unique(keys, axis=0, return_inverse=True)
     vid = vid.reshape(-1, 2)
-    P = _Pieces(pieces, np.array(pf), np.array(pr), vid[:, 0].copy(), vid[:, 1].copy(), ukeys[:, :2])
+    P = _Pieces(pieces, np.array(pf), np.array(pr), np.array(pp, dtype=np.int64), vid[:, 0].copy(),
+                vid[:, 1].copy(), ukeys[:, :2])
     return P, sw_at_vertex
 
 
-def _drop_duplicates(P: _Pieces, tol: float) -> int:
-    """Remove pieces that repeat another piece (same ends, Hausdorff distance <= tol)."""
+def _drop_twin_parts(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray, feeders):
+    """Drop exploded parts that repeat an earlier part exactly (same vertices, either direction).
+
+    Done before the lines are split at junctions and switches, so that a line exported twice is
+    dropped even where a switch would cut only one of the two copies. A repeat is a true duplicate
+    when it is the same row, has the same ``line_id``, or has identical attributes (step 4).
+
+    Returns
+    -------
+    (coords, fid, row, twins)
+        The parts kept, and per dropped part (index of its kept twin among the parts kept, label).
+    """
+    ids, attrs, _ = _row_keys(feeders)
+    seen: dict[bytes, list[int]] = {}
+    keep: list[int] = []
+    twin_of: list[tuple[int, str]] = []
+    for i, c in enumerate(coords):
+        key = min(np.ascontiguousarray(c).tobytes(), np.ascontiguousarray(c[::-1]).tobytes())
+        ri = int(row[i])
+        match = None
+        for k in seen.get(key, []):
+            rk = int(row[k])
+            if rk == ri or (ids[ri] is not None and ids[ri] == ids[rk]) or \
+                    ((ids[ri] is None or ids[rk] is None) and attrs[ri] == attrs[rk]):
+                match = k
+                break
+        if match is None:
+            seen.setdefault(key, []).append(i)
+            keep.append(i)
+        else:
+            twin_of.append((match, _piece_label(feeders, ri, ids)))
+    pos = {old: new for new, old in enumerate(keep)}
+    twins = [(pos[k], label) for k, label in twin_of]
+    return [coords[i] for i in keep], fid[keep], row[keep], twins
+
+
+def _row_keys(feeders) -> tuple[list[str | None], list[tuple], bool]:
+    """Per feeders row: its ``line_id`` (or None), its attributes as a tuple, whether ids exist."""
+    cols = [c for c in feeders.columns if c not in ("geometry", "_row")]
+    has_ids = "line_id" in feeders.columns
+    ids: list[str | None] = [None] * len(feeders)
+    if has_ids:
+        ids = [None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+               else str(v).strip() for v in feeders["line_id"].astype(object).tolist()]
+    attrs = [tuple(None if pd.isna(v) else str(v) for v in row)
+             for row in feeders[cols].astype(object).itertuples(index=False, name=None)]
+    return ids, attrs, has_ids
+
+
+def _piece_label(feeders, row: int, ids: list[str | None]) -> str:
+    """How a dropped piece is named in the notes: its line_id, else feeder id and row number."""
+    if ids[row] is not None:
+        return ids[row]
+    return f"{feeders['feeder_id'].astype(str).iloc[row]}(第 {row + 1} 行)"
+
+
+def _is_duplicate(P: _Pieces, i: int, j: int, tol: float, ids, attrs) -> bool:
+    """Whether piece ``j`` repeats piece ``i`` (both join the same two vertices)."""
+    ri, rj = int(P.row[i]), int(P.row[j])
+    same_shape = shapely.hausdorff_distance(shapely.linestrings(P.coords[i]),
+                                            shapely.linestrings(P.coords[j])) <= max(tol, 1e-6)
+    if ri == rj:
+        return same_shape  # one row drawing the same part twice
+    if ids[ri] is not None and ids[rj] is not None:
+        return ids[ri] == ids[rj]  # same id: the same line, even when drawn a little differently
+    return same_shape and attrs[ri] == attrs[rj]
+
+
+def _drop_duplicates(P: _Pieces, tol: float, feeders) -> list[str]:
+    """Remove pieces that truly repeat another (see step 4); return the labels of those dropped."""
+    ids, attrs, _ = _row_keys(feeders)
     lo, hi = np.minimum(P.a, P.b), np.maximum(P.a, P.b)
-    order = np.lexsort((hi, lo))
+    order = np.lexsort((np.arange(len(lo)), hi, lo))
     drop = np.zeros(len(P.a), dtype=bool)
-    same = (lo[order][1:] == lo[order][:-1]) & (hi[order][1:] == hi[order][:-1])
-    for k in np.flatnonzero(same):
-        i, j = order[k], order[k + 1]
-        gi, gj = shapely.linestrings(P.coords[i]), shapely.linestrings(P.coords[j])
-        if shapely.hausdorff_distance(gi, gj) <= max(tol, 1e-6):
-            drop[max(i, j)] = True
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and lo[order[end]] == lo[order[start]] and hi[order[end]] == hi[order[start]]:
+            end += 1
+        kept: list[int] = []
+        for j in sorted(order[start:end].tolist()):
+            if any(_is_duplicate(P, i, j, tol, ids, attrs) for i in kept):
+                drop[j] = True
+            else:
+                kept.append(j)
+        start = end
+    dropped = [_piece_label(feeders, int(P.row[k]), ids) for k in np.flatnonzero(drop)]
     self_loop = (P.a == P.b) & np.array([np.hypot(*np.diff(c, axis=0).T).sum() <= tol for c in P.coords])
     drop |= self_loop
     keep = np.flatnonzero(~drop)
     P.coords = [P.coords[i] for i in keep]
-    P.fid, P.row, P.a, P.b = P.fid[keep], P.row[keep], P.a[keep], P.b[keep]
-    return int(drop.sum())
+    P.fid, P.row, P.part, P.a, P.b = P.fid[keep], P.row[keep], P.part[keep], P.a[keep], P.b[keep]
+    return dropped + ["" for _ in range(int(self_loop.sum()))]
 
 
 def _open_at_vertices(P: _Pieces, sw_at_vertex, tol: float, notes: list[str]) -> tuple[np.ndarray, int]:
@@ -383,8 +466,33 @@ def _spanning_tree(P: _Pieces, roots: dict[int, str | None]):
     return pred, pos[:nv], tree_piece
 
 
-def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], notes, stats) -> dict:
-    """Build node arrays: root copies per (root, feeder), then one node per piece."""
+def _parallel_pieces(P: _Pieces, in_tree: np.ndarray, tol: float = 1.0) -> np.ndarray:
+    """Mask of pieces outside the tree that run along tree pieces all their length (double circuits).
+
+    Such a piece closes a cycle only because two circuits share a route (同杆双回); it is not a
+    loop to open with a switch.
+    """
+    out = np.zeros(len(P.a), dtype=bool)
+    extra = np.flatnonzero(~in_tree)
+    if not len(extra):
+        return out
+    tree_idx = np.flatnonzero(in_tree)
+    lines = np.array([shapely.linestrings(P.coords[e]) for e in range(len(P.coords))], dtype=object)
+    tree = shapely.STRtree(lines[tree_idx])
+    for e in extra:
+        near = tree_idx[tree.query(lines[e], predicate="dwithin", distance=tol)]
+        if len(near):
+            zone = shapely.buffer(shapely.union_all(lines[near]), tol)
+            out[e] = bool(shapely.covers(zone, lines[e]))
+    return out
+
+
+def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], notes, stats,
+            labels: list[str]) -> dict:
+    """Build node arrays: root copies per (root, feeder), then one node per piece.
+
+    ``labels`` names every piece in the notes (its ``line_id``, else feeder id and row).
+    """
     fcode = {f: i for i, f in enumerate(fids)}
     pf = np.array([fcode[f] for f in P.fid], dtype=np.int64)
     ne = len(P.a)
@@ -418,12 +526,18 @@ def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], n
     switch = np.r_[np.ones(nr, dtype=bool), closed[child_v] & in_tree]
     # orient every piece from its upper end to its child end
     coords = [c if P.a[e] == upper_v[e] else c[::-1] for e, c in enumerate(P.coords)]
-    counts = np.r_[np.zeros(nr, dtype=np.int64), [len(c) for c in coords]]
+    counts = np.r_[np.zeros(nr, dtype=np.int64), np.array([len(c) for c in coords], dtype=np.int64)]
     offsets = np.r_[0, np.cumsum(counts)]
     edge_coords = np.vstack(coords) if coords else np.empty((0, 2))
     length = np.r_[np.zeros(nr), [np.hypot(*np.diff(c, axis=0).T).sum() for c in coords]]
-    # loops: pieces outside the spanning tree
-    extra = np.flatnonzero(~in_tree)
+    # pieces outside the spanning tree: parallel to a tree piece (a double circuit), else loops
+    parallel = _parallel_pieces(P, in_tree)
+    stats["parallel"] = int(parallel.sum())
+    if parallel.any():
+        km = sum(np.hypot(*np.diff(P.coords[e], axis=0).T).sum() for e in np.flatnonzero(parallel)) / 1000
+        notes.append(f"{int(parallel.sum())} 段与其他线路同路径的并行线路(双回/多回线路,编号或属性不同)"
+                     f"已保留,共 {km:.2f} km 计入线段:{_ids([labels[e] for e in np.flatnonzero(parallel)])}。")
+    extra = np.flatnonzero(~in_tree & ~parallel)
     stats["loops"] = len(extra)
     by_feeder: dict[str, list[str]] = {}
     for e in extra:
@@ -493,6 +607,15 @@ def _piece_poles(P: _Pieces, feeders, notes: list[str]) -> np.ndarray:
     return out
 
 
+def _no_lines(why: str) -> None:
+    """Raise the input error of a feeders layer with no usable line."""
+    from ._errors import InputError, Problem
+
+    raise InputError([Problem("feeders.*", f"no usable 10 kV line: {why}",
+                              "draw the feeder lines (in metres they must be longer than "
+                              "snap_lines_m), lower snap_lines_m under [hv], or remove the feeders file")])
+
+
 class _Shim:
     """Lets :meth:`FeederGraph.edge_lines` run on the raw arrays before the graph exists."""
 
@@ -523,11 +646,21 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     if county.feeders is None or not len(county.feeders):
         raise ValueError("county has no feeders layer")
     coords, fid, row = _explode(county.feeders)
+    if not coords:
+        _no_lines("every line of the feeders layer is empty or has zero length")
     stats["parts"] = len(coords)
     stats["multipart_rows"] = int(len(coords) - len(np.unique(row)))
     stats["snapped_ends"] = _snap_ends(coords, tol)
+    coords, fid, row, twins = _drop_twin_parts(coords, fid, row, county.feeders)
     P, sw_at_vertex = _node(coords, fid, row, county.switches, tol, notes, stats)
-    stats["duplicates"] = _drop_duplicates(P, tol)
+    # a dropped twin counts as many pieces as its kept twin was split into
+    per_part = np.bincount(P.part, minlength=len(coords))
+    dropped = [label for k, label in twins for _ in range(max(int(per_part[k]), 1))]
+    dropped += _drop_duplicates(P, tol, county.feeders)
+    stats["duplicates"] = len(dropped)
+    if not len(P.a):
+        _no_lines(f"every line of the feeders layer is shorter than snap_lines_m = {tol:g} m "
+                  "(its ends were joined into one point)")
     closed, stats["open_switches_at_vertices"] = _open_at_vertices(P, sw_at_vertex, tol, notes)
     # drop vertices no piece uses (duplicates may leave some)
     used = np.unique(np.r_[P.a, P.b])
@@ -540,7 +673,9 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     if stats["t_junctions"]:
         repairs.append(f"{stats['t_junctions']} 处 T 接点处打断线路")
     if stats["duplicates"]:
-        repairs.append(f"删除 {stats['duplicates']} 段重复线路")
+        named = list(dict.fromkeys(d for d in dropped if d))
+        repairs.append(f"删除 {stats['duplicates']} 段重复线路(同一编号,或几何与属性完全相同)"
+                       + (f":{_ids(named)}" if named else ""))
     if stats["multipart_rows"]:
         repairs.append(f"多段线拆分出 {stats['multipart_rows']} 段")
     if repairs:
@@ -551,7 +686,9 @@ def build_feeder_graph(county: County, *, params: Params | None = None) -> Feede
     roots = _roots(P, county, params, comp, ncomp, notes)
     pred, pos, tree_piece = _spanning_tree(P, roots)
     fids = sorted(set(P.fid.tolist()))
-    f = _forest(P, roots, pred, pos, tree_piece, closed, fids, notes, stats)
+    ids, _, _ = _row_keys(county.feeders)
+    labels = [_piece_label(county.feeders, int(r), ids) for r in P.row]
+    f = _forest(P, roots, pred, pos, tree_piece, closed, fids, notes, stats, labels)
     tnode = _attach(county, f, fids, params, notes)
     poles = np.r_[np.zeros(len(f["parent"]) - len(P.a)), _piece_poles(P, county.feeders, notes)]
     log.info("feeder graph: %d pieces, %d roots, %d loops", len(P.a), len(roots), stats["loops"])

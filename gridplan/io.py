@@ -5,7 +5,8 @@ Everything here is about *reading* bytes into frames the way the users' files re
 - **What a file really is.** :func:`sniff` looks at the first bytes and refuses a file that is not
   what its extension says (an ``.xlsx`` that is an HTML page or a CSV text, a ``.geojson`` that is
   not JSON, a ``.shp`` without its ``.dbf``) with a :class:`FileKindError` that says how to fix it.
-- **Encodings.** CSV in UTF-8, UTF-8 with BOM, or GBK/GB18030 (tried in that order). Shapefiles use
+- **Encodings.** CSV in UTF-16 (Excel's "Unicode text", with or without a BOM; recognised by its
+  BOM or its zero bytes), UTF-8, UTF-8 with BOM, or GBK/GB18030 (tried in that order). Shapefiles use
   their ``.cpg`` when present; otherwise the ``.dbf`` is decoded as UTF-8 if it can be, else GB18030
   (a superset of GBK).
 - **Headers.** Column names are matched to canonical names through per-layer alias tables
@@ -30,6 +31,8 @@ import io as _io
 import logging
 import re
 import unicodedata
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -202,12 +205,40 @@ def as_ids(values: pd.Series) -> pd.Series:
 
 # ----------------------------------------------------------------------------- sniffing
 
+def utf16_codec(head: bytes) -> str | None:
+    """``"utf-16"`` (BOM), ``"utf-16-le"`` / ``"utf-16-be"`` (no BOM) if ``head`` is UTF-16 text, else None.
+
+    Without a BOM, text of mostly ASCII or CJK characters is recognised by its zero bytes: in
+    UTF-16LE the odd bytes of ASCII characters are zero, in UTF-16BE the even ones.
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    sample = head[: len(head) - len(head) % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    n = len(even)
+    zeros_even, zeros_odd = even.count(0), odd.count(0)
+    for codec, zeros, other in (("utf-16-le", zeros_odd, zeros_even), ("utf-16-be", zeros_even, zeros_odd)):
+        if zeros >= 0.3 * n and other <= zeros / 4:
+            try:
+                sample.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            return codec
+    return None
+
+
 def _kind_of(head: bytes) -> str:
     """Guess what a file is from its first bytes."""
     if not head:
         return "empty"
     if head.startswith(b"PK\x03\x04"):
         return "zip"
+    codec = utf16_codec(head)
+    if codec is not None:
+        text16 = head[: len(head) - len(head) % 2].decode(codec, errors="ignore").lstrip("\ufeff").lstrip()
+        return "json" if text16[:1] in ("{", "[") else "text"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         return "ole2"
     if head.startswith(b"SQLite format 3\x00"):
@@ -253,6 +284,9 @@ def sniff(path: Path) -> None:
     if ext == ".xls" and kind == "ole2":
         raise FileKindError("is an old-style .xls workbook, which gridplan does not read",
                             "open it in Excel or WPS and save it as .xlsx (or export CSV)")
+    if kind == "zip":
+        _check_zip(path, ext)
+        return
     if kind in _EXPECT.get(ext, {kind}):
         if ext == ".shp":
             missing = [s for s in (".dbf", ".shx") if _sidecar(path, s) is None]
@@ -272,6 +306,54 @@ def sniff(path: Path) -> None:
     raise FileKindError(what, fix)
 
 
+def zip_contents(path: Path, limit: int = 8) -> str:
+    """What a ZIP file holds, for messages: ``"it holds: a.shp, a.dbf"`` (or why it cannot be read)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"it cannot be read ({exc})"
+    if not names:
+        return "it is empty"
+    more = f" … and {len(names) - limit} more" if len(names) > limit else ""
+    return "it holds: " + ", ".join(names[:limit]) + more
+
+
+def _check_zip(path: Path, ext: str) -> None:
+    """A ZIP file: fine when it is an Excel workbook named .xlsx/.xls; otherwise say what it holds."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        head = "is" if ext in (".xlsx", ".xls") else f"is not a {ext} file: it is"
+        raise FileKindError(f"{head} a damaged ZIP file or Excel .xlsx workbook (an .xlsx is a ZIP "
+                            f"inside; {exc})",
+                            "open it in Excel or WPS and save it again as .xlsx, or export it again") from exc
+    lower = [n.lower() for n in names]
+    if any(n.startswith("xl/") and "workbook" in n for n in lower):  # xl/workbook.xml (or .bin)
+        if ext in (".xlsx", ".xls"):
+            return
+        raise FileKindError(f"is not a {ext} file: it is an Excel .xlsx workbook",
+                            f"rename it to {path.stem}.xlsx")
+    shown = ", ".join(names[:8]) + (f" … and {len(names) - 8} more" if len(names) > 8 else "")
+    inside = f" (it holds: {shown})" if names else " (it is empty)"
+    if any(n.startswith("word/") for n in lower):
+        what, fix = "a Word document (.docx)", "export the table from it as .xlsx or CSV"
+    elif any(n.startswith("ppt/") for n in lower):
+        what, fix = "a PowerPoint file (.pptx)", "export the table from it as .xlsx or CSV"
+    elif any(n.endswith(".shp") for n in lower):
+        what = "a ZIP archive of a shapefile, not a workbook"
+        fix = ("unzip it and put the shapefile's files (.shp, .shx, .dbf, .prj, .cpg) in the county "
+               "folder, named after the layer (e.g. transformers.shp)")
+    elif any(n.endswith((".csv", ".xlsx", ".geojson", ".json", ".gpkg", ".txt")) for n in lower):
+        what = "a ZIP archive, not a workbook"
+        fix = "unzip it and put the file it holds in the county folder, named after the layer"
+    else:
+        what = "a ZIP archive, not an Excel workbook"
+        fix = "unzip it, or export the data again as .xlsx or CSV"
+    raise FileKindError(f"is {what}{inside}", fix)
+
+
 def _sidecar(path: Path, ext: str) -> Path | None:
     for cand in (path.with_suffix(ext), path.with_suffix(ext.upper())):
         if cand.exists():
@@ -282,6 +364,13 @@ def _sidecar(path: Path, ext: str) -> Path | None:
 # ----------------------------------------------------------------------------- tables
 
 def _decode(data: bytes) -> tuple[str, str]:
+    codec = utf16_codec(data[:4096])
+    if codec is not None:
+        try:
+            return data.decode(codec).lstrip("\ufeff"), codec
+        except UnicodeDecodeError as exc:
+            raise FileKindError(f"looks like UTF-16 text but cannot be decoded ({exc.reason} at byte "
+                                f"{exc.start})", "save it as CSV UTF-8 (Excel: 另存为 → CSV UTF-8)") from exc
     for enc in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(enc), enc
@@ -336,8 +425,9 @@ def _frame_from_rows(rows: list[list[object]], layer: str | None, *,
     frame["_row"] = np.arange(header_at + 2, header_at + 2 + len(body))
     keep = frame.drop(columns="_row").notna().any(axis=1)
     frame = frame.loc[keep].reset_index(drop=True)
-    frame = frame.loc[:, [c for c in frame.columns if not c.startswith("column_")
-                          or frame[c].notna().any()]]
+    # a boolean mask, not labels: a header may name a column twice (reported by the loader)
+    frame = frame.loc[:, [not c.startswith("column_") or bool(frame.iloc[:, j].notna().any())
+                          for j, c in enumerate(frame.columns)]]
     return frame
 
 
@@ -369,7 +459,7 @@ def read_table(path: str | Path, *, layer: str | None = None) -> ReadResult:
         rows = _xlsx_rows(path)
     else:
         text, encoding = _decode(path.read_bytes())
-        rows = list(csv.reader(_io.StringIO(text), delimiter=_delimiter(text)))
+        rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=_delimiter(text)))
     frame = _frame_from_rows(rows, layer, text_cells=encoding is not None)
     if layer is not None:
         frame = rename_columns(frame, layer)
@@ -463,7 +553,11 @@ def read_layer(path: str | Path, *, layer: str | None = None) -> ReadResult:
             raise FileKindError("the GeoPackage has no layer", "export the layer again")
         kwargs["layer"] = layer if layer in names else names[0]
     try:
-        gdf = pyogrio.read_dataframe(path, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gdf = pyogrio.read_dataframe(path, **kwargs)
+        for w in caught:  # GDAL's remarks (e.g. an unclosed ring) go to the log, not the console
+            log.info("%s: %s", path.name, w.message)
     except Exception as exc:
         raise FileKindError(f"cannot be read ({exc})",
                             "open it in QGIS to check it, and export it again") from exc

@@ -209,7 +209,13 @@ def _find_files(ctx: _Ctx) -> dict[str, Path]:
     for spec in SPECS.values():
         found = _io.layer_files(ctx.folder, spec.name, spec.exts)
         if not found:
-            if spec.required:
+            zipped = _io.layer_files(ctx.folder, spec.name, (".zip",))
+            if zipped:  # a zipped shapefile or table: say so even for an optional layer
+                ctx.problems.add(zipped[0].name, f"is a ZIP archive, which gridplan does not open: "
+                                 f"{_io.zip_contents(zipped[0])}",
+                                 f"unzip it into the county folder so that {spec.name} is one of "
+                                 f"{', '.join(spec.exts)}")
+            elif spec.required:
                 others = sorted(p.name for p in ctx.folder.iterdir() if p.is_file())
                 ctx.problems.add(f"{spec.name}.*", f"the folder {ctx.folder} has no {spec.name} file",
                                  f"add {spec.name} as one of {', '.join(spec.exts)} (files present: "

@@ -10,6 +10,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from ._cells import write_xlsx_cell
+
 if TYPE_CHECKING:
     from .plan import Plan
 
@@ -93,10 +95,10 @@ def _sheet(ws, name: str, df: pd.DataFrame, *, title: str | None) -> None:
     ws.title = name
     row0 = 1
     if title:
-        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
+        write_xlsx_cell(ws, 1, 1, title).font = Font(bold=True, size=14)
         row0 = 2
     for j, col in enumerate(df.columns, 1):
-        c = ws.cell(row=row0, column=j, value=str(col))
+        c = write_xlsx_cell(ws, row0, j, str(col))
         c.font, c.fill = Font(bold=True), _HEAD_FILL
         c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for i, row in enumerate(df.itertuples(index=False), row0 + 1):
@@ -105,7 +107,7 @@ def _sheet(ws, name: str, df: pd.DataFrame, *, title: str | None) -> None:
                 val = None
             elif hasattr(val, "item"):
                 val = val.item()
-            c = ws.cell(row=i, column=j, value=val)
+            c = write_xlsx_cell(ws, i, j, val)
             c.border = _BORDER
             c.alignment = Alignment(vertical="top", wrap_text=True)
     for j, col in enumerate(df.columns, 1):

@@ -24,16 +24,22 @@ A county folder may hold a ``gridplan.toml``; its tables map onto :class:`Params
     # segment_cap = 20
     hv_owner = "lv"             # or "separate": HV staff (role 高压) own the segments
 
-Unknown keys are an error (a typo must not be silently ignored).
+Every key is type-checked: an unknown section or key (a typo must not be silently ignored), a key
+under another section than its own, and a value of the wrong type (``capacity = "abc"``) are
+errors that name the key, the type expected and an example; so are values out of range.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ._errors import Problems
 
@@ -43,6 +49,25 @@ __all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read
 COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊边远": 120.0}
 
 _SECTIONS = ("input", "plan", "hv", "managers", "response", "map")
+#: Largest gap between line ends that ``snap_lines_m`` may bridge (a drawing gap, not a distance).
+MAX_SNAP_LINES_M = 1000.0
+
+#: The ``gridplan.toml`` section of every parameter (a field not listed is accepted in any section).
+SECTION_OF: dict[str, str] = {
+    **dict.fromkeys(("county_name", "coords", "coords_by_layer", "snap_tolerance_m"), "input"),
+    **dict.fromkeys(("workload", "capacity", "tolerance", "scope", "grids_from_roster", "seed",
+                     "time_limit", "stability"), "plan"),
+    **dict.fromkeys(("segment_cap_km", "segment_weight", "segment_cap", "segment_cut",
+                     "attach_tolerance_m", "snap_lines_m", "hv_owner"), "hv"),
+    "placeholder_managers": "managers",
+    **dict.fromkeys(("speed_kmh", "detour_factor", "area_class", "commitments"), "response"),
+    **dict.fromkeys(("basemap", "tianditu_key", "language", "offline_assets"), "map"),
+}
+#: Examples shown in type errors where the default is no example (``None``).
+_EXAMPLES: dict[str, str] = {"county_name": '"某某县"', "time_limit": "60", "segment_cap": "20",
+                             "tianditu_key": '"your-tianditu-key"',
+                             "coords_by_layer": '{ townships = "gcj02" }',
+                             "commitments": '{ "城区" = 45, "农村" = 90 }'}
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,8 @@ class Params:
 
     def validate(self, source: str = "parameters") -> None:
         """Raise :class:`~gridplan.InputError` if any value is out of range."""
+        typed = type_problems({f.name: getattr(self, f.name) for f in fields(self)}, source)
+        typed.raise_if_any()  # the range checks below need the right types
         p = Problems()
         if not self.capacity > 0:
             p.add(source, f"capacity must be > 0, got {self.capacity}", "set plan.capacity to a positive workload")
@@ -126,7 +153,32 @@ class Params:
                   f"use layer names among: {', '.join(sorted(layers))}")
         if self.speed_kmh <= 0 or self.detour_factor < 1:
             p.add(source, "speed_kmh must be > 0 and detour_factor >= 1", "")
+        self._validate_ranges(p, source)
         p.raise_if_any()
+
+    def _validate_ranges(self, p: Problems, source: str) -> None:
+        """Distances, seeds and times that cannot be negative; area classes and commitments."""
+        for name in ("snap_tolerance_m", "attach_tolerance_m", "snap_lines_m", "stability", "seed"):
+            if getattr(self, name) < 0:
+                p.add(source, f"{name} must be >= 0, got {getattr(self, name)}", f"e.g. {_example(name)}")
+        if self.snap_lines_m > MAX_SNAP_LINES_M:
+            p.add(source, f"snap_lines_m = {self.snap_lines_m:g} is more than {MAX_SNAP_LINES_M:g} m: it "
+                          "would join line ends that are far apart", "it bridges small drawing gaps: "
+                          "e.g. snap_lines_m = 5 under [hv]")
+        if self.time_limit is not None and not self.time_limit > 0:
+            p.add(source, f"time_limit must be > 0 (seconds), got {self.time_limit}", "e.g. time_limit = 60")
+        classes = ", ".join(COMMITMENT_MINUTES)
+        if self.area_class not in COMMITMENT_MINUTES:
+            p.add(source, f"area_class must be one of {classes}, got {self.area_class!r}",
+                  'e.g. area_class = "农村" under [response]')
+        bad = sorted(k for k in self.commitments if k not in COMMITMENT_MINUTES)
+        if bad:
+            p.add(source, f"[response.commitments] names unknown area class(es): {', '.join(bad)}",
+                  f"use {classes}")
+        low = sorted(k for k, v in self.commitments.items() if not v > 0)
+        if low:
+            p.add(source, f"[response.commitments] must be > 0 minutes: {', '.join(low)}",
+                  '"城区" = 45')
 
 
     def _validate_segment_weight(self, p: Problems, source: str) -> None:
@@ -147,6 +199,76 @@ class Params:
                   "add e.g. segment_cap = 20 under [hv]")
         elif not self.segment_cap > 0:
             p.add(source, f"segment_cap must be > 0, got {self.segment_cap}", "")
+
+
+def _kind(annotation: object) -> str:
+    """The kind of value a field holds, from its annotation: number, integer, text, flag or table."""
+    text = str(annotation).replace(" ", "")
+    return {"float": "number", "float|None": "number", "int": "integer", "int|None": "integer",
+            "str": "text", "str|None": "text", "bool": "flag", "dict[str,str]": "text table",
+            "dict[str,float]": "number table"}.get(text, "any")
+
+
+_KIND_WORDS = {"number": "a number", "integer": "a whole number", "text": "a text in quotes",
+               "flag": "true or false", "text table": "a table of texts",
+               "number table": "a table of numbers"}
+
+
+def _is_number(v: object) -> bool:
+    """A finite real number (numpy scalars too), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(float(v))
+
+
+def _fits(kind: str, v: object) -> bool:
+    """Whether ``v`` is a value of ``kind`` (``None`` fits: the field's "not set")."""
+    if v is None or kind == "any":
+        return True
+    if kind == "number":
+        return _is_number(v)
+    if kind == "integer":
+        return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+    if kind == "text":
+        return isinstance(v, str)
+    if kind == "flag":
+        return isinstance(v, (bool, np.bool_))
+    if kind == "text table":
+        return isinstance(v, dict) and all(isinstance(b, str) for b in v.values())
+    if kind == "number table":
+        return isinstance(v, dict) and all(_is_number(b) for b in v.values())
+    return True
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _example(name: str) -> str:
+    """``name = value`` as it would be written in ``gridplan.toml`` (the default, or an example)."""
+    if name in _EXAMPLES:
+        return f"{name} = {_EXAMPLES[name]}"
+    f = next(f for f in fields(Params) if f.name == name)
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return f"{name} = {_toml_value(default)}"
+
+
+def type_problems(values: dict[str, Any], source: str) -> Problems:
+    """One problem per value whose type is not its field's (e.g. ``capacity = "abc"``)."""
+    p = Problems()
+    kinds = {f.name: _kind(f.type) for f in fields(Params)}
+    for name, v in values.items():
+        kind = kinds.get(name, "any")
+        if not _fits(kind, v):
+            where = SECTION_OF.get(name)
+            key = f"[{where}] {name}" if where else name
+            p.add(source, f"{key} must be {_KIND_WORDS[kind]}, got {type(v).__name__} {v!r}",
+                  f"write e.g. {_example(name)}" + (f" under [{where}]" if where else ""))
+    return p
 
 
 #: Names a segment weight may use: line length (km), poles, attached 台区.
@@ -192,25 +314,48 @@ def read_params(path: str | Path | None, **overrides: Any) -> Params:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             problems.add(label, f"not a valid TOML file: {exc}", "fix the syntax (see the README's parameter table)")
             problems.raise_if_any()
-        for key, val in data.items():
-            if key in _SECTIONS and isinstance(val, dict):
-                items = val.items()
-            else:
-                items = [(key, val)]
-            for k, v in items:
-                if k == "coords_by_layer" and isinstance(v, dict):
-                    v = {str(a): str(b) for a, b in v.items()}
-                if k == "commitments" and isinstance(v, dict):
-                    v = {**COMMITMENT_MINUTES, **{str(a): float(b) for a, b in v.items()}}
-                if k not in names:
-                    problems.add(label, f"unknown parameter {k!r}", f"valid names: {', '.join(sorted(names))}")
-                else:
-                    values[k] = v
+        _read_sections(data, label, names, values, problems)
+        problems.items.extend(type_problems(values, label).items)
         problems.raise_if_any()
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = set(values) - names
+        if isinstance(values.get("commitments"), dict):
+            values["commitments"] = {**COMMITMENT_MINUTES,
+                                     **{str(a): float(b) for a, b in values["commitments"].items()}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - names
     if unknown:
         raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    type_problems(given, "parameters").raise_if_any()
+    values.update(given)
     params = Params(**values)
     params.validate(Path(path).name if path else "parameters")
     return params
+
+
+def _read_sections(data: dict[str, Any], label: str, names: set[str], values: dict[str, Any],
+                   problems: Problems) -> None:
+    """Collect ``[section] key = value`` pairs into ``values``; unknown or misplaced keys are problems."""
+    for section, table in data.items():
+        if section not in _SECTIONS:
+            if section in names:
+                where = SECTION_OF.get(section, "plan")
+                problems.add(label, f"{section!r} is outside every section",
+                             f"put it under [{where}], e.g. [{where}] {_example(section)}")
+            else:
+                problems.add(label, f"unknown section [{section}]",
+                             f"sections are: {', '.join(f'[{x}]' for x in _SECTIONS)}")
+            continue
+        if not isinstance(table, dict):
+            problems.add(label, f"{section} must be a section ([{section}]), got {table!r}",
+                         f"write [{section}] on a line of its own, then its keys")
+            continue
+        for key, v in table.items():
+            own = SECTION_OF.get(key)
+            if key not in names:
+                valid = sorted(k for k in names if SECTION_OF.get(k, section) == section)
+                problems.add(label, f"unknown parameter {key!r} in [{section}]",
+                             f"valid names in [{section}]: {', '.join(valid)}")
+            elif own is not None and own != section:
+                problems.add(label, f"{key!r} belongs under [{own}], not [{section}]",
+                             f"move it: [{own}] {_example(key)}")
+            else:
+                values[key] = v
