@@ -2,7 +2,7 @@
 
 Run on a clean checkout (after merging the branches of the round), from anywhere::
 
-    python scripts/restructure.py            # apply: git mv, rewrite imports, write shims, verify
+    python scripts/restructure.py            # apply: git mv, rewrite imports, aliases, verify
     python scripts/restructure.py --dry-run  # say what would move and which files would change
 
 What it does, in order:
@@ -20,12 +20,14 @@ What it does, in order:
    (``monkeypatch.setattr("gridplan.x.y", ...)``, ``mock.patch``, logger names, docstring
    cross-references). Imports are found with :mod:`ast`, strings and comments with
    :mod:`tokenize`: nothing depends on the exact lines other branches will have written.
-3. **Writes deprecation shims** at every public module path that disappears (``gridplan/load.py``
-   ...): importing the old path warns (``DeprecationWarning``) and yields the new module itself, so
-   attribute access and monkeypatching through the old path keep working. ``gridplan/plan.py``
-   is special: ``gridplan.plan`` is also the public function, so its shim is a callable module.
+3. **Keeps every old module path working** (``gridplan.load``, ``gridplan.plan``,
+   ``gridplan.partition``, ...) through deprecation aliases in ``gridplan/_compat.py`` (generated
+   from :data:`MOVES`, installed by one line in ``gridplan/__init__.py``): importing an old path
+   warns (``DeprecationWarning``) and yields an alias whose attributes (monkeypatching included) are
+   those of the new module. No file is left at an old path, so git records every move as a rename
+   and later merges carry edits across. ``gridplan.plan``, also the public function, stays callable.
 4. **Verifies**: no reference to an old module is left, every module compiles and imports, every
-   shim warns and resolves. Anything it could not rewrite is listed and the exit status is 1.
+   alias warns and resolves. Anything it could not rewrite is listed and the exit status is 1.
 
 Idempotent: a second run finds nothing to move and nothing to rewrite. It refuses to run on a
 dirty work tree (``--force`` overrides), so ``git reset --hard`` always undoes it.
@@ -90,7 +92,7 @@ MOVES: dict[str, str] = {
 }
 
 # Modules and packages that stay where they are (anything else at the top level is unplaced).
-KEEP_TOP = {"gridplan/__init__.py", "gridplan/settings.py", "gridplan/py.typed"}
+KEEP_TOP = {"gridplan/__init__.py", "gridplan/settings.py", "gridplan/py.typed", "gridplan/_compat.py"}
 KEEP_PACKAGES = {"gridplan/cli", "gridplan/render", "gridplan/edit", "gridplan/_vendor"}
 
 PACKAGE_DOCS: dict[str, str] = {
@@ -102,7 +104,6 @@ PACKAGE_DOCS: dict[str, str] = {
     "gridplan/scale": "Many counties at once on Dask: the runs and the province summary.",
 }
 
-SHIM_MARK = "restructure-shim"
 SEARCH_DIRS = ("gridplan", "tests", "scripts")
 DOC_GLOBS = ("*.md", "docs/**/*.md")
 SKIP_PARTS = {"_vendor", "__pycache__"}
@@ -398,32 +399,107 @@ def rewrite_markdown(text: str, bare_ok: set[str]) -> str:
     return _MD_PATH_RE.sub(lambda m: MOVES.get(m.group(0), m.group(0)), text)
 
 
-# ----------------------------------------------------------------------------- shims
-def shim_text(old: str, new: str) -> str:
-    """A deprecated alias module: importing ``old`` warns and yields module ``new`` itself."""
-    head = (f'"""Deprecated alias of :mod:`{new}` ({SHIM_MARK}): import from there instead.\n\n'
-            f"Importing ``{old}`` warns and yields ``{new}`` itself, so attributes and\n"
-            f'monkeypatching through the old path keep working. To be removed in a later release.\n"""\n\n'
-            "from __future__ import annotations\n\nimport importlib\nimport sys\nimport warnings\n\n"
-            f'warnings.warn("{old} moved to {new}; import it from there (the old path will be '
-            'removed)",\n              DeprecationWarning, stacklevel=2)\n')
-    if old == "gridplan.plan":  # also the public function gridplan.plan: stay callable
-        return head + (
-            "\n_target = importlib.import_module(\"" + new + "\")\n\n\n"
-            "class _CallableAlias(type(sys)):  # type: ignore[misc]\n"
-            "    \"\"\"``gridplan.plan`` is both this alias and the function: calling it plans.\"\"\"\n\n"
-            "    def __call__(self, *args: object, **kwargs: object) -> object:\n"
-            "        return _target.plan(*args, **kwargs)\n\n"
-            "    def __getattr__(self, name: str) -> object:\n"
-            "        return getattr(_target, name)\n\n\n"
-            "sys.modules[__name__].__class__ = _CallableAlias\n")
-    return head + f'sys.modules[__name__] = importlib.import_module("{new}")\n'
+# ----------------------------------------------------------------------------- aliases
+COMPAT = "gridplan/_compat.py"
+COMPAT_LINE = ("from . import _compat  # noqa: E402,F401 - old module paths (gridplan.load, ...) "
+               "keep working, with a DeprecationWarning")
+
+COMPAT_TEXT = '''"""Deprecated aliases of the modules that moved into stage subpackages (issue #12).
+
+Written by ``scripts/restructure.py``. Importing an old path (``gridplan.load``,
+``gridplan.partition``, ...) warns with a ``DeprecationWarning`` and yields an alias of the new
+module: reading and setting attributes through it (monkeypatching included) reach the new module.
+No file sits at an old path, so git still sees every move as a rename. ``gridplan.plan`` is also
+the public function: its alias is callable and plans. Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+import warnings
+from typing import Any
+
+__all__ = ["MOVED"]
+
+#: old module path -> new module path
+MOVED: dict[str, str] = {
+__MOVED__}
 
 
-def is_shim(path: Path) -> bool:
-    """Whether ``path`` is a shim this script wrote."""
-    return (path.suffix == ".py" and path.is_file()
-            and SHIM_MARK in path.read_text(encoding="utf-8", errors="replace")[:400])
+class _Alias(types.ModuleType):
+    """A module that forwards every non-dunder attribute to the module it stands for."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(MOVED[self.__name__]), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__"):
+            super().__setattr__(name, value)
+        else:
+            setattr(importlib.import_module(MOVED[self.__name__]), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(importlib.import_module(MOVED[self.__name__]), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(importlib.import_module(MOVED[self.__name__]))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        target = importlib.import_module(MOVED[self.__name__])
+        func = getattr(target, self.__name__.rpartition(".")[2], None)
+        if not callable(func):
+            raise TypeError(f"module {self.__name__!r} is not callable")
+        return func(*args, **kwargs)
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the old paths of :data:`MOVED` and loads them as :class:`_Alias` modules."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        new = MOVED[spec.name]
+        warnings.warn(f"{spec.name} moved to {new}; import it from there (the old path will be "
+                      "removed)", DeprecationWarning, stacklevel=2)
+        target = importlib.import_module(new)
+        alias = _Alias(spec.name, target.__doc__)
+        alias.__all__ = list(getattr(target, "__all__", [n for n in vars(target)
+                                                          if not n.startswith("_")]))
+        return alias
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to run: the alias forwards to the new module."""
+
+
+if not any(isinstance(f, _Finder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _Finder())
+'''
+
+
+def compat_text() -> str:
+    """The text of ``gridplan/_compat.py`` for :data:`MOVES`."""
+    rows = "".join(f'    "{module_of(o)}": "{module_of(n)}",\n' for o, n in MOVES.items()
+                   if module_of(o) != module_of(n))
+    return COMPAT_TEXT.replace("__MOVED__", rows)
+
+
+def install_compat(init_text: str) -> str:
+    """``gridplan/__init__.py`` with the line that installs the aliases (after ``__version__``)."""
+    if "import _compat" in init_text:
+        return init_text
+    m = re.search(r"^__version__\s*=.*$", init_text, re.M)
+    if m is None:
+        raise SystemExit("gridplan/__init__.py has no __version__ line to put the alias import after")
+    return init_text[:m.end()] + "\n\n" + COMPAT_LINE + init_text[m.end():]
 
 
 # ----------------------------------------------------------------------------- the run
@@ -451,8 +527,6 @@ def check_placement(root: Path, files: list[str], report: Report) -> None:
         if any(f.startswith(str(Path(n).parent) + "/") for n in MOVES.values()
                if n.endswith("__init__.py")):
             continue
-        if is_shim(root / f):
-            continue
         report.errors.append(f"{f}: not placed in the new tree; add it to MOVES (or KEEP_TOP)")
 
 
@@ -474,7 +548,7 @@ def plan_moves(root: Path, report: Report) -> list[tuple[str, str]]:
     todo = []
     for old, new in MOVES.items():
         o, n = root / old, root / new
-        if o.exists() and not is_shim(o):
+        if o.exists():
             if n.exists():
                 report.errors.append(f"{old} and {new} both exist; merge them by hand")
             else:
@@ -492,7 +566,7 @@ def rewrite_all(root: Path, files: list[str], report: Report) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in files:
         path = root / f
-        if any(p in SKIP_PARTS for p in Path(f).parts) or f == THIS or is_shim(path):
+        if any(p in SKIP_PARTS for p in Path(f).parts) or f in (THIS, COMPAT):
             continue
         new_path = MOVES.get(f, f)
         if f.endswith(".py") and f.split("/")[0] in SEARCH_DIRS:
@@ -513,83 +587,98 @@ def rewrite_all(root: Path, files: list[str], report: Report) -> dict[str, str]:
 
 
 def apply(root: Path, todo: list[tuple[str, str]], texts: dict[str, str], report: Report) -> None:
-    """git mv, write the rewritten texts, the package docstrings and the shims."""
+    """git mv, write the rewritten texts, the package docstrings and the aliases of old paths."""
     for old, new in todo:
         (root / new).parent.mkdir(parents=True, exist_ok=True)
         git(root, "mv", old, new)
         report.moved.append((old, new))
+    written = list(texts)
     for pkg, doc in PACKAGE_DOCS.items():
         init = root / pkg / "__init__.py"
         if not init.exists():
             init.parent.mkdir(parents=True, exist_ok=True)
             init.write_text(f'"""{doc}"""\n', encoding="utf-8")
+            written.append(f"{pkg}/__init__.py")
     for path, text in texts.items():
         (root / path).write_text(text, encoding="utf-8")
-    written = [*texts, *(f"{pkg}/__init__.py" for pkg in PACKAGE_DOCS)]
-    for old, new in MOVES.items():
-        if Path(old).stem.startswith("_") or module_of(old) == module_of(new) or (root / old).exists():
-            continue
-        (root / old).write_text(shim_text(module_of(old), module_of(new)), encoding="utf-8")
-        written.append(old)
+    (root / COMPAT).write_text(compat_text(), encoding="utf-8")
+    init = root / "gridplan/__init__.py"
+    init.write_text(install_compat(init.read_text(encoding="utf-8")), encoding="utf-8")
+    written += [COMPAT, "gridplan/__init__.py"]
     git(root, "add", "--", *sorted(set(written)))
 
 
+def _old_imports(text: str, path: str, bare: set[str]) -> list[tuple[int, str]]:
+    """(line, name) of every import of an old module path left in one Python file."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return [(0, "does not parse")]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name in OLD_ONLY]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute_base(node, Ctx(path, path, set(), {}))
+            if base is None:
+                continue
+            if base in OLD_ONLY:
+                found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{a.name}") for a in node.names
+                      if f"{base}.{a.name}" in OLD_ONLY and f"{base}.{a.name}" not in bare]
+    return found
+
+
 def leftovers(root: Path, report: Report) -> None:
-    """References to old modules that survived (in files this script does not understand)."""
-    old_rel = {Path(o).stem for o in MOVES if Path(o).stem not in
-               {Path(n).stem for n in MOVES.values()}}
-    rel_re = re.compile(r"^\s*from\s+\.+(" + "|".join(sorted(old_rel)) + r")\b.*import", re.M)
+    """References to old modules that survived (in forms this script does not understand)."""
+    bare = {f"gridplan.{n}" for n in _names_bound_by(root / "gridplan/__init__.py")}
     for f in tracked_files(root):
         p = root / f
-        if (any(s in SKIP_PARTS for s in Path(f).parts) or f == THIS or is_shim(p)
+        if (any(s in SKIP_PARTS for s in Path(f).parts) or f in (THIS, COMPAT)
                 or p.suffix not in {".py", ".md", ".cfg", ".toml", ".sh", ".txt", ".ini"}):
             continue
         text = p.read_text(encoding="utf-8", errors="replace")
+        if p.suffix == ".py":
+            for line, name in _old_imports(text, f, bare):
+                report.errors.append(f"{f}:{line}: still imports the old module {name}")
         for m in _OLD_RE.finditer(text):
-            if map_dotted(m.group(0), bare_ok={"gridplan.plan"}) != m.group(0):
+            if map_dotted(m.group(0), bare_ok=bare) != m.group(0):
                 line = text.count("\n", 0, m.start()) + 1
                 report.errors.append(f"{f}:{line}: still refers to {m.group(0)}")
-        if f.startswith("gridplan/"):
-            for m in rel_re.finditer(text):
-                line = text.count("\n", 0, m.start()) + 1
-                report.errors.append(f"{f}:{line}: relative import of an old module: {m.group(0)}")
 
 
 VERIFY = r"""
 import importlib, pkgutil, sys, warnings
 import gridplan
+from gridplan import _compat
 bad = []
 for m in pkgutil.walk_packages(gridplan.__path__, "gridplan."):
     if m.name.startswith("gridplan._vendor"):
         continue
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            importlib.import_module(m.name)
+        importlib.import_module(m.name)
     except ImportError as exc:
         if getattr(exc, "name", "") in {"distributed", "dask", "pandapower", "playwright"}:
             continue
         bad.append(f"{m.name}: {type(exc).__name__}: {exc}")
     except Exception as exc:
         bad.append(f"{m.name}: {type(exc).__name__}: {exc}")
-for old, new in SHIMS:
-    sys.modules.pop(old, None)
+for old, new in _compat.MOVED.items():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         mod = importlib.import_module(old)
     if not any(issubclass(x.category, DeprecationWarning) for x in w):
         bad.append(f"{old}: no DeprecationWarning")
     target = importlib.import_module(new)
-    if old == "gridplan.plan":
-        ok = mod.read_plan is target.read_plan and callable(mod)
-    else:
-        ok = mod is target
-    if not ok:
+    names = [n for n in vars(target) if not n.startswith("__")]
+    if any(getattr(mod, n) is not getattr(target, n) for n in names):
         bad.append(f"{old}: does not resolve to {new}")
+import gridplan.plan
 if not callable(gridplan.plan) or not hasattr(gridplan, "load_county"):
     bad.append("gridplan.plan / gridplan.load_county lost")
 from gridplan.plan import Plan, read_plan  # noqa: F401
-from gridplan.io import from_pandapower, from_network_geojson  # noqa: F401
+from gridplan.load import load_county  # noqa: F401
+from gridplan.io import from_pandapower, from_network_geojson, read_table  # noqa: F401
 if not hasattr(Plan, "to_file"):
     bad.append("Plan.to_file lost")
 print("\n".join(bad))
@@ -598,15 +687,13 @@ sys.exit(1 if bad else 0)
 
 
 def verify(root: Path, report: Report) -> None:
-    """Compile everything, import every module, and check every shim."""
+    """Compile everything, import every module, and check every alias of an old path."""
     res = subprocess.run([sys.executable, "-m", "compileall", "-q", "gridplan", "tests", "scripts"],
                          cwd=root, capture_output=True, text=True)
     if res.returncode:
         report.errors.append("compileall failed:\n" + res.stdout + res.stderr)
-    shims = [(module_of(o), module_of(n)) for o, n in MOVES.items() if is_shim(root / o)]
-    code = f"SHIMS = {shims!r}\n" + VERIFY
     env = {**os.environ, "PYTHONPATH": str(root)}
-    res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", VERIFY], cwd=root, capture_output=True, text=True,
                          env=env)
     if res.returncode:
         report.errors.append("import check failed:\n" + (res.stdout + res.stderr).strip())
