@@ -401,8 +401,7 @@ def rewrite_markdown(text: str, bare_ok: set[str]) -> str:
 
 # ----------------------------------------------------------------------------- aliases
 COMPAT = "gridplan/_compat.py"
-COMPAT_LINE = ("from . import _compat  # noqa: E402,F401 - old module paths (gridplan.load, ...) "
-               "keep working, with a DeprecationWarning")
+COMPAT_LINE = "from . import _compat  # noqa: E402,F401 - deprecated aliases of the old module paths"
 
 COMPAT_TEXT = '''"""Deprecated aliases of the modules that moved into stage subpackages (issue #12).
 
