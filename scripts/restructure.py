@@ -582,9 +582,12 @@ def rewrite_all(root: Path, files: list[str], report: Report) -> dict[str, str]:
         if f.endswith(".py") and f.split("/")[0] in SEARCH_DIRS:
             text = path.read_text(encoding="utf-8")
             new = rewrite_python(text, Ctx(f, new_path, modules, bound), report)
-        elif f.endswith((".md", ".toml", ".cfg")):
+        elif f.endswith(".md"):
             text = path.read_text(encoding="utf-8")
             new = rewrite_markdown(text, _bare_ok(Ctx(f, new_path, modules, bound)))
+        elif f.endswith((".toml", ".cfg")):  # configuration names modules only
+            text = path.read_text(encoding="utf-8")
+            new = rewrite_markdown(text, set())
         else:
             continue
         if new != text or new_path != f:
