@@ -20,7 +20,8 @@ What it does, in order:
    (``monkeypatch.setattr("gridplan.x.y", ...)``, ``mock.patch``, logger names, docstring
    cross-references). Imports are found with :mod:`ast`, strings and comments with
    :mod:`tokenize`: nothing depends on the exact lines other branches will have written. A line
-   that holds the words ``restructure: keep`` is left as it is (a test of the old paths, say).
+   that holds the words ``restructure: keep`` is left as it is (a test of the old paths, say), and
+   so is a file with ``restructure: keep-file`` in its first five lines.
 3. **Keeps every old module path working** (``gridplan.load``, ``gridplan.plan``,
    ``gridplan.partition``, ...) through deprecation aliases in ``gridplan/_compat.py`` (generated
    from :data:`MOVES`, installed by one line in ``gridplan/__init__.py``): importing an old path
@@ -108,6 +109,12 @@ PACKAGE_DOCS: dict[str, str] = {
 
 SEARCH_DIRS = ("gridplan", "tests", "scripts")
 KEEP = "restructure: keep"  # a line holding this is left as it is (tests of the old paths, say)
+KEEP_FILE = "restructure: keep-file"  # ... and a file with this in its first lines
+
+
+def kept_file(text: str) -> bool:
+    """Whether a file asks to be left as it is (``restructure: keep-file`` in its first 5 lines)."""
+    return any(KEEP_FILE in line for line in text.splitlines()[:5])
 DOC_GLOBS = ("*.md", "docs/**/*.md")
 SKIP_PARTS = {"_vendor", "__pycache__"}
 THIS = "scripts/restructure.py"
@@ -581,6 +588,8 @@ def rewrite_all(root: Path, files: list[str], report: Report) -> dict[str, str]:
         new_path = MOVES.get(f, f)
         if f.endswith(".py") and f.split("/")[0] in SEARCH_DIRS:
             text = path.read_text(encoding="utf-8")
+            if kept_file(text):
+                continue
             new = rewrite_python(text, Ctx(f, new_path, modules, bound), report)
         elif f.endswith(".md"):
             text = path.read_text(encoding="utf-8")
@@ -663,6 +672,8 @@ def leftovers(root: Path, report: Report) -> None:
                 or p.suffix not in {".py", ".md", ".cfg", ".toml", ".sh", ".txt", ".ini"}):
             continue
         text = p.read_text(encoding="utf-8", errors="replace")
+        if kept_file(text):
+            continue
         kept = {i + 1 for i, line in enumerate(text.splitlines()) if KEEP in line}
         if p.suffix == ".py":
             for line, name in _old_imports(text, f, bare):
