@@ -220,6 +220,7 @@ def test_drawn_polygon_exports_as_pin_file(browser, tiny_map) -> None:
         st["ctx"].close()
 
 
+@pytest.mark.slow
 def test_osm_basemap_only_asks_for_tiles_and_still_renders(browser, tmp_path) -> None:
     from test_map import tiny_plan
 
@@ -248,6 +249,7 @@ def _sample_plan():
         pytest.skip(f"gridplan.plan does not run end to end yet: {exc!r}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SAMPLE.exists(), reason="geodata/sample not present")
 def test_sample_plan_map(browser, tmp_path) -> None:
     from gridplan.render import save_map

@@ -188,6 +188,7 @@ def test_several_problems_are_all_listed(tmp_path):
     assert_nothing_written(tmp_path, out)
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_real_console_script(tmp_path):
     folder = make_county_dir(tmp_path, edit_ledger=lambda df: set_cell(df, "TQ001", "customers", -5))
     out = tmp_path / "out"
@@ -226,6 +227,7 @@ def _per_section_feeders(folder: Path, *, conflict: bool = False) -> None:
     gpd.GeoDataFrame(rows, crs=4326).to_file(folder / "feeders.geojson", driver="GeoJSON")
 
 
+@pytest.mark.slow
 def test_feeders_one_row_per_section_plan_the_same(tmp_path):
     whole = make_county_dir(tmp_path, name="whole")
     parts = make_county_dir(tmp_path, name="parts")
@@ -302,6 +304,7 @@ def test_plan_writes_the_four_outputs(planned):
     assert "<html" in (planned / "map.html").read_text(encoding="utf-8")[:2000].lower()
 
 
+@pytest.mark.slow
 def test_wallmap_a3_pdf(planned, tmp_path):
     out = tmp_path / "S1.pdf"
     result = run("wallmap", planned, "--station", "S1", "--size", "A3", "--out", out)
@@ -317,6 +320,7 @@ def test_wallmap_unknown_station_lists_the_stations(planned, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_demo_plans_the_sample_county(tmp_path):
     """The real console script, as a user runs it (the sample county: a few seconds)."""
     out = tmp_path / "demo"

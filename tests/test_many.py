@@ -244,6 +244,7 @@ def real_province(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_real_province_end_to_end(real_province, tmp_path, client):
     out = tmp_path / "out"
     res = many.plan_many(real_province, out, client=client)

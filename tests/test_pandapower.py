@@ -34,6 +34,7 @@ def _check(county, cut):
     return r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("substations", [True, False])
 def test_from_pandapower_mv_oberrhein(substations):
     pn = pytest.importorskip("pandapower.networks", reason="pandapower not installed")

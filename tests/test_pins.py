@@ -154,6 +154,7 @@ SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(seed=st.integers(0, 50), n=st.integers(60, 160), picks=st.lists(
     st.tuples(st.sampled_from(["M1", "M2", "M3"]), st.integers(0, 10_000), st.integers(1, 5)),

@@ -45,6 +45,7 @@ def test_sample_grid_polygons_are_connected(sample_plan):
     assert_grids_connected(sample_plan)
 
 
+@pytest.mark.slow
 def test_sample_plan_is_deterministic(county, sample_plan, written, tmp_path):
     again = gridplan.plan(county)
     assert_same_plan(sample_plan, again)
@@ -87,6 +88,7 @@ def _broken_map(*args, **kwargs):
     raise RuntimeError("map step failed")
 
 
+@pytest.mark.slow
 def test_to_file_failure_writes_nothing(sample_plan, tmp_path, monkeypatch):
     monkeypatch.setattr("gridplan.render.map.save_map", _broken_map)
     out = tmp_path / "new"
@@ -95,6 +97,7 @@ def test_to_file_failure_writes_nothing(sample_plan, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no out folder, no temporary folder beside it
 
 
+@pytest.mark.slow
 def test_to_file_failure_keeps_the_older_output(sample_plan, tmp_path, monkeypatch):
     out = tmp_path / "old"
     out.mkdir()

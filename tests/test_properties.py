@@ -94,6 +94,7 @@ counties = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=30)
 @given(county=counties)
 def test_invariants_hold_on_random_counties(county):
@@ -102,6 +103,7 @@ def test_invariants_hold_on_random_counties(county):
     assert_plan_invariants(p)
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=6)
 @given(county=counties, seed=st.integers(0, 3))
 def test_same_input_and_seed_give_identical_plans(county, seed):

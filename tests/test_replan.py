@@ -101,6 +101,7 @@ def test_two_plans_compared_from_the_command_line(replan):
     assert {"changes", "grids_before", "grids_after"} <= {n for n, _ in pyogrio.list_layers(out / "diff.gpkg")}
 
 
+@pytest.mark.slow
 def test_roster_of_a_replan(replan, tmp_path):
     import openpyxl
 

@@ -140,6 +140,7 @@ def test_transformers_inside_townships_and_villages(small):
     assert (vil["name"] == vil["村"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", ["feeder", "section"])
 def test_feeders_are_trees_from_their_substation(rows, request):
     folder = request.getfixturevalue("small" if rows == "feeder" else "small_sections")

@@ -164,6 +164,7 @@ def test_candidates_rank_by_managers_saved_then_balance():
     assert out["into"].tolist() == ["B", "A", "C"]
 
 
+@pytest.mark.slow
 def test_outputs_are_written_escaped(far, tmp_path):
     c, before = far
     st = c.stations.copy()
@@ -199,6 +200,7 @@ def test_compare_map_is_offline_and_synced(far, tmp_path):
     assert sc.changed_grids[0] in page
 
 
+@pytest.mark.slow
 def test_cli_merge_and_candidates(tmp_path):
     from countygen import make_county_dir
 

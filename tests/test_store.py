@@ -48,6 +48,7 @@ def test_bad_refs_are_input_errors(tmp_path, plans):
         save_version(plans[0], tmp_path / "p" / "plan.gpkg")
 
 
+@pytest.mark.slow
 def test_plan_store_and_history_cli(tmp_path):
     from countygen import make_county_dir
 

@@ -118,6 +118,7 @@ def _pdfinfo_size(path: Path) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+@pytest.mark.slow
 @needs_font
 @pytest.mark.skipif(shutil.which("pdfinfo") is None or shutil.which("pdffonts") is None,
                     reason="poppler-utils (pdfinfo, pdffonts) not installed")
@@ -146,6 +147,7 @@ def test_pdf_page_size_and_embedded_cjk_font(plan, tmp_path, size, orientation, 
                         str(ARTIFACTS / "wallmap_A1_landscape")], check=True)
 
 
+@pytest.mark.slow
 @needs_font
 def test_png_pixel_size_at_300_dpi(plan, tmp_path):
     from PIL import Image
@@ -223,6 +225,7 @@ def test_bad_arguments_are_reported_together(plan, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 @needs_font
 def test_same_input_gives_identical_pdf(plan, tmp_path):
     a = render_wallmap(plan, station_id="S01", size="A3", out=tmp_path / "a.pdf", date="2024-05-01")
