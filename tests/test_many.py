@@ -59,7 +59,7 @@ class _FakePlan:
                                "households": county.households, "grids": max(1, county.n // 2),
                                "grid_lower_bound": 1, "cv": 0.05, "max_over_mean": 1.1}}
 
-    def to_file(self, out_dir, *, map_html=True):
+    def write_into(self, out_dir, *, map_html=True):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "kpi.json").write_text(json.dumps(self.kpi), encoding="utf-8")
