@@ -186,8 +186,11 @@ def _check_store_path(store: Path, label: str) -> None:
     if store.is_dir():
         raise OutputError([Problem(f"{label} {store}", "is a folder",
                                    "give a GeoPackage file name, e.g. plans.gpkg")])
-    names = _layers(store) if store.exists() else set()
-    if store.exists() and names and "versions" not in names:
+    try:
+        names = _layers(store) if store.exists() else set()
+    except (pyogrio.errors.DataSourceError, OSError):
+        names = {"?"}
+    if store.exists() and "versions" not in names:
         raise OutputError([Problem(f"{label} {store}",
                                    "exists but is not a gridplan plan store (no versions table)",
                                    "give a new file name, or a store written by `gridplan plan --store`")])
