@@ -506,7 +506,8 @@ class OutputDir:
             if user:
                 shown = ", ".join(user[:5]) + (f" … and {len(user) - 5} more" if len(user) > 5 else "")
                 raise _error(self.given,
-                             f"is not empty ({len(user)} entries: {shown}) and is not an earlier "
+                             f"is not empty ({len(user)} {'entry' if len(user) == 1 else 'entries'}: "
+                             f"{shown}) and is not an earlier "
                              f"gridplan output (it has no {MANIFEST}); gridplan does not write "
                              "into folders it did not make",
                              f"give a new or empty folder for {self.label}, e.g. "
