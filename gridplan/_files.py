@@ -267,6 +267,22 @@ class FileLock:
         self._fd = fd
         return self
 
+    def probe(self) -> None:
+        """Raise :class:`OutputError` when another process holds the lock (creates nothing)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = self._holder(fd)
+            raise _error(self.path.parent,
+                         f"{self.what} is being written by another gridplan run ({holder})",
+                         "wait for that run to finish, or choose another output") from None
+        finally:
+            os.close(fd)  # also releases a lock taken by the probe
+
     @staticmethod
     def _holder(fd: int) -> str:
         try:
@@ -316,10 +332,14 @@ def _is_staging(entry: Path) -> bool:
 
 
 def _user_entries(folder: Path) -> list[str]:
-    """Names in ``folder`` other than gridplan's manifest, lock and staging folders."""
+    """Names in ``folder`` other than gridplan's manifest, lock and staging folders.
+
+    A staging folder counts as gridplan's by its name alone here (its marker is written a moment
+    after it is made); only marked ones are ever removed.
+    """
     out = []
     for entry in sorted(folder.iterdir()):
-        if entry.name in (MANIFEST, LOCK) or _is_staging(entry):
+        if entry.name in (MANIFEST, LOCK) or (entry.name.startswith(STAGING_PREFIX) and entry.is_dir()):
             continue
         out.append(entry.name)
     return out
@@ -472,6 +492,7 @@ class OutputDir:
             raise _error(self.given, "is a file, not a folder",
                          f"give a folder for {self.label} (a new or empty one)")
         if real.exists():
+            FileLock(real / LOCK, what=f"the output folder {self.given}", command=self.command).probe()
             self._check_existing(real, full=False)
         self._created = _makedirs(real)
         self.path = real

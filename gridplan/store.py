@@ -280,6 +280,7 @@ class StoreVersion:
         self.run_id = uuid.uuid4().hex
         self._row: dict[str, Any] | None = None
         self._lock: FileLock | None = None
+        self._created: list[Path] = []
 
     def open(self) -> StoreVersion:
         """Check the store and its folder are usable, take the lock, resolve pending versions.
@@ -292,7 +293,7 @@ class StoreVersion:
         _check_store_path(self.store, self.label)
         from ._files import _makedirs
 
-        _makedirs(self.store.parent)
+        self._created = _makedirs(self.store.parent)
         if self.store.exists() and not os.access(self.store, os.W_OK):
             raise OutputError([Problem(f"{self.label} {self.store}", "is not writable",
                                        "make it writable or give another store")])
@@ -363,6 +364,12 @@ class StoreVersion:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if not self.store.exists():  # nothing saved: remove the folders open() made for it
+            for d in reversed(self._created):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
 
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self

@@ -63,6 +63,9 @@ RUNNER = textwrap.dedent('''
             real_prepare(self, manifest)
             die()
         S.StoreVersion.prepare = prepare
+    elif hook == "kill-in-render":
+        import matplotlib.figure
+        matplotlib.figure.Figure.savefig = lambda *a, **k: die()
     elif hook.startswith("wait-for:"):
         import gridplan
         flag, real_load = Path(hook.split(":", 1)[1]), gridplan.load_county
@@ -479,3 +482,19 @@ def test_wallmap_replaces_only_its_own_unchanged_file(planned, tmp_path):
     assert res.exit_code == 2
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [".S1.pdf.gridplan.json", ".theirs.pdf.gridplan.json", "S1.pdf", "theirs.pdf"]
+
+
+@pytest.mark.skipif(not _have_font(), reason="no CJK font installed (apt-get install fonts-noto-cjk)")
+def test_wallmap_killed_while_rendering_leaves_a_marked_leftover_the_next_run_removes(planned,
+                                                                                     tmp_path):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    proc = run_sub(tmp_path, "wallmap", planned, "--station", "S1", "--size", "A3", "--out",
+                   maps / "S1.pdf", hook="kill-in-render")
+    assert proc.returncode == -9, proc.stderr
+    left = sorted(p.name for p in maps.iterdir())
+    assert len(left) == 2 and left[0].startswith(".S1.pdf.gridplan-tmp-")  # + the stale lock file
+    assert not (maps / "S1.pdf").exists()
+    res = run("wallmap", planned, "--station", "S1", "--size", "A3", "--out", maps / "S1.pdf")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in maps.iterdir()) == [".S1.pdf.gridplan.json", "S1.pdf"]
