@@ -195,8 +195,10 @@ def owner_alive(info: dict[str, Any] | None) -> bool:
     if info.get("host") != _host():
         return True
     try:
-        pid = int(info.get("pid"))
+        pid = int(info.get("pid") or 0)
     except (TypeError, ValueError):
+        return False
+    if pid <= 0:
         return False
     if pid == os.getpid():
         return info.get("start") in (None, _start_ticks(pid))
@@ -235,7 +237,7 @@ class FileLock:
         self.command = command
         self._fd: int | None = None
 
-    def acquire(self) -> FileLock:
+    def acquire(self) -> Self:
         """Take the lock, or raise :class:`OutputError` saying who holds it."""
         while True:
             try:
@@ -347,7 +349,8 @@ def _user_entries(folder: Path) -> list[str]:
 
 def _walk(root: Path) -> tuple[list[str], list[str]]:
     """Files and folders under ``root`` (relative POSIX paths), without the staging internals."""
-    files, dirs = [], []
+    files: list[str] = []
+    dirs: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root)
         if rel == Path("."):
@@ -394,7 +397,7 @@ def _makedirs(folder: Path) -> list[Path]:
         p = p.parent
     if p.exists() and not p.is_dir():
         raise _error(p, "is a file, not a folder", "choose an output path whose folders are folders")
-    created = []
+    created: list[Path] = []
     for d in reversed(missing):
         try:
             d.mkdir()
@@ -476,7 +479,7 @@ class OutputDir:
         self._done = False
 
     # -- opening ------------------------------------------------------------------------------
-    def open(self) -> OutputDir:
+    def open(self) -> Self:
         """Check the location, create it, take the lock, clean leftovers, make the staging folder.
 
         Raises
@@ -760,8 +763,8 @@ def recover_folder(folder: str | Path, *, locked: bool = False, stores: bool = T
                     _recover_store(store["path"])
             shutil.rmtree(entry, ignore_errors=True)
             done.append(f"removed {entry.name} left by pid {info.get('owner', {}).get('pid')}")
-        manifest = read_manifest(folder)
-        if manifest is not None and not manifest.get("complete", True) \
+        stub = read_manifest(folder)
+        if stub is not None and not stub.get("complete", True) \
                 and not _user_entries(folder) and not any(_is_staging(e) for e in folder.iterdir()):
             (folder / MANIFEST).unlink(missing_ok=True)  # the stub of a run killed while planning
     finally:
@@ -842,7 +845,7 @@ class OutputFile:
         assert self.staging is not None
         return self.staging / self.path.name
 
-    def open(self) -> OutputFile:
+    def open(self) -> Self:
         """Check the path, take the lock, clean leftovers; raise :class:`OutputError` if unusable."""
         path = self.path
         for inp in self.inputs:

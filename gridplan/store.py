@@ -282,7 +282,7 @@ class StoreVersion:
         self._lock: FileLock | None = None
         self._created: list[Path] = []
 
-    def open(self) -> StoreVersion:
+    def open(self) -> Self:
         """Check the store and its folder are usable, take the lock, resolve pending versions.
 
         Raises

@@ -116,23 +116,23 @@ def main() -> None:
             rows.append(bench(f, f"generated, {n} 台区", tmp, args.repeat))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [SECTION, "",
-             f"Command: `{' '.join(['.venv/bin/python scripts/bench_outputs.py', *sys.argv[1:]])}` "
-             f"(median of {args.repeat} writes each, one process). Machine: {describe()}. "
-             f"{args.note}".rstrip(),
+             (f"Command: `{' '.join(['.venv/bin/python scripts/bench_outputs.py', *sys.argv[1:]])}` "
+              f"(median of {args.repeat} writes each, one process). Machine: {describe()}. "
+              f"{args.note}").rstrip(),
              "",
-             "| county | 台区 | outputs MB | bare files (`write_into`) s | new folder s "
-             "(writer's own) | over the previous output s (writer's own) | writer's own / bare |",
+             ("| county | 台区 | outputs MB | bare files (`write_into`) s | new folder s "
+              "(writer's own) | over the previous output s (writer's own) | writer's own / bare |"),
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['county']} | {r['台区']} | {r['MB']:.1f} | {r['bare']:.2f} | "
                      f"{r['new']:.2f} ({r['new_own']:.3f}) | {r['replace']:.2f} "
                      f"({r['replace_own']:.3f}) | {r['new_own'] / r['bare']:.1%} / "
                      f"{r['replace_own'] / r['bare']:.1%} |")
-    lines += ["", f"Peak memory of the process (getrusage RUSAGE_SELF): {peak:.0f} MB. \"Writer's "
-              "own\" is the time in `open_output` (checks, lock, leftover clean-up, staging folder) "
-              "and `commit` (sha256 of every file for the manifest, renames; on replace also the "
-              "sha256 check that the earlier files are unchanged, and removing the replaced ones): "
-              "the price of never destroying, next to the files themselves.", ""]
+    lines += ["", (f"Peak memory of the process (getrusage RUSAGE_SELF): {peak:.0f} MB. \"Writer's "
+                   "own\" is the time in `open_output` (checks, lock, leftover clean-up, staging "
+                   "folder) and `commit` (sha256 of every file for the manifest, renames; on replace "
+                   "also the sha256 check that the earlier files are unchanged, and removing the "
+                   "replaced ones): the price of never destroying, next to the files themselves."), ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

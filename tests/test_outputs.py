@@ -96,7 +96,8 @@ def run_sub(tmp: Path, *args: object, hook: str = "", cwd: Path | None = None,
     if not wait:
         return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          check=False)
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -432,7 +433,7 @@ def test_two_runs_on_one_folder_or_one_store(county, tmp_path):
         assert not (tmp_path / "elsewhere").exists()
     finally:
         go.write_text("go", encoding="utf-8")
-        stdout, stderr = first.communicate(timeout=600)
+        _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
     assert_consistent(out)
     assert _versions(store) == [1] and not (out / LOCK).exists()
