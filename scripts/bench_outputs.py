@@ -92,6 +92,15 @@ def write_section(text: str, path: Path) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+def _argv() -> list[str]:
+    """The command line as typed, with the (long) ``--note`` text shortened."""
+    out, skip = [], False
+    for a in sys.argv[1:]:
+        out.append('"…"' if skip else a)
+        skip = a == "--note"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--county", default=None, help="County folder (default geodata/sample).")
@@ -116,7 +125,7 @@ def main() -> None:
             rows.append(bench(f, f"generated, {n} 台区", tmp, args.repeat))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [SECTION, "",
-             (f"Command: `{' '.join(['.venv/bin/python scripts/bench_outputs.py', *sys.argv[1:]])}` "
+             (f"Command: `{' '.join(['.venv/bin/python scripts/bench_outputs.py', *_argv()])}` "
               f"(median of {args.repeat} writes each, one process). Machine: {describe()}. "
               f"{args.note}").rstrip(),
              "",

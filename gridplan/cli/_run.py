@@ -27,7 +27,8 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
     from .._files import open_output
 
     t0 = time.perf_counter()
-    target = open_output(out, command=command, inputs=[county_dir], expect=PLAN_FILES, force=force)
+    expect = [f for f in PLAN_FILES if map_html or f != "map.html"]
+    target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
     version = None
     try:
         version = _open_store(store, target, note) if store is not None else None
