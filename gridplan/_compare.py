@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
+from ._files import OutputDir, output_folder
 from .county import County
 from .kpi import balance_stats
-from .plan import Plan, atomic_dir
+from .plan import Plan
 from .response import response_kpis
 
 if TYPE_CHECKING:
@@ -278,11 +279,19 @@ def _response_table(sc: Scenario) -> pd.DataFrame:
         "beyond_before": a["transformer_id"].map(b["beyond"]), "beyond_after": a["beyond"]})
 
 
-def write_scenario(sc: Scenario, out: Path, *, maps: bool = True, basemap: str | None = None) -> Path:
-    """Write every output of a merge scenario to ``out`` (atomically)."""
+#: The files ``write_scenario`` writes (besides the ``before/`` and ``after/`` plans).
+SCENARIO_FILES = ("comparison.csv", "comparison.xlsx", "beyond.csv", "response.csv",
+                  "scenario.json", "compare.html", "report.html", "before", "after")
+#: The files ``write_candidates`` writes.
+CANDIDATE_FILES = ("candidates.csv", "candidates.xlsx", "candidates.html")
+
+
+def write_scenario(sc: Scenario, out: Path | OutputDir, *, maps: bool = True,
+                   basemap: str | None = None) -> Path:
+    """Write every output of a merge scenario to ``out`` (atomically, see :mod:`gridplan._files`)."""
     from .render.compare import compare_map_html, report_html
 
-    with atomic_dir(out) as tmp:
+    with output_folder(out, command="gridplan merge", expect=SCENARIO_FILES) as tmp:
         _write_csv(sc.comparison, tmp / "comparison.csv")
         _write_xlsx(sc.comparison.drop(columns="metric"), tmp / "comparison.xlsx", sheet="合并前后对比",
                     headers=COMPARISON_HEADERS)
@@ -298,23 +307,22 @@ def write_scenario(sc: Scenario, out: Path, *, maps: bool = True, basemap: str |
         if maps:
             (tmp / "compare.html").write_text(compare_map_html(sc, basemap=base), encoding="utf-8")
         (tmp / "report.html").write_text(report_html(sc, with_map=maps), encoding="utf-8")
-        sc.before.plan.to_file(tmp / "before", map_html=maps, basemap=base)
-        sc.after.plan.to_file(tmp / "after", map_html=maps, basemap=base)
-    return out
+        sc.before.plan.write_into(tmp / "before", map_html=maps, basemap=base)
+        sc.after.plan.write_into(tmp / "after", map_html=maps, basemap=base)
+    return out.path if isinstance(out, OutputDir) else Path(out)
 
 
-def write_candidates(df: pd.DataFrame, out: str | Path, *, county_name: str = "",
+def write_candidates(df: pd.DataFrame, out: str | Path | OutputDir, *, county_name: str = "",
                      params: Any = None) -> Path:
     """Write ``candidates.csv``, ``candidates.xlsx`` and ``candidates.html`` to ``out`` (atomic)."""
     from .render.compare import candidates_html
 
-    out = Path(out)
-    with atomic_dir(out) as tmp:
+    with output_folder(out, command="gridplan merge-candidates", expect=CANDIDATE_FILES) as tmp:
         _write_csv(df, tmp / "candidates.csv")
         _write_xlsx(df, tmp / "candidates.xlsx", sheet="合并候选", headers=CANDIDATE_HEADERS)
         (tmp / "candidates.html").write_text(candidates_html(df, county_name=county_name, params=params),
                                              encoding="utf-8")
-    return out
+    return out.path if isinstance(out, OutputDir) else Path(out)
 
 
 def _json(obj: Any) -> Any:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import html
 import logging
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ._cells import safe_worksheet, write_csv, xlsx_safe_frame
-from ._files import write_text_atomic
+from ._files import output_folder
 
 if TYPE_CHECKING:
     import folium
@@ -101,41 +98,47 @@ def summary_table(result: ManyResult) -> pd.DataFrame:
     return pd.concat([table, total_row], ignore_index=True)
 
 
-def write_summary(result: ManyResult, *, maps: bool = True) -> dict[str, Path]:
+#: The province summary files (``failures.txt`` only when some county failed).
+SUMMARY_FILES = ("summary.csv", "summary.xlsx", "failures.txt", "index.html")
+
+
+def write_summary(result: ManyResult, *, maps: bool = True,
+                  folder: Path | None = None) -> dict[str, Path]:
     """Write ``summary.csv``, ``summary.xlsx``, ``failures.txt`` and ``index.html`` atomically.
+
+    Parameters
+    ----------
+    result
+        The run; the files go to ``result.out_dir``.
+    maps
+        Link each county's ``map.html`` from the overview map.
+    folder
+        A staging folder of ``result.out_dir`` (opened by :func:`gridplan.many.plan_many`) to
+        write into; by default the files are swapped into ``result.out_dir`` here, as one
+        gridplan output (see :mod:`gridplan._files`).
 
     Returns
     -------
     dict
-        The files written, by short name (``csv``, ``xlsx``, ``failures``, ``index``).
+        The files written (their final paths), by short name (``csv``, ``xlsx``, ``failures``,
+        ``index``).
     """
+    if folder is None:
+        with output_folder(result.out_dir, command="gridplan plan-many",
+                           expect=SUMMARY_FILES) as tmp:
+            return write_summary(result, maps=maps, folder=tmp)
     out = result.out_dir
     table = summary_table(result)
-    files = {"csv": out / "summary.csv", "xlsx": out / "summary.xlsx"}
     # utf-8-sig: Excel on Windows opens the CSV with the right encoding.
-    _write_atomic(files["csv"], lambda tmp: write_csv(table, tmp))
-    _write_atomic(files["xlsx"], lambda tmp: _to_excel(table, tmp))
-    failures = out / "failures.txt"
+    write_csv(table, folder / "summary.csv")
+    _to_excel(table, folder / "summary.xlsx")
+    files = {"csv": out / "summary.csv", "xlsx": out / "summary.xlsx"}
     if result.failed:
-        write_text_atomic(failures, _failures_text(result))
-        files["failures"] = failures
-    else:
-        failures.unlink(missing_ok=True)
+        (folder / "failures.txt").write_text(_failures_text(result), encoding="utf-8")
+        files["failures"] = out / "failures.txt"
+    _save_map(overview_map(result, maps=maps), folder / "index.html")
     files["index"] = out / "index.html"
-    _write_atomic(files["index"], lambda tmp: _save_map(overview_map(result, maps=maps), tmp))
     return files
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _to_excel(table: pd.DataFrame, path: Path) -> None:

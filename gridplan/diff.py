@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._cells import write_csv
 from ._errors import InputError, Problem
+from ._files import OutputDir, output_folder
 from .store import Snapshot, load_snapshot
 
 __all__ = ["CHANGE_LABELS", "PlanDiff", "diff_plans", "write_diff"]
@@ -154,19 +155,25 @@ def _manager_table(sa, sb, ta, tb, names_a, names_b) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- output
 
-def write_diff(d: PlanDiff, out_dir: str | Path, *, basemap: str = "osm", map_html: bool = True) -> Path:
+#: The files ``write_diff`` writes.
+DIFF_FILES = ("changes.csv", "managers.csv", "diff.gpkg", "diff.html")
+
+
+def write_diff(d: PlanDiff, out_dir: str | Path | OutputDir, *, basemap: str = "osm",
+               map_html: bool = True) -> Path:
     """Write ``changes.csv``, ``managers.csv`` (Chinese headers, UTF-8 with BOM for Excel),
     ``diff.gpkg`` (layers ``changes``: 台区 points with from/to; ``grids_before`` and
-    ``grids_after``: the grids that changed) and ``diff.html`` to ``out_dir``, atomically."""
-    from .plan import atomic_dir
+    ``grids_after``: the grids that changed) and ``diff.html`` to ``out_dir``, atomically.
 
-    with atomic_dir(out_dir) as tmp:
+    ``out_dir`` is a folder (new, empty or an earlier diff output; see :mod:`gridplan._files`)
+    or an :class:`~gridplan._files.OutputDir` opened before the comparison."""
+    with output_folder(out_dir, command="gridplan diff", expect=DIFF_FILES) as tmp:
         write_csv(d.changes.drop(columns="geometry").rename(columns=_CHANGES_ZH), tmp / "changes.csv")
         write_csv(d.managers.rename(columns=_MANAGERS_ZH), tmp / "managers.csv")
         _write_gpkg(d, tmp / "diff.gpkg")
         if map_html:
             (tmp / "diff.html").write_text(diff_map_html(d, basemap=basemap), encoding="utf-8")
-    return Path(out_dir)
+    return out_dir.path if isinstance(out_dir, OutputDir) else Path(out_dir)
 
 
 def changed_grid_layers(d: PlanDiff) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:

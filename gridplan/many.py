@@ -36,7 +36,7 @@ from typing import Any
 
 from . import __version__
 from ._errors import GridplanError, Problems
-from ._files import json_default, sha256, write_text_atomic
+from ._files import json_default, open_output, sha256
 from ._province import (  # noqa: F401 - summary and overview map, re-exported from here
     COLUMNS,
     FAILED,
@@ -44,12 +44,14 @@ from ._province import (  # noqa: F401 - summary and overview map, re-exported f
     PLANNED,
     SKIPPED,
     STATUS_ZH,
+    SUMMARY_FILES,
     SUMMED,
     one_line,
     overview_map,
     summary_table,
     write_summary,
 )
+from .plan import PLAN_FILES
 
 __all__ = [
     "MANIFEST",
@@ -222,8 +224,9 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
                     phash: str) -> dict[str, Any]:
     """Load, plan and write one county; return a :class:`CountyResult` as a dict. Never raises.
 
-    This is the Dask task. It writes ``out_dir`` (via ``Plan.to_file``, atomically) and then the
-    resume manifest; errors become a failure record carrying the message and the exception type.
+    This is the Dask task. It writes ``out_dir`` and the resume manifest as one gridplan output
+    (:func:`gridplan._files.open_output`: atomic, never over files gridplan did not write); errors
+    become a failure record carrying the message and the exception type.
     """
     import gridplan
 
@@ -232,17 +235,23 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
     res = CountyResult(county=name, status=PLANNED, worker=_worker_address())
     try:
         checksums = input_checksums(county_dir)
-        county = gridplan.load_county(county_dir, **params)
-        plan = gridplan.plan(county)
-        plan.to_file(out_dir, map_html=maps)
-        res.kpi = dict(plan.kpi.get("county", {}))
-        res.outline = _outline(county)
-        manifest = {"county": name, "inputs": checksums, "params_hash": phash,
-                    "params": params, "maps": maps, "gridplan": __version__,
-                    "county_checksums": dict(county.checksums), "kpi": res.kpi,
-                    "outline": res.outline, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_text_atomic(Path(out_dir) / MANIFEST,
-                          json.dumps(manifest, ensure_ascii=False, indent=1, default=json_default))
+        # The county's folder is one gridplan output, checked and locked (here, on the worker)
+        # before the county is planned; its files and the resume manifest are swapped in together.
+        with open_output(out_dir, command="gridplan plan-many (county)",
+                         expect=(*PLAN_FILES, MANIFEST)) as target:
+            assert target.staging is not None
+            county = gridplan.load_county(county_dir, **params)
+            plan = gridplan.plan(county)
+            plan.write_into(target.staging, map_html=maps)
+            res.kpi = dict(plan.kpi.get("county", {}))
+            res.outline = _outline(county)
+            manifest = {"county": name, "inputs": checksums, "params_hash": phash,
+                        "params": params, "maps": maps, "gridplan": __version__,
+                        "county_checksums": dict(county.checksums), "kpi": res.kpi,
+                        "outline": res.outline, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            (target.staging / MANIFEST).write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=1, default=json_default),
+                encoding="utf-8")
     except Exception as exc:  # noqa: BLE001 - isolation of one county is the point
         res.status = FAILED
         res.error_type = type(exc).__name__
@@ -352,7 +361,27 @@ def plan_many(province_dir: str | Path, out_dir: str | Path, *, scheduler: str |
     # Absolute paths: the workers (maybe on other machines) resolve them, not the client's cwd.
     root, out = Path(province_dir).resolve(), Path(out_dir).resolve()
     counties = _discover_or_raise(root)
-    out.mkdir(parents=True, exist_ok=True)
+    # Checked (not inside/above the province, empty or an earlier plan-many output, writable)
+    # and locked before any county is planned; the summary files are swapped in at the end.
+    target = open_output(out, command="gridplan plan-many", inputs=[root],
+                         expect=SUMMARY_FILES)
+    try:
+        result = _plan_counties(root, out, counties, target, params=params, progress=progress,
+                                maps=maps, client=client, scheduler=scheduler, workers=workers,
+                                summary=summary)
+    except BaseException:
+        target.close(failed=True)
+        raise
+    target.close()
+    result.seconds = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _plan_counties(root: Path, out: Path, counties: list[Path], target: Any, *,
+                   params: dict[str, Any], progress: ManyProgress | None, maps: bool,
+                   client: Any | None, scheduler: str | None, workers: int | None,
+                   summary: bool) -> ManyResult:
+    """Plan the counties not yet current and write the summary into ``target`` (opened)."""
     phash = params_hash(params, maps=maps)
 
     results: dict[str, CountyResult] = {}
@@ -385,9 +414,12 @@ def plan_many(province_dir: str | Path, out_dir: str | Path, *, scheduler: str |
 
     ordered = [results[c.name] for c in counties]
     result = ManyResult(out_dir=out, counties=ordered, seconds=0.0)
+    for c in ordered:
+        if c.ok:
+            target.add_folder(c.county)
     if summary:
-        result.files = write_summary(result, maps=maps)
-    result.seconds = round(time.perf_counter() - start, 3)
+        result.files = write_summary(result, maps=maps, folder=target.staging)
+    target.commit()
     return result
 
 

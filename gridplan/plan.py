@@ -19,16 +19,19 @@ from typing import Any, Callable
 import geopandas as gpd
 import pandas as pd
 
-from ._files import atomic_dir, json_default
+from ._files import OutputDir, Transaction, atomic_dir, json_default, open_output
 from .county import County
 from .settings import Params
 
-__all__ = ["Plan", "plan", "read_plan", "write_gpkg", "atomic_dir"]
+__all__ = ["PLAN_FILES", "Plan", "atomic_dir", "plan", "read_plan", "write_gpkg"]
 
 log = logging.getLogger(__name__)
 
 #: Called with (stage name, index, total) as the pipeline advances; the CLI draws a bar with it.
 Progress = Callable[[str, int, int], None]
+
+#: The files ``Plan.to_file`` writes.
+PLAN_FILES = ("plan.gpkg", "kpi.json", "roster.xlsx", "map.html")
 
 STAGES = ("workload", "graph", "patches", "territory", "feeders", "managers", "kpis")
 
@@ -63,30 +66,64 @@ class Plan:
                 out[extra] = layer
         return out
 
-    def to_file(self, out_dir: str | Path, *, map_html: bool = True, roster: bool = True,
-                basemap: str | None = None) -> Path:
+    def to_file(self, out_dir: str | Path | OutputDir, *, map_html: bool = True,
+                roster: bool = True, basemap: str | None = None,
+                transaction: Transaction | None = None) -> Path:
         """Write ``plan.gpkg``, ``kpi.json``, ``roster.xlsx`` and ``map.html`` to ``out_dir``.
 
-        Everything is written to a temporary folder beside ``out_dir`` and moved into place at
-        the end, so a failure leaves no partial output (and an older ``out_dir`` untouched).
+        The files are staged in a hidden folder and swapped in at the end (see
+        :mod:`gridplan._files`): a failure leaves no partial output and an older output untouched.
+        ``out_dir`` must be new, empty or an earlier plan output; other files in it are kept.
+
+        Parameters
+        ----------
+        out_dir
+            The output folder, or an :class:`~gridplan._files.OutputDir` already opened (checked
+            and locked before planning, as the CLI does).
+        map_html, roster
+            Write ``map.html`` / ``roster.xlsx``.
+        basemap
+            Basemap of ``map.html`` (default: the plan's parameter).
+        transaction
+            Committed together with the folder (a ``--store`` version,
+            :class:`gridplan.store.StoreVersion`).
 
         Returns
         -------
         pathlib.Path
             ``out_dir``.
+
+        Raises
+        ------
+        gridplan._files.OutputError
+            ``out_dir`` cannot be used (not empty and not a gridplan output, locked, read-only).
         """
-        with atomic_dir(out_dir) as tmp:
-            write_gpkg(self, tmp / "plan.gpkg")
-            (tmp / "kpi.json").write_text(
-                json.dumps(self.kpi, ensure_ascii=False, indent=2, default=json_default),
-                encoding="utf-8")
-            if roster:
-                from .roster import write_roster
-                write_roster(self, tmp / "roster.xlsx")
-            if map_html:
-                from .render.map import save_map
-                save_map(self, tmp / "map.html", basemap=basemap or self.params.basemap)
+        if isinstance(out_dir, OutputDir):
+            assert out_dir.staging is not None, "open the OutputDir first"
+            self.write_into(out_dir.staging, map_html=map_html, roster=roster, basemap=basemap)
+            out_dir.commit(transaction=transaction)
+            return out_dir.path
+        with open_output(out_dir, command="Plan.to_file", expect=PLAN_FILES) as out:
+            assert out.staging is not None
+            self.write_into(out.staging, map_html=map_html, roster=roster, basemap=basemap)
+            out.commit(transaction=transaction)
         return Path(out_dir)
+
+    def write_into(self, folder: str | Path, *, map_html: bool = True, roster: bool = True,
+                   basemap: str | None = None) -> None:
+        """Write the plan's files into ``folder`` directly (a staging folder; not atomic)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_gpkg(self, folder / "plan.gpkg")
+        (folder / "kpi.json").write_text(
+            json.dumps(self.kpi, ensure_ascii=False, indent=2, default=json_default),
+            encoding="utf-8")
+        if roster:
+            from .roster import write_roster
+            write_roster(self, folder / "roster.xlsx")
+        if map_html:
+            from .render.map import save_map
+            save_map(self, folder / "map.html", basemap=basemap or self.params.basemap)
 
 
 def write_gpkg(p: Plan, path: Path) -> None:

@@ -47,6 +47,7 @@ from ._compare import (
     write_scenario,
 )
 from ._errors import Problems
+from ._files import OutputDir
 from .county import County
 from .plan import Plan
 from .response import TravelTimes, response_times, travel_times
@@ -93,13 +94,16 @@ class Scenario:
         b = self.beyond
         return bool(len(b) and b["new"].any())
 
-    def to_file(self, out_dir: str | Path, *, maps: bool = True, basemap: str | None = None) -> Path:
+    def to_file(self, out_dir: str | Path | OutputDir, *, maps: bool = True,
+                basemap: str | None = None) -> Path:
         """Write the comparison, report, maps, beyond list and both plans to ``out_dir`` (atomic).
 
         Files: ``comparison.csv``, ``comparison.xlsx``, ``report.html``, ``compare.html`` (when
         ``maps``), ``beyond.csv``, ``response.csv``, ``scenario.json``, ``before/`` and ``after/``.
         """
-        return write_scenario(self, Path(out_dir), maps=maps, basemap=basemap)
+        if not isinstance(out_dir, OutputDir):
+            out_dir = Path(out_dir)
+        return write_scenario(self, out_dir, maps=maps, basemap=basemap)
 
 
 # --------------------------------------------------------------------------- the merged county

@@ -23,8 +23,10 @@ Layers of ``STORE.gpkg`` (each row of the data layers carries its ``version``):
     ``placeholder``.
 
 A version is committed by its ``versions`` row, written last: rows of a version that never got one
-(an interrupted save) are ignored by readers and their number is not reused. Saves from several
-processes are serialised with a lock file beside the store.
+(an interrupted save) are ignored by readers and their number is not reused. With ``gridplan plan
+--out DIR --store STORE`` the version and the output folder are committed together or not at all
+(:class:`StoreVersion` gives the order). One run at a time writes a store: a second one, while the
+lock file beside the store (``STORE.gpkg.lock``) is held, stops with a message naming the holder.
 
 Plans are referred to by :func:`load_snapshot` refs: a ``plan.gpkg`` (or its output folder), or
 ``STORE.gpkg#3`` (version 3), ``STORE.gpkg#latest``; a store without ``#`` means its latest version.
@@ -33,16 +35,15 @@ Plans are referred to by :func:`load_snapshot` refs: a ``plan.gpkg`` (or its out
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
+import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import geopandas as gpd
 import pandas as pd
@@ -50,6 +51,7 @@ import pyogrio
 from pyproj import CRS
 
 from ._errors import InputError, Problem
+from ._files import FileLock, OutputError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -57,8 +59,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSIGNMENT_COLUMNS",
     "Snapshot",
+    "StoreVersion",
     "list_versions",
     "load_snapshot",
+    "recover_store",
     "save_version",
     "snapshot_from_plan",
 ]
@@ -126,15 +130,10 @@ def snapshot_from_plan(p: Plan, *, label: str = "plan") -> Snapshot:
 
 # --------------------------------------------------------------------------- writing
 
-@contextmanager
-def _locked(store: Path) -> Iterator[None]:
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with open(store.with_name(store.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+#: Table (plain SQLite, not a GeoPackage layer) of versions whose rows are written but whose
+#: output folder was not yet swapped in: ``version``, ``run_id``, ``out`` (folder), ``row`` (JSON
+#: of the ``versions`` row to write when the folder turns out committed).
+PENDING = "gridplan_pending"
 
 
 def _layers(store: Path) -> set[str]:
@@ -150,7 +149,233 @@ def _next_version(store: Path) -> int:
         for t in ("versions", "assignments", "grids", "managers"):
             if t in tables:
                 top = max(top, con.execute(f'SELECT COALESCE(MAX(version), 0) FROM "{t}"').fetchone()[0])
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (PENDING,)).fetchone():
+            top = max(top, con.execute(f"SELECT COALESCE(MAX(version), 0) FROM {PENDING}").fetchone()[0])
     return int(top) + 1
+
+
+def _committed(store: Path) -> set[int]:
+    if "versions" not in _layers(store):
+        return set()
+    with sqlite3.connect(store) as con:
+        return {int(r[0]) for r in con.execute('SELECT version FROM "versions"')}
+
+
+def _pending(store: Path) -> list[dict[str, Any]]:
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as con:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (PENDING,)).fetchone():
+            return []
+        rows = con.execute(f"SELECT version, run_id, out, row FROM {PENDING} ORDER BY version")
+        return [{"version": int(v), "run_id": r, "out": o, "row": json.loads(x)} for v, r, o, x in rows]
+
+
+def _drop_pending(store: Path, version: int) -> None:
+    with sqlite3.connect(store) as con:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (PENDING,)).fetchone():
+            con.execute(f"DELETE FROM {PENDING} WHERE version = ?", (version,))
+
+
+def _write_versions_row(store: Path, row: dict[str, Any]) -> None:
+    pyogrio.write_dataframe(pd.DataFrame([row]), store, layer="versions",
+                            append="versions" in _layers(store))
+
+
+def _check_store_path(store: Path, label: str) -> None:
+    if store.is_dir():
+        raise OutputError([Problem(f"{label} {store}", "is a folder",
+                                   "give a GeoPackage file name, e.g. plans.gpkg")])
+    try:
+        names = _layers(store) if store.exists() else set()
+    except (pyogrio.errors.DataSourceError, OSError):
+        names = {"?"}
+    if store.exists() and "versions" not in names:
+        raise OutputError([Problem(f"{label} {store}",
+                                   "exists but is not a gridplan plan store (no versions table)",
+                                   "give a new file name, or a store written by `gridplan plan --store`")])
+
+
+def _open_lock(store: Path, command: str) -> FileLock:
+    return FileLock(store.with_name(store.name + ".lock"), what=f"the plan store {store}",
+                    command=command).acquire()
+
+
+def recover_store(store: str | Path, *, locked: bool = False) -> list[str]:
+    """Resolve versions of ``store`` left pending by killed runs (commit or drop them).
+
+    A pending version is committed when its output folder holds its output (the folder's
+    manifest carries the version's run id, after finishing an interrupted swap there), and
+    dropped otherwise; its rows then stay unread and its number is not reused.
+
+    Returns
+    -------
+    list of str
+        What was done, one line per pending version.
+    """
+    from ._files import read_manifest, recover_folder
+
+    store = Path(store)
+    if not store.exists():
+        return []
+    lock = None if locked else _open_lock(store, "gridplan (clean-up)")
+    done = []
+    try:
+        committed = _committed(store)
+        for item in _pending(store):
+            v, out = item["version"], Path(item["out"])
+            if v not in committed:
+                recover_folder(out, stores=False)
+                manifest = read_manifest(out) or {}
+                if (manifest.get("store") or {}).get("run_id") == item["run_id"]:
+                    _write_versions_row(store, item["row"])
+                    done.append(f"committed version {v} (its output {out} was complete)")
+                else:
+                    done.append(f"dropped version {v} (its output {out} was never written)")
+            _drop_pending(store, v)
+    finally:
+        if lock is not None:
+            lock.release()
+    for line in done:
+        log.info("%s: %s", store, line)
+    return done
+
+
+class StoreVersion:
+    """One new version of a plan store, committed together with its output folder.
+
+    The order (each step survives a kill; :func:`recover_store` resolves what is left):
+
+    1. :meth:`open` (before planning): check the store, take its lock, resolve earlier
+       pending versions.
+    2. :meth:`prepare` (the output's files are staged): write the version's rows and a
+       *pending* record (run id, output folder) -- readers ignore rows without a ``versions`` row.
+    3. The output folder is swapped in, its manifest (written last) carrying the run id.
+    4. :meth:`commit`: write the ``versions`` row and drop the pending record. If this fails the
+       folder is rolled back and the record dropped; if the process is killed between 3 and 4,
+       the next run on the store finds the run id in the folder's manifest and commits.
+
+    Parameters
+    ----------
+    store
+        The store's GeoPackage (created when missing).
+    plan
+        The plan to save (may be given later through :attr:`plan`).
+    note
+        Free text kept with the version (``--note``).
+    out
+        The output folder the version belongs to (``None``: the version stands alone).
+    """
+
+    def __init__(self, store: str | Path, *, plan: Plan | None = None, note: str = "",
+                 out: str | Path | None = None, command: str = "gridplan plan",
+                 label: str = "--store"):
+        self.store = Path(os.path.abspath(store))
+        self.plan = plan
+        self.note = note
+        self.out = None if out is None else Path(os.path.abspath(out))
+        self.command = command
+        self.label = label
+        self.version: int | None = None
+        self.run_id = uuid.uuid4().hex
+        self._row: dict[str, Any] | None = None
+        self._lock: FileLock | None = None
+        self._created: list[Path] = []
+
+    def open(self) -> Self:
+        """Check the store and its folder are usable, take the lock, resolve pending versions.
+
+        Raises
+        ------
+        OutputError
+            Not a store, a folder, not writable, or locked by another run.
+        """
+        _check_store_path(self.store, self.label)
+        from ._files import _makedirs
+
+        self._created = _makedirs(self.store.parent)
+        if self.store.exists() and not os.access(self.store, os.W_OK):
+            raise OutputError([Problem(f"{self.label} {self.store}", "is not writable",
+                                       "make it writable or give another store")])
+        self._lock = _open_lock(self.store, self.command)
+        try:
+            _check_store_path(self.store, self.label)
+            recover_store(self.store, locked=True)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def prepare(self, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the version's rows and its pending record; return the manifest entry."""
+        assert self._lock is not None and self.plan is not None, "open() and a plan first"
+        store, snap = self.store, snapshot_from_plan(self.plan)
+        names = _layers(store)
+        crs = snap.crs
+        if "assignments" in names:
+            crs = CRS.from_user_input(pyogrio.read_info(store, layer="assignments")["crs"])
+        v = self.version = _next_version(store)
+        for name, layer in (("assignments", snap.assignments), ("grids", snap.grids)):
+            out = layer.to_crs(crs) if layer.crs != crs else layer.copy()
+            out.insert(0, "version", v)
+            for col in out.columns:
+                if out[col].dtype == object and col != out.geometry.name:
+                    out[col] = out[col].map(_text)
+            pyogrio.write_dataframe(out, store, layer=name, append=name in names,
+                                    promote_to_multi=name == "grids")
+        man = snap.managers.copy()
+        man.insert(0, "version", v)
+        man["placeholder"] = man["placeholder"].fillna(False).astype(bool)
+        for col in ("manager_id", "name", "phone", "station_id", "grid_id"):
+            man[col] = man[col].map(_text)
+        pyogrio.write_dataframe(man, store, layer="managers", append="managers" in names)
+        self._row = {
+            "version": v, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "county": snap.county, "note": self.note or "",
+            "params": json.dumps(snap.meta["params"], ensure_ascii=False, sort_keys=True, default=str),
+            "checksums": json.dumps(snap.meta["checksums"], ensure_ascii=False, sort_keys=True),
+            "kpi": json.dumps(snap.meta["kpi"], ensure_ascii=False, sort_keys=True, default=_plain),
+            "crs": crs.to_wkt()}
+        if self.out is not None:
+            with sqlite3.connect(store) as con:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (version INTEGER PRIMARY KEY, "
+                            "run_id TEXT NOT NULL, out TEXT NOT NULL, row TEXT NOT NULL)")
+                con.execute(f"INSERT INTO {PENDING} VALUES (?, ?, ?, ?)",
+                            (v, self.run_id, str(self.out), json.dumps(self._row, ensure_ascii=False)))
+        return {"store": {"path": str(store), "version": v, "run_id": self.run_id}}
+
+    def commit(self) -> None:
+        """Write the ``versions`` row (the commit point of the store) and drop the pending record."""
+        assert self._row is not None and self.version is not None, "prepare() first"
+        _write_versions_row(self.store, self._row)
+        _drop_pending(self.store, self.version)
+        log.info("plan saved as version %d of %s", self.version, self.store)
+
+    def abort(self) -> None:
+        """Forget the version (its rows stay, unread; its number is not reused)."""
+        if self.version is not None and self.store.exists():
+            try:
+                _drop_pending(self.store, self.version)
+            except sqlite3.Error:
+                log.warning("could not drop pending version %s of %s", self.version, self.store)
+
+    def close(self) -> None:
+        """Release the store's lock."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if not self.store.exists():  # nothing saved: remove the folders open() made for it
+            for d in reversed(self._created):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+
+    def __enter__(self) -> Self:
+        return self.open() if self._lock is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def save_version(p: Plan, store: str | Path, *, note: str = "") -> int:
@@ -168,43 +393,14 @@ def save_version(p: Plan, store: str | Path, *, note: str = "") -> int:
     Raises
     ------
     gridplan.InputError
-        ``store`` exists but is not a gridplan plan store.
+        ``store`` exists but is not a gridplan plan store, or another run is writing it
+        (:class:`~gridplan._files.OutputError`).
     """
-    store = Path(store)
-    snap = snapshot_from_plan(p)
-    with _locked(store):
-        names = _layers(store)
-        if names and "versions" not in names:
-            raise InputError([Problem(str(store), "exists but is not a gridplan plan store (no versions table)",
-                                      "give a new file name, or a store written by `gridplan plan --store`")])
-        crs = snap.crs
-        if "assignments" in names:
-            crs = CRS.from_user_input(pyogrio.read_info(store, layer="assignments")["crs"])
-        v = _next_version(store)
-        for name, layer in (("assignments", snap.assignments), ("grids", snap.grids)):
-            out = layer.to_crs(crs) if layer.crs != crs else layer.copy()
-            out.insert(0, "version", v)
-            for col in out.columns:
-                if out[col].dtype == object and col != out.geometry.name:
-                    out[col] = out[col].map(_text)
-            pyogrio.write_dataframe(out, store, layer=name, append=name in names,
-                                    promote_to_multi=name == "grids")
-        man = snap.managers.copy()
-        man.insert(0, "version", v)
-        man["placeholder"] = man["placeholder"].fillna(False).astype(bool)
-        for col in ("manager_id", "name", "phone", "station_id", "grid_id"):
-            man[col] = man[col].map(_text)
-        pyogrio.write_dataframe(man, store, layer="managers", append="managers" in names)
-        row = pd.DataFrame([{
-            "version": v, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-            "county": snap.county, "note": note or "",
-            "params": json.dumps(snap.meta["params"], ensure_ascii=False, sort_keys=True, default=str),
-            "checksums": json.dumps(snap.meta["checksums"], ensure_ascii=False, sort_keys=True),
-            "kpi": json.dumps(snap.meta["kpi"], ensure_ascii=False, sort_keys=True, default=_plain),
-            "crs": crs.to_wkt()}])
-        pyogrio.write_dataframe(row, store, layer="versions", append="versions" in names)
-    log.info("plan saved as version %d of %s", v, store)
-    return v
+    with StoreVersion(store, plan=p, note=note) as sv:
+        sv.prepare()
+        sv.commit()
+    assert sv.version is not None
+    return sv.version
 
 
 def _text(value: Any) -> str | None:

@@ -59,7 +59,7 @@ class _FakePlan:
                                "households": county.households, "grids": max(1, county.n // 2),
                                "grid_lower_bound": 1, "cv": 0.05, "max_over_mean": 1.1}}
 
-    def to_file(self, out_dir, *, map_html=True):
+    def write_into(self, out_dir, *, map_html=True):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "kpi.json").write_text(json.dumps(self.kpi), encoding="utf-8")
@@ -267,3 +267,40 @@ def test_real_province_end_to_end(real_province, tmp_path, client):
     changed.write_bytes(changed.read_bytes() + (b"\n" if changed.suffix == ".csv" else b" "))
     third = many.plan_many(real_province, out, client=client)
     assert [c.status for c in third.counties] == ["skipped", "planned", "failed"]
+
+
+def test_outputs_never_destroy_through_the_cli(fake_province, tmp_path, client, fake_pipeline,
+                                               monkeypatch):
+    """Issue #11: a foreign --out is refused; the user's files in an earlier output are kept;
+    a county folder the user made is not written over (that county fails, the others go on)."""
+    from gridplan.cli import main
+
+    real = many.plan_many
+    monkeypatch.setattr(many, "plan_many", lambda *a, **k: real(*a, **{**k, "client": client}))
+    runner = CliRunner()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("x", encoding="utf-8")
+    r = runner.invoke(main, ["plan-many", str(fake_province), "--out", str(theirs), "--no-maps"])
+    assert r.exit_code == 2 and "not an earlier gridplan output" in r.output, r.output
+    assert [p.name for p in theirs.iterdir()] == ["keep.txt"] and not fake_pipeline
+
+    out = tmp_path / "out"
+    (out / "county_002").mkdir(parents=True)
+    (out / "county_002" / "mine.xlsx").write_bytes(b"the user's")
+    r = runner.invoke(main, ["plan-many", str(fake_province), "--out", str(out), "--no-maps"])
+    assert r.exit_code == 2 and "not an earlier gridplan output" in r.output  # out/ is not ours
+
+    shutil.rmtree(out)
+    assert runner.invoke(main, ["plan-many", str(fake_province), "--out", str(out),
+                                "--no-maps"]).exit_code == 1  # county_003 is broken
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    shutil.rmtree(out / "county_002")
+    (out / "county_002").mkdir()
+    (out / "county_002" / "mine.xlsx").write_bytes(b"the user's")
+    r = runner.invoke(main, ["plan-many", str(fake_province), "--out", str(out), "--no-maps"])
+    assert r.exit_code == 1, r.output
+    assert "county_002" in (out / "failures.txt").read_text(encoding="utf-8")
+    assert [p.name for p in (out / "county_002").iterdir()] == ["mine.xlsx"]
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / ".gridplan-manifest.json").exists() and (out / "county_001" / "kpi.json").exists()

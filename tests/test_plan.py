@@ -99,22 +99,39 @@ def test_to_file_failure_writes_nothing(sample_plan, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_to_file_failure_keeps_the_older_output(sample_plan, tmp_path, monkeypatch):
+    # Issue #11: the older output must be a gridplan output (a folder of other files is refused).
     out = tmp_path / "old"
-    out.mkdir()
-    (out / "kpi.json").write_text('{"old": true}', encoding="utf-8")
+    sample_plan.to_file(out, map_html=False, roster=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     (out / "notes.txt").write_text("keep me", encoding="utf-8")
     monkeypatch.setattr("gridplan.render.map.save_map", _broken_map)
     with pytest.raises(RuntimeError):
         sample_plan.to_file(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
-    assert sorted(p.name for p in out.iterdir()) == ["kpi.json", "notes.txt"]
-    assert (out / "kpi.json").read_text(encoding="utf-8") == '{"old": true}'
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, "notes.txt"])
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
 def test_to_file_replaces_an_older_output(sample_plan, tmp_path):
+    # Issue #11 changed this test: an older *gridplan* output is replaced, and only its files;
+    # a file the user put there is kept (it used to be deleted).
     out = tmp_path / "old"
-    out.mkdir()
-    (out / "stale.txt").write_text("from an older run", encoding="utf-8")
+    sample_plan.to_file(out, map_html=False, roster=True)
+    (out / "stale.txt").write_text("the user's", encoding="utf-8")
     sample_plan.to_file(out, map_html=False, roster=False)
-    assert sorted(p.name for p in out.iterdir()) == ["kpi.json", "plan.gpkg"]
+    assert sorted(p.name for p in out.iterdir()) == [".gridplan-manifest.json", "kpi.json",
+                                                     "plan.gpkg", "stale.txt"]
+    assert (out / "stale.txt").read_text(encoding="utf-8") == "the user's"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+def test_to_file_refuses_a_folder_it_did_not_write(sample_plan, tmp_path):
+    from gridplan._files import OutputError
+
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "stale.txt").write_text("the user's", encoding="utf-8")
+    with pytest.raises(OutputError, match="not an earlier gridplan output"):
+        sample_plan.to_file(out, map_html=False, roster=False)
+    assert [p.name for p in out.iterdir()] == ["stale.txt"]

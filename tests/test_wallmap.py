@@ -128,7 +128,9 @@ def test_pdf_page_size_and_embedded_cjk_font(plan, tmp_path, size, orientation, 
     out = render_wallmap(plan, station_id="S01", size=size, orientation=orientation,
                          out=tmp_path / "wall.pdf", date=dt.date(2024, 5, 1))
     assert out == tmp_path / "wall.pdf" and out.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["wall.pdf"]  # no temp file left behind
+    # no temp file left behind; the sidecar records the file's sha256 (issue #11: a later run may
+    # replace the file only while it is gridplan's, unchanged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".wall.pdf.gridplan.json", "wall.pdf"]
     w, h = _pdfinfo_size(out)
     assert w == pytest.approx(mm[0] * MM_TO_PT, abs=1.0)
     assert h == pytest.approx(mm[1] * MM_TO_PT, abs=1.0)

@@ -9,42 +9,72 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from ..plan import STAGES, Plan
+from ..plan import PLAN_FILES, STAGES, Plan
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
              map_html: bool = True, current: Any = None, pins: Any = None,
-             store: Path | None = None, note: str = "", **params: Any) -> Plan:
-    """Load, plan and write one county with a progress bar; return the plan.
+             store: Path | None = None, note: str = "", force: bool = False,
+             command: str = "gridplan plan", **params: Any) -> Plan:
+    """Check the outputs, load, plan and write one county with a progress bar; return the plan.
 
-    ``current``/``pins`` go to :func:`gridplan.plan`; with ``store`` the plan is also saved there
-    as a new version (after the output folder is written).
+    ``out`` (and ``store``) are checked and locked first, before anything is planned: a location
+    that cannot be used stops the run at once (:class:`~gridplan._files.OutputError`). With
+    ``store`` the plan is also saved there as a new version, committed together with ``out``
+    (:class:`~gridplan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`.
     """
     from .. import load_county, plan
+    from .._files import open_output
 
     t0 = time.perf_counter()
-    bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False, disable=None)
-    county = load_county(county_dir, coords=coords, **params)
-    bar.update(1)
+    expect = [f for f in PLAN_FILES if map_html or f != "map.html"]
+    target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
+    version = None
+    try:
+        version = _open_store(store, target, note) if store is not None else None
+        bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False, disable=None)
+        county = load_county(county_dir, coords=coords, **params)
+        bar.update(1)
 
-    def progress(stage: str, i: int, n: int) -> None:
-        bar.set_description(_STAGE_ZH.get(stage, stage))
-        bar.n = i + 1
+        def progress(stage: str, i: int, n: int) -> None:
+            bar.set_description(_STAGE_ZH.get(stage, stage))
+            bar.n = i + 1
+            bar.refresh()
+
+        p = plan(county, progress=progress, current=current, pins=pins)
+        bar.set_description("写出结果")
+        bar.n = len(STAGES) + 1
         bar.refresh()
-
-    p = plan(county, progress=progress, current=current, pins=pins)
-    bar.set_description("写出结果")
-    bar.n = len(STAGES) + 1
-    bar.refresh()
-    p.to_file(out, map_html=map_html, basemap=basemap)
-    bar.update(1)
-    bar.close()
-    if store is not None:
-        from ..store import save_version
-        version = save_version(p, store, note=note)
-        click.echo(f"方案已存为 {store} 的第 {version} 版 / saved as version {version} of {store}")
+        if version is not None:
+            version.plan = p
+        p.to_file(target, map_html=map_html, basemap=basemap, transaction=version)
+        bar.update(1)
+        bar.close()
+    except BaseException:
+        target.close(failed=True)
+        raise
+    finally:
+        if version is not None:
+            version.close()
+    target.close()
+    if version is not None:
+        click.echo(f"方案已存为 {store} 的第 {version.version} 版 / saved as version "
+                   f"{version.version} of {store}")
     print_summary(p, out, time.perf_counter() - t0)
     return p
+
+
+def _open_store(store: Path, target: Any, note: str) -> Any:
+    """Open the ``--store`` version (checked and locked), refusing a store among the outputs."""
+    from .._errors import Problem
+    from .._files import OutputError
+    from ..store import StoreVersion
+
+    ours = {target.path / name for name in PLAN_FILES}
+    if Path(store).resolve() in ours:
+        raise OutputError([Problem(f"--store {store}", "is one of the files --out writes",
+                                   "give the store another name, e.g. plans.gpkg")])
+    return StoreVersion(store, note=note, out=target.path).open()
 
 
 _STAGE_ZH = {"workload": "计算工作量", "graph": "邻接关系", "patches": "低压到片（划分网格）",

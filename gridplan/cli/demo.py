@@ -22,13 +22,14 @@ def sample_dir() -> Path:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("maps/sample"),
               show_default=True, help="Output folder.")
 @options.basemap
+@options.force
 @options.verbosity
 @options.quiet
 @options.handle_errors
-def demo(out: Path, basemap, verbose, quiet) -> None:
+def demo(out: Path, basemap, force, verbose, quiet) -> None:
     """Plan the synthetic sample county (geodata/sample) into maps/sample/."""
     options.setup_logging(verbose, quiet)
-    run_plan(sample_dir(), out, coords=None, basemap=basemap)
+    run_plan(sample_dir(), out, coords=None, basemap=basemap, force=force, command="gridplan demo")
     click.secho(f"\n打开地图 / open the map: {(out / 'map.html').resolve()}", fg="green")
 
 

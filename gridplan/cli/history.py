@@ -63,19 +63,39 @@ def _short(checksums: dict[str, str]) -> str:
 @options.basemap
 @click.option("--no-map", is_flag=True, help="Do not write diff.html.")
 @click.option("--limit", type=int, default=30, show_default=True, help="台区 changes listed on screen.")
+@options.force
 @options.verbosity
 @options.quiet
 @options.handle_errors
 def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, limit: int,
-         verbose: int, quiet: bool) -> None:
+         force: bool, verbose: int, quiet: bool) -> None:
     """Compare plan A (before) with plan B (after): 台区 that changed manager, and workloads.
 
     A and B are plan.gpkg files (or plan folders) or plan-store versions such as plans.gpkg#3
     (plans.gpkg#latest, or a store alone, is its latest version).
     """
-    from ..diff import diff_plans, write_diff
+    from .._files import open_output
+    from ..diff import DIFF_FILES
 
     options.setup_logging(verbose, quiet)
+    target = None
+    if out is not None:  # checked and locked before the plans are read
+        inputs = [Path(str(ref).rpartition("#")[0] or str(ref)) for ref in (a, b)]
+        target = open_output(out, command="gridplan diff", inputs=inputs, expect=DIFF_FILES,
+                             force=force)
+    try:
+        _diff(a, b, target, basemap=basemap, no_map=no_map, limit=limit)
+    except BaseException:
+        if target is not None:
+            target.close(failed=True)
+        raise
+    if target is not None:
+        target.close()
+
+
+def _diff(a: str, b: str, target, *, basemap: str | None, no_map: bool, limit: int) -> None:
+    from ..diff import diff_plans, write_diff
+
     d = diff_plans(a, b)
     s = d.summary()
     click.secho(f"{d.a.label} → {d.b.label}", bold=True)
@@ -95,9 +115,9 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
         for r in m.head(limit).to_dict("records"):
             click.echo(f"    {r['manager_id']} {r['name']}：{r['workload_before']:g} → "
                        f"{r['workload_after']:g}（{r['workload_change']:+g}）")
-    if out is not None:
-        write_diff(d, out, basemap=basemap or "osm", map_html=not no_map)
-        click.echo(f"\n输出 / outputs in {out}/: changes.csv managers.csv diff.gpkg"
+    if target is not None:
+        write_diff(d, target, basemap=basemap or "osm", map_html=not no_map)
+        click.echo(f"\n输出 / outputs in {target.given}/: changes.csv managers.csv diff.gpkg"
                    + ("" if no_map else " diff.html"))
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -46,6 +49,21 @@ def echo_comparison(table: pd.DataFrame) -> None:
                 _pad(v, 12, right=True) for v in (_show(r.before), _show(r.after), change)))
 
 
+@contextmanager
+def _output(out: Path, command: str, county_dir: Path, expect: tuple[str, ...],
+            force: bool) -> Iterator[Any]:
+    """The output folder, checked and locked before the county is read; closed at the end."""
+    from .._files import open_output
+
+    target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
+    try:
+        yield target
+    except BaseException:
+        target.close(failed=True)
+        raise
+    target.close()
+
+
 @click.command("merge")
 @click.argument("county_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--stations", "stations", required=True,
@@ -58,11 +76,12 @@ def echo_comparison(table: pd.DataFrame) -> None:
 @options.coords
 @options.basemap
 @click.option("--no-map", is_flag=True, help="Do not write compare.html and the plan maps.")
+@options.force
 @options.verbosity
 @options.quiet
 @options.handle_errors
 def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, out: Path | None,
-          coords, basemap, no_map, verbose, quiet) -> None:
+          coords, basemap, no_map, force, verbose, quiet) -> None:
     """Merge stations of COUNTY_DIR, replan, and compare before and after.
 
     Writes comparison.csv/.xlsx, report.html, compare.html (before | after map), beyond.csv (台区
@@ -70,15 +89,17 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
     plans to --out (atomically).
     """
     from .. import load_county
+    from .._compare import SCENARIO_FILES
     from ..scenarios import merge_stations
 
     options.setup_logging(verbose, quiet)
     ids = _ids(stations)
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-{'-'.join(ids)}"
     t0 = time.perf_counter()
-    county = load_county(county_dir, coords=coords)
-    sc = merge_stations(county, ids, into=into, keep_service_point=_ids(keep))
-    sc.to_file(out, maps=not no_map, basemap=basemap)
+    with _output(out, "gridplan merge", county_dir, SCENARIO_FILES, force) as target:
+        county = load_county(county_dir, coords=coords)
+        sc = merge_stations(county, ids, into=into, keep_service_point=_ids(keep))
+        sc.to_file(target, maps=not no_map, basemap=basemap)
     click.secho(f"\n{county.name} — 合并方案评估 / merge evaluated in {time.perf_counter() - t0:.1f} s",
                 bold=True)
     for note in sc.notes:
@@ -98,11 +119,12 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
               help="Keep each absorbed station as a 供电服务站 (default: removed).")
 @click.option("--top", type=int, default=10, show_default=True, help="Candidates shown on screen.")
 @options.coords
+@options.force
 @options.verbosity
 @options.quiet
 @options.handle_errors
-def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, coords, verbose,
-                     quiet) -> None:
+def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, coords, force,
+                     verbose, quiet) -> None:
     """Evaluate and rank the merge of every pair of neighbouring stations of COUNTY_DIR.
 
     Writes candidates.csv, candidates.xlsx and candidates.html to --out (atomically).
@@ -110,23 +132,24 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     from tqdm import tqdm
 
     from .. import load_county
-    from .._compare import write_candidates
+    from .._compare import CANDIDATE_FILES, write_candidates
     from ..scenarios import merge_candidates as rank
 
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-candidates"
     t0 = time.perf_counter()
-    county = load_county(county_dir, coords=coords)
-    bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=None)
+    with _output(out, "gridplan merge-candidates", county_dir, CANDIDATE_FILES, force) as target:
+        county = load_county(county_dir, coords=coords)
+        bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=None)
 
-    def progress(i: int, n: int) -> None:
-        bar.total = n
-        bar.n = i
-        bar.refresh()
+        def progress(i: int, n: int) -> None:
+            bar.total = n
+            bar.n = i
+            bar.refresh()
 
-    df = rank(county, keep_service_point=keep, progress=progress)
-    bar.close()
-    write_candidates(df, out, county_name=county.name, params=county.params)
+        df = rank(county, keep_service_point=keep, progress=progress)
+        bar.close()
+        write_candidates(df, target, county_name=county.name, params=county.params)
     click.secho(f"\n{county.name} — {len(df)} 对相邻供电所已评估 / evaluated in "
                 f"{time.perf_counter() - t0:.1f} s", bold=True)
     for r in df.head(top).itertuples(index=False):

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import click
 
 from .._errors import GridplanError, InfeasibleError, InputError, Problem
+from .._files import OutputError
 
 #: Exit status for bad input (a problem the user can fix in their files or options).
 EXIT_INPUT = 2
@@ -55,6 +56,9 @@ def parse_layer_coords(values: tuple[str, ...] | list[str] | None) -> dict[str, 
                                   "(layers: townships, stations, transformers, feeders, switches, "
                                   "substations, managers, villages, barriers, roads)")])
     return out
+force = click.option("--force", is_flag=True,
+                     help="Replace files gridplan wrote earlier even if they were changed since "
+                          "(files gridplan did not write are never touched).")
 
 
 basemap = click.option("--basemap", type=click.Choice(["osm", "amap", "tianditu", "none"]),
@@ -75,6 +79,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except OutputError as exc:
+            click.secho("错误 / Error: the output location cannot be used; nothing was written.",
+                        fg="red", err=True)
+            click.echo(exc.format(), err=True)
+            sys.exit(EXIT_INPUT)
         except InputError as exc:
             click.secho("错误 / Error: the input has problems; nothing was written.", fg="red", err=True)
             click.echo(exc.format(), err=True)
@@ -84,6 +93,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INPUT)
         except GridplanError as exc:
             click.secho(f"错误 / Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except OSError as exc:  # disk full, a file vanished under us: say so, no traceback
+            logging.getLogger("gridplan").debug("I/O error", exc_info=True)
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            click.secho(f"错误 / Error: cannot read or write a file{where}: {exc.strerror or exc}; "
+                        "earlier outputs were left as they were.", fg="red", err=True)
             sys.exit(1)
 
     return wrapper

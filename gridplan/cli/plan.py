@@ -41,22 +41,25 @@ from ._run import run_plan
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save the plan as a new version in this plan store (GeoPackage; default: none).")
 @click.option("--note", default="", help="Note kept with the version in --store.")
+@options.force
 @options.verbosity
 @options.quiet
 @options.handle_errors
 def plan_cmd(county_dir: Path, out: Path | None, coords, layer_coords, capacity, workload, tolerance, scope,
              segment_cap_km, segment_weight, segment_cap, hv_owner, seed, basemap, no_map, current, stability, pins, store, note,
-             verbose, quiet) -> None:
+             force, verbose, quiet) -> None:
     """Plan COUNTY_DIR: service grids, managers, 10 kV segments, KPIs and maps.
 
     Writes plan.gpkg, roster.xlsx, kpi.json and map.html to --out (atomically: nothing is written
-    when the input has problems; they are listed and the exit status is 2).
+    when the input has problems; they are listed and the exit status is 2). --out must be a new or
+    empty folder or an earlier `gridplan plan` output (only its files are replaced; other files in
+    it are kept), outside the county folder; it is checked and locked before planning.
     """
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / county_dir.resolve().name
     by_layer = options.parse_layer_coords(layer_coords)
     run_plan(county_dir, out, coords=coords, coords_by_layer=by_layer, basemap=basemap, map_html=not no_map,
-             current=current, pins=pins, store=store, note=note,
+             current=current, pins=pins, store=store, note=note, force=force,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
              segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,
              hv_owner=hv_owner, seed=seed, stability=stability)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from matplotlib.figure import Figure
 from shapely.geometry import box as shp_box
 
 from .._errors import Problems
+from .._files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, Layout, grid_colours, page_layout
 from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, draw_sidebar, draw_title, roster_rows
@@ -214,7 +214,8 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
 
 
 def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
-                   orientation: str = "landscape", out: str | os.PathLike[str], dpi: int = 300,
+                   orientation: str = "landscape", out: str | os.PathLike[str] | OutputFile,
+                   dpi: int = 300,
                    language: str = "zh", date: dt.date | str | None = None,
                    fault_phone: str = "95598", complaint_phone: str = "95598",
                    font_path: str | None = None) -> Path:
@@ -232,7 +233,10 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
         ``"landscape"`` or ``"portrait"``.
     out
         Output file; the format comes from its extension (``.pdf``, ``.png``, ``.svg``). Written
-        to a temporary file beside it and moved into place, so a failure leaves no partial file.
+        into a staging folder beside it and moved into place, so a failure leaves no partial file.
+        An existing file is replaced only when gridplan wrote it and it is unchanged since (see
+        :class:`gridplan._files.OutputFile`; the CLI's ``--force`` overrides). An already opened
+        :class:`~gridplan._files.OutputFile` may be given (checked before the plan is read).
     dpi
         Resolution of PNG output (300 for print); PDF and SVG are vector.
     language
@@ -256,7 +260,8 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     gridplan.render.fonts.FontNotFoundError
         No CJK font is installed (the message names the Debian package to install).
     """
-    out = Path(out)
+    target = out if isinstance(out, OutputFile) else None
+    out = target.path if target is not None else Path(out)
     _check(plan, str(station_id), str(size).upper(), orientation, language, out, dpi)
     fmt = FORMATS[out.suffix.lower()]
     wm = wallmap_figure(plan, station_id=station_id, size=size, orientation=orientation,
@@ -265,16 +270,18 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     meta = {"pdf": {"Title": "供电服务网格图", "Creator": "gridplan", "CreationDate": None},
             "svg": {"Title": "供电服务网格图", "Date": None, "Creator": "gridplan"},
             "png": {"Software": "gridplan"}}[fmt]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
+    owned = target is None
+    if target is None:
+        target = open_output_file(out, command="render_wallmap")
     try:
         with matplotlib.rc_context(_RC):
-            wm.fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+            wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
+        target.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if owned:
+            target.close(failed=True)
         raise
+    if owned:
+        target.close()
     log.info("wall map of %s written to %s", station_id, out)
     return out
