@@ -180,3 +180,31 @@ def test_replan_after_adding_50_keeps_ids_with_their_managers_real(real_plan):
     p1 = gridplan.plan(gridplan.load_county(tmp / "county"), current=tmp / "before" / "plan.gpkg")
     assert int(p1.transformers["current_manager_id"].isna().sum()) == 50
     _check_ids_keep_managers(p0, p1)
+
+
+@needs_shared
+def test_edits_on_a_real_shaped_county_keep_the_tiling(real_plan):
+    """Reassign on real, irregular townships: every township stays tiled, numbers add up."""
+    from gridplan.edit import ops
+
+    _, _, _, p0 = real_plan
+    ctx = ops.EditContext.build(p0)
+    gid = p0.transformers["grid_id"].astype(str).to_numpy()
+    done = 0
+    for i in range(0, len(gid), 37):
+        nb = [j for j in ctx.adjacency[i].indices if gid[j] != gid[i] and ctx.township[j] == ctx.township[i]]
+        if not nb:
+            continue
+        mid = str(p0.transformers["manager_id"].iloc[nb[0]])
+        blob = [k for k in np.flatnonzero(gid == gid[i])][:3]
+        q = ops.reassign(p0, list(ctx.ids[blob]), mid, context=ctx)
+        town = p0.county.townships.set_index("township_id").geometry.loc[ctx.township[i]]
+        g = q.grids[q.grids["township_id"] == ctx.township[i]]
+        assert abs(float(g.geometry.area.sum()) - town.area) < 1.0
+        assert shapely.union_all(g.geometry.values).symmetric_difference(town).area < 1.0
+        agg = q.transformers.groupby("grid_id")["customers"].sum()
+        assert (q.grids.set_index("grid_id").loc[agg.index, "customers"].to_numpy() == agg.to_numpy()).all()
+        done += 1
+        if done == 5:
+            break
+    assert done == 5

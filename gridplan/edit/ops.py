@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import math
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -115,7 +116,7 @@ class EditContext:
     village_code: np.ndarray | None
     segments: Any = None
     segment_tree: Any = None
-    to_wgs84: Any = None
+    _local: Any = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -157,8 +158,14 @@ class EditContext:
                    town_names=dict(zip(towns["township_id"].astype(str), towns["name"].astype(str))),
                    base_manager=tr["manager_id"].astype(str).to_numpy(), town_code=town_code,
                    village_code=village_code, segments=segs,
-                   to_wgs84=Transformer.from_crs(county.crs, 4326, always_xy=True),
                    segment_tree=tree)
+
+    def to_wgs84(self) -> Transformer:
+        """A metric -> WGS84 transformer for the calling thread (pyproj's are per thread)."""
+        tf = getattr(self._local, "wgs84", None)
+        if tf is None:
+            tf = self._local.wgs84 = Transformer.from_crs(self.county.crs, 4326, always_xy=True)
+        return tf
 
     def fits(self, plan: Plan) -> bool:
         """Whether this cache belongs to ``plan`` (same county object and 台区 rows)."""

@@ -97,7 +97,7 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
     if "max_workload" in m.columns:
         caps = {str(a): float(b) for a, b in zip(m["manager_id"], pd.to_numeric(m["max_workload"], errors="coerce"))
                 if b is not None and not math.isnan(float(b))}
-    geoms = _geojson(grids.geometry.to_numpy(), grids.crs, ctx.to_wgs84)
+    geoms = _geojson(grids.geometry.to_numpy(), grids.crs, ctx.to_wgs84())
     parts_of = _all_parts(ctx, gid) if len(wanted) > 20 else None
     feats = []
     for g, r in zip(geoms, grids.to_dict("records")):
