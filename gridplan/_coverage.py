@@ -232,7 +232,7 @@ class ServicePoints:
 
 def propose_service_points(county: County, existing: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
                            params: Params | None = None, k: int | None = None,
-                           travel: TravelTimes | None = None,
+                           travel: TravelTimes | None = None, site_travel: TravelTimes | None = None,
                            time_limit: float | None = 60.0) -> ServicePoints:
     """The fewest service points bringing every 台区 within its commitment, or the best ``k``.
 
@@ -250,6 +250,8 @@ def propose_service_points(county: County, existing: gpd.GeoDataFrame, sites: gp
         None: location set covering; an int: maximal coverage with at most ``k`` points.
     travel
         Travel times from ``existing`` (computed here otherwise).
+    site_travel
+        Travel times from ``sites`` (e.g. ``all_sites.subset(ids)``; computed here otherwise).
     time_limit
         Seconds for the solver.
 
@@ -261,7 +263,8 @@ def propose_service_points(county: County, existing: gpd.GeoDataFrame, sites: gp
     base_tt = travel if travel is not None else travel_times(county, existing, params=params)
     rt0 = response_times(county, params=params, travel=base_tt)
     need = rt0["beyond"].to_numpy()
-    site_tt = travel_times(county, sites, params=params) if len(sites) else None
+    site_tt = site_travel if site_travel is not None else \
+        (travel_times(county, sites, params=params) if len(sites) else None)
     commit = rt0["commitment"].to_numpy(dtype=float)
     cover = (site_tt.minutes <= commit[:, None] + 1e-9) if site_tt is not None \
         else np.zeros((len(rt0), 0), dtype=bool)
