@@ -49,7 +49,7 @@ _GEO = _io.GEO_EXTS
 _ANY = _io.GEO_EXTS + _io.TABLE_EXTS
 SPECS: dict[str, LayerSpec] = {s.name: s for s in (
     LayerSpec("townships", True, _GEO, "polygon", "township_id", ("township_id", "name", "station_id"),
-              ("area_class",), "乡镇"),
+              ("area_class", "class_source"), "乡镇"),
     LayerSpec("stations", True, _ANY, "point", "station_id", ("station_id", "name"),
               ("kind", "parent_id"), "供电所"),
     LayerSpec("transformers", True, _ANY, "point", "transformer_id",
