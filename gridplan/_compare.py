@@ -709,13 +709,13 @@ def write_scenario(sc: Scenario, out: Path, *, maps: bool = True, basemap: str |
         summary = {"stations": list(sc.stations), "into": sc.into,
                    "keep_service_point": list(sc.keep_service_point), "verdict": sc.verdict,
                    "reasons": sc.reasons, "breaks_commitment": sc.breaks_commitment,
-                   "absorbed_townships": sc.townships[sc.townships["township_id"].isin(
-                       sc.absorbed_townships)].to_dict(orient="records"),
-                   "commitments": sc.commitments.to_dict(orient="records"),
-                   "staff": sc.staff.to_dict(orient="records"),
+                   "absorbed_townships": _records(sc.townships[sc.townships["township_id"].isin(
+                       sc.absorbed_townships)]),
+                   "commitments": _records(sc.commitments),
+                   "staff": _records(sc.staff),
                    "manager_travel_minutes": {"before": sc.travel_summary[0],
                                               "after": sc.travel_summary[1]},
-                   "service_points": sites.to_dict(orient="records"),
+                   "service_points": _records(sites),
                    "changed_grids": sc.changed_grids,
                    "notes": sc.notes, "comparison": sc.comparison.to_dict(orient="records")}
         (tmp / "scenario.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
@@ -744,6 +744,11 @@ def write_candidates(df: pd.DataFrame, out: str | Path, *, county_name: str = ""
         if county is not None:
             (tmp / "candidates_map.html").write_text(candidates_map_html(df, county), encoding="utf-8")
     return out
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with missing values as None (valid JSON: no NaN)."""
+    return [{k: _cell_value(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 def _json(obj: Any) -> Any:
