@@ -63,6 +63,7 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "current_grid_id": ["grid_id", "current_grid_id", "网格编号", "所属网格", "网格"],
         "station_id": _STATION,
         "township_id": _TOWNSHIP,
+        "sales_kwh": ["sales_kwh", "售电量", "售电量kwh", "年售电量", "售电量(kWh)", "sales"],
     },
     "managers": {
         "manager_id": ["manager_id", "工号", "人员编号", "员工编号", "编号", "id"],
@@ -95,6 +96,8 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "name": ["name", "村名", "村名称", "行政村", "村", "名称", "villname"],
         "township_id": _TOWNSHIP,
     },
+    "candidates": {"candidate_id": ["candidate_id", "站点编号", "候选站点编号", "id", "编号"],
+                   "name": ["name", "站点名称", "名称", "地点"]},
     "barriers": {"name": ["name", "名称"], "kind": ["kind", "类型", "type"]},
     "roads": {"name": ["name", "名称", "道路名称"],
               "speed_kmh": ["speed_kmh", "速度", "车速", "限速", "speed", "maxspeed"]},

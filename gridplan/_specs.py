@@ -49,13 +49,13 @@ _GEO = _io.GEO_EXTS
 _ANY = _io.GEO_EXTS + _io.TABLE_EXTS
 SPECS: dict[str, LayerSpec] = {s.name: s for s in (
     LayerSpec("townships", True, _GEO, "polygon", "township_id", ("township_id", "name", "station_id"),
-              ("area_class",), "乡镇"),
+              ("area_class", "class_source"), "乡镇"),
     LayerSpec("stations", True, _ANY, "point", "station_id", ("station_id", "name"),
               ("kind", "parent_id"), "供电所"),
     LayerSpec("transformers", True, _ANY, "point", "transformer_id",
               ("transformer_id", "name", "customers", "capacity_kva"),
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
-               "station_id", "township_id"), "台区"),
+               "station_id", "township_id", "sales_kwh"), "台区"),
     LayerSpec("feeders", False, _GEO, "line", "feeder_id", ("feeder_id",),
               ("name", "substation_id", "poles", "line_id"), "线路", unique_id=False),
     LayerSpec("switches", False, _ANY, "point", "switch_id", ("switch_id", "normally_open"),
@@ -68,6 +68,8 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
               ("township_id",), "村"),
     LayerSpec("barriers", False, _GEO, "line", None, (), ("name", "kind"), "障碍线"),
     LayerSpec("roads", False, _GEO, "line", None, (), ("name", "speed_kmh"), "道路"),
+    LayerSpec("candidates", False, _ANY, "point", "candidate_id", ("candidate_id",), ("name",),
+              "候选服务站点"),
 )}
 
 _GEOM_TYPES = {"polygon": ("Polygon", "MultiPolygon"), "point": ("Point",),
@@ -87,7 +89,12 @@ def _attrs_townships(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
                          "use 城区, 农村 or 特殊边远 (or leave it empty for the default "
                          f"{ctx.params.area_class})",
                          rows=[f"{r} ({v})" for r, v in zip(V.row_labels(fr, "township_id", bad), vals)])
-    fr["area_class"] = cls
+    from .response import classify_townships
+
+    given = fr["area_class"].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
+                                 and str(v).strip() != "").to_numpy(dtype=bool)
+    fr["area_class"], fr["class_source"] = classify_townships(
+        fr["name"], pd.Series(cls, index=fr.index).where(given), default=ctx.params.area_class)
     missing = fr["station_id"].isna().to_numpy()
     if missing.any():
         ctx.problems.add(file, f"{int(missing.sum())} township(s) have no station_id",
@@ -152,7 +159,11 @@ def _attrs_transformers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame 
     ok = np.isfinite(cust) & (cust >= 0) & (cust <= V.MAX_CUSTOMERS)
     fr["customers"] = np.where(ok, np.round(np.where(ok, cust, 0)), 0).astype(np.int64)
     fr["capacity_kva"] = cap
-    for col in ("current_manager_id", "current_grid_id"):
+    sales, bad_s = _io.parse_numbers(fr["sales_kwh"], thousands=True)
+    V.check_numbers(fr, sales, bad_s, column="sales_kwh", id_col="transformer_id", file=file,
+                    problems=ctx.problems, required=False)
+    fr["sales_kwh"] = sales
+    for col in ("current_manager_id", "current_grid_id", "sales_kwh"):
         if fr[col].isna().all():
             fr = fr.drop(columns=col)
     return fr
@@ -171,12 +182,13 @@ def _attrs_managers(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     V.check_numbers(fr, mw, bad, column="max_workload", id_col="manager_id", file=file,
                     problems=ctx.problems, required=False)
     fr["max_workload"] = mw
-    from .assign import parse_roles
+    from ._staff import parse_posts
 
-    fr["role"], bad_role = parse_roles(fr["role"])
+    fr["role"], bad_role = parse_posts(fr["role"])
     if bad_role.any():
         ctx.problems.add(file, f"{int(bad_role.sum())} manager(s) have an unknown role (岗位)",
-                         "write 高压 (HV staff, owns 10 kV segments) or 台区经理 / 低压, or leave it empty",
+                         "write 高压 (HV staff, owns 10 kV segments), 台区经理 / 低压, 所长, 内勤 / 综合 "
+                         "or 营业厅 / 柜台, or leave it empty",
                          rows=V.row_labels(fr, "manager_id", bad_role))
     return fr
 
@@ -225,6 +237,13 @@ def _attrs_villages(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     return fr
 
 
+def _attrs_candidates(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    fr["name"] = fr["name"].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                else str(v).strip() or None)
+    fr["name"] = fr["name"].where(fr["name"].notna(), fr["candidate_id"])
+    return fr
+
+
 def _attrs_roads(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     sp, bad = _io.parse_numbers(fr["speed_kmh"])
     V.check_numbers(fr, sp, bad, column="speed_kmh", id_col=None, file=file,
@@ -237,4 +256,5 @@ _ATTRS: dict[str, Callable[..., pd.DataFrame | None]] = {
     "townships": _attrs_townships, "stations": _attrs_stations, "transformers": _attrs_transformers,
     "managers": _attrs_managers, "switches": _attrs_switches, "feeders": _attrs_feeders,
     "villages": _attrs_villages, "roads": _attrs_roads,
+    "candidates": _attrs_candidates,
 }

@@ -59,6 +59,8 @@ class County:
     villages: gpd.GeoDataFrame | None = None
     barriers: gpd.GeoDataFrame | None = None
     roads: gpd.GeoDataFrame | None = None
+    #: Optional candidate sites of service points (``candidate_id``, ``name``; Points).
+    candidates: gpd.GeoDataFrame | None = None
     #: Notes for the user: repairs made, rows excluded, points snapped (one sentence each).
     report: list[str] = field(default_factory=list)
     #: 台区 and stations in no township polygon that were put in one (``snap_tolerance_m``):

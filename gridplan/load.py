@@ -513,7 +513,8 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
                   stations=clean(stations), transformers=clean(tr), params=ctx.params,
                   feeders=clean(feeders), switches=clean(m.get("switches")), substations=clean(subs),
                   managers=clean(managers), villages=clean(villages), barriers=clean(m.get("barriers")),
-                  roads=clean(m.get("roads")), report=list(ctx.report), snapped=snapped)
+                  roads=clean(m.get("roads")), candidates=clean(m.get("candidates")),
+                  report=list(ctx.report), snapped=snapped)
 
 
 def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx: np.ndarray,
@@ -533,7 +534,7 @@ def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx
         tr[col] = new
     cols = ["transformer_id", "name", "customers", "capacity_kva", "feeder_id", "status",
             "township_id", "station_id", "village"]
-    cols += [c for c in ("current_manager_id", "current_grid_id") if c in tr.columns]
+    cols += [c for c in ("current_manager_id", "current_grid_id", "sales_kwh") if c in tr.columns]
     return tr[cols + ["_row", "geometry"]]
 
 

@@ -310,8 +310,10 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
             progress(STAGES[i], i, len(STAGES))
 
     staff_rows = assign.hv_staff(county.managers)  # HV staff (role 高压) are no 台区经理
-    lv_county = (dataclasses.replace(county, managers=county.managers[~staff_rows])
-                 if staff_rows.any() else county)
+    from ._staff import not_field
+    no_grid = staff_rows | not_field(county.managers)  # nor are 所长, 内勤, 营业厅 staff
+    lv_county = (dataclasses.replace(county, managers=county.managers[~no_grid])
+                 if no_grid.any() else county)
 
     step(0)
     tr = county.transformers.copy()

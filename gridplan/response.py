@@ -1,8 +1,12 @@
 """Response times: how long a repair crew needs from the nearest station or service point to each 台区.
 
 State Grid's commitments bound them: 45 minutes in cities (城区), 90 in rural areas (农村) and 120 in
-special remote areas (特殊边远); the class of a 台区 is its township's ``area_class`` (or
-``params.area_class`` when the township has none), the minutes come from ``params.commitments``.
+special remote areas (特殊边远); the class of a 台区 is its township's ``area_class``, the minutes come
+from ``params.commitments``. Where a township has no ``area_class``, the **default rule**
+(:data:`URBAN_NAME_PATTERNS`) decides: a township whose name contains 街道, 城关, 城区 or 镇区 is
+城区, any other is ``params.area_class`` (农村 unless set). Every township's ``class_source`` says
+where its class came from: ``"data"`` (the township file), ``"rule:<pattern>"`` (the name rule,
+e.g. ``rule:街道``) or ``"default"`` (``params.area_class``).
 
 Two ways to travel, both in the county's metric CRS:
 
@@ -44,6 +48,9 @@ from .settings import Params
 
 __all__ = [
     "SNAP_M",
+    "URBAN_NAME_PATTERNS",
+    "classify_townships",
+    "township_classes",
     "RoadNetwork",
     "TravelTimes",
     "response_kpis",
@@ -56,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: Road vertices closer than this (metres) are one node.
 SNAP_M = 5.0
+#: The default rule: a township without ``area_class`` whose name contains one of these is 城区.
+URBAN_NAME_PATTERNS: tuple[str, ...] = ("街道", "城关", "城区", "镇区")
 _EPS_MIN = 1e-9  # scipy's csgraph drops explicit zeros in some paths: keep every edge positive
 
 
@@ -294,12 +303,67 @@ def _path_lengths(pred: np.ndarray, leg: sparse.csr_matrix) -> np.ndarray:
 
 # --------------------------------------------------------------------------- response times
 
-def _area_class(county: County, params: Params) -> pd.Series:
-    """Area class of every 台区 (by its township; the default where the township has none)."""
-    t = county.townships
-    cls = t.set_index("township_id")["area_class"] if "area_class" in t.columns else pd.Series(dtype=object)
-    out = county.transformers["township_id"].map(cls)
-    return out.where(out.notna() & (out.astype(str).str.strip() != ""), params.area_class).astype(str)
+def classify_townships(names: pd.Series, given: pd.Series, *, default: str = "农村",
+                       patterns: tuple[str, ...] = URBAN_NAME_PATTERNS) -> tuple[list[str], list[str]]:
+    """Area class and its source for townships (the given class, else the default rule).
+
+    Parameters
+    ----------
+    names
+        Township names.
+    given
+        Their ``area_class`` from the data (None/NaN/empty: not given).
+    default
+        The class of a township the rule does not make 城区 (``params.area_class``).
+    patterns
+        A name containing one of these makes the township 城区.
+
+    Returns
+    -------
+    classes, sources
+        Per township: 城区/农村/特殊边远, and ``"data"``, ``"rule:<pattern>"`` or ``"default"``.
+
+    Examples
+    --------
+    >>> classify_townships(pd.Series(["城关镇", "石门乡"]), pd.Series([None, None]))
+    (['城区', '农村'], ['rule:城关', 'default'])
+    """
+    classes, sources = [], []
+    for name, cls in zip(names.tolist(), given.tolist()):
+        if cls is not None and not (isinstance(cls, float) and np.isnan(cls)) and str(cls).strip():
+            classes.append(str(cls).strip())
+            sources.append("data")
+            continue
+        hit = next((p for p in patterns if p in str(name or "")), None)
+        classes.append("城区" if hit else default)
+        sources.append(f"rule:{hit}" if hit else "default")
+    return classes, sources
+
+
+def township_classes(townships: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """``township_id``, ``area_class`` and ``class_source`` of every township.
+
+    A township file read by :func:`gridplan.load_county` already carries both columns; for frames
+    built otherwise a present ``area_class`` counts as ``"data"`` and the rule fills the rest.
+    """
+    tid = townships["township_id"].astype(str)
+    names = townships["name"] if "name" in townships.columns else tid
+    given = townships["area_class"] if "area_class" in townships.columns \
+        else pd.Series(None, index=townships.index, dtype=object)
+    cls, src = classify_townships(names, given, default=params.area_class)
+    if "class_source" in townships.columns:
+        known = townships["class_source"].notna().to_numpy()
+        src = np.where(known, townships["class_source"].astype(str), np.asarray(src, dtype=object)).tolist()
+    return pd.DataFrame({"township_id": tid.to_numpy(), "area_class": cls, "class_source": src})
+
+
+def _area_class(county: County, params: Params) -> tuple[pd.Series, pd.Series]:
+    """Area class and class source of every 台区 (by its township; see :func:`township_classes`)."""
+    tc = township_classes(county.townships, params).drop_duplicates("township_id").set_index("township_id")
+    tid = county.transformers["township_id"].astype(str)
+    cls = tid.map(tc["area_class"]).fillna(params.area_class).astype(str)
+    src = tid.map(tc["class_source"]).fillna("default").astype(str)
+    return cls, src
 
 
 def response_times(county: County, service_points: gpd.GeoDataFrame | None = None, *,
@@ -323,13 +387,13 @@ def response_times(county: County, service_points: gpd.GeoDataFrame | None = Non
     pandas.DataFrame
         One row per 台区: ``transformer_id``, ``name``, ``township_id``, ``station_id``,
         ``customers``, ``point_id``, ``point_name``, ``point_kind`` (the nearest point in time),
-        ``distance_m`` (route length), ``minutes``, ``via_road``, ``area_class``, ``commitment``
-        (minutes), ``beyond`` (bool: minutes > commitment).
+        ``distance_m`` (route length), ``minutes``, ``via_road``, ``area_class``, ``class_source``,
+        ``commitment`` (minutes), ``beyond`` (bool: minutes > commitment).
     """
     params = params or county.params
     tt = travel if travel is not None else travel_times(county, service_points, params=params)
     tr = county.transformers
-    cls = _area_class(county, params)
+    cls, src = _area_class(county, params)
     unknown = sorted(set(cls) - set(params.commitments))
     if unknown:
         from ._errors import Problems
@@ -364,6 +428,7 @@ def response_times(county: County, service_points: gpd.GeoDataFrame | None = Non
     out["minutes"] = np.round(minutes, 2)
     out["via_road"] = via
     out["area_class"] = cls.to_numpy()
+    out["class_source"] = src.to_numpy()
     out["commitment"] = out["area_class"].map(params.commitments).astype(float)
     out["beyond"] = minutes > out["commitment"].to_numpy() + 1e-9
     return out

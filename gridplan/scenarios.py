@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ._compare import (
@@ -40,14 +41,21 @@ from ._compare import (
     Snapshot,
     beyond_table,
     candidate_row,
+    commitment_table,
     compare,
+    manager_travel,
     rank_candidates,
     station_pairs,
+    township_table,
+    verdict,
+    worst_worsening,
     write_candidates,
     write_scenario,
 )
+from ._coverage import ServicePoints, candidate_sites, propose_service_points
 from ._errors import Problems
 from ._files import OutputDir
+from ._staff import staff_change
 from .county import County
 from .plan import Plan
 from .response import TravelTimes, response_times, travel_times
@@ -82,6 +90,27 @@ class Scenario:
     changed_grids: list[str] = field(default_factory=list)
     #: Chinese notes for the report; the first ones flag broken commitments.
     notes: list[str] = field(default_factory=list)
+    #: One row per affected township (absorbed first): see ``_compare.TOWNSHIP_COLUMNS``.
+    townships: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Township ids that move to ``into``.
+    absorbed_townships: list[str] = field(default_factory=list)
+    #: The 台区 that worsen most, per affected township.
+    worsening: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: 台区 per area class, commitment and class source, after the merge (merged stations).
+    commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Positions released and needed, per roster post (``_staff.staff_change``).
+    staff: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Each manager's mean travel before and after (``side`` = before / after).
+    manager_travel: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Mean of the managers' mean travel minutes (before, after) in the merged stations.
+    travel_summary: tuple[float | None, float | None] = (None, None)
+    #: The fewest service points bringing every 台区 within its commitment (None: none beyond).
+    service_points: ServicePoints | None = None
+    #: The best ``k`` service points (``--service-points K``), if asked for.
+    service_points_k: ServicePoints | None = None
+    #: 可合并 / 需设服务站 / 不宜合并 and why.
+    verdict: str = ""
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def beyond(self) -> pd.DataFrame:
@@ -242,7 +271,7 @@ def replan_merged(before: Plan, merged: County, into: str, stations: Sequence[st
         grids = pd.concat([grids[grids["station_id"] != into], sub.grids[keep_cols]], ignore_index=True)
         flags.update(dict(zip(sub.grids["grid_id"], sub.grids.get("flags", ""))))
     mine = grids[grids["station_id"] == into]
-    ctx = dataclasses.replace(merged, transformers=tr)
+    ctx = dataclasses.replace(merged, transformers=tr, managers=_lv_roster(merged.managers))
     new_grids, new_managers, more = assign.assign_managers(
         mine.drop(columns=[c for c in ("manager_id", "manager_name", "phone", "placeholder")
                            if c in mine.columns]),
@@ -252,7 +281,9 @@ def replan_merged(before: Plan, merged: County, into: str, stations: Sequence[st
     grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=before.crs)
     grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
     old_m = before.managers
-    managers = pd.concat([old_m[~old_m["station_id"].astype(str).isin(involved)], new_managers],
+    hv_rows = old_m[old_m["station_id"].astype(str).isin(involved)
+                    & (old_m.get("role", pd.Series("lv", index=old_m.index)) == "hv")].assign(station_id=into)
+    managers = pd.concat([old_m[~old_m["station_id"].astype(str).isin(involved)], new_managers, hv_rows],
                          ignore_index=True)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
     segments = before.segments
@@ -271,6 +302,16 @@ def replan_merged(before: Plan, merged: County, into: str, stations: Sequence[st
         lb = before.kpi.get("county", {}).get("grid_lower_bound") if not _needs_full_replan(prm) else None
         after.kpi = kpi.compute_kpis(after, lower_bound=lb, hv_kpi=dict(before.kpi.get("hv") or {}))
     return after
+
+
+def _lv_roster(managers: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The roster rows that hold a grid (no HV staff, no 所长 / 内勤 / 营业厅)."""
+    if managers is None or "role" not in managers.columns:
+        return managers
+    from .assign import hv_staff
+    from ._staff import not_field
+
+    return managers[~(hv_staff(managers) | not_field(managers))]
 
 
 def _plain(params: Params) -> dict[str, Any]:
@@ -294,7 +335,8 @@ def changed_grids(before: Plan, after: Plan) -> list[str]:
 
 def merge_stations(county: County, stations: Sequence[str], *, into: str | None = None,
                    keep_service_point: Iterable[str] = (), params: Params | None = None,
-                   before: Plan | None = None, travel: TravelTimes | None = None) -> Scenario:
+                   before: Plan | None = None, travel: TravelTimes | None = None,
+                   service_points: int | None = None) -> Scenario:
     """Merge ``stations`` into one, replan, and compare with the county as it is.
 
     Parameters
@@ -313,10 +355,15 @@ def merge_stations(county: County, stations: Sequence[str], *, into: str | None 
         The plan of ``county`` if already computed (planned here otherwise).
     travel
         Travel times from every station of ``county`` (computed here otherwise).
+    service_points
+        Also give the maximal-coverage answer with this many service points.
 
     Returns
     -------
     Scenario
+        With the absorbed townships' change first (:attr:`Scenario.townships`), the commitments,
+        staff, the managers' travel, the service points proposed when 台区 are beyond their
+        commitment (location set covering) and the verdict.
     """
     from .plan import plan as run_plan
 
@@ -335,10 +382,68 @@ def merge_stations(county: County, stations: Sequence[str], *, into: str | None 
         merged, params=params, travel=travel.subset(merged.stations["station_id"].astype(str))))
     table = compare(snap_b, snap_a, stations=stations)
     sc = Scenario(tuple(stations), into, keep, snap_b, snap_a, table, changed_grids(before, after))
+    _decision_figures(sc, county, merged, travel, k=service_points)
     sc.notes = _scenario_notes(sc, county)
     for n in sc.notes:
         log.info("%s", n)
     return sc
+
+
+def _affected_townships(county: County, stations: Sequence[str], into: str) -> tuple[list[str], list[str]]:
+    """(absorbed township ids, in station order then id; the remaining station's township ids)."""
+    t = county.townships.assign(_s=county.townships["station_id"].astype(str),
+                                _t=county.townships["township_id"].astype(str))
+    absorbed = [tid for s in stations if s != into for tid in sorted(t.loc[t["_s"] == s, "_t"])]
+    kept = sorted(t.loc[t["_s"] == into, "_t"])
+    return absorbed, kept
+
+
+def _decision_figures(sc: Scenario, county: County, merged: County, travel: TravelTimes, *,
+                      k: int | None) -> None:
+    """Fill the township table, commitments, staff, travel, service points and verdict of ``sc``."""
+    rb, ra = sc.before.response, sc.after.response
+    absorbed, kept = _affected_townships(county, sc.stations, sc.into)
+    sc.absorbed_townships = absorbed
+    sc.townships = township_table(rb, ra, county.townships, absorbed + kept)
+    sc.worsening = worst_worsening(rb, ra, absorbed + kept)
+    scope = set(sc.stations)
+    sc.commitments = commitment_table(ra[ra["station_id"].astype(str).isin(scope)])
+    gb = int(sc.before.plan.grids["station_id"].astype(str).isin(scope).sum())
+    ga = int((sc.after.plan.grids["station_id"].astype(str) == sc.into).sum())
+    absorbed_st = [s for s in sc.stations if s != sc.into]
+    sc.staff = staff_change(county.managers, into=sc.into, absorbed=absorbed_st,
+                            kept=list(sc.keep_service_point), grids_before=gb, grids_after=ga)
+    # a manager works from his station before; after, from the remaining station, or from the
+    # service point kept where his grid's station was
+    prev_station = sc.before.plan.grids.set_index("grid_id")["station_id"].astype(str)
+    kept_sp = set(sc.keep_service_point)
+    grid_base = {str(g): prev_station[g] for g in sc.after.plan.grids["grid_id"]
+                 if g in prev_station.index and prev_station[g] in kept_sp}
+    mb = manager_travel(sc.before.plan, travel, stations=scope).assign(side="before")
+    ma = manager_travel(sc.after.plan, travel, stations={sc.into}, grid_base=grid_base).assign(side="after")
+    sc.manager_travel = pd.concat([mb, ma], ignore_index=True)
+    mean = lambda d: round(float(d["mean_minutes"].mean()), 2) if len(d) else None  # noqa: E731
+    sc.travel_summary = (mean(mb), mean(ma))
+    existing = merged.stations
+    closed = county.stations[county.stations["station_id"].astype(str).isin(set(absorbed_st) - kept_sp)]
+    sites = candidate_sites(merged, closed=closed)
+    base_tt = travel.subset(existing["station_id"].astype(str))
+    if int(ra["beyond"].sum()):
+        sc.service_points = propose_service_points(merged, existing, sites, travel=base_tt)
+    if k:
+        sc.service_points_k = propose_service_points(merged, existing, sites, travel=base_tt, k=k)
+    new = sc.beyond
+    new = new[new["new"]]
+    inc = (sc.townships["p95_after"] - sc.townships["p95_before"]).astype(float)
+    inc = inc[sc.townships["township_id"].isin(absorbed)]
+    sp = sc.service_points
+    needed = unc = None
+    if len(new) and sp is not None:
+        new_ids = set(new["transformer_id"])
+        unc = sum(1 for t in sp.uncoverable if t in new_ids)
+        needed = len(sp.sites)
+    sc.verdict, sc.reasons = verdict(new_beyond=len(new), p95_increase=float(inc.max()) if inc.notna().any()
+                                     else 0.0, points_needed=needed, uncoverable=unc or 0)
 
 
 def _scenario_notes(sc: Scenario, county: County) -> list[str]:
@@ -348,6 +453,13 @@ def _scenario_notes(sc: Scenario, county: County) -> list[str]:
     notes = [f"{'、'.join(label(s) for s in absorbed)} 并入 {label(sc.into)}"
              + (f"；保留 {'、'.join(label(s) for s in sc.keep_service_point)} 为供电服务站"
                 if sc.keep_service_point else "")]
+    t = sc.townships[sc.townships["township_id"].isin(sc.absorbed_townships)]
+    fmt = lambda v: "—" if v is None or pd.isna(v) else f"{float(v):.1f}"  # noqa: E731
+    for r in t.itertuples(index=False):
+        notes.append(f"并入的{r.township}（{r.area_class}，承诺 {sc.after.plan.params.commitments.get(r.area_class, 0):g}"
+                     f" 分钟）：{r.transformers} 个台区、{r.customers} 户，95% 到达 {fmt(r.p95_before)} → "
+                     f"{fmt(r.p95_after)} 分钟，最长 {fmt(r.max_before)} → {fmt(r.max_after)} 分钟，"
+                     f"超时台区 {r.beyond_before} → {r.beyond_after} 个")
     b = sc.beyond
     new = b[b["new"]]
     if len(new):
@@ -371,10 +483,14 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
     """Evaluate and rank the merge of every pair of neighbouring stations.
 
     Two stations are neighbours when their territories (the union of their townships) come within
-    ``touch_m`` metres. The station with more households is ``into``. Ranking: merges that put no
-    台区 beyond its commitment first, then most managers saved (grids before − after plus
-    placeholder managers no longer needed), then the largest pooled roster surplus, then the lowest
-    workload CV of the merged station.
+    ``touch_m`` metres. The station with more households is ``into``. Each pair gets a verdict
+    (:func:`gridplan._compare.verdict`: 可合并 / 需设服务站 / 不宜合并, with its reasons) and a score
+    (:func:`gridplan._compare.candidate_score`: positions released, 台区 newly beyond the
+    commitment, the absorbed townships' worst p95 change, and the absorbed station's size in
+    customers, sales, area and townships). When a merge puts 台区 beyond their commitment, the
+    fewest service points that bring them back (the closed station, the township seats and
+    ``candidates.*``; exact set covering) decide between 需设服务站 and 不宜合并. Ranking: verdict,
+    then score.
 
     Parameters
     ----------
@@ -406,6 +522,8 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
     travel = travel_times(county, params=params)
     rt_before = response_times(county, params=params, travel=travel)
     households = county.transformers.groupby("station_id")["customers"].sum()
+    all_sites = candidate_sites(county, closed=county.stations)
+    site_tt = travel_times(county, all_sites, params=params)
     rows = []
     pairs = station_pairs(county, touch_m=touch_m)
     for i, (a, b) in enumerate(pairs, 1):
@@ -413,10 +531,36 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
         merged = merged_county(county, [into, other], into=into,
                                keep_service_point=[other] if keep_service_point else [])
         after = replan_merged(before, merged, into, [into, other], kpis=False)
-        rt_after = response_times(merged, params=params, travel=travel.subset(
-            merged.stations["station_id"].astype(str)))
-        rows.append(candidate_row(county, before, after, rt_before, rt_after, into, other))
+        base_tt = travel.subset(merged.stations["station_id"].astype(str))
+        rt_after = response_times(merged, params=params, travel=base_tt)
+        extra = _pair_service_points(merged, rt_before, rt_after, all_sites, site_tt, base_tt,
+                                     other=other, scope={into, other}, params=params)
+        rows.append(candidate_row(county, before, after, rt_before, rt_after, into, other, **extra))
         log.info("candidate %s <- %s evaluated", into, other)
         if progress is not None:
             progress(i, len(pairs))
     return rank_candidates(pd.DataFrame(rows))
+
+
+def _pair_service_points(merged: County, rt_before: pd.DataFrame, rt_after: pd.DataFrame,
+                         sites: gpd.GeoDataFrame, site_tt: TravelTimes, base_tt: TravelTimes, *,
+                         other: str, scope: set[str], params: Params) -> dict[str, Any]:
+    """Fewest service points for the 台区 a candidate merge newly puts beyond their commitment."""
+    prev = rt_before.set_index("transformer_id")["beyond"]
+    new = rt_after["beyond"] & ~rt_after["transformer_id"].map(prev).fillna(False).astype(bool) \
+        & rt_after["station_id"].isin(scope)
+    if not new.any():
+        return {}
+    keep = sites["kind"].ne("撤并供电所") | sites["source_id"].eq(other)
+    sub = sites[keep].reset_index(drop=True)
+    only = dataclasses.replace(merged, transformers=merged.transformers[new.to_numpy()].reset_index(drop=True))
+    rows = np.flatnonzero(new.to_numpy())
+    cut = lambda tt, cols: TravelTimes(tt.points.iloc[cols].reset_index(drop=True),  # noqa: E731
+                                       tt.transformer_id[rows], tt.minutes[np.ix_(rows, cols)],
+                                       tt.metres[np.ix_(rows, cols)], tt.via_road[np.ix_(rows, cols)],
+                                       tt.method)
+    sp = propose_service_points(only, merged.stations, sub, params=params,
+                                travel=cut(base_tt, np.arange(len(base_tt.points))),
+                                site_travel=cut(site_tt, np.flatnonzero(keep.to_numpy())))
+    return {"points_needed": len(sp.sites), "sites": "、".join(sp.sites["name"].astype(str)),
+            "uncoverable": len(sp.uncoverable)}

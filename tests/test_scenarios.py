@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 import gridplan
 from gridplan import InputError
+from gridplan._compare import TOWNSHIP_COLUMNS
 from gridplan.county import County
 from gridplan.render import assets
 from gridplan.scenarios import merge_candidates, merge_stations, merged_county
@@ -148,20 +149,21 @@ def test_candidates_neighbours_only_and_ranked():
     assert df["rank"].tolist() == [1, 2]
     assert df["keeps_commitment"].tolist() == [True, False]
     bad = df.iloc[1]
-    assert bad["new_beyond"] > 0 and "TQ" in bad["new_beyond_ids"] and "超出" in bad["verdict"]
+    assert bad["new_beyond"] > 0 and "TQ" in bad["new_beyond_ids"] and "超出" in bad["reasons"]
+    assert df["verdict"].tolist() == ["可合并", "需设服务站"]  # S3's own station as a 服务站 suffices
+    assert bad["points_needed"] == 1 and bad["uncoverable"] == 0
     again = merge_candidates(c)
     pd.testing.assert_frame_equal(df, again)  # deterministic
 
 
-def test_candidates_rank_by_managers_saved_then_balance():
-    df = pd.DataFrame({"into": ["A", "B", "C"], "absorbed": ["X", "Y", "Z"],
-                       "keeps_commitment": [True, True, False], "managers_saved": [0, 1, 3],
-                       "shortage_covered": [2, 0, 0], "surplus_after": [0, 0, 0],
-                       "cv_after": [0.1, 0.2, 0.0], "new_beyond": [0, 0, 4]})
+def test_candidates_rank_by_verdict_then_score():
+    df = pd.DataFrame({"into": ["A", "B", "C", "D"], "absorbed": ["X", "Y", "Z", "W"],
+                       "verdict": ["可合并", "可合并", "不宜合并", "需设服务站"],
+                       "score": [10.0, 25.0, 90.0, 50.0]})
     from gridplan._compare import rank_candidates
 
     out = rank_candidates(df)
-    assert out["into"].tolist() == ["B", "A", "C"]
+    assert out["into"].tolist() == ["B", "A", "D", "C"] and out["rank"].tolist() == [1, 2, 3, 4]
 
 
 @pytest.mark.slow
@@ -181,7 +183,10 @@ def test_outputs_are_written_escaped(far, tmp_path):
     beyond = pd.read_csv(out / "beyond.csv", encoding="utf-8-sig")
     assert len(beyond) == len(sc.beyond) and beyond["new"].all()
     x = pd.read_excel(out / "comparison.xlsx")
-    assert list(x.columns) == ["范围", "指标", "合并前", "合并后", "变化"]
+    assert list(x.columns) == list(TOWNSHIP_COLUMNS)  # issue 15: one row per affected township
+    assert x["township_id"].tolist() == ["T4", "T1", "T2", "T3"]  # the absorbed township first
+    m = pd.read_excel(out / "report.xlsx", sheet_name="指标对比")
+    assert list(m.columns) == ["范围", "指标", "合并前", "合并后", "变化"]
     assert json.loads((out / "scenario.json").read_text(encoding="utf-8"))["breaks_commitment"] is True
     assert (out / "after" / "plan.gpkg").exists()
 
