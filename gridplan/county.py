@@ -58,6 +58,9 @@ class County:
     roads: gpd.GeoDataFrame | None = None
     #: Notes for the user: repairs made, rows excluded, points snapped (one sentence each).
     report: list[str] = field(default_factory=list)
+    #: Structured records of what loading changed, by kind (``"swapped"``: per file, the rows
+    #: whose lon/lat were swapped back); :func:`gridplan.kpi.input_kpis` reports them.
+    input: dict[str, list[dict]] = field(default_factory=dict)
     #: Where the county was read from, if from a folder.
     source: Path | None = None
     #: sha256 of every input file, by file name (for plan history and resumable batch runs).

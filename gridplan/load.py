@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class _Ctx:
     report: list[str]
     default_system: _coords.CoordSystem | None
     by_layer: dict[str, _coords.CoordSystem]
+    #: Per file, the rows whose lon/lat were swapped back (County.input["swapped"]).
+    swapped: list[dict] = field(default_factory=list)
 
 
 def load_county(path: str | Path, *, coords: str | None = None,
@@ -310,6 +312,7 @@ def _points_from_table(ctx: _Ctx, spec: LayerSpec, frame: pd.DataFrame, file: st
         xs, ys, ok = V.check_coordinates(sub, x[given], y[given], bad[given], id_col=spec.id_col,
                                          file=file, degrees=conv[1], problems=ctx.problems,
                                          report=ctx.report, what=spec.what)
+        _note_swapped(ctx, sub, file, spec.what)
         x[given], y[given] = xs, ys
         ok_all = np.zeros(len(frame), dtype=bool)
         ok_all[np.flatnonzero(given)[ok]] = True
@@ -318,10 +321,18 @@ def _points_from_table(ctx: _Ctx, spec: LayerSpec, frame: pd.DataFrame, file: st
         x, y, ok_all = V.check_coordinates(frame, x, y, bad, id_col=spec.id_col, file=file,
                                            degrees=conv[1], problems=ctx.problems,
                                            report=ctx.report, what=spec.what)
+        _note_swapped(ctx, frame, file, spec.what)
     lon, lat = conv[0](np.where(ok_all, x, np.nan), np.where(ok_all, y, np.nan))
     pts = shapely.points(np.column_stack([lon, lat]))
     pts[~ok_all] = None
     return pts
+
+
+def _note_swapped(ctx: _Ctx, checked: pd.DataFrame, file: str, what: str) -> None:
+    """Record the rows :func:`_validate.check_coordinates` swapped back (it marks them in attrs)."""
+    rows = checked.attrs.get("swapped_rows")
+    if rows:
+        ctx.swapped.append({"file": file, "what": what, "rows": sorted(rows)})
 
 
 def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
@@ -347,6 +358,7 @@ def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
         xs, ys, ok = V.check_coordinates(fr, x[~null], y[~null], np.zeros(int((~null).sum()), bool),
                                          id_col=spec.id_col, file=file, degrees=conv[1],
                                          problems=ctx.problems, report=ctx.report, what=spec.what)
+        _note_swapped(ctx, fr, file, spec.what)
         ok_all = np.zeros(len(frame), dtype=bool)
         ok_all[np.flatnonzero(~null)[ok]] = True
         x[~null], y[~null] = xs, ys
@@ -438,7 +450,8 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
                   stations=clean(stations), transformers=clean(tr), params=ctx.params,
                   feeders=clean(feeders), switches=clean(m.get("switches")), substations=clean(subs),
                   managers=clean(managers), villages=clean(villages), barriers=clean(m.get("barriers")),
-                  roads=clean(m.get("roads")), report=list(ctx.report))
+                  roads=clean(m.get("roads")), report=list(ctx.report),
+                  input={"swapped": list(ctx.swapped)})
 
 
 def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx: np.ndarray,

@@ -9,21 +9,24 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from ..kpi import coverage_line
 from ..plan import STAGES, Plan
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
              map_html: bool = True, current: Any = None, pins: Any = None,
-             store: Path | None = None, note: str = "", **params: Any) -> Plan:
+             store: Path | None = None, note: str = "", quiet: bool = False, **params: Any) -> Plan:
     """Load, plan and write one county with a progress bar; return the plan.
 
     ``current``/``pins`` go to :func:`gridplan.plan`; with ``store`` the plan is also saved there
-    as a new version (after the output folder is written).
+    as a new version (after the output folder is written). ``quiet`` (``-q``): no progress bar,
+    no summary, nothing on the console but errors.
     """
     from .. import load_county, plan
 
     t0 = time.perf_counter()
-    bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False, disable=None)
+    bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False,
+               disable=True if quiet else None)
     county = load_county(county_dir, coords=coords, **params)
     bar.update(1)
 
@@ -42,8 +45,10 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
     if store is not None:
         from ..store import save_version
         version = save_version(p, store, note=note)
-        click.echo(f"方案已存为 {store} 的第 {version} 版 / saved as version {version} of {store}")
-    print_summary(p, out, time.perf_counter() - t0)
+        if not quiet:
+            click.echo(f"方案已存为 {store} 的第 {version} 版 / saved as version {version} of {store}")
+    if not quiet:
+        print_summary(p, out, time.perf_counter() - t0)
     return p
 
 
@@ -72,6 +77,11 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"
                    f"（最长 {hv.get('max_segment_km')} km）")
+    cov = p.kpi.get("coverage")
+    if cov:
+        click.echo(f"  {coverage_line(cov)}")
+    for line in input_lines(p.kpi.get("input") or {}):
+        click.echo(f"  {line}")
     notes = p.kpi.get("notes") or []
     for note in notes[:8]:
         click.echo(f"  · {note}")
@@ -81,3 +91,28 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     for name in ("map.html", "plan.gpkg", "roster.xlsx", "kpi.json"):
         if (out / name).exists():
             click.echo(f"  {out / name}")
+
+
+def _shown(items: list[str], limit: int = 5) -> str:
+    return "、".join(items[:limit]) + (f" 等 {len(items)} 个" if len(items) > limit else "")
+
+
+def input_lines(inp: dict[str, Any]) -> list[str]:
+    """Chinese lines on what was done to the input (kpi["input"]): one line per kind, with ids."""
+    lines = []
+    snapped = inp.get("snapped_transformers") or []
+    if snapped:
+        far = max(float(r["distance_m"]) for r in snapped)
+        lines.append(f"归入乡镇的界外台区 {len(snapped)} 个（最远 {far:.0f} 米）："
+                     + _shown([f"{r['transformer_id']}→{r['township_id']}" for r in snapped]))
+    for rec in inp.get("swapped_rows") or []:
+        lines.append(f"{rec['file']}：经纬度填反已对调的{rec['what']} {len(rec['rows'])} 个：{_shown(rec['rows'])}")
+    absorbed = inp.get("absorbed_townships") or []
+    if absorbed:
+        lines.append(f"无台区的乡镇 {len(absorbed)} 个（辖区并入相邻网格）："
+                     + _shown([f"{r['name']}→{r['grid_id'] or '无'}" for r in absorbed]))
+    missing = inp.get("stations_without_roster") or []
+    if missing:
+        lines.append(f"名册中没有人员的供电所 {len(missing)} 个（网格使用占位经理）："
+                     + _shown([str(r.get("name") or r["station_id"]) for r in missing]))
+    return lines

@@ -28,7 +28,7 @@ def sample_dir() -> Path:
 def demo(out: Path, basemap, verbose, quiet) -> None:
     """Plan the synthetic sample county (geodata/sample) into maps/sample/."""
     options.setup_logging(verbose, quiet)
-    run_plan(sample_dir(), out, coords=None, basemap=basemap)
+    run_plan(sample_dir(), out, coords=None, basemap=basemap, quiet=quiet)
     click.secho(f"\n打开地图 / open the map: {(out / 'map.html').resolve()}", fg="green")
 
 

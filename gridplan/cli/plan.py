@@ -57,7 +57,7 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, capacity, workload, tol
              current=current, pins=pins, store=store, note=note,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
              segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,
-             hv_owner=hv_owner, seed=seed, stability=stability)
+             hv_owner=hv_owner, seed=seed, stability=stability, quiet=quiet)
 
 
 COMMANDS = [plan_cmd]
