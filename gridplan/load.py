@@ -415,6 +415,9 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     town_ok = town.loc[geoms_ok].reset_index(drop=True)
 
     tr = m["transformers"]
+    # swapped rows are named again if they still land outside (attrs do not survive every
+    # pandas/geopandas version's copies, so set them here from the load's record)
+    tr.attrs["swapped_rows"] = {r for rec in ctx.swapped if rec["file"] == xfile for r in rec["rows"]}
     if len(town_ok):
         idx = V.assign_townships(tr.geometry, town_ok, frame=tr, id_col="transformer_id",
                                  file=xfile, snap_m=ctx.params.snap_tolerance_m, problems=p,
