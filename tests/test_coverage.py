@@ -214,3 +214,23 @@ def test_quiet_still_prints_errors(county, tmp_path):
                                 catch_exceptions=False)
     assert result.exit_code == 2
     assert "transformers.csv" in result.output and "规划完成" not in result.output
+
+
+def test_console_script_quiet_run_prints_nothing_not_even_warnings(county, tmp_path):
+    """The real console script, with every warning shown by Python (-W default): nothing leaks."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("gridplan")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from gridplan.cli import main; main()"]
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    for flags, show in ((["-q"], False), ([], True)):
+        proc = subprocess.run([*cmd, "plan", str(county["folder"]), "--out", str(tmp_path / f"o{len(flags)}"),
+                               "--no-map", *flags], capture_output=True, text=True, timeout=600,
+                              cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "Warning" not in proc.stderr, proc.stderr
+        assert ("规划完成" in proc.stdout) is show
+        if not show:
+            assert proc.stdout == "" and proc.stderr == ""
