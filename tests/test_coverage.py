@@ -234,3 +234,15 @@ def test_console_script_quiet_run_prints_nothing_not_even_warnings(county, tmp_p
         assert ("规划完成" in proc.stdout) is show
         if not show:
             assert proc.stdout == "" and proc.stderr == ""
+
+
+def test_quiet_merge_and_wallmap_print_nothing(county, tmp_path):
+    merge = CliRunner().invoke(main, ["merge", str(county["folder"]), "--stations", "S01,S02",
+                                      "--out", str(tmp_path / "m"), "--no-map", "-q"],
+                               catch_exceptions=False)
+    assert merge.exit_code == 0 and merge.output == ""
+    wall = CliRunner().invoke(main, ["wallmap", str(county["out"]), "--station", "S01",
+                                     "--out", str(tmp_path / "w.png"), "--dpi", "20", "-q"],
+                              catch_exceptions=False)
+    assert wall.exit_code == 0 and wall.output == ""
+    assert (tmp_path / "w.png").exists() and any((tmp_path / "m").iterdir())

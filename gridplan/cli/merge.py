@@ -79,6 +79,8 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
     county = load_county(county_dir, coords=coords)
     sc = merge_stations(county, ids, into=into, keep_service_point=_ids(keep))
     sc.to_file(out, maps=not no_map, basemap=basemap)
+    if quiet:  # -q: errors only
+        return
     click.secho(f"\n{county.name} — 合并方案评估 / merge evaluated in {time.perf_counter() - t0:.1f} s",
                 bold=True)
     for note in sc.notes:
@@ -117,7 +119,7 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-candidates"
     t0 = time.perf_counter()
     county = load_county(county_dir, coords=coords)
-    bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=None)
+    bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=True if quiet else None)
 
     def progress(i: int, n: int) -> None:
         bar.total = n
@@ -127,6 +129,8 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     df = rank(county, keep_service_point=keep, progress=progress)
     bar.close()
     write_candidates(df, out, county_name=county.name, params=county.params)
+    if quiet:  # -q: errors only
+        return
     click.secho(f"\n{county.name} — {len(df)} 对相邻供电所已评估 / evaluated in "
                 f"{time.perf_counter() - t0:.1f} s", bold=True)
     for r in df.head(top).itertuples(index=False):

@@ -40,7 +40,8 @@ def wallmap(plan_path: Path, station: str, size: str, orientation: str, dpi: int
         raise click.BadParameter(f"no station {station!r} in the plan; stations: {known}", param_hint="--station")
     path = render_wallmap(p, station_id=str(match["station_id"].iloc[0]), size=size.upper(),
                           orientation=orientation, out=out, dpi=dpi, language=language)
-    click.echo(f"墙图已生成 / wall map written: {path}")
+    if not quiet:
+        click.echo(f"墙图已生成 / wall map written: {path}")
 
 
 COMMANDS = [wallmap]
