@@ -59,7 +59,10 @@ def align_segments(segments: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.G
     mid[has] = mids[best.loc[pos[has], "j"].to_numpy()]
     with np.errstate(invalid="ignore", divide="ignore"):
         share[has] = np.minimum(1.0, best.loc[pos[has], "len"].to_numpy() / total[has])
-    out["grid_id"], out["manager_id"], out["share_in_grid"] = gid, mid, share
+    # object columns, so that "outside every grid" stays None under pandas 3's str dtype
+    out["grid_id"] = pd.Series(gid, index=out.index, dtype=object)
+    out["manager_id"] = pd.Series(mid, index=out.index, dtype=object)
+    out["share_in_grid"] = share
     return out
 
 

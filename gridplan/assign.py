@@ -70,7 +70,7 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         grids[col] = grids["grid_id"].map(stats[col]).fillna(0)
     grids["customers"] = grids["customers"].astype(int)
     grids["n_transformers"] = grids["n_transformers"].astype(int)
-    grids["flags"] = grids["grid_id"].map(flags or {}).fillna("")
+    grids["flags"] = grids["grid_id"].map(flags or {}).astype(object).fillna("")
     roster = _roster(county)
     current = _current_shares(transformers)
     holders = _current_holders(transformers)

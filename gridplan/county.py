@@ -66,6 +66,9 @@ class County:
     #: 台区 and stations in no township polygon that were put in one (``snap_tolerance_m``):
     #: ``{"layer", "id", "township_id", "township", "distance_m", "basis"}`` each.
     snapped: list[dict[str, Any]] = field(default_factory=list)
+    #: Structured records of what loading changed, by kind (``"swapped"``: per file, the rows
+    #: whose lon/lat were swapped back); :func:`gridplan.kpi.input_kpis` reports them.
+    input: dict[str, list[dict]] = field(default_factory=dict)
     #: Where the county was read from, if from a folder.
     source: Path | None = None
     #: sha256 of every input file, by file name (for plan history and resumable batch runs).

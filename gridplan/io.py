@@ -168,7 +168,8 @@ def parse_numbers(values: pd.Series, *, thousands: bool = False) -> tuple[np.nda
         not empty but could not be read.
     """
     values = pd.Series(values, dtype=object).reset_index(drop=True)
-    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, copy=True)  # writable (pandas 3)
+    # fast path: plain numbers; a writable copy (pandas 3 hands out read-only views)
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, copy=True)
     bad = np.zeros(len(values), dtype=bool)
     rest = np.flatnonzero(np.isnan(out) & values.notna().to_numpy())
     cache: dict[str, float | None] = {}

@@ -19,7 +19,10 @@ from scipy.sparse.csgraph import connected_components
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "multipart_grids", "noncontiguous_grids"]
+__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "multipart_grids", "noncontiguous_grids",
+           "coverage_kpis", "coverage_line", "township_coverage", "village_coverage", "input_kpis",
+           "snapped_transformers", "absorbed_townships", "stations_without_roster",
+           "SERVICE_POINT_KINDS", "COVERAGE_RULE"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,11 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
     Returns
     -------
     dict
-        ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "notes": [...]}``.
+        ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "input": {...},
+        "coverage": {...}, "notes": [...]}``: ``input`` lists what was done to the input (snapped
+        and swapped rows, townships without 台区, stations without roster rows; see
+        :func:`input_kpis`), ``coverage`` the 乡乡有点、村村有人 figures (:func:`coverage_kpis`).
+        Notes on absorbed townships and stations without roster rows are added to ``plan.notes``.
     """
     from .territory import contiguity_edges
 
@@ -152,4 +159,316 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
               "mean_segment_km": round(float(s["length_km"].mean()), 3)}
         if "share_in_grid" in s.columns:
             hv["mean_share_in_grid"] = round(float(np.average(s["share_in_grid"], weights=s["length_km"])), 4)
-    return {"county": county, "stations": stations, "hv": hv, "notes": list(plan.notes)}
+    inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
+    plan.notes.extend(n for n in more if n not in plan.notes)
+    return {"county": county, "stations": stations, "hv": hv, "input": inp,
+            "coverage": coverage_kpis(plan), "notes": list(plan.notes)}
+
+
+# --------------------------------------------------------------------------- 乡乡有点、村村有人
+
+#: Station kinds that count as a service point for 乡乡有点 (every kind a station may have).
+SERVICE_POINT_KINDS = ("供电所", "中心供电所", "供电服务站")
+
+#: How coverage is decided (kpi["coverage"]["rule"]; the README and docs say the same).
+COVERAGE_RULE = {
+    "township": "乡镇多边形内（含边界）有一个供电所、中心供电所或供电服务站的站点",
+    "village": "村多边形面积最大的一部分所在网格的台区经理为名册中的实名经理（非占位）",
+}
+
+#: A 台区 further than this from its township polygon was placed there by snapping (metres).
+SNAPPED_MIN_M = 0.5
+
+
+def _service_points(stations) -> tuple[np.ndarray, np.ndarray]:
+    """Geometries and ids of the stations that count as service points (usable points only)."""
+    kind = stations["kind"] if "kind" in stations.columns else pd.Series("供电所", index=stations.index)
+    geoms = stations.geometry.to_numpy()
+    ok = kind.fillna("供电所").isin(SERVICE_POINT_KINDS).to_numpy() \
+        & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return geoms[ok], stations["station_id"].astype(str).to_numpy()[ok]
+
+
+def township_coverage(townships, stations) -> pd.DataFrame:
+    """乡乡有点: per township, the service points inside it and the nearest one.
+
+    Parameters
+    ----------
+    townships, stations
+        County layers in one metric CRS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per township: ``township_id``, ``name``, ``station_id``, ``has_point`` (bool),
+        ``points`` (ids of the service points inside, "、"-separated), ``nearest_point_id`` and
+        ``nearest_point_m`` (distance in metres to the nearest service point, 0 when inside).
+    """
+    pts, ids = _service_points(stations)
+    geoms = townships.geometry.to_numpy()
+    inside: list[list[str]] = [[] for _ in range(len(geoms))]
+    nearest_id = np.full(len(geoms), None, dtype=object)
+    nearest_m = np.full(len(geoms), np.nan)
+    if len(pts):
+        tree = shapely.STRtree(pts)
+        live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        t_idx, p_idx = tree.query(geoms[live], predicate="covers")
+        rows = np.flatnonzero(live)
+        for t, p in sorted(zip(rows[t_idx], p_idx)):
+            inside[t].append(str(ids[p]))
+        near, dist = tree.query_nearest(geoms[live], return_distance=True, all_matches=False)
+        nearest_id[rows[near[0]]] = ids[near[1]]
+        nearest_m[rows[near[0]]] = np.round(dist, 1)
+    return pd.DataFrame({
+        "township_id": townships["township_id"].astype(str).to_numpy(),
+        "name": townships["name"].astype(str).to_numpy(),
+        "station_id": townships["station_id"].astype(object).to_numpy(),
+        "has_point": np.array([bool(x) for x in inside], dtype=bool),
+        "points": ["、".join(sorted(x)) for x in inside],
+        "nearest_point_id": nearest_id,
+        "nearest_point_m": nearest_m,
+    })
+
+
+def village_coverage(villages, grids, townships) -> pd.DataFrame:
+    """村村有人: per village, the grid holding most of its area and whether its manager is named.
+
+    Parameters
+    ----------
+    villages
+        The villages layer (metric CRS).
+    grids
+        Grid polygons with ``grid_id``, ``station_id``, ``manager_id``, ``manager_name``,
+        ``placeholder``.
+    townships
+        For the station of each village (through its ``township_id``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village: ``village_id``, ``name``, ``township_id``, ``station_id``,
+        ``grid_id``, ``manager_id``, ``manager_name`` (of the grid holding the largest part of the
+        village; None when no grid overlaps it), ``named_share`` (share of the village's area in
+        grids of named managers), ``covered`` (bool: the largest part's manager is named).
+    """
+    vg = villages.geometry.to_numpy()
+    gg = grids.geometry.to_numpy()
+    best = np.full(len(vg), -1)
+    best_area = np.zeros(len(vg))
+    named_area = np.zeros(len(vg))
+    named = ~grids["placeholder"].fillna(True).astype(bool).to_numpy()
+    if len(vg) and len(gg):
+        v_idx, g_idx = shapely.STRtree(gg).query(vg, predicate="intersects")
+        areas = shapely.area(shapely.intersection(vg[v_idx], gg[g_idx]))
+        order = np.lexsort((g_idx, -areas, v_idx))  # per village: largest overlap first, then grid order
+        for v, g, a in zip(v_idx[order], g_idx[order], areas[order]):
+            if a <= 0:
+                continue
+            if best[v] < 0:
+                best[v], best_area[v] = g, a
+            if named[g]:
+                named_area[v] += a
+    total = shapely.area(vg)
+    hit = best >= 0
+
+    def col(name: str) -> np.ndarray:
+        values = grids[name].astype(object).to_numpy() if name in grids.columns \
+            else np.full(len(gg), None, dtype=object)
+        return np.where(hit, values[np.where(hit, best, 0)] if len(gg) else None, None)
+
+    town_station = dict(zip(townships["township_id"].astype(str), townships["station_id"]))
+    tid = villages["township_id"].astype(object).to_numpy() if "township_id" in villages.columns \
+        else np.full(len(vg), None, dtype=object)
+    grid_station = col("station_id")
+    station = [town_station.get(str(t), s) if t is not None and not pd.isna(t) else s
+               for t, s in zip(tid, grid_station)]
+    return pd.DataFrame({
+        "village_id": villages["village_id"].astype(str).to_numpy(),
+        "name": villages["name"].astype(object).to_numpy(),
+        "township_id": tid,
+        "station_id": np.asarray(station, dtype=object),
+        "grid_id": col("grid_id"),
+        "manager_id": col("manager_id"),
+        "manager_name": col("manager_name"),
+        "named_share": np.round(np.where(total > 0, named_area / np.where(total > 0, total, 1), 0.0), 4),
+        "covered": hit & named[np.where(hit, best, 0)] if len(gg) else np.zeros(len(vg), dtype=bool),
+    })
+
+
+def _share(k: int, n: int) -> float | None:
+    return round(k / n, 4) if n else None
+
+
+def coverage_kpis(plan: "Plan") -> dict[str, Any]:
+    """kpi["coverage"]: 乡乡有点 per township, 村村有人 per village, county and station figures.
+
+    A township has a service point when a station of kind 供电所, 中心供电所 or 供电服务站 lies
+    inside its polygon (on the border counts). A village is covered when the grid holding the
+    largest part of its area has a named manager (not a placeholder); villages are counted only
+    when the county has a villages layer (``villages`` is then None in the figures).
+    """
+    county = plan.county
+    towns = township_coverage(county.townships, county.stations)
+    vil = village_coverage(county.villages, plan.grids, county.townships) \
+        if county.villages is not None and len(county.villages) else None
+
+    def figures(t: pd.DataFrame, v: pd.DataFrame | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"townships": int(len(t)), "townships_with_point": int(t["has_point"].sum()),
+                               "township_share": _share(int(t["has_point"].sum()), len(t))}
+        if v is None:
+            out |= {"villages": None, "villages_covered": None, "village_share": None}
+        else:
+            out |= {"villages": int(len(v)), "villages_covered": int(v["covered"].sum()),
+                    "village_share": _share(int(v["covered"].sum()), len(v))}
+        return out
+
+    stations = {}
+    for sid in sorted({str(s) for s in county.stations["station_id"].dropna()}):
+        t = towns[towns["station_id"].astype(str) == sid]
+        v = vil[vil["station_id"].astype(str) == sid] if vil is not None else None
+        stations[sid] = figures(t, v)
+    missing = towns[~towns["has_point"]]
+    result: dict[str, Any] = {
+        "rule": dict(COVERAGE_RULE),
+        "county": figures(towns, vil),
+        "stations": stations,
+        "townships_without_point": [
+            {"township_id": r.township_id, "name": r.name, "station_id": _text(r.station_id),
+             "nearest_point_id": _text(r.nearest_point_id),
+             "nearest_point_m": None if pd.isna(r.nearest_point_m) else float(r.nearest_point_m)}
+            for r in missing.itertuples(index=False)],
+        "villages_uncovered": [],
+    }
+    if vil is not None:
+        result["villages_uncovered"] = [
+            {"village_id": r.village_id, "name": _text(r.name), "township_id": _text(r.township_id),
+             "grid_id": _text(r.grid_id), "manager_id": _text(r.manager_id),
+             "reason": "不在任何网格内" if r.grid_id is None else "网格台区经理为占位（名册缺人）"}
+            for r in vil[~vil["covered"]].itertuples(index=False)]
+    return result
+
+
+def coverage_line(coverage: dict[str, Any]) -> str:
+    """One Chinese sentence with the county figures (summary screen, map legend)."""
+    c = coverage["county"]
+    text = f"乡乡有点：{c['townships_with_point']}/{c['townships']} 个乡镇有供电所或服务站"
+    if c.get("villages") is not None:
+        text += f"；村村有人：{c['villages_covered']}/{c['villages']} 个村有实名台区经理"
+    return text
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+# --------------------------------------------------------------------------- input notes
+
+def snapped_transformers(transformers, townships, *, min_m: float = SNAPPED_MIN_M) -> pd.DataFrame:
+    """台区 that lie outside the township they were assigned to (placed there by snapping).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``transformer_id``, ``township_id``, ``distance_m`` (to that township's polygon), sorted
+        by id.
+    """
+    geom = dict(zip(townships["township_id"].astype(str), townships.geometry.to_numpy()))
+    tid = transformers["township_id"].astype(str).to_numpy()
+    polys = np.array([geom.get(t) for t in tid], dtype=object)
+    pts = transformers.geometry.to_numpy()
+    ok = np.array([p is not None for p in polys], dtype=bool) & ~shapely.is_missing(pts)
+    dist = np.zeros(len(pts))
+    if ok.any():
+        dist[ok] = shapely.distance(pts[ok], polys[ok])
+    far = dist > min_m
+    out = pd.DataFrame({"transformer_id": transformers["transformer_id"].astype(str).to_numpy()[far],
+                        "township_id": tid[far], "distance_m": np.round(dist[far], 1)})
+    return out.sort_values("transformer_id").reset_index(drop=True)
+
+
+def absorbed_townships(townships, transformers, grids) -> pd.DataFrame:
+    """Townships without 台区, and the grid that took in their territory (most of their area).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``township_id``, ``name``, ``station_id``, ``grid_id`` (None when no grid covers it).
+    """
+    used = set(transformers["township_id"].astype(str))
+    empty = townships[~townships["township_id"].astype(str).isin(used)].sort_values("township_id")
+    gg = grids.geometry.to_numpy()
+    picks: list[str | None] = []
+    for geom in empty.geometry.to_numpy():
+        area = shapely.area(shapely.intersection(gg, geom)) if len(gg) and geom is not None \
+            else np.zeros(0)
+        picks.append(str(grids["grid_id"].iloc[int(np.argmax(area))]) if len(area) and area.max() > 0
+                     else None)
+    return pd.DataFrame({"township_id": empty["township_id"].astype(str).to_numpy(),
+                         "name": empty["name"].astype(str).to_numpy(),
+                         "station_id": empty["station_id"].astype(object).to_numpy(),
+                         "grid_id": np.asarray(picks, dtype=object)})
+
+
+def stations_without_roster(grids, managers_in) -> pd.DataFrame:
+    """Stations whose grids all got placeholder managers because the roster has no row for them.
+
+    Parameters
+    ----------
+    grids
+        Planned grids (``station_id``, ``placeholder``).
+    managers_in
+        The county's roster (``County.managers``) or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``station_id``, ``grids``, ``placeholders``, sorted.
+    """
+    listed = set() if managers_in is None else set(managers_in["station_id"].dropna().astype(str))
+    rows = []
+    for sid, g in grids.groupby(grids["station_id"].astype(str)):
+        if sid not in listed:
+            rows.append((sid, int(len(g)), int(g["placeholder"].astype(bool).sum())))
+    return pd.DataFrame(rows, columns=["station_id", "grids", "placeholders"])
+
+
+def input_kpis(plan: "Plan", *, swapped: list[dict[str, Any]] | None = None
+               ) -> tuple[dict[str, Any], list[str]]:
+    """kpi["input"]: what the plan did with the input that the user should know, and notes.
+
+    Parameters
+    ----------
+    plan
+        The plan (grids with managers).
+    swapped
+        ``County.input["swapped"]``: per file, the rows whose lon/lat were swapped back.
+
+    Returns
+    -------
+    (dict, list of str)
+        ``{"snapped_transformers": [...], "swapped_rows": [...], "absorbed_townships": [...],
+        "stations_without_roster": [...]}`` and Chinese sentences for the notes (only on what
+        :attr:`County.report` does not already say).
+    """
+    county = plan.county
+    snapped = snapped_transformers(plan.transformers, county.townships)
+    absorbed = absorbed_townships(county.townships, plan.transformers, plan.grids)
+    no_roster = stations_without_roster(plan.grids, county.managers)
+    names = dict(zip(county.stations["station_id"].astype(str), county.stations["name"]))
+    notes: list[str] = []
+    for r in absorbed.itertuples(index=False):
+        where = f"并入网格 {r.grid_id}" if r.grid_id else "未能并入任何网格"
+        notes.append(f"乡镇 {r.name}（{r.township_id}）没有台区，其辖区{where}")
+    if county.managers is not None:
+        for r in no_roster.itertuples(index=False):
+            notes.append(f"供电所 {names.get(r.station_id, r.station_id)}（{r.station_id}）在台区经理名册中"
+                         f"没有人员：{r.grids} 个网格使用占位经理")
+    data = {
+        "snapped_transformers": snapped.to_dict("records"),
+        "swapped_rows": list(swapped or []),
+        "absorbed_townships": [{k: _text(v) for k, v in r.items()}
+                               for r in absorbed.to_dict("records")],
+        "stations_without_roster": [dict(r, name=_text(names.get(r["station_id"])))
+                                    for r in no_roster.to_dict("records")],
+    }
+    return data, notes

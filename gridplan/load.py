@@ -121,6 +121,8 @@ class _Ctx:
     by_layer: dict[str, _coords.CoordSystem]
     #: The system each layer was read in (for messages), e.g. ``{"townships": "gcj02"}``.
     used: dict[str, str] = field(default_factory=dict)
+    #: Per file, the rows whose lon/lat were swapped back (County.input["swapped"]).
+    swapped: list[dict] = field(default_factory=list)
 
 
 def load_county(path: str | Path, *, coords: str | None = None,
@@ -372,6 +374,7 @@ def _points_from_table(ctx: _Ctx, spec: LayerSpec, frame: pd.DataFrame, file: st
         xs, ys, ok = V.check_coordinates(sub, x[given], y[given], bad[given], id_col=spec.id_col,
                                          file=file, degrees=conv[1], problems=ctx.problems,
                                          report=ctx.report, what=spec.what)
+        _note_swapped(ctx, sub, file, spec.what)
         x[given], y[given] = xs, ys
         ok_all = np.zeros(len(frame), dtype=bool)
         ok_all[np.flatnonzero(given)[ok]] = True
@@ -380,10 +383,18 @@ def _points_from_table(ctx: _Ctx, spec: LayerSpec, frame: pd.DataFrame, file: st
         x, y, ok_all = V.check_coordinates(frame, x, y, bad, id_col=spec.id_col, file=file,
                                            degrees=conv[1], problems=ctx.problems,
                                            report=ctx.report, what=spec.what)
+        _note_swapped(ctx, frame, file, spec.what)
     lon, lat = conv[0](np.where(ok_all, x, np.nan), np.where(ok_all, y, np.nan))
     pts = shapely.points(np.column_stack([lon, lat]))
     pts[~ok_all] = None
     return pts
+
+
+def _note_swapped(ctx: _Ctx, checked: pd.DataFrame, file: str, what: str) -> None:
+    """Record the rows :func:`_validate.check_coordinates` swapped back (it marks them in attrs)."""
+    rows = checked.attrs.get("swapped_rows")
+    if rows:
+        ctx.swapped.append({"file": file, "what": what, "rows": sorted(rows)})
 
 
 def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
@@ -409,6 +420,7 @@ def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
         xs, ys, ok = V.check_coordinates(fr, x[~null], y[~null], np.zeros(int((~null).sum()), bool),
                                          id_col=spec.id_col, file=file, degrees=conv[1],
                                          problems=ctx.problems, report=ctx.report, what=spec.what)
+        _note_swapped(ctx, fr, file, spec.what)
         ok_all = np.zeros(len(frame), dtype=bool)
         ok_all[np.flatnonzero(~null)[ok]] = True
         x[~null], y[~null] = xs, ys
@@ -466,6 +478,9 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
 
     tr = m["transformers"]
     snapped: list[dict[str, Any]] = []
+    # swapped rows are named again if they still land outside (attrs do not survive every
+    # pandas/geopandas version's copies, so set them here from the load's record)
+    tr.attrs["swapped_rows"] = {r for rec in ctx.swapped if rec["file"] == xfile for r in rec["rows"]}
     if len(town_ok):
         prefer = {"transformers": _ledger_townships(tr, town_ok, stations),
                   "stations": _own_townships(stations, town_ok)}
@@ -514,7 +529,7 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
                   feeders=clean(feeders), switches=clean(m.get("switches")), substations=clean(subs),
                   managers=clean(managers), villages=clean(villages), barriers=clean(m.get("barriers")),
                   roads=clean(m.get("roads")), candidates=clean(m.get("candidates")),
-                  report=list(ctx.report), snapped=snapped)
+                  report=list(ctx.report), snapped=snapped, input={"swapped": list(ctx.swapped)})
 
 
 def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx: np.ndarray,

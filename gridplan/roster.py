@@ -15,7 +15,7 @@ from ._cells import write_xlsx_cell
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["roster_tables", "write_roster"]
+__all__ = ["coverage_tables", "roster_tables", "write_roster"]
 
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 _THIN = Side(style="thin", color="999999")
@@ -41,7 +41,7 @@ def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
         "工号": m["manager_id"],
         "联系电话": m["phone"],
         "负责乡镇": m["grid_id"].map(g["townships"]),
-        "负责村": m["grid_id"].map(villages).fillna(""),
+        "负责村": m["grid_id"].map(villages).astype(object).fillna(""),
         "台区数": m["grid_id"].map(g["n_transformers"]).fillna(0).astype(int),
         "户数": m["grid_id"].map(g["customers"]).fillna(0).astype(int),
         "工作量": m["workload"].round(1),
@@ -81,12 +81,59 @@ def _hv_km(m: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(km, errors="coerce").fillna(0.0).round(2)
 
 
+def coverage_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """The 乡乡有点、村村有人 sheets: one row per township, one per village (None without villages).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame or None, dict)
+        Township and village tables with Chinese headers, and the county figures
+        (``kpi["coverage"]["county"]``).
+    """
+    from .kpi import coverage_kpis, township_coverage, village_coverage
+
+    county = plan.county
+    stations = county.stations.set_index("station_id")["name"]
+    t = township_coverage(county.townships, county.stations)
+    towns = pd.DataFrame({
+        "乡镇": t["name"], "乡镇编号": t["township_id"],
+        "所属供电所": t["station_id"].map(stations).fillna(t["station_id"]),
+        "乡乡有点": t["has_point"].map({True: "是", False: "否"}),
+        "辖区内服务点": t["points"].map(lambda ids: "、".join(str(stations.get(i, i)) for i in ids.split("、"))
+                                    if ids else ""),
+        "最近服务点": t["nearest_point_id"].map(lambda i: stations.get(i, i) if i is not None else ""),
+        "最近服务点距离(m)": t["nearest_point_m"].round(0),
+    }).sort_values(["乡乡有点", "乡镇编号"]).reset_index(drop=True)
+    vil = None
+    if county.villages is not None and len(county.villages):
+        v = village_coverage(county.villages, plan.grids, county.townships)
+        town_names = county.townships.set_index("township_id")["name"]
+        vil = pd.DataFrame({
+            "村": v["name"], "村编号": v["village_id"],
+            "乡镇": v["township_id"].map(town_names).fillna(""),
+            "网格编号": v["grid_id"].fillna(""), "台区经理": v["manager_name"].fillna(""),
+            "工号": v["manager_id"].fillna(""),
+            "村村有人": v["covered"].map({True: "是", False: "否"}),
+            "实名经理覆盖面积占比": (v["named_share"] * 100).round(1).astype(str) + "%",
+        }).sort_values(["村村有人", "乡镇", "村编号"]).reset_index(drop=True)
+    return towns, vil, (plan.kpi.get("coverage") or coverage_kpis(plan))["county"]
+
+
 def write_roster(plan: Plan, path: str | Path) -> Path:
-    """Write ``roster.xlsx``: sheet 台区经理 (one row per manager) and sheet 台区明细 (one per 台区)."""
+    """Write ``roster.xlsx``: sheets 台区经理 (one row per manager), 台区明细 (one per 台区),
+    乡乡有点 (one per township) and, with villages, 村村有人 (one per village)."""
     managers, per_tr = roster_tables(plan)
     wb = Workbook()
     _sheet(wb.active, "台区经理", managers, title=f"{plan.county.name} 台区经理名册")
     _sheet(wb.create_sheet(), "台区明细", per_tr, title=None)
+    towns, vil, c = coverage_tables(plan)
+    _sheet(wb.create_sheet(), "乡乡有点", towns,
+           title=f"{plan.county.name} 乡乡有点：{c['townships_with_point']}/{c['townships']} 个乡镇"
+                 "辖区内有供电所或供电服务站")
+    if vil is not None:
+        _sheet(wb.create_sheet(), "村村有人", vil,
+               title=f"{plan.county.name} 村村有人：{c['villages_covered']}/{c['villages']} 个村"
+                     "有实名台区经理（按村面积最大部分所在网格）")
     wb.save(path)
     return Path(path)
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Fetch the interactive map's web assets (Leaflet, jQuery, Bootstrap, Font Awesome, Leaflet plugins)
-# from the npm registry with `npm pack NAME@VERSION` and unpack the needed files into
-# gridplan/_vendor/ (gitignored). Idempotent: a second run does nothing when the files are there.
+# from the npm registry with `npm pack NAME@VERSION` and unpack the needed files into the user
+# cache ${XDG_CACHE_HOME:-~/.cache}/gridplan/assets (or $GRIDPLAN_VENDOR_DIR, or --dest DIR), never
+# into the installed package. Idempotent: a second run does nothing when a complete copy is found
+# (the cache, or gridplan/_vendor in a wheel or a checkout that has one).
 #
 #   scripts/fetch_assets.sh            # fetch what is missing
 #   scripts/fetch_assets.sh --check    # exit 1 if anything is missing

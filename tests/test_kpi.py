@@ -63,6 +63,7 @@ def test_roster_sheets(tmp_path):
     path = write_roster(p, tmp_path / "roster.xlsx")
     from openpyxl import load_workbook
     wb = load_workbook(path)
-    assert wb.sheetnames == ["台区经理", "台区明细"]
+    # issue 11 (乡乡有点、村村有人) adds the coverage sheet(s) after the two roster sheets
+    assert wb.sheetnames[:3] == ["台区经理", "台区明细", "乡乡有点"]
     assert wb["台区经理"].freeze_panes == "A3"
     assert pd.read_excel(path, sheet_name="台区明细")["台区编号"].nunique() == len(p.transformers)

@@ -9,19 +9,22 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from ..kpi import coverage_line
 from ..plan import PLAN_FILES, STAGES, Plan
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
              map_html: bool = True, current: Any = None, pins: Any = None,
              store: Path | None = None, note: str = "", force: bool = False,
-             command: str = "gridplan plan", **params: Any) -> Plan:
+             quiet: bool = False, command: str = "gridplan plan",
+             **params: Any) -> Plan:
     """Check the outputs, load, plan and write one county with a progress bar; return the plan.
 
     ``out`` (and ``store``) are checked and locked first, before anything is planned: a location
     that cannot be used stops the run at once (:class:`~gridplan._files.OutputError`). With
     ``store`` the plan is also saved there as a new version, committed together with ``out``
-    (:class:`~gridplan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`.
+    (:class:`~gridplan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`. ``quiet``
+    (``-q``): no progress bar, no summary, nothing on the console but errors.
     """
     from .. import load_county, plan
     from .._files import open_output
@@ -32,7 +35,8 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
     version = None
     try:
         version = _open_store(store, target, note) if store is not None else None
-        bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False, disable=None)
+        bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False,
+                   disable=True if quiet else None)
         county = load_county(county_dir, coords=coords, **params)
         bar.update(1)
 
@@ -57,10 +61,11 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
         if version is not None:
             version.close()
     target.close()
-    if version is not None:
+    if version is not None and not quiet:
         click.echo(f"方案已存为 {store} 的第 {version.version} 版 / saved as version "
                    f"{version.version} of {store}")
-    print_summary(p, out, time.perf_counter() - t0)
+    if not quiet:
+        print_summary(p, out, time.perf_counter() - t0)
     return p
 
 
@@ -102,6 +107,11 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"
                    f"（最长 {hv.get('max_segment_km')} km）")
+    cov = p.kpi.get("coverage")
+    if cov:
+        click.echo(f"  {coverage_line(cov)}")
+    for line in input_lines(p.kpi.get("input") or {}):
+        click.echo(f"  {line}")
     notes = p.kpi.get("notes") or []
     for note in notes[:8]:
         click.echo(f"  · {note}")
@@ -111,3 +121,28 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     for name in ("map.html", "plan.gpkg", "roster.xlsx", "kpi.json"):
         if (out / name).exists():
             click.echo(f"  {out / name}")
+
+
+def _shown(items: list[str], limit: int = 5) -> str:
+    return "、".join(items[:limit]) + (f" 等 {len(items)} 个" if len(items) > limit else "")
+
+
+def input_lines(inp: dict[str, Any]) -> list[str]:
+    """Chinese lines on what was done to the input (kpi["input"]): one line per kind, with ids."""
+    lines = []
+    snapped = inp.get("snapped_transformers") or []
+    if snapped:
+        far = max(float(r["distance_m"]) for r in snapped)
+        lines.append(f"归入乡镇的界外台区 {len(snapped)} 个（最远 {far:.0f} 米）："
+                     + _shown([f"{r['transformer_id']}→{r['township_id']}" for r in snapped]))
+    for rec in inp.get("swapped_rows") or []:
+        lines.append(f"{rec['file']}：经纬度填反已对调的{rec['what']} {len(rec['rows'])} 个：{_shown(rec['rows'])}")
+    absorbed = inp.get("absorbed_townships") or []
+    if absorbed:
+        lines.append(f"无台区的乡镇 {len(absorbed)} 个（辖区并入相邻网格）："
+                     + _shown([f"{r['name']}→{r['grid_id'] or '无'}" for r in absorbed]))
+    missing = inp.get("stations_without_roster") or []
+    if missing:
+        lines.append(f"名册中没有人员的供电所 {len(missing)} 个（网格使用占位经理）："
+                     + _shown([str(r.get("name") or r["station_id"]) for r in missing]))
+    return lines

@@ -29,7 +29,7 @@ def sample_dir() -> Path:
 def demo(out: Path, basemap, force, verbose, quiet) -> None:
     """Plan the synthetic sample county (geodata/sample) into maps/sample/."""
     options.setup_logging(verbose, quiet)
-    run_plan(sample_dir(), out, coords=None, basemap=basemap, force=force, command="gridplan demo")
+    run_plan(sample_dir(), out, coords=None, basemap=basemap, force=force, quiet=quiet, command="gridplan demo")
     click.secho(f"\n打开地图 / open the map: {(out / 'map.html').resolve()}", fg="green")
 
 

@@ -119,6 +119,8 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
         county = load_county(county_dir, coords=coords)
         sc = merge_stations(county, ids, into=into, keep_service_point=_ids(keep), service_points=k)
         sc.to_file(target, maps=not no_map, basemap=basemap)
+        if quiet:  # -q: errors only
+            return
     click.secho(f"\n{county.name} — 合并方案评估 / merge evaluated in {time.perf_counter() - t0:.1f} s",
                 bold=True)
     colour = {"可合并": "green", "需设服务站": "yellow", "不宜合并": "red"}.get(sc.verdict)
@@ -171,7 +173,7 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     t0 = time.perf_counter()
     with _output(out, "gridplan merge-candidates", county_dir, CANDIDATE_FILES, force) as target:
         county = load_county(county_dir, coords=coords)
-        bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=None)
+        bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=True if quiet else None)
 
         def progress(i: int, n: int) -> None:
             bar.total = n
@@ -181,6 +183,8 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
         df = rank(county, keep_service_point=keep, progress=progress)
         bar.close()
         write_candidates(df, target, county_name=county.name, params=county.params, county=county)
+        if quiet:  # -q: errors only
+            return
     click.secho(f"\n{county.name} — {len(df)} 对相邻供电所已评估 / evaluated in "
                 f"{time.perf_counter() - t0:.1f} s", bold=True)
     for r in df.head(top).itertuples(index=False):

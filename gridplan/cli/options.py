@@ -70,6 +70,10 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("gridplan").setLevel(level)
+    # Warnings of the libraries underneath (RuntimeWarning, FutureWarning, shapely, pyogrio) are
+    # no message for the user: they go to the log, shown with -v only.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose and not quiet else logging.ERROR)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:

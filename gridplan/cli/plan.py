@@ -62,7 +62,7 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, layer_coords, capacity,
              current=current, pins=pins, store=store, note=note, force=force,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
              segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,
-             hv_owner=hv_owner, seed=seed, stability=stability)
+             hv_owner=hv_owner, seed=seed, stability=stability, quiet=quiet)
 
 
 COMMANDS = [plan_cmd]

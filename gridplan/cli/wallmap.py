@@ -42,7 +42,8 @@ def wallmap(plan_path: Path, station: str, size: str, orientation: str, dpi: int
         target.close(failed=True)
         raise
     target.close()
-    click.echo(f"墙图已生成 / wall map written: {path}")
+    if not quiet:
+        click.echo(f"墙图已生成 / wall map written: {path}")
 
 
 def _draw(plan_path: Path, station: str, target, *, size: str, orientation: str, dpi: int,

@@ -11,6 +11,7 @@ from folium.plugins import Draw
 from folium.template import Template
 
 from .._errors import Problems
+from ..kpi import coverage_line
 from ._layers import GRID_PALETTE, RADIUS_MAX, RADIUS_MIN, RADIUS_REF, esc
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ _LEGEND = Template("""
  <svg width="10" height="10" style="vertical-align:middle"><circle cx="5" cy="5" r="3" fill="#222"/></svg> 常闭开关</div>{% endif %}
 <div><span style="display:inline-block;width:14px;height:14px;background:#c0392b;color:#fff;font-size:10px;text-align:center;line-height:14px">所</span> 供电所
  <span style="display:inline-block;width:14px;height:14px;background:#f28e2b;color:#fff;font-size:10px;text-align:center;line-height:14px;border-radius:50%">站</span> 供电服务站</div>
+{% if this.coverage %}<div style="margin-top:4px"><b>覆盖：</b>{{ this.coverage }}</div>{% endif %}
 <div style="margin-top:4px;color:#444">点击网格查看台区经理、电话、户数与工作量；左上角搜索框可按台区名称或台区经理姓名查找。</div>
 <div style="margin-top:4px;color:#444"><b>固定范围（pins）：</b>用左侧多边形工具画出范围，按提示输入台区经理编号（manager_id），再点右上角“导出固定范围”保存为 pins.geojson；
  运行 <code>gridplan plan --pins pins.geojson</code> 时，范围内的台区固定分给该经理。</div>
@@ -142,8 +144,9 @@ class Legend(MacroElement):
     _template = _LEGEND
 
     def __init__(self, *, title: str, basemap: str, feeders: bool, switches: bool,
-                 note: str = "") -> None:
+                 note: str = "", coverage: str = "") -> None:
         super().__init__()
+        self.coverage = coverage
         self._name = "Legend"
         self.title = title
         self.basemap = BASEMAP_LABEL.get(basemap, basemap)
@@ -179,3 +182,10 @@ def add_search(m: folium.Map, layer: folium.GeoJson | None, *, geom_type: str,
 def legend_title(county_name: Any, n_grids: int, n_tr: int) -> str:
     """The legend's heading: county name and counts (escaped)."""
     return f"{esc(county_name)} 供电服务网格：{n_grids} 个网格，{n_tr} 个台区"
+
+
+def coverage_text(coverage: dict[str, Any] | None) -> str:
+    """The legend's 乡乡有点、村村有人 line (escaped), empty for a plan without coverage figures."""
+    if not coverage or "county" not in coverage:
+        return ""
+    return esc(coverage_line(coverage))

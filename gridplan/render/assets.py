@@ -11,6 +11,17 @@ the install step unpacks into ``gridplan/_vendor/`` (never committed)::
 ``<style>``; every ``url(...)`` in a stylesheet (icons, fonts) becomes a ``data:`` URI, so the page
 is one self-contained file that can be emailed and opened anywhere.
 
+Where the assets are looked up (:func:`vendor_dir`), first match wins:
+
+1. ``$GRIDPLAN_VENDOR_DIR`` when set;
+2. ``gridplan/_vendor`` inside the installed package, when complete: a wheel built with
+   ``python -m build`` carries them there (``setup.py`` copies them in at build time, from the
+   user cache or, failing that, with npm), so ``pip install gridplan-*.whl`` needs no npm;
+3. the user cache ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``, where
+   ``scripts/fetch_assets.sh`` (and :func:`fetch_assets` by default) unpack them.
+
+Nothing is ever written into the installed package at run time.
+
 This module imports only the standard library at import time, so the fetch step can run it as a
 script before the package's dependencies are installed (``python3 gridplan/render/assets.py``).
 """
@@ -39,7 +50,10 @@ __all__ = [
     "Asset",
     "AssetsMissingError",
     "collect_links",
+    "copy_assets",
+    "user_cache_dir",
     "fetch_assets",
+    "fetch_dir",
     "inline_assets",
     "missing_assets",
     "vendor_dir",
@@ -47,7 +61,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Where the unpacked packages live (``gridplan/_vendor/NAME@VERSION/...``; gitignored).
+#: Where a wheel carries the unpacked packages (``gridplan/_vendor/NAME@VERSION/...``; gitignored,
+#: read-only at run time).
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "_vendor"
 
 #: npm packages and versions, with the files (globs, relative to the package root) to unpack.
@@ -132,10 +147,33 @@ class AssetsMissingError(_Base):  # type: ignore[valid-type,misc]
     """The vendored web assets are not unpacked; the message says how to fetch them."""
 
 
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gridplan"
+
+
+def user_cache_dir() -> Path:
+    """The user's asset cache: ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``."""
+    return _cache_home() / "assets"
+
+
 def vendor_dir() -> Path:
-    """The vendor folder: ``$GRIDPLAN_VENDOR_DIR`` if set, else ``gridplan/_vendor``."""
+    """Where the map assets are read from (see the module docstring for the order).
+
+    ``$GRIDPLAN_VENDOR_DIR`` if set; else the package's ``_vendor`` when complete (a wheel);
+    else :func:`user_cache_dir`.
+    """
     env = os.environ.get("GRIDPLAN_VENDOR_DIR")
-    return Path(env) if env else VENDOR_DIR
+    if env:
+        return Path(env)
+    if VENDOR_DIR.is_dir() and not missing_assets(VENDOR_DIR):
+        return VENDOR_DIR
+    return user_cache_dir()
+
+
+def fetch_dir() -> Path:
+    """Where :func:`fetch_assets` unpacks by default: ``$GRIDPLAN_VENDOR_DIR`` or the user cache."""
+    env = os.environ.get("GRIDPLAN_VENDOR_DIR")
+    return Path(env) if env else user_cache_dir()
 
 
 # --------------------------------------------------------------------------- fetch
@@ -215,7 +253,8 @@ def fetch_assets(root: Path | None = None, *, cache: Path | None = None,
     Parameters
     ----------
     root
-        The vendor folder (default :func:`vendor_dir`).
+        The vendor folder (default :func:`fetch_dir`: ``$GRIDPLAN_VENDOR_DIR`` or the user
+        cache, never the installed package).
     cache
         Where ``npm pack`` tarballs are kept (default ``$XDG_CACHE_HOME/gridplan/npm``).
     force
@@ -226,8 +265,8 @@ def fetch_assets(root: Path | None = None, *, cache: Path | None = None,
     list of str
         ``NAME@VERSION`` of the packages unpacked by this call.
     """
-    root = root or vendor_dir()
-    cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gridplan" / "npm"
+    root = root or fetch_dir()
+    cache = cache or _cache_home() / "npm"
     root.mkdir(parents=True, exist_ok=True)
     done = []
     for name, (ver, _) in PACKAGES.items():
@@ -240,6 +279,37 @@ def fetch_assets(root: Path | None = None, *, cache: Path | None = None,
         _unpack(_npm_pack(spec, cache), name, dest)
         done.append(spec)
     return done
+
+
+def copy_assets(dest: Path, *, sources: Iterable[Path] | None = None,
+                cache: Path | None = None) -> list[str]:
+    """Fill ``dest`` with every package of :data:`PACKAGES` (the wheel build step uses this).
+
+    Each missing package is copied from the first of ``sources`` that holds it complete (default:
+    ``$GRIDPLAN_VENDOR_DIR``, the source tree's ``gridplan/_vendor``, the user cache); what no
+    source holds is fetched with :func:`fetch_assets` (the npm tarball cache first, then npm).
+
+    Returns
+    -------
+    list of str
+        ``NAME@VERSION`` of the packages that had to be fetched.
+    """
+    if sources is None:
+        env = os.environ.get("GRIDPLAN_VENDOR_DIR")
+        sources = [Path(env)] if env else []
+        sources += [VENDOR_DIR, user_cache_dir()]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, (ver, _) in PACKAGES.items():
+        if _is_complete(dest, name):
+            continue
+        for src in sources:
+            if src.resolve() != dest.resolve() and _is_complete(src, name):
+                target = dest / f"{name}@{ver}"
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.copytree(src / f"{name}@{ver}", target)
+                break
+    return fetch_assets(dest, cache=cache)
 
 
 # --------------------------------------------------------------------------- embed
@@ -385,13 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description="Fetch the map's web assets from the npm registry.")
-    ap.add_argument("--dest", type=Path, default=None, help="vendor folder (default gridplan/_vendor)")
+    ap.add_argument("--dest", type=Path, default=None,
+                    help="vendor folder (default $GRIDPLAN_VENDOR_DIR or ~/.cache/gridplan/assets)")
     ap.add_argument("--cache", type=Path, default=None, help="npm tarball cache")
     ap.add_argument("--force", action="store_true", help="unpack again even when present")
     ap.add_argument("--check", action="store_true", help="only report what is missing (exit 1 if any)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    root = args.dest or vendor_dir()
+    # without --dest: nothing to do when a complete copy is found; else unpack into the cache
+    root = args.dest or (fetch_dir() if args.force else vendor_dir())
     if args.check:
         miss = missing_assets(root)
         for m in miss:

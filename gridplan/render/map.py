@@ -121,7 +121,7 @@ def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None
     note = "" if base == "none" else "底图瓦片需要联网；离线时底图空白，图层照常显示。"
     _controls.Legend(title=_controls.legend_title(county.name, len(plan.grids), len(plan.transformers)),
                      basemap=base, feeders=feeders is not None, switches=switches is not None,
-                     note=note).add_to(m)
+                     note=note, coverage=_controls.coverage_text(plan.kpi.get("coverage"))).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     _controls.MetricScale().add_to(m)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
