@@ -114,11 +114,36 @@
   };
 
   // ------------------------------------------------------------------ map & layers
-  let map, gridLayer, labelLayer, outlineLayer, stationLayer, highlightLayer, previewLayer, points;
+  let map, gridLayer, labelPane, outlineLayer, stationLayer, highlightLayer, previewLayer, points;
   const gridLayers = new Map();   // grid_id -> L.GeoJSON
   const labels = new Map();       // grid_id -> L.Tooltip
   const rows = new Map();         // grid_id -> <tr>
   let lasso = null, rectDraw = null;
+
+  /** "#rrggbb" -> the little-endian RGBA word of an ImageData pixel (opaque). */
+  function packColour(hex) {
+    const v = parseInt(hex.slice(1), 16);
+    return ((255 << 24) | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff)) >>> 0;
+  }
+
+  const masks = new Map();
+  /** Pixel offsets of a disc of radius R: its inside and an outline `edge` pixels wide. */
+  function discMask(R, edge) {
+    const key = R * 100 + edge;
+    let m = masks.get(key);
+    if (m) return m;
+    const fill = [], ring = [];
+    for (let dy = -R; dy <= R; dy++) {
+      for (let dx = -R; dx <= R; dx++) {
+        const d = Math.sqrt(dx * dx + dy * dy);
+        if (d > R + 0.35) continue;
+        if (d > R - edge + 0.35) ring.push(dx, dy); else fill.push(dx, dy);
+      }
+    }
+    m = { fill: Int16Array.from(fill), edge: Int16Array.from(ring) };
+    masks.set(key, m);
+    return m;
+  }
 
   /** One canvas for all 台区: draws, hit-tests and answers polygon / rectangle / circle queries. */
   const PointsLayer = L.Layer.extend({
@@ -167,7 +192,10 @@
       const z = this._map.getZoom();
       return Math.max(1.6, Math.min(6, 1.6 + (z - 10) * 0.9));
     },
-    /** Recompute screen coordinates of every point and paint them. */
+    /** Recompute screen coordinates of every point and paint them.
+     *
+     * Painted pixel by pixel into one ImageData (discs from precomputed masks): much cheaper than
+     * 10,000 canvas arcs, whose rasterisation would cost a frame of its own. */
     redraw() {
       if (!this._map || !this.wx) return;
       const m = this._map, n = this.wx.length;
@@ -177,50 +205,50 @@
       const ox = origin.x + topLeft.x, oy = origin.y + topLeft.y;
       const sx = this.sx, sy = this.sy, wx = this.wx, wy = this.wy;
       for (let i = 0; i < n; i++) { sx[i] = wx[i] * scale - ox; sy[i] = wy[i] * scale - oy; }
-      const ctx = this._ctx, w = this._w, h = this._h, dpr = this._dpr;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, w, h);
-      const r = this.radius(), pad = r + 6;
-      const buckets = new Map();
-      const mgr = S.tx.manager_id;
-      for (let i = 0; i < n; i++) {
-        const x = sx[i], y = sy[i];
-        if (x < -pad || y < -pad || x > w + pad || y > h + pad) continue;
-        const c = colourOf(mgr[i]);
-        let b = buckets.get(c);
-        if (!b) { b = []; buckets.set(c, b); }
-        b.push(i);
+      const dpr = this._dpr, W = this._canvas.width, H = this._canvas.height;
+      if (!this._img || this._img.width !== W || this._img.height !== H) {
+        this._img = this._ctx.createImageData(W, H);
+        this._buf = new Uint32Array(this._img.data.buffer);
       }
-      ctx.lineWidth = 0.7;
-      ctx.strokeStyle = "#263238";
-      for (const [c, list] of buckets) {
-        ctx.fillStyle = c;
-        ctx.beginPath();
-        for (const i of list) { ctx.moveTo(sx[i] + r, sy[i]); ctx.arc(sx[i], sy[i], r, 0, 6.2832); }
-        ctx.fill();
-        ctx.stroke();
-      }
-      const sel = S.selected, mark = S.marked;
-      if (mark) {
-        ctx.beginPath();
-        for (const list of buckets.values()) {
-          for (const i of list) if (mark[i]) { ctx.moveTo(sx[i] + r + 3, sy[i]); ctx.arc(sx[i], sy[i], r + 3, 0, 6.2832); }
+      const buf = this._buf;
+      buf.fill(0);
+      const R = Math.max(1, Math.round(this.radius() * dpr));
+      const base = discMask(R, Math.max(1, Math.round(0.8 * dpr)));
+      const mgr = S.tx.manager_id, dark = packColour("#263238");
+      const put = (i, mask, fill, edge) => {
+        const px = Math.round(sx[i] * dpr), py = Math.round(sy[i] * dpr);
+        if (px < -40 || py < -40 || px > W + 40 || py > H + 40) return;
+        const f = mask.fill, e = mask.edge;
+        if (fill) for (let k = 0; k < f.length; k += 2) {
+          const x = px + f[k], y = py + f[k + 1];
+          if (x >= 0 && y >= 0 && x < W && y < H) buf[y * W + x] = fill;
         }
-        ctx.lineWidth = 2.2; ctx.strokeStyle = "#d500f9"; ctx.stroke();
+        for (let k = 0; k < e.length; k += 2) {
+          const x = px + e[k], y = py + e[k + 1];
+          if (x >= 0 && y >= 0 && x < W && y < H) buf[y * W + x] = edge;
+        }
+      };
+      const packed = new Map();
+      for (let i = 0; i < n; i++) {
+        let c = packed.get(mgr[i]);
+        if (c === undefined) { c = packColour(colourOf(mgr[i])); packed.set(mgr[i], c); }
+        put(i, base, c, dark);
+      }
+      const mark = S.marked, sel = S.selected;
+      if (mark) {
+        const ring = discMask(R + Math.round(4 * dpr), Math.round(2 * dpr));
+        const c = packColour("#d500f9");
+        for (let i = 0; i < n; i++) if (mark[i]) put(i, ring, 0, c);
       }
       if (sel && S.nSelected) {
-        ctx.beginPath();
-        for (const list of buckets.values()) {
-          for (const i of list) if (sel[i]) { ctx.moveTo(sx[i] + r + 1.5, sy[i]); ctx.arc(sx[i], sy[i], r + 1.5, 0, 6.2832); }
-        }
-        ctx.fillStyle = "#ffeb3b"; ctx.fill();
-        ctx.lineWidth = 1.8; ctx.strokeStyle = "#d50000"; ctx.stroke();
+        const big = discMask(R + Math.round(1.5 * dpr), Math.max(1, Math.round(1.6 * dpr)));
+        const y = packColour("#ffeb3b"), r = packColour("#d50000");
+        for (let i = 0; i < n; i++) if (sel[i]) put(i, big, y, r);
       }
       if (this.hover !== undefined && this.hover >= 0) {
-        const i = this.hover;
-        ctx.beginPath(); ctx.arc(sx[i], sy[i], r + 4, 0, 6.2832);
-        ctx.lineWidth = 2; ctx.strokeStyle = "#000"; ctx.stroke();
+        put(this.hover, discMask(R + Math.round(5 * dpr), Math.round(2 * dpr)), 0, packColour("#000000"));
       }
+      this._ctx.putImageData(this._img, 0, 0);
     },
     /** Index of the point nearest to a container point within `tol` pixels, or -1. */
     nearest(x, y, tol) {
@@ -342,20 +370,23 @@
     S.selected = new Uint8Array(S.n); S.nSelected = 0;
     S.marked = null;
     S.kpi = st.kpi || {}; S.history = st.history || {}; S.store = st.store || {}; S.dirty = !!st.dirty;
-    assignColours(feats);
+    const lt = {}; let t = now();
+    const lap = (k) => { const u = now(); lt[k] = Math.round(u - t); t = u; };
+    assignColours(feats); lap("colours");
 
     byId("gp-county").textContent = (S.countyName ? S.countyName + " · " : "") + "网格编辑";
     document.title = (S.countyName ? S.countyName + " – " : "") + "gridplan 网格编辑";
     buildFilters();
-    drawBackground(st);
-    drawAllGrids();
-    points.setData(S.tx.lon, S.tx.lat);
+    drawBackground(st); lap("background");
+    drawAllGrids(); lap("grids");
+    points.setData(S.tx.lon, S.tx.lat); lap("points");
     buildPicker();
-    renderPanel();
+    renderPanel(); lap("panel");
     renderKpi();
     renderHistory();
     renderStore();
     renderSelection();
+    if (window.gridplanEditor) window.gridplanEditor.loadBreakdown = lt;
     if (st.recovery) {
       showMessage(`发现上次未保存的 ${st.recovery.steps} 步修改（恢复文件）`,
                   "重新启动时加 --recover 恢复，或 --discard-recovery 丢弃。");
@@ -408,7 +439,7 @@
     if (old) gridLayer.removeLayer(old);
     gridLayers.delete(gid);
     const lb = labels.get(gid);
-    if (lb) labelLayer.removeLayer(lb);
+    if (lb) lb.node.remove();
     labels.delete(gid);
     S.grids.delete(gid);
   }
@@ -429,25 +460,23 @@
     return [tx.lat[best], tx.lon[best]];
   }
 
+  /** A grid's label: a plain <span> in the labels pane (text only), placed by updateLabelVisibility. */
   function drawLabel(f, at) {
     const p = f.properties, gid = p.grid_id;
     const old = labels.get(gid);
-    if (old) labelLayer.removeLayer(old);
+    if (old) old.node.remove();
     const ll = at || labelPoint(gid);
     if (!ll) { labels.delete(gid); return; }
-    const node = el("span", null, p.manager_name || p.manager_id || gid);
-    const tip = L.tooltip({ permanent: true, direction: "center", interactive: false,
-                            className: "gp-label" + (p.locked ? " gp-label-locked" : "") })
-      .setLatLng(ll).setContent(node);
-    tip._gpBox = bboxOf(f.geometry);
-    tip._gpLen = String(p.manager_name || p.manager_id || gid).length;
-    tip._gpArea = (tip._gpBox[2] - tip._gpBox[0]) * (tip._gpBox[3] - tip._gpBox[1]);
-    labelLayer.addLayer(tip);
-    labels.set(gid, tip);
+    const text = String(p.manager_name || p.manager_id || gid);
+    const node = el("span", { className: "gp-label" + (p.locked ? " gp-label-locked" : ""), dataset: { gridId: gid } }, text);
+    const box = bboxOf(f.geometry);
+    const item = { node, ll: L.latLng(ll[0], ll[1]), box, len: text.length, area: (box[2] - box[0]) * (box[3] - box[1]) };
+    labels.set(gid, item);
+    labelPane.appendChild(node);
   }
 
   function drawAllGrids() {
-    gridLayer.clearLayers(); labelLayer.clearLayers(); gridLayers.clear(); labels.clear();
+    gridLayer.clearLayers(); gridLayers.clear(); labels.clear(); clear(labelPane);
     // label points for every grid in one pass over the 台区
     const acc = new Map();
     const tx = S.tx;
@@ -477,25 +506,26 @@
     updateLabelVisibility();
   }
 
-  /** Show a grid's label when the grid is wide enough on screen and the label hits no other one. */
+  /** Place the labels; show one when its grid is wide enough on screen and it hits no other. */
   function updateLabelVisibility() {
     const z = map.getZoom();
     const placed = [];
-    const tips = [...labels.values()].sort((a, b) => b._gpArea - a._gpArea);
-    for (const tip of tips) {
-      const b = tip._gpBox;
+    const items = [...labels.values()].sort((a, b) => b.area - a.area);
+    for (const it of items) {
+      const b = it.box;
       const p0 = map.project([b[1], b[0]], z), p1 = map.project([b[3], b[2]], z);
-      const w = tip._gpLen * 12 + 8, h = 17;
+      const w = it.len * 12 + 8, h = 17;
       let show = Math.abs(p1.x - p0.x) >= w * 0.8 && Math.abs(p1.y - p0.y) >= h;
+      const c = map.latLngToLayerPoint(it.ll);
       if (show) {
-        const c = map.project(tip.getLatLng(), z);
         const r = [c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2];
         show = !placed.some((q) => r[0] < q[2] && q[0] < r[2] && r[1] < q[3] && q[1] < r[3]);
         if (show) placed.push(r);
       }
-      const node = tip.getElement();
-      if (node) node.style.display = show ? "" : "none";
+      it.node.style.display = show ? "" : "none";
+      if (show) it.node.style.transform = `translate(${Math.round(c.x)}px, ${Math.round(c.y)}px) translate(-50%, -50%)`;
     }
+    labelPane.style.visibility = "visible";
   }
 
   function highlightSplits(warnings) {
@@ -601,7 +631,8 @@
       seen.add(gid);
     }
     for (const [gid, tr] of rows) if (!seen.has(gid)) { tr.remove(); rows.delete(gid); }
-    const order = [...S.grids.values()].map((f) => f.properties).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+    const order = [...S.grids.values()].map((f) => f.properties)
+      .sort((a, b) => sortKey(a).localeCompare(sortKey(b), "en", { numeric: true }));
     let shown = 0, prev = null;
     for (const p of order) {
       const tr = rows.get(p.grid_id);
@@ -856,6 +887,7 @@
       return;
     }
     const tx = S.tx;
+    const t00 = now();
     const moved = new Set();
     if (d.transformers) {
       for (const [id, v] of Object.entries(d.transformers)) {
@@ -878,15 +910,19 @@
     if (d.history) S.history = d.history;
     if (d.dirty !== undefined) S.dirty = !!d.dirty;
     if (d.store) S.store = d.store;
-    updateLabelVisibility();
-    renderPanel();
+    const bd = { apply: now() - t00 }; let t = now();
+    const lap = (k) => { const u = now(); bd[k] = u - t; t = u; };
+    lap("grids");
+    updateLabelVisibility(); lap("labels");
+    renderPanel(); lap("panel");
     renderKpi();
     renderHistory();
     renderStore();
-    renderSelection();
-    points.redraw();
-    showWarnings(d.warnings || []);
-    await nextFrame();
+    renderSelection(); lap("kpi");
+    points.redraw(); lap("points");
+    showWarnings(d.warnings || []); lap("warnings");
+    await nextFrame(); lap("frame");
+    window.gridplanEditor.breakdown = bd;
   }
 
   /** Run one API call that changes the state; measure request and page times. */
@@ -1398,11 +1434,14 @@
     gridLayer = L.layerGroup().addTo(map);
     highlightLayer = L.layerGroup().addTo(map);
     previewLayer = L.layerGroup().addTo(map);
-    labelLayer = L.layerGroup().addTo(map);
+    labelPane = map.createPane("gpLabels");
+    labelPane.style.zIndex = 460;
+    labelPane.style.pointerEvents = "none";
+    map.on("zoomstart", () => { labelPane.style.visibility = "hidden"; });
     stationLayer = L.layerGroup().addTo(map);
     points = new PointsLayer().addTo(map);
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
-    map.on("zoomend", updateLabelVisibility);
+    map.on("zoomend viewreset", updateLabelVisibility);
     map.setView([35, 105], 5);
     window.gridplanEditor = { ready: false, perf: [], map, state: S, points,
                               select: (ids) => setSelection(ids.map((id) => S.idx.get(id)).filter((i) => i !== undefined), "replace"),
