@@ -1235,9 +1235,9 @@
     const c = map.getContainer();
     c.classList.toggle("gp-mode-brush", tool === "brush");
     c.classList.toggle("gp-mode-rect", tool === "rect");
+    if (tool === "pan") map.dragging.enable(); else map.dragging.disable();
     if (tool === "lasso") lasso.enable();
     if (tool === "rect") rectDraw.enable();
-    if (tool === "brush") map.dragging.disable(); else map.dragging.enable();
     if (brush && brush.cursor) brush.cursor.hidden = tool !== "brush";
   }
 
