@@ -284,6 +284,8 @@ class _Warm:
         #: Townships/stations kept exactly as in the current plan (for one note).
         self.kept: list[str] = []
         self.old: set[str] = set(grid[grid != ""].tolist())
+        #: Highest number issued per key (the current plan's record): new ids go above it.
+        self.issued: dict[str, int] = dict(getattr(tr, "attrs", {}).get("grid_numbers") or {})
 
     @classmethod
     def from_transformers(cls, tr, params: Params) -> _Warm:
@@ -354,6 +356,12 @@ class _Warm:
         for m in set(pin.tolist()) - {""}:
             if len(set(cur[pin == m].tolist())) > 1:
                 return None
+            # A pin to a manager other than the one who holds that grid now moves the pinned 台区;
+            # keeping the grids would honour it by handing the whole grid to the pinned manager.
+            rows = rest[cur == cur[pin == m][0]]
+            mans = [x for x in self.cur_man[rows].tolist() if x]
+            if not mans or max(sorted(set(mans)), key=mans.count) != m:
+                return None
         return [rest[cur == g] for g in groups]
 
     def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict:
@@ -423,8 +431,9 @@ def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, f
                        heavy_flag) -> None:
     """Name grids after the current grid they overlap most (by workload); new ones get fresh ids.
 
-    Locked grids keep their id. A fresh id is ``"<key>-<nn>"`` with the lowest ``nn`` used by no
-    grid of the current plan nor of this plan.
+    Locked grids keep their id. A fresh id is ``"<key>-<nn>"`` with the lowest ``nn`` above the
+    highest number the current plan records as issued (its ``grid_numbers``) used by no grid of the
+    current plan nor of this plan: an id is never reused for a different grid.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -453,7 +462,7 @@ def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, f
         j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
         return (float(xy[j, 0]), float(xy[j, 1]))
 
-    nn = 0
+    nn = int(warm.issued.get(str(key), 0))
     for i in sorted((i for i in range(len(grids)) if names[i] is None), key=anchor):
         while True:
             nn += 1

@@ -73,6 +73,7 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     grids["flags"] = grids["grid_id"].map(flags or {}).fillna("")
     roster = _roster(county)
     current = _current_shares(transformers)
+    holders = _current_holders(transformers)
     pinned = _pinned(transformers)
     notes: list[str] = []
     rows: list[dict] = []
@@ -80,7 +81,7 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     for sid in sorted(grids["station_id"].dropna().unique()):
         g = grids[grids["station_id"] == sid]
         m = roster[roster["station_id"] == sid] if roster is not None else roster
-        chosen, unassigned = _match_station(g, m, current, params, pinned)
+        chosen, unassigned = _match_station(g, m, current, params, pinned, holders)
         picks.update(chosen)
         short = len(g) - len(chosen)
         if m is not None and len(m) and short > 0:
@@ -130,6 +131,20 @@ def _current_shares(tr: gpd.GeoDataFrame) -> pd.DataFrame | None:
     return (tab / tab.groupby(level=0).transform("sum")).rename("share").reset_index()
 
 
+def _current_holders(tr: gpd.GeoDataFrame) -> dict[str, str]:
+    """grid_id of the current plan -> the manager who looks after most of its households now."""
+    if "current_grid_id" not in tr.columns or "current_manager_id" not in tr.columns:
+        return {}
+    cur = tr[tr["current_grid_id"].notna() & tr["current_manager_id"].notna()]
+    if not len(cur):
+        return {}
+    w = cur.assign(w=cur["customers"].clip(lower=0) + 1)
+    tab = w.groupby(["current_grid_id", "current_manager_id"])["w"].sum().reset_index()
+    tab = tab.sort_values(["current_grid_id", "w", "current_manager_id"], ascending=[True, False, True])
+    top = tab.drop_duplicates("current_grid_id")
+    return {str(g): str(m) for g, m in zip(top["current_grid_id"], top["current_manager_id"])}
+
+
 def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
     """grid_id -> the manager its 台区 are pinned to (see :mod:`gridplan.pins`)."""
     if "pin_manager_id" not in tr.columns:
@@ -139,7 +154,8 @@ def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
 
 
 def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.DataFrame | None,
-                   params: Params, pinned: dict[str, str] | None = None
+                   params: Params, pinned: dict[str, str] | None = None,
+                   holders: dict[str, str] | None = None
                    ) -> tuple[dict[str, dict], pd.DataFrame]:
     if m is None or len(m) == 0:
         return {}, pd.DataFrame(columns=["manager_id"])
@@ -157,6 +173,12 @@ def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.Data
         for r in cur.itertuples(index=False):
             if r.current_manager_id in row:
                 cost[row[r.current_manager_id], col[r.grid_id]] -= params.stability * _STABILITY_M * r.share
+        # A grid that kept its id (it holds most of that current grid, see _patches) stays with
+        # the manager of that grid: the id on a printed wall map keeps its meaning.
+        for j, gid in enumerate(g["grid_id"].astype(str)):
+            i = row.get((holders or {}).get(gid, ""))
+            if i is not None:
+                cost[i, j] -= params.stability * _STABILITY_M
     cap = pd.to_numeric(m["max_workload"], errors="coerce").to_numpy()
     load = g["workload"].to_numpy()
     over = np.isfinite(cap)[:, None] & (load[None, :] > cap[:, None] + 1e-9)

@@ -252,6 +252,7 @@ def _with_current(tr: gpd.GeoDataFrame, current: Any) -> gpd.GeoDataFrame:
         table = current
     else:
         table = load_snapshot(current).assignments
+    tr.attrs["grid_numbers"] = issued_grid_numbers(current, table)
     cur = table.drop_duplicates("transformer_id").set_index(table["transformer_id"].astype(str)
                                                             .drop_duplicates().to_numpy())
     ids = tr["transformer_id"].astype(str)
@@ -262,6 +263,52 @@ def _with_current(tr: gpd.GeoDataFrame, current: Any) -> gpd.GeoDataFrame:
     n_new = int(tr["current_grid_id"].isna().sum())
     log.info("current plan: %d of %d 台区 known, %d new", len(tr) - n_new, len(tr), n_new)
     return tr
+
+
+def issued_grid_numbers(current: Any, table: pd.DataFrame | None = None) -> dict[str, int]:
+    """Highest grid number issued per township/station key by the plan ``current`` and its past.
+
+    A Plan or ``plan.gpkg`` keeps the record in its ``meta`` layer (``grid_numbers``); a plan store
+    knows every id of every version; a DataFrame may carry it in ``attrs["grid_numbers"]``. The ids
+    in ``table`` (its ``grid_id`` column) always count. A replan numbers new grids above these, so
+    an id is never reused for a different grid.
+    """
+    from .plan import issued_numbers
+
+    before: dict[str, int] = {}
+    ids: list[str] = []
+    if table is not None and "grid_id" in table.columns:
+        ids += [str(g) for g in table["grid_id"].dropna()]
+    if isinstance(current, pd.DataFrame):
+        before = dict(current.attrs.get("grid_numbers") or {})
+    elif hasattr(current, "grid_numbers"):
+        before = dict(current.grid_numbers or {})
+    elif isinstance(current, (str, Path)):
+        before, more = _numbers_on_disk(Path(str(current).rpartition("#")[0] or str(current))
+                                        if "#" in str(current) else Path(current))
+        ids += more
+    return issued_numbers(ids, before)
+
+
+def _numbers_on_disk(path: Path) -> tuple[dict[str, int], list[str]]:
+    """(``grid_numbers`` of a plan's meta, every grid id of a store's versions) of a file."""
+    import pyogrio
+
+    if path.is_dir():
+        path = path / "plan.gpkg"
+    try:
+        names = {str(n) for n, _ in pyogrio.list_layers(path)}
+        if "versions" in names and "grids" in names:
+            df = pyogrio.read_dataframe(path, layer="grids", columns=["grid_id"], read_geometry=False)
+            return {}, [str(g) for g in df["grid_id"].dropna()]
+        if "meta" in names:
+            meta = pyogrio.read_dataframe(path, layer="meta")
+            for k, v in zip(meta["key"], meta["value"]):
+                if k == "grid_numbers":
+                    return {str(a): int(b) for a, b in (json.loads(v) or {}).items()}, []
+    except Exception as exc:  # noqa: BLE001 - the record is an extra; the ids still count
+        log.warning("could not read the grid numbers of %s: %s", path, exc)
+    return {}, []
 
 
 def _apply(county: County, tr: gpd.GeoDataFrame, pins: Pins, params: Params) -> None:
@@ -323,22 +370,26 @@ def _apply(county: County, tr: gpd.GeoDataFrame, pins: Pins, params: Params) -> 
                else "a lock needs a current plan: pass --current PLAN.gpkg or a grid_id column in the ledger")
         p.add(label, "locks name grids not in the current plan", fix, rows=unknown_g)
     p.raise_if_any()
+    pin_grid = np.full(len(tr), None, dtype=object)
     for g, edits in sorted(locked.items()):
         for i in np.flatnonzero(cur_grid == g):
-            tr.iloc[i, tr.columns.get_loc("pin_grid_id")] = g
+            pin_grid[i] = g
             for mid, src in edits:
                 if mid is not None:
                     pin_row(int(i), mid, src)
                 else:
                     sources.setdefault(int(i), []).append(src)
+    tr["pin_grid_id"] = pin_grid
     w = workload(tr, params.workload)
     _check(tr, ids, managers, sources, roster, w, params, county)
-    pm = tr.columns.get_loc("pin_manager_id")
-    ps = tr.columns.get_loc("pin_source")
+    pin_man = np.full(len(tr), None, dtype=object)
+    pin_src = np.full(len(tr), None, dtype=object)
     for i, ms in managers.items():
-        tr.iloc[i, pm] = next(iter(ms))
+        pin_man[i] = next(iter(ms))
     for i, src in sources.items():
-        tr.iloc[i, ps] = "、".join(dict.fromkeys(src))
+        pin_src[i] = "、".join(dict.fromkeys(src))
+    tr["pin_manager_id"] = pin_man
+    tr["pin_source"] = pin_src
     log.info("pins: %d 台区 pinned, %d grids locked", len(managers), len(locked))
 
 
@@ -417,6 +468,7 @@ def _check(tr, ids, managers, sources, roster, w, params: Params, county: County
             lines.append(f"台区经理 {mid} 的固定台区跨越锁定网格({'、'.join(sorted(grids))})"
                          f"与其他台区,锁定网格不能增减台区:{name(rows)}")
         limit = cap if np.isfinite(cap) else float(params.capacity)
+        rows = rows[np.array([lock[r] is None for r in rows], dtype=bool)]  # a locked grid is as it is
         load = float(w[rows].sum())
         if load > limit * (1 + 1e-9) and not (len(rows) == 1 and not np.isfinite(cap)):
             lines.append(f"固定给台区经理 {mid} 的工作量 {load:g} 超过其上限 {limit:g}:{name(rows)}")

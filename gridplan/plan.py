@@ -45,6 +45,9 @@ class Plan:
     segments: gpd.GeoDataFrame | None = None
     kpi: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Highest grid number ever issued per township (or station) key, so that an id is never
+    #: reused for a different grid (kept in the ``meta`` layer as ``grid_numbers``).
+    grid_numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def crs(self):
@@ -104,7 +107,8 @@ def write_gpkg(p: Plan, path: Path) -> None:
     managers = pd.DataFrame(p.managers).drop(columns="geometry", errors="ignore")
     pyogrio.write_dataframe(managers, path, layer="managers")
     meta = {"county": p.county.name, "crs": p.crs.to_wkt(), "params": dataclasses.asdict(p.params),
-            "kpi": p.kpi, "checksums": p.county.checksums, "notes": p.notes}
+            "kpi": p.kpi, "checksums": p.county.checksums, "notes": p.notes,
+            "grid_numbers": issued_numbers(p.grids["grid_id"], p.grid_numbers)}
     pyogrio.write_dataframe(
         pd.DataFrame({"key": list(meta),
                       "value": [json.dumps(v, ensure_ascii=False, default=json_default) for v in meta.values()]}),
@@ -156,7 +160,20 @@ def read_plan(path: str | Path) -> Plan:
                     villages=layer("villages"), checksums=meta.get("checksums", {}), source=path)
     managers = pyogrio.read_dataframe(path, layer="managers") if "managers" in names else pd.DataFrame()
     return Plan(county=county, params=prm, transformers=tr, grids=layer("grids"), managers=managers,
-                segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []))
+                segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []),
+                grid_numbers={str(k): int(v) for k, v in (meta.get("grid_numbers") or {}).items()})
+
+
+def issued_numbers(grid_ids: Any, before: dict[str, int] | None = None) -> dict[str, int]:
+    """Highest grid number per key (``"<key>-<nn>"`` ids) over ``grid_ids`` and ``before``."""
+    import re
+
+    out = {str(k): int(v) for k, v in (before or {}).items()}
+    for gid in map(str, grid_ids):
+        m = re.match(r"^(.*)-(\d+)$", gid)
+        if m:
+            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
+    return dict(sorted(out.items()))
 
 
 def _add_response_times(p: Plan) -> None:
@@ -295,7 +312,8 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
                      f"({moved['moved_households']}户)更换了台区经理,新增台区{moved['new_transformers']}个。")
     step(6)
     p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
-             segments=segments, notes=notes)
+             segments=segments, notes=notes,
+             grid_numbers=issued_numbers(grids["grid_id"], county.transformers.attrs.get("grid_numbers")))
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
     p.kpi["county"].update(moved)
     _add_response_times(p)

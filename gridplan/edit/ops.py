@@ -1,0 +1,759 @@
+"""Editing operations on plans: reassign 台区, lock grids, rebalance. Each returns a new Plan.
+
+The input plan is never mutated: frames that change are copied, unchanged ones are shared. Undo is
+keeping the previous plans (:class:`gridplan.edit.session.History`).
+
+::
+
+    from gridplan.edit import ops
+    p1 = ops.reassign(p0, ["TQ000101"], "M0007")
+    p2 = ops.lock(p1, ["T01-03"])
+    p3 = ops.rebalance(p2, township_id="T01").plan
+
+An edit re-dissolves only the grids that change: each 台区's territory cell (its Voronoi cell
+clipped to its township, as :func:`gridplan.territory.all_cells` draws it) is cached once per
+session in an :class:`EditContext`; moving 台区 subtracts their cells from the grids that held them
+and adds them to the grid that receives them, so grids keep tiling every township exactly. Only
+the changed grids' statistics are recomputed; county KPIs come from per-grid sums.
+
+Refusals raise :class:`EditRefused` with the reason in Chinese (``message``) and English
+(``detail``), and the HTTP status the editor's server answers with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .._errors import GridplanError, InfeasibleError, InputError
+from ..kpi import balance_stats, medoid_distances
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+
+__all__ = ["EditContext", "EditRefused", "Rebalance", "api_kpi", "changed_grids", "grid_numbers",
+           "lock", "rebalance", "reassign", "set_assignment"]
+
+log = logging.getLogger(__name__)
+
+_GRID_M = 0.001  # grid polygons are snapped to 1 mm, as gridplan.territory draws them
+HEAVY_FLAG = "heavy-unit"
+
+
+class EditRefused(GridplanError):
+    """An edit that cannot be made; nothing changed.
+
+    Attributes
+    ----------
+    message
+        The reason, in Chinese, for the planner.
+    detail
+        The same in English (ids listed).
+    status
+        The HTTP status the editor's server answers with (400, 404 or 409).
+    code
+        A machine-readable reason: ``unknown_transformer``, ``unknown_manager``, ``unknown_grid``,
+        ``cross_township``, ``cross_station``, ``locked``, ``hv_staff``, ``no_change``,
+        ``infeasible``, ``bad_request``.
+    items
+        The offending ids.
+    """
+
+    def __init__(self, message: str, *, detail: str = "", status: int = 409, code: str = "refused",
+                 items: Iterable[str] = ()):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.status = status
+        self.code = code
+        self.items = [str(i) for i in items]
+
+
+def _shown(items: Sequence[str], limit: int = 10) -> str:
+    items = list(items)
+    return "、".join(items[:limit]) + (f" 等{len(items)}个" if len(items) > limit else "")
+
+
+# --------------------------------------------------------------------------- the session cache
+
+@dataclass
+class EditContext:
+    """What an editing session computes once: 台区 cells, contiguity graph, points, static values.
+
+    Valid for every plan derived from the one it was built from (same county, same 台区 rows).
+    """
+
+    county: Any
+    ids: np.ndarray
+    row_of: dict[str, int]
+    cells: np.ndarray
+    adjacency: csr_matrix
+    xy: np.ndarray
+    lonlat: np.ndarray
+    workload: np.ndarray
+    customers: np.ndarray
+    township: np.ndarray
+    station: np.ndarray
+    village: np.ndarray | None
+    beyond: np.ndarray
+    town_names: dict[str, str]
+    base_manager: np.ndarray
+    segments: Any = None
+    segment_tree: Any = None
+
+    @classmethod
+    def build(cls, plan: Plan) -> EditContext:
+        """Compute the cache for ``plan`` (cells and graph: the slow part, once per session)."""
+        from ..territory import all_cells, contiguity_edges
+
+        tr = plan.transformers
+        county = plan.county
+        cells = all_cells(county, tr)
+        snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_M)
+        edges = contiguity_edges(county, tr, scope=plan.params.scope, cells=cells)
+        n = len(tr)
+        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        adj = csr_matrix((np.ones(2 * len(e), dtype=np.int8),
+                          (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n))
+        xy = shapely.get_coordinates(tr.geometry.values)
+        ll = shapely.get_coordinates(tr.geometry.to_crs(4326).values)
+        ids = tr["transformer_id"].astype(str).to_numpy()
+        village = tr["village"].astype(object).where(tr["village"].notna(), None).to_numpy() \
+            if "village" in tr.columns else None
+        beyond = (tr["beyond_commitment"].fillna(False).astype(bool).to_numpy()
+                  if "beyond_commitment" in tr.columns else np.zeros(n, dtype=bool))
+        towns = county.townships
+        segs, tree = plan.segments, None
+        if segs is not None and len(segs):
+            tree = shapely.STRtree(segs.geometry.values)
+        return cls(county=county, ids=ids, row_of={t: i for i, t in enumerate(ids)}, cells=snapped,
+                   adjacency=adj, xy=xy, lonlat=np.round(ll, 6),
+                   workload=tr["workload"].to_numpy(dtype=float),
+                   customers=tr["customers"].to_numpy(dtype=float),
+                   township=tr["township_id"].astype(str).to_numpy(),
+                   station=tr["station_id"].astype(str).to_numpy(), village=village, beyond=beyond,
+                   town_names=dict(zip(towns["township_id"].astype(str), towns["name"].astype(str))),
+                   base_manager=tr["manager_id"].astype(str).to_numpy(), segments=segs,
+                   segment_tree=tree)
+
+    def fits(self, plan: Plan) -> bool:
+        """Whether this cache belongs to ``plan`` (same county object and 台区 rows)."""
+        return plan.county is self.county and len(plan.transformers) == len(self.ids)
+
+    def rows(self, transformer_ids: Iterable[str]) -> np.ndarray:
+        """Row numbers of 台区 ids; :class:`EditRefused` (404) naming every unknown one."""
+        ids = [str(t) for t in transformer_ids]
+        unknown = [t for t in ids if t not in self.row_of]
+        if unknown:
+            raise EditRefused(f"台区不存在:{_shown(unknown)}", status=404, code="unknown_transformer",
+                              detail=f"unknown transformer ids: {', '.join(unknown[:50])}", items=unknown)
+        return np.array([self.row_of[t] for t in ids], dtype=np.int64)
+
+    def parts(self, rows: np.ndarray) -> int:
+        """Connected pieces of these 台区 on the contiguity graph."""
+        if len(rows) <= 1:
+            return len(rows)
+        sub = self.adjacency[rows][:, rows]
+        return int(connected_components(sub, directed=False)[0])
+
+
+def _context(plan: Plan, context: EditContext | None) -> EditContext:
+    if context is not None and context.fits(plan):
+        return context
+    return EditContext.build(plan)
+
+
+# --------------------------------------------------------------------------- grid numbers
+
+_NUM = re.compile(r"^(.*)-(\d+)$")
+
+
+def grid_numbers(plan: Plan) -> dict[str, int]:
+    """Highest grid number issued per township (or station) key: the plan's record and its ids."""
+    out = {str(k): int(v) for k, v in (getattr(plan, "grid_numbers", None) or {}).items()}
+    for gid in plan.grids["grid_id"].astype(str):
+        m = _NUM.match(gid)
+        if m:
+            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
+    return out
+
+
+def _fresh_id(numbers: dict[str, int], key: str) -> str:
+    numbers[key] = numbers.get(key, 0) + 1
+    return f"{key}-{numbers[key]:02d}"
+
+
+# --------------------------------------------------------------------------- applying an assignment
+
+def set_assignment(plan: Plan, grid_of: dict[str, str], manager_of_grid: dict[str, str] | None = None,
+                   *, context: EditContext | None = None) -> Plan:
+    """Return a plan where the given 台区 lie in the given grids (the common step of every edit).
+
+    Parameters
+    ----------
+    plan
+        The plan to start from (not modified).
+    grid_of
+        ``{transformer_id: grid_id}`` for the 台区 that move; a grid id that does not exist yet
+        makes a new grid.
+    manager_of_grid
+        ``{grid_id: manager_id}`` for new grids and grids that change manager (a manager id from
+        ``plan.managers``); other grids keep theirs.
+    context
+        The session cache (built when omitted).
+
+    Returns
+    -------
+    Plan
+        A new plan with the changed grids re-dissolved and re-counted, and the KPIs updated.
+    """
+    ctx = _context(plan, context)
+    rows = ctx.rows(grid_of)
+    old = plan.transformers["grid_id"].astype(str).to_numpy()
+    new = old.copy()
+    new[rows] = [str(g) for g in grid_of.values()]
+    return _apply(plan, ctx, new, dict(manager_of_grid or {}))
+
+
+def _manager_table(plan: Plan) -> pd.DataFrame:
+    return pd.DataFrame(plan.managers)
+
+
+def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[str, str]) -> Plan:
+    """Build the plan whose 台区 grid ids are ``new``; see :func:`set_assignment`."""
+    tr0 = plan.transformers
+    old = tr0["grid_id"].astype(str).to_numpy()
+    moved = np.flatnonzero(old != new)
+    grids0 = plan.grids if "locked" in plan.grids.columns else plan.grids.assign(locked=False)
+    gpos = {g: i for i, g in enumerate(grids0["grid_id"].astype(str))}
+    changed_managers = {g for g, m in manager_of_grid.items()
+                        if g not in gpos or str(grids0["manager_id"].iloc[gpos[g]]) != str(m)}
+    if not len(moved) and not changed_managers:
+        return plan
+    affected = set(old[moved].tolist()) | set(new[moved].tolist()) | changed_managers
+    geoms = {g: grids0.geometry.iloc[gpos[g]] for g in affected if g in gpos}
+    # Territory: cells of moved 台区 leave every grid of their township that holds part of them.
+    moved_by_town: dict[str, np.ndarray] = {}
+    for t in sorted(set(ctx.township[moved].tolist())):
+        moved_by_town[t] = moved[ctx.township[moved] == t]
+    tree = None
+    for t, rws in moved_by_town.items():
+        out_cells = shapely.union_all(ctx.cells[rws], grid_size=_GRID_M)
+        if tree is None:
+            tree = shapely.STRtree(grids0.geometry.values)
+        for j in tree.query(out_cells, predicate="intersects"):
+            g = str(grids0["grid_id"].iloc[j])
+            base = geoms.get(g, grids0.geometry.iloc[j])
+            if g not in affected and shapely.area(shapely.intersection(base, out_cells)) < 1e-4:
+                continue  # a neighbour that only touches the moved cells
+            affected.add(g)
+            geoms[g] = shapely.difference(base, out_cells, grid_size=_GRID_M)
+    for g in sorted(set(new[moved].tolist())):
+        into = moved[new[moved] == g]
+        add = shapely.union_all(ctx.cells[into], grid_size=_GRID_M)
+        geoms[g] = shapely.union(geoms[g], add, grid_size=_GRID_M) if g in geoms else add
+    counts = pd.Series(new).value_counts()
+    removed = sorted(g for g in affected if g in gpos and int(counts.get(g, 0)) == 0)
+    for g in removed:  # leftover territory (a township without 台区) joins its best neighbour
+        rest = geoms.pop(g)
+        if rest is None or rest.is_empty or rest.area < 1.0:
+            continue
+        station = str(grids0["station_id"].iloc[gpos[g]])
+        best, best_len = None, 0.0
+        cand = [h for h in geoms if h not in removed] + [
+            str(h) for h in grids0["grid_id"][grids0["station_id"].astype(str) == station].astype(str)
+            if str(h) not in affected]
+        for h in dict.fromkeys(cand):
+            geom_h = geoms.get(h, grids0.geometry.iloc[gpos[h]] if h in gpos else None)
+            if geom_h is None:
+                continue
+            shared = shapely.length(shapely.intersection(shapely.boundary(rest), shapely.boundary(geom_h)))
+            if shared > best_len:
+                best, best_len = h, shared
+        if best is not None:
+            base = geoms.get(best, grids0.geometry.iloc[gpos[best]])
+            geoms[best] = shapely.union(base, rest, grid_size=_GRID_M)
+            affected.add(best)
+    affected -= set(removed)
+    # Transformers: grid ids and managers of the changed grids.
+    managers = _manager_table(plan)
+    man_by_id = managers.set_index(managers["manager_id"].astype(str), drop=False)
+    grid_manager = dict(zip(grids0["grid_id"].astype(str), grids0["manager_id"].astype(str)))
+    for g in removed:
+        grid_manager.pop(g, None)
+    grid_manager.update({str(g): str(m) for g, m in manager_of_grid.items()})
+    tr = tr0.copy()
+    tr["grid_id"] = new
+    touch = np.isin(new, list(affected))
+    tr.loc[touch, "manager_id"] = [grid_manager.get(g) for g in new[touch]]
+    # Grid rows: keep the unchanged ones, rebuild the changed ones.
+    keep = grids0[~grids0["grid_id"].astype(str).isin(affected | set(removed))]
+    rows = [_grid_row(plan, ctx, g, geoms[g], np.flatnonzero(new == g), grid_manager.get(g),
+                      man_by_id, grids0.iloc[gpos[g]] if g in gpos else None)
+            for g in sorted(affected)]
+    fresh = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=[r["geometry"] for r in rows], crs=grids0.crs) \
+        if rows else grids0.iloc[:0]
+    grids = pd.concat([keep, fresh[[c for c in grids0.columns if c in fresh.columns]]], ignore_index=True)
+    grids = gpd.GeoDataFrame(grids, geometry=grids0.geometry.name, crs=grids0.crs)
+    grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
+    stations = set(grids.loc[grids["grid_id"].isin(affected), "station_id"].astype(str))
+    stations |= {str(grids0["station_id"].iloc[gpos[g]]) for g in removed}
+    if "balance" in grids.columns:
+        mean = grids.groupby("station_id")["workload"].transform("mean")
+        grids["balance"] = (grids["workload"] / mean.where(mean > 0)).fillna(0.0).round(3)
+    managers = _update_managers(managers, grids, affected, removed)
+    numbers = grid_numbers(plan)
+    for g in affected:
+        m = _NUM.match(g)
+        if m:
+            numbers[m.group(1)] = max(numbers.get(m.group(1), 0), int(m.group(2)))
+    out = dataclasses.replace(plan, transformers=tr, grids=grids, managers=managers,
+                              kpi=_kpi(plan, grids, tr, ctx, stations))
+    if hasattr(out, "grid_numbers"):
+        out = dataclasses.replace(out, grid_numbers=numbers)
+    return out
+
+
+def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, manager_id: str | None,
+              man_by_id: pd.DataFrame, before: pd.Series | None) -> dict[str, Any]:
+    """One row of the grids layer, recomputed from its 台区 and polygon."""
+    cap = float(plan.params.capacity)
+    if before is not None:
+        row = before.to_dict()
+    else:
+        towns = ctx.township[rows]
+        t = pd.Series(towns).mode().sort_values().iloc[0] if len(rows) else ""
+        st = ctx.station[rows][0] if len(rows) else ""
+        row = {c: None for c in plan.grids.columns}
+        row.update({"township_id": t, "station_id": st, "flags": "", "locked": False})
+    row["grid_id"] = gid
+    row["geometry"] = geom
+    present = sorted(set(ctx.township[rows].tolist()))
+    if present:
+        names = [ctx.town_names.get(t, t) for t in present]
+        prev = [n for n in str(row.get("townships") or "").split("、") if n and n not in names]
+        row["townships"] = "、".join(dict.fromkeys(names + prev))
+    w = float(ctx.workload[rows].sum())
+    row["workload"] = w
+    row["customers"] = int(ctx.customers[rows].sum())
+    row["n_transformers"] = int(len(rows))
+    if ctx.village is not None:
+        row["villages"] = "、".join(sorted({str(v) for v in ctx.village[rows] if v is not None}))
+    if len(rows):
+        _, mean_d, max_d = medoid_distances(ctx.xy[rows])
+    else:
+        mean_d = max_d = 0.0
+    row["mean_dist_m"] = round(mean_d, 1)
+    row["max_dist_m"] = round(max_d, 1)
+    area, perim = shapely.area(geom), shapely.length(geom)
+    row["polsby_popper"] = round(float(4 * math.pi * area / perim ** 2), 4) if perim > 0 else 0.0
+    row["contiguous"] = ctx.parts(rows) <= 1
+    flags = [f for f in str(row.get("flags") or "").split(",") if f and f != HEAVY_FLAG]
+    if len(rows) == 1 and w > cap:
+        flags.append(HEAVY_FLAG)
+    row["flags"] = ",".join(flags)
+    if ctx.segment_tree is not None:
+        segs = ctx.segments.geometry.values
+        hit = ctx.segment_tree.query(geom, predicate="intersects")
+        km = float(shapely.length(shapely.intersection(segs[hit], geom)).sum()) / 1000.0 if len(hit) else 0.0
+        row["hv_km"] = round(km, 3)
+    if manager_id is not None:
+        row["manager_id"] = manager_id
+        if manager_id in man_by_id.index:
+            m = man_by_id.loc[manager_id]
+            if isinstance(m, pd.DataFrame):
+                m = m.iloc[0]
+            row["manager_name"] = str(m.get("name", manager_id))
+            phone = m.get("phone", "")
+            row["phone"] = "" if phone is None or (isinstance(phone, float) and math.isnan(phone)) else str(phone)
+            row["placeholder"] = bool(m.get("placeholder", False))
+    if "locked" not in row or row["locked"] is None or (isinstance(row["locked"], float)
+                                                        and math.isnan(row["locked"])):
+        row["locked"] = False
+    return row
+
+
+def _update_managers(managers: pd.DataFrame, grids: pd.DataFrame, affected: set[str],
+                     removed: list[str]) -> pd.DataFrame:
+    """Each manager's grid and workload after the edit (placeholders of removed grids dropped)."""
+    m = managers.copy()
+    mid = m["manager_id"].astype(str)
+    ph = m["placeholder"].fillna(False).astype(bool) if "placeholder" in m.columns else pd.Series(False, index=m.index)
+    m = m[~(ph & m["grid_id"].astype(str).isin(removed))].copy()
+    mid = m["manager_id"].astype(str)
+    by_manager = grids.set_index(grids["manager_id"].astype(str))
+    touched = set(grids.loc[grids["grid_id"].isin(affected), "manager_id"].astype(str))
+    touched |= set(mid[m["grid_id"].astype(str).isin(affected | set(removed))])
+    for i in m.index[mid.isin(touched)]:
+        k = str(m.at[i, "manager_id"])
+        if k in by_manager.index:
+            g = by_manager.loc[k]
+            if isinstance(g, pd.DataFrame):
+                g = g.iloc[0]
+            m.at[i, "grid_id"] = g["grid_id"]
+            m.at[i, "workload"] = float(g["workload"])
+        else:
+            m.at[i, "grid_id"] = None
+            m.at[i, "workload"] = 0.0
+    have = set(mid)
+    new_rows = []
+    for g in grids[grids["grid_id"].isin(affected)].itertuples():
+        if str(g.manager_id) not in have:  # a new placeholder manager
+            new_rows.append({"manager_id": str(g.manager_id), "name": str(g.manager_name),
+                             "phone": "", "station_id": g.station_id, "grid_id": g.grid_id,
+                             "workload": float(g.workload), "max_workload": np.nan,
+                             "placeholder": True, "hv_km": 0.0, "role": "lv"})
+    if new_rows:
+        m = pd.concat([m, pd.DataFrame(new_rows)], ignore_index=True)
+    return m.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- KPIs
+
+def _kpi(plan: Plan, grids: pd.DataFrame, tr: pd.DataFrame, ctx: EditContext,
+         stations: set[str]) -> dict[str, Any]:
+    """The plan's KPI dict with the county figures and the changed stations recomputed."""
+    kpi = dict(plan.kpi)
+    county = dict(kpi.get("county", {}))
+    real = grids[grids["n_transformers"] > 0]
+    cap = float(plan.params.capacity)
+    broken = sorted(grids.loc[~grids["contiguous"].astype(bool), "grid_id"].astype(str))
+    county.update({
+        "grids": int(len(grids)),
+        "over_capacity_grids": int((real["workload"] > cap + 1e-9).sum()),
+        "noncontiguous_grids": len(broken), "noncontiguous_grid_ids": broken,
+        "polsby_popper_mean": round(float(grids["polsby_popper"].mean()), 4) if len(grids) else 0.0,
+        "mean_dist_to_medoid_m": round(float(np.average(real["mean_dist_m"], weights=real["n_transformers"])), 1)
+        if len(real) else 0.0,
+        "max_dist_to_medoid_m": round(float(real["max_dist_m"].max()), 1) if len(real) else 0.0,
+        "managers_placeholder": int(grids["placeholder"].fillna(False).astype(bool).sum()),
+        **balance_stats(real["workload"].to_numpy()),
+    })
+    man = tr["manager_id"].astype(str).to_numpy()
+    moved = man != ctx.base_manager
+    county["edited_transformers"] = int(moved.sum())
+    county["edited_households"] = int(ctx.customers[moved].sum())
+    kpi["county"] = county
+    st = dict(kpi.get("stations", {}))
+    for sid in sorted(stations):
+        sg = grids[grids["station_id"].astype(str) == sid]
+        sg_real = sg[sg["n_transformers"] > 0]
+        st[sid] = {**st.get(sid, {}), "grids": int(len(sg)), "transformers": int(sg["n_transformers"].sum()),
+                   "households": int(sg["customers"].sum()), "workload": round(float(sg["workload"].sum()), 2),
+                   "placeholder_managers": int(sg["placeholder"].fillna(False).astype(bool).sum()),
+                   **balance_stats(sg_real["workload"].to_numpy())}
+    kpi["stations"] = st
+    return kpi
+
+
+def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
+    """The editor's KPI header: balance, capacity, contiguity and coverage (乡乡有点、村村有人)."""
+    grids = plan.grids
+    real = grids[grids["n_transformers"] > 0]
+    stats = balance_stats(real["workload"].to_numpy())
+    cap = float(plan.params.capacity)
+    tr = plan.transformers
+    ph = set(grids.loc[grids["placeholder"].fillna(False).astype(bool), "manager_id"].astype(str))
+    covered = ~tr["manager_id"].astype(str).isin(ph).to_numpy()
+    town = tr["township_id"].astype(str).to_numpy()
+    towns_with = set(town.tolist())
+    town_cov = len(set(town[covered].tolist())) / len(towns_with) if towns_with else 1.0
+    village_cov = None
+    if "village" in tr.columns and tr["village"].notna().any():
+        v = tr["village"].astype(object).where(tr["village"].notna(), None).to_numpy()
+        key = np.array([f"{a}|{b}" if b is not None else "" for a, b in zip(town, v)], dtype=object)
+        allv = set(key.tolist()) - {""}
+        village_cov = len(set(key[covered].tolist()) - {""}) / len(allv) if allv else 1.0
+    base = context.base_manager if context is not None else None
+    moved = (tr["manager_id"].astype(str).to_numpy() != base) if base is not None and len(base) == len(tr) \
+        else np.zeros(len(tr), dtype=bool)
+    return {"cv": stats["cv"], "max_mean": stats["max_over_mean"], "min_mean": stats["min_over_mean"],
+            "mean": stats["mean"], "grids": int(len(grids)),
+            "over_capacity": int((real["workload"] > cap + 1e-9).sum()),
+            "non_contiguous": int((~grids["contiguous"].astype(bool)).sum()),
+            "township_coverage": round(town_cov, 4),
+            "village_coverage": None if village_cov is None else round(village_cov, 4),
+            "moved_transformers": int(moved.sum()),
+            "moved_households": int(tr["customers"].to_numpy()[moved].sum())}
+
+
+def changed_grids(before: Plan, after: Plan) -> tuple[list[str], list[str]]:
+    """Grid ids that differ between two plans (new or changed), and ids only in ``before``."""
+    a = before.grids.set_index(before.grids["grid_id"].astype(str))
+    b = after.grids.set_index(after.grids["grid_id"].astype(str))
+    removed = sorted(set(a.index) - set(b.index))
+    common = sorted(set(a.index) & set(b.index))
+    new = sorted(set(b.index) - set(a.index))
+    cols = [c for c in ("manager_id", "workload", "n_transformers", "locked", "contiguous", "manager_name")
+            if c in a.columns and c in b.columns]
+    ga, gb = a.loc[common], b.loc[common]
+    same = shapely.equals_exact(ga.geometry.values, gb.geometry.values, tolerance=0.0)
+    for c in cols:
+        same &= (ga[c].astype(str).to_numpy() == gb[c].astype(str).to_numpy())
+    return new + [g for g, s in zip(common, same) if not s], removed
+
+
+# --------------------------------------------------------------------------- operations
+
+def _manager_row(plan: Plan, manager_id: str) -> pd.Series:
+    m = _manager_table(plan)
+    hit = m[m["manager_id"].astype(str) == str(manager_id)]
+    if not len(hit):
+        raise EditRefused(f"台区经理不存在:{manager_id}", status=404, code="unknown_manager",
+                          detail=f"unknown manager id: {manager_id}", items=[manager_id])
+    return hit.iloc[0]
+
+
+def _locked(plan: Plan) -> np.ndarray:
+    g = plan.grids
+    return g["locked"].fillna(False).astype(bool).to_numpy() if "locked" in g.columns \
+        else np.zeros(len(g), dtype=bool)
+
+
+def reassign(plan: Plan, transformer_ids: Sequence[str], manager_id: str, *,
+             context: EditContext | None = None) -> Plan:
+    """Move 台区 into the grid of ``manager_id``; return the new plan.
+
+    Parameters
+    ----------
+    plan
+        The plan (not modified).
+    transformer_ids
+        The 台区 to move (ids already with that manager are ignored).
+    manager_id
+        A manager of ``plan.managers``. A manager without a grid gets a new grid (a new id).
+    context
+        The session cache.
+
+    Raises
+    ------
+    EditRefused
+        Unknown 台区 or manager (404); 台区 of another station, or of another township than the
+        manager's grid when ``scope`` is township (跨乡镇); 台区 in a locked grid or a locked
+        target grid; HV staff; nothing to move (409).
+    """
+    ctx = _context(plan, context)
+    ids = [str(t) for t in transformer_ids]
+    if not ids:
+        raise EditRefused("未选择台区", status=400, code="bad_request", detail="transformer_ids is empty")
+    dup = sorted({t for t in ids if ids.count(t) > 1}) if len(ids) != len(set(ids)) else []
+    if dup:
+        raise EditRefused(f"台区重复:{_shown(dup)}", status=400, code="bad_request",
+                          detail=f"duplicate transformer ids: {', '.join(dup[:50])}", items=dup)
+    rows = ctx.rows(ids)
+    man = _manager_row(plan, manager_id)
+    mid = str(man["manager_id"])
+    if str(man.get("role", "lv")) == "hv":
+        raise EditRefused(f"{man.get('name', mid)}({mid})是高压线段负责人,不负责台区网格", code="hv_staff",
+                          detail=f"{mid} is HV staff (role hv) and has no LV grid", items=[mid])
+    home = str(man["station_id"])
+    other = rows[ctx.station[rows] != home]
+    if len(other):
+        bad = ctx.ids[other].tolist()
+        raise EditRefused(f"台区经理 {man.get('name', mid)}({mid})属于供电所 {home},不能负责其他供电所的台区:"
+                          f"{_shown(bad)}", code="cross_station", items=bad,
+                          detail=f"manager {mid} belongs to station {home}; these transformers are in other "
+                                 f"stations: {', '.join(bad[:50])}")
+    grids = plan.grids
+    gid_of_row = plan.transformers["grid_id"].astype(str).to_numpy()
+    locked_ids = set(grids.loc[_locked(plan), "grid_id"].astype(str))
+    in_locked = rows[np.isin(gid_of_row[rows], list(locked_ids))]
+    if len(in_locked):
+        bad = ctx.ids[in_locked].tolist()
+        gl = sorted(set(gid_of_row[in_locked].tolist()))
+        raise EditRefused(f"网格 {'、'.join(gl)} 已锁定,其台区不能改派:{_shown(bad)}", code="locked", items=bad,
+                          detail=f"grids {', '.join(gl)} are locked; unlock them first")
+    mine = grids[grids["manager_id"].astype(str) == mid]
+    scope_township = plan.params.scope == "township"
+    if len(mine):
+        target = str(mine["grid_id"].iloc[0])
+        if target in locked_ids:
+            raise EditRefused(f"台区经理 {man.get('name', mid)} 的网格 {target} 已锁定,不能加入台区", code="locked",
+                              detail=f"the target grid {target} is locked", items=[target])
+        if scope_township:
+            t_rows = gid_of_row == target
+            towns = set(ctx.township[t_rows].tolist()) or {str(mine["township_id"].iloc[0])}
+            cross = rows[~np.isin(ctx.township[rows], list(towns))]
+            if len(cross):
+                bad = ctx.ids[cross].tolist()
+                tn = "、".join(ctx.town_names.get(t, t) for t in sorted(towns))
+                raise EditRefused(
+                    f"跨乡镇:网格 {target} 属于{tn},按乡镇划分(scope = township)时不能加入其他乡镇的台区:"
+                    f"{_shown(bad)}", code="cross_township", items=bad,
+                    detail=f"scope is township: grid {target} lies in {', '.join(sorted(towns))}; "
+                           f"these transformers are in other townships: {', '.join(bad[:50])}")
+    else:
+        key_vals = sorted(set((ctx.township if scope_township else ctx.station)[rows].tolist()))
+        if len(key_vals) > 1:
+            bad = ctx.ids[rows].tolist()
+            raise EditRefused(f"跨乡镇:所选台区分布在{len(key_vals)}个{'乡镇' if scope_township else '供电所'}"
+                              f"({'、'.join(key_vals)}),一个网格不能跨{'乡镇' if scope_township else '供电所'}",
+                              code="cross_township", items=bad,
+                              detail=f"the selection spans {', '.join(key_vals)}; one grid cannot")
+        target = _fresh_id(grid_numbers(plan), key_vals[0])
+    rows = rows[gid_of_row[rows] != target]
+    if not len(rows):
+        raise EditRefused("所选台区已属于该台区经理,无需改派", code="no_change",
+                          detail=f"every selected transformer is already in {target}")
+    new = gid_of_row.copy()
+    new[rows] = target
+    return _apply(plan, ctx, new, {target: mid})
+
+
+def lock(plan: Plan, grid_ids: Sequence[str], locked: bool = True) -> Plan:
+    """Lock (or unlock) grids: a locked grid keeps exactly its 台区 and its manager.
+
+    Raises
+    ------
+    EditRefused
+        No or unknown grid ids (400/404).
+    """
+    ids = [str(g) for g in grid_ids]
+    if not ids:
+        raise EditRefused("未选择网格", status=400, code="bad_request", detail="grid_ids is empty")
+    known = set(plan.grids["grid_id"].astype(str))
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise EditRefused(f"网格不存在:{_shown(unknown)}", status=404, code="unknown_grid", items=unknown,
+                          detail=f"unknown grid ids: {', '.join(unknown[:50])}")
+    grids = plan.grids.copy()
+    if "locked" not in grids.columns:
+        grids["locked"] = False
+    grids["locked"] = grids["locked"].fillna(False).astype(bool)
+    grids.loc[grids["grid_id"].astype(str).isin(ids), "locked"] = bool(locked)
+    return dataclasses.replace(plan, grids=grids)
+
+
+@dataclass
+class Rebalance:
+    """A rebalance result: the new plan and what it changes (not applied to anything yet).
+
+    Attributes
+    ----------
+    plan
+        The plan after rebalancing (derived from the input plan; accept it by keeping it).
+    changes
+        One row per 台区 that changes manager: ``transformer_id``, ``from_manager``,
+        ``to_manager``, ``from_grid``, ``to_grid``.
+    area
+        ``("township", id)`` or ``("station", id)``.
+    """
+
+    plan: Any
+    changes: pd.DataFrame
+    area: tuple[str, str]
+    notes: list[str] = field(default_factory=list)
+
+
+_PLAN_COLUMNS = ("grid_id", "manager_id", "workload", "segment_id", "response_minutes", "beyond_commitment",
+                 "current_grid_id", "current_manager_id", "pin_manager_id", "pin_grid_id", "pin_source")
+
+
+def _replan_county(plan: Plan):
+    """The plan's county as the planner reads it: ledger columns, and the roster."""
+    county = plan.county
+    tr = plan.transformers.drop(columns=[c for c in _PLAN_COLUMNS if c in plan.transformers.columns])
+    roster = county.managers
+    if roster is None or not len(roster):
+        m = _manager_table(plan)
+        m = m[~m["placeholder"].fillna(False).astype(bool)] if "placeholder" in m.columns else m
+        if len(m):
+            role = m["role"].map({"hv": "高压"}).fillna("台区经理") if "role" in m.columns else "台区经理"
+            roster = gpd.GeoDataFrame(
+                {"manager_id": m["manager_id"].astype(str).to_numpy(), "name": m["name"].astype(str).to_numpy(),
+                 "phone": m["phone"].fillna("").astype(str).to_numpy(),
+                 "station_id": m["station_id"].astype(str).to_numpy(),
+                 "max_workload": pd.to_numeric(m.get("max_workload", np.nan), errors="coerce"),
+                 "role": np.asarray(role)},
+                geometry=[shapely.Point()] * len(m), crs=county.crs)
+        else:
+            roster = None
+    return dataclasses.replace(county, transformers=tr, managers=roster)
+
+
+def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | None = None,
+              stability: float = 1.0, edited: Iterable[str] = (),
+              context: EditContext | None = None) -> Rebalance:
+    """Re-plan the unlocked grids of one township or station with gridplan's planner.
+
+    Everything outside the area and every locked grid is held fixed (as locks); the 台区 in
+    ``edited`` (the planner's own edits) are held as pins to their current managers; ``stability``
+    prices every other move (see ``gridplan plan --stability``). The planner is
+    :func:`gridplan.plan` with ``current`` and ``pins``: no second optimizer.
+
+    Returns
+    -------
+    Rebalance
+        The new plan (derived from ``plan`` with only the area's 台区 moved) and the changes.
+
+    Raises
+    ------
+    EditRefused
+        Neither or both of township_id/station_id, an unknown one (400/404), or pins that cannot
+        all hold (409, the planner's reason).
+    """
+    from .. import plan as run_plan
+    from ..pins import Pin, Pins
+
+    if (township_id is None) == (station_id is None):
+        raise EditRefused("请指定一个乡镇或一个供电所", status=400, code="bad_request",
+                          detail="give exactly one of township_id, station_id")
+    if not (isinstance(stability, (int, float)) and math.isfinite(stability) and stability >= 0):
+        raise EditRefused("stability 须为非负数", status=400, code="bad_request",
+                          detail="stability must be a number >= 0")
+    ctx = _context(plan, context)
+    kind, key = ("township", str(township_id)) if township_id is not None else ("station", str(station_id))
+    values = ctx.township if kind == "township" else ctx.station
+    known = set(plan.county.townships["township_id"].astype(str)) if kind == "township" \
+        else set(plan.county.stations["station_id"].astype(str))
+    if key not in known:
+        raise EditRefused(f"{'乡镇' if kind == 'township' else '供电所'}不存在:{key}", status=404,
+                          code=f"unknown_{kind}", detail=f"unknown {kind} id: {key}", items=[key])
+    inside = values == key
+    if not inside.any():
+        raise EditRefused(f"{key} 没有台区,无需平衡", code="no_change", detail=f"{kind} {key} has no transformers")
+    tr = plan.transformers
+    gid = tr["grid_id"].astype(str).to_numpy()
+    locked_ids = set(plan.grids.loc[_locked(plan), "grid_id"].astype(str))
+    fixed_grids = sorted(set(gid[~inside].tolist()) | (locked_ids & set(gid[inside].tolist())))
+    pins = Pins(None)
+    for g in fixed_grids:
+        pins.items.append(Pin(f"锁定网格 {g}" if g in locked_ids else f"区域外网格 {g}", None, (), (g,)))
+    county = _replan_county(plan)
+    roster = set(county.managers["manager_id"].astype(str)) if county.managers is not None else set()
+    man = tr["manager_id"].astype(str).to_numpy()
+    held = [r for r in (ctx.row_of[t] for t in edited if t in ctx.row_of)
+            if inside[r] and gid[r] not in locked_ids and man[r] in roster]
+    for r in sorted(held):
+        pins.items.append(Pin(f"编辑 {ctx.ids[r]}", man[r], (ctx.ids[r],)))
+    current = pd.DataFrame({"transformer_id": ctx.ids, "grid_id": gid, "manager_id": man})
+    current.attrs["grid_numbers"] = grid_numbers(plan)
+    try:
+        new = run_plan(county, current=current, pins=pins, stability=float(stability))
+    except (InfeasibleError, InputError) as exc:
+        raise EditRefused(f"无法平衡:{exc}", code="infeasible", detail=str(exc)) from exc
+    new_tr = new.transformers.set_index(new.transformers["transformer_id"].astype(str))
+    new_gid = new_tr.loc[ctx.ids, "grid_id"].astype(str).to_numpy()
+    new_man = new_tr.loc[ctx.ids, "manager_id"].astype(str).to_numpy()
+    target = gid.copy()
+    target[inside] = new_gid[inside]
+    managers_of = {g: m for g, m in zip(new_gid[inside], new_man[inside])}
+    result = _apply(plan, ctx, target, managers_of)
+    after = result.transformers["manager_id"].astype(str).to_numpy()
+    ch = np.flatnonzero(after != man)
+    changes = pd.DataFrame({"transformer_id": ctx.ids[ch], "from_manager": man[ch], "to_manager": after[ch],
+                            "from_grid": gid[ch], "to_grid": result.transformers["grid_id"].astype(str).to_numpy()[ch]})
+    log.info("rebalance %s %s: %d 台区 change manager", kind, key, len(changes))
+    return Rebalance(result, changes, (kind, key), list(new.notes))
