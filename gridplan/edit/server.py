@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .._errors import GridplanError, InfeasibleError, InputError
+from ..render.assets import vendor_dir
 from . import views
 from .ops import EditRefused
 from .session import EditSession
@@ -417,6 +418,8 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
         Route("/api/export", export, methods=["POST"]),
         Route("/api/download/{name}", download, methods=["GET"]),
         Route("/api/recovery", recovery, methods=["POST"]),
+        # the npm packages the page loads (Leaflet, leaflet-draw, leaflet-lasso), served locally
+        Mount("/static/vendor", app=StaticFiles(directory=vendor_dir(), check_dir=False), name="vendor"),
         Mount("/static", app=StaticFiles(directory=static, check_dir=False), name="static"),
     ]
 
