@@ -256,7 +256,7 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
         for j in tree.query(out_cells, predicate="intersects"):
             g = str(grids0["grid_id"].iloc[j])
             base = geoms.get(g, grids0.geometry.iloc[j])
-            if g not in affected and shapely.area(shapely.intersection(base, out_cells)) < 1e-4:
+            if g not in affected and shapely.area(shapely.intersection(base, out_cells)) < 1.0:
                 continue  # a neighbour that only touches the moved cells
             affected.add(g)
             geoms[g] = shapely.difference(base, out_cells, grid_size=_GRID_M)
@@ -661,10 +661,20 @@ _PLAN_COLUMNS = ("grid_id", "manager_id", "workload", "segment_id", "response_mi
                  "current_grid_id", "current_manager_id", "pin_manager_id", "pin_grid_id", "pin_source")
 
 
-def _replan_county(plan: Plan):
-    """The plan's county as the planner reads it: ledger columns, and the roster."""
+def _replan_county(plan: Plan, station: str):
+    """One station of the plan's county as the planner reads it: ledger columns and the roster.
+
+    Grids never cross stations and managers are matched per station, so planning the station
+    alone gives what planning the county with every other station locked would give, faster.
+    Feeders and roads are left out: the editor keeps the plan's 10 kV segments and response times.
+    """
     county = plan.county
-    tr = plan.transformers.drop(columns=[c for c in _PLAN_COLUMNS if c in plan.transformers.columns])
+    towns = county.townships[county.townships["station_id"].astype(str) == station]
+    keep = plan.transformers["station_id"].astype(str).to_numpy() == station
+    tr = plan.transformers.loc[keep].drop(columns=[c for c in _PLAN_COLUMNS if c in plan.transformers.columns])
+    villages = county.villages
+    if villages is not None and "township_id" in villages.columns:
+        villages = villages[villages["township_id"].astype(str).isin(set(towns["township_id"].astype(str)))]
     roster = county.managers
     if roster is None or not len(roster):
         m = _manager_table(plan)
@@ -680,7 +690,10 @@ def _replan_county(plan: Plan):
                 geometry=[shapely.Point()] * len(m), crs=county.crs)
         else:
             roster = None
-    return dataclasses.replace(county, transformers=tr, managers=roster)
+    if roster is not None:
+        roster = roster[roster["station_id"].astype(str) == station]
+    return dataclasses.replace(county, townships=towns, transformers=tr, managers=roster, villages=villages,
+                               feeders=None, switches=None, substations=None, roads=None)
 
 
 def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | None = None,
@@ -727,29 +740,33 @@ def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | N
     tr = plan.transformers
     gid = tr["grid_id"].astype(str).to_numpy()
     locked_ids = set(plan.grids.loc[_locked(plan), "grid_id"].astype(str))
-    fixed_grids = sorted(set(gid[~inside].tolist()) | (locked_ids & set(gid[inside].tolist())))
+    station = str(ctx.station[np.flatnonzero(inside)[0]])
+    in_station = ctx.station == station
+    fixed_grids = sorted(set(gid[in_station & ~inside].tolist()) | (locked_ids & set(gid[inside].tolist())))
     pins = Pins(None)
     for g in fixed_grids:
         pins.items.append(Pin(f"锁定网格 {g}" if g in locked_ids else f"区域外网格 {g}", None, (), (g,)))
-    county = _replan_county(plan)
+    county = _replan_county(plan, station)
     roster = set(county.managers["manager_id"].astype(str)) if county.managers is not None else set()
     man = tr["manager_id"].astype(str).to_numpy()
     held = [r for r in (ctx.row_of[t] for t in edited if t in ctx.row_of)
             if inside[r] and gid[r] not in locked_ids and man[r] in roster]
     for r in sorted(held):
         pins.items.append(Pin(f"编辑 {ctx.ids[r]}", man[r], (ctx.ids[r],)))
-    current = pd.DataFrame({"transformer_id": ctx.ids, "grid_id": gid, "manager_id": man})
+    current = pd.DataFrame({"transformer_id": ctx.ids[in_station], "grid_id": gid[in_station],
+                            "manager_id": man[in_station]})
     current.attrs["grid_numbers"] = grid_numbers(plan)
     try:
         new = run_plan(county, current=current, pins=pins, stability=float(stability))
     except (InfeasibleError, InputError) as exc:
         raise EditRefused(f"无法平衡:{exc}", code="infeasible", detail=str(exc)) from exc
     new_tr = new.transformers.set_index(new.transformers["transformer_id"].astype(str))
-    new_gid = new_tr.loc[ctx.ids, "grid_id"].astype(str).to_numpy()
-    new_man = new_tr.loc[ctx.ids, "manager_id"].astype(str).to_numpy()
+    area = np.flatnonzero(inside)
+    new_gid = new_tr.loc[ctx.ids[area], "grid_id"].astype(str).to_numpy()
+    new_man = new_tr.loc[ctx.ids[area], "manager_id"].astype(str).to_numpy()
     target = gid.copy()
-    target[inside] = new_gid[inside]
-    managers_of = {g: m for g, m in zip(new_gid[inside], new_man[inside])}
+    target[area] = new_gid
+    managers_of = dict(zip(new_gid, new_man))
     result = _apply(plan, ctx, target, managers_of)
     after = result.transformers["manager_id"].astype(str).to_numpy()
     ch = np.flatnonzero(after != man)

@@ -370,6 +370,13 @@ class EditSession:
     def finalized(self) -> Plan:
         """The current plan with its 10 kV segments re-aligned to the edited grids (for writers)."""
         p = self.current
+        kpi = dict(p.kpi)
+        county = dict(kpi.get("county", {}))
+        if "edited_transformers" in county:  # `gridplan history` shows these as 改派台区
+            county["moved_transformers"] = county["edited_transformers"]
+            county["moved_households"] = county.get("edited_households", 0)
+        kpi["county"] = county
+        p = dataclasses.replace(p, kpi=kpi)
         if p.segments is None or not len(p.segments):
             return p
         from ..segments import align_segments, assign_owners

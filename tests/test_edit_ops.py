@@ -1,0 +1,248 @@
+"""gridplan.edit.ops on the sample county: reassign, lock, rebalance, refusals, undo (library API)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import gridplan
+from gridplan.edit import ops
+from gridplan.edit.session import History
+from gridplan.kpi import balance_stats
+
+SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
+pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(), reason="geodata/sample not present")
+
+
+@pytest.fixture(scope="module")
+def base():
+    p = gridplan.plan(gridplan.load_county(SAMPLE))
+    return p, ops.EditContext.build(p)
+
+
+def _boundary_move(p, ctx, *, offset: int = 0):
+    """A 台区 on the border of its grid and the manager of the neighbouring grid (same township)."""
+    gid = p.transformers["grid_id"].astype(str).to_numpy()
+    man = p.transformers["manager_id"].astype(str).to_numpy()
+    found = 0
+    for i in range(len(gid)):
+        for j in ctx.adjacency[i].indices:
+            if gid[j] != gid[i] and ctx.township[j] == ctx.township[i] and (gid == gid[i]).sum() > 3:
+                if found == offset:
+                    return i, str(man[j]), str(gid[j])
+                found += 1
+                break
+    raise AssertionError("no boundary 台区")
+
+
+def _snapshot(p):
+    return (p.transformers.copy(deep=True), p.grids.copy(deep=True), p.managers.copy(deep=True),
+            copy.deepcopy(p.kpi))
+
+
+def _same(p, snap):
+    tr, gr, mg, kpi = snap
+    pd.testing.assert_frame_equal(p.transformers, tr)
+    pd.testing.assert_frame_equal(p.grids, gr)
+    pd.testing.assert_frame_equal(p.managers, mg)
+    assert p.kpi == kpi
+
+
+def _check_tiling(p, township_id):
+    town = p.county.townships.set_index("township_id").geometry.loc[township_id]
+    g = p.grids[p.grids["township_id"] == township_id]
+    assert abs(float(g.geometry.area.sum()) - town.area) < 1.0  # no overlap, no gap (m²)
+    assert shapely.union_all(g.geometry.values).symmetric_difference(town).area < 1.0
+
+
+def _check_stats(p):
+    """Every grid's numbers equal an independent count of its 台区."""
+    tr = p.transformers
+    agg = tr.groupby("grid_id").agg(w=("workload", "sum"), c=("customers", "sum"), n=("transformer_id", "size"),
+                                    m=("manager_id", "first"), k=("manager_id", "nunique"))
+    g = p.grids.set_index("grid_id").loc[agg.index]
+    assert (agg["k"] == 1).all()
+    np.testing.assert_allclose(g["workload"].to_numpy(float), agg["w"].to_numpy(float))
+    assert (g["customers"].to_numpy() == agg["c"].to_numpy()).all()
+    assert (g["n_transformers"].to_numpy() == agg["n"].to_numpy()).all()
+    assert (g["manager_id"].astype(str).to_numpy() == agg["m"].astype(str).to_numpy()).all()
+    assert set(p.grids["grid_id"]) == set(agg.index)
+    real = p.grids[p.grids["n_transformers"] > 0]
+    assert p.kpi["county"]["cv"] == balance_stats(real["workload"].to_numpy())["cv"]
+    assert p.kpi["county"]["grids"] == len(p.grids)
+
+
+def test_reassign_moves_only_the_selection_and_keeps_the_input(base):
+    p, ctx = base
+    before = _snapshot(p)
+    i, mid, target = _boundary_move(p, ctx)
+    tid = ctx.ids[i]
+    q = ops.reassign(p, [tid], mid, context=ctx)
+    _same(p, before)  # the input plan is never mutated
+    a = p.transformers.set_index("transformer_id")
+    b = q.transformers.set_index("transformer_id")
+    changed = a.index[(a["manager_id"] != b["manager_id"]).to_numpy()]
+    assert list(changed) == [tid]
+    assert b.loc[tid, "grid_id"] == target and b.loc[tid, "manager_id"] == mid
+    _check_stats(q)
+    _check_tiling(q, ctx.township[i])
+    api = ops.api_kpi(q, ctx)
+    assert api["moved_transformers"] == 1 and api["moved_households"] == int(a.loc[tid, "customers"])
+    cells = q.grids.set_index("grid_id").geometry
+    assert cells.loc[target].contains(shapely.Point(ctx.xy[i]))
+    # unchanged grids share their rows with the input plan
+    changed_grids, removed = ops.changed_grids(p, q)
+    assert set(changed_grids) == {target, str(a.loc[tid, "grid_id"])} and removed == []
+
+
+def test_reassign_refusals(base):
+    p, ctx = base
+    tr = p.transformers
+    i, mid, _ = _boundary_move(p, ctx)
+    tid = ctx.ids[i]
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [tid, "NO-SUCH"], mid, context=ctx)
+    assert e.value.status == 404 and e.value.code == "unknown_transformer" and e.value.items == ["NO-SUCH"]
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [tid], "NOBODY", context=ctx)
+    assert e.value.status == 404 and e.value.code == "unknown_manager"
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [], mid, context=ctx)
+    assert e.value.status == 400
+    # another township of the same station: refused with the reason (scope township)
+    st, town = ctx.station[i], ctx.township[i]
+    other = np.flatnonzero((ctx.station == st) & (ctx.township != town))
+    assert len(other)
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [ctx.ids[other[0]]], mid, context=ctx)
+    assert e.value.code == "cross_township" and "跨乡镇" in e.value.message and e.value.status == 409
+    assert ctx.ids[other[0]] in e.value.message
+    # another station
+    far = np.flatnonzero(ctx.station != st)[0]
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [ctx.ids[far]], mid, context=ctx)
+    assert e.value.code == "cross_station" and "供电所" in e.value.message
+    # already with that manager
+    own = str(tr["manager_id"].iloc[i])
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(p, [tid], own, context=ctx)
+    assert e.value.code == "no_change"
+
+
+def test_locked_grids_refuse_edits(base):
+    p, ctx = base
+    i, mid, target = _boundary_move(p, ctx)
+    src = str(p.transformers["grid_id"].iloc[i])
+    locked = ops.lock(p, [src])
+    assert "locked" not in p.grids.columns or not p.grids["locked"].any()
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(locked, [ctx.ids[i]], mid, context=ctx)
+    assert e.value.code == "locked" and src in e.value.message
+    locked_target = ops.lock(p, [target])
+    with pytest.raises(ops.EditRefused) as e:
+        ops.reassign(locked_target, [ctx.ids[i]], mid, context=ctx)
+    assert e.value.code == "locked"
+    unlocked = ops.lock(locked, [src], locked=False)
+    assert not unlocked.grids["locked"].any()
+    with pytest.raises(ops.EditRefused) as e:
+        ops.lock(p, ["NO-GRID"])
+    assert e.value.status == 404 and e.value.code == "unknown_grid"
+
+
+def test_emptied_grid_is_removed_and_its_id_never_reused(base):
+    p, ctx = base
+    gid = p.transformers["grid_id"].astype(str).to_numpy()
+    # the smallest grid whose 台区 can all join one neighbouring grid
+    sizes = pd.Series(gid).value_counts().sort_values()
+    for g in sizes.index:
+        rows = np.flatnonzero(gid == g)
+        nb = {gid[j] for r in rows for j in ctx.adjacency[r].indices if gid[j] != g
+              and ctx.township[j] == ctx.township[r]}
+        if nb:
+            break
+    other = sorted(nb)[0]
+    mgr = str(p.grids.set_index("grid_id").loc[other, "manager_id"])
+    old_mgr = str(p.grids.set_index("grid_id").loc[g, "manager_id"])
+    q = ops.reassign(p, list(ctx.ids[rows]), mgr, context=ctx)
+    assert g not in set(q.grids["grid_id"])
+    _check_stats(q)
+    _check_tiling(q, ctx.township[rows[0]])
+    m = q.managers.set_index("manager_id")
+    if old_mgr in m.index:  # a roster manager stays, without a grid
+        assert pd.isna(m.loc[old_mgr, "grid_id"]) or m.loc[old_mgr, "grid_id"] is None
+        # giving them 台区 again makes a new grid with a new id, never the removed one
+        r = ops.reassign(q, [ctx.ids[rows[0]]], old_mgr, context=ctx)
+        new_id = str(r.transformers["grid_id"].iloc[rows[0]])
+        assert new_id != g and new_id not in set(p.grids["grid_id"])
+        key, nn = new_id.rsplit("-", 1)
+        assert int(nn) > max(int(x.rsplit("-", 1)[1]) for x in p.grids["grid_id"] if x.rsplit("-", 1)[0] == key)
+        assert r.grid_numbers[key] == int(nn)
+        _check_stats(r)
+
+
+def test_undo_restores_the_exact_previous_state(base):
+    p, ctx = base
+    h = History.start(p)
+    snap = _snapshot(p)
+    i, mid, _ = _boundary_move(p, ctx)
+    q = ops.reassign(p, [ctx.ids[i]], mid, context=ctx)
+    h.push(q, {"op": "reassign"}, frozenset({ctx.ids[i]}))
+    q2 = ops.lock(q, [str(q.grids["grid_id"].iloc[0])])
+    h.push(q2, {"op": "lock"}, frozenset())
+    h.undo()
+    h.undo()
+    _same(h.current.plan, snap)
+    h.redo()
+    pd.testing.assert_frame_equal(h.current.plan.transformers, q.transformers)
+    pd.testing.assert_frame_equal(h.current.plan.grids, q.grids)
+
+
+def test_rebalance_holds_locks_and_edits_and_stays_in_its_area(base):
+    p, ctx = base
+    i, mid, target = _boundary_move(p, ctx)
+    tid = ctx.ids[i]
+    q = ops.reassign(p, [tid], mid, context=ctx)  # the planner's edit (may push a grid over balance)
+    town = ctx.township[i]
+    grids_in = q.grids[q.grids["township_id"] == town]
+    keep = [g for g in grids_in["grid_id"] if g != target][0]
+    q = ops.lock(q, [keep])
+    before = q.transformers.copy()
+    locked_geom = q.grids.set_index("grid_id").geometry.loc[keep]
+    res = ops.rebalance(q, township_id=town, edited=[tid], context=ctx)
+    r = res.plan
+    tr = r.transformers
+    # the edit is held
+    assert tr.set_index("transformer_id").loc[tid, "manager_id"] == mid
+    # the locked grid is untouched: same 台区, same manager, same polygon
+    a = before[before["grid_id"] == keep]
+    b = tr[tr["grid_id"] == keep]
+    assert set(a["transformer_id"]) == set(b["transformer_id"])
+    assert set(b["manager_id"]) == set(a["manager_id"])
+    assert r.grids.set_index("grid_id").geometry.loc[keep].equals(locked_geom)
+    # nothing outside the township moves
+    outside = ctx.township != town
+    assert (before["manager_id"].to_numpy()[outside] == tr["manager_id"].to_numpy()[outside]).all()
+    assert set(res.changes["transformer_id"]) <= set(ctx.ids[~outside])
+    _check_stats(r)
+    _check_tiling(r, town)
+    with pytest.raises(ops.EditRefused) as e:
+        ops.rebalance(q, township_id="NO-TOWN", context=ctx)
+    assert e.value.status == 404
+    with pytest.raises(ops.EditRefused) as e:
+        ops.rebalance(q, context=ctx)
+    assert e.value.status == 400
+
+
+def test_rebalance_of_a_station_goes_through_the_planner(base):
+    p, ctx = base
+    st = ctx.station[0]
+    res = ops.rebalance(p, station_id=st, context=ctx)
+    assert res.area == ("station", st)
+    tr = res.plan.transformers
+    assert (tr["manager_id"].to_numpy()[ctx.station != st] == p.transformers["manager_id"].to_numpy()[ctx.station != st]).all()
+    _check_stats(res.plan)
