@@ -49,7 +49,7 @@ def start_server(plan: Path, store: Path, log: Path) -> tuple[subprocess.Popen, 
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                PYTHONUNBUFFERED="1")
     out = open(log, "w", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "gridplan.cli", "edit", str(plan), "--store",
+    proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit", str(plan), "--store",
                              str(store), "--port", "0", "--no-browser"], env=env, stdout=out,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     t0 = time.monotonic()
@@ -91,7 +91,7 @@ def open_page(browser, url: str, origin: str):
     page.on("console", lambda m: m.type == "error" and stats["errors"].append(m.text))
     t0 = time.perf_counter()
     page.goto(url, wait_until="load", timeout=120_000)
-    page.wait_for_function("window.gridplanEditor && window.gridplanEditor.ready === true", timeout=120_000)
+    page.wait_for_function("() => window.gridplanEditor && window.gridplanEditor.ready === true", timeout=120_000)
     stats["wall_s"] = time.perf_counter() - t0
     stats["ready_s"] = page.evaluate("window.gridplanEditor.timing.ready_ms") / 1000
     stats["timing"] = page.evaluate("window.gridplanEditor.timing")
@@ -120,7 +120,7 @@ def bench_edits(page, size: int, edits: int) -> list[dict]:
         page.evaluate("(ids) => window.gridplanEditor.select(ids)", pick["ids"])
         n0 = page.evaluate("window.gridplanEditor.perf.length")
         page.click("#gp-assign")
-        page.wait_for_function(f"window.gridplanEditor.perf.length > {n0}", timeout=60_000)
+        page.wait_for_function(f"() => window.gridplanEditor.perf.length > {n0}", timeout=60_000)
         rec = page.evaluate("window.gridplanEditor.perf.slice(-1)[0]")
         rec["breakdown"] = page.evaluate("window.gridplanEditor.breakdown")
         msg = page.locator("#gp-message").inner_text()
@@ -129,7 +129,7 @@ def bench_edits(page, size: int, edits: int) -> list[dict]:
         out.append(rec)
         n0 += 1
         page.click("#gp-undo")
-        page.wait_for_function(f"window.gridplanEditor.perf.length > {n0}", timeout=60_000)
+        page.wait_for_function(f"() => window.gridplanEditor.perf.length > {n0}", timeout=60_000)
         rec = page.evaluate("window.gridplanEditor.perf.slice(-1)[0]")
         rec["op"] = "undo"
         out.append(rec)

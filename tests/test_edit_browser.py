@@ -36,6 +36,8 @@ SAMPLE = ROOT / "geodata" / "sample"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 XSS = "<img src=x onerror=alert(1)>"
+#: The command line, from this checkout (PYTHONPATH below puts it first).
+GRIDPLAN = [sys.executable, "-c", "from gridplan.cli import main; main()"]
 
 try:
     from playwright.sync_api import sync_playwright
@@ -49,6 +51,7 @@ if assets.missing_assets():
     pytest.skip("offline web assets not installed: run scripts/fetch_assets.sh",
                 allow_module_level=True)
 try:
+    import gridplan.cli.edit  # noqa: F401
     import gridplan.edit.server  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - the server half lives on its own branch
     pytest.skip(f"the editor server is not available ({_exc})", allow_module_level=True)
@@ -72,7 +75,7 @@ class EditorServer:
     def __init__(self, plan: Path, *, store: Path, cwd: Path) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "gridplan.cli", "edit", str(plan), "--store", str(store),
+        cmd = [*GRIDPLAN, "edit", str(plan), "--store", str(store),
                "--port", "0", "--no-browser"]
         self.store = store
         self.log = cwd / "server.log"
@@ -111,7 +114,7 @@ class EditorServer:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "gridplan.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([*GRIDPLAN, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -144,7 +147,7 @@ class Page:
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url}: HTTP {r.status}"))
         page.add_init_script(INIT)
         page.goto(server.url, wait_until="load")
-        page.wait_for_function("window.gridplanEditor && window.gridplanEditor.ready === true", timeout=60_000)
+        page.wait_for_function("() => window.gridplanEditor && window.gridplanEditor.ready === true", timeout=60_000)
         page.wait_for_timeout(200)
 
     # -- helpers
@@ -153,7 +156,7 @@ class Page:
                                   self.server.token)
 
     def wait_idle(self) -> None:
-        self.page.wait_for_function("document.body.dataset.busy !== '1'", timeout=60_000)
+        self.page.wait_for_function("() => document.body.dataset.busy !== '1'", timeout=60_000)
         self.page.wait_for_timeout(100)
 
     def rows(self) -> dict[str, dict[str, Any]]:
@@ -170,7 +173,7 @@ class Page:
             .map(k => [k.dataset.kpi, k.querySelector('.gp-kpi-value').textContent]))""")
 
     def zoom_to(self, lon: float, lat: float, zoom: float) -> None:
-        self.page.evaluate("([lat, lon, z]) => window.gridplanEditor.map.setView([lat, lon], z, {animate: false})",
+        self.page.evaluate("([lat, lon, z]) => { window.gridplanEditor.map.setView([lat, lon], z, {animate: false}); }",
                            [lat, lon, zoom])
         self.page.wait_for_timeout(300)
 
@@ -376,7 +379,7 @@ def test_editor_opens_offline_with_panel_kpis_and_labels(editor: Page, sample_pl
     assert k["non_contiguous"] == str(st["kpi"]["non_contiguous"])
     assert k["township_coverage"].endswith("%") and k["village_coverage"].endswith("%")
     # labels carry the managers' names
-    labels = page.locator(".gp-label").all_inner_texts()
+    labels = page.evaluate("[...document.querySelectorAll('.gp-label')].map(e => e.textContent)")
     assert len(labels) == len(grids)
     assert set(labels) <= {p["manager_name"] for p in grids.values()}
     # the 台区 canvas really is painted
@@ -427,7 +430,7 @@ def test_lasso_twenty_to_another_manager_matches_ledger_and_undo_restores(editor
     # undo (Ctrl+Z) restores exactly the previous state, page and server
     page.keyboard.press("Control+z")
     pg.wait_idle()
-    page.wait_for_function("!window.gridplanEditor.state.history.can_undo")
+    page.wait_for_function("() => !window.gridplanEditor.state.history.can_undo")
     assert pg.rows() == before_rows
     assert pg.kpi_text() == before_kpi
     after_state = pg.api_state()
@@ -527,7 +530,7 @@ def test_save_then_history_lists_it_and_diff_lists_exactly_the_edited(editor: Pa
     page.fill("#gp-save-note", "浏览器测试：套索 20 个台区")
     page.click("#gp-dialog-actions button[data-value='save']")
     pg.wait_idle()
-    page.wait_for_function("/已保存为版本/.test(document.querySelector('#gp-message').textContent)")
+    page.wait_for_function("() => /已保存为版本/.test(document.querySelector('#gp-message').textContent)")
     version = page.evaluate("window.gridplanEditor.state.store.version")
     assert f"版本 {version}" in page.locator("#gp-version").inner_text()
     store = pg.server.store

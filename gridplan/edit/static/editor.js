@@ -387,10 +387,18 @@
     renderStore();
     renderSelection();
     if (window.gridplanEditor) window.gridplanEditor.loadBreakdown = lt;
-    if (st.recovery) {
-      showMessage(`发现上次未保存的 ${st.recovery.steps} 步修改（恢复文件）`,
-                  "重新启动时加 --recover 恢复，或 --discard-recovery 丢弃。");
-    }
+    if (st.recovery) setTimeout(() => offerRecovery(st.recovery), 0);
+  }
+
+  /** The server found a recovery file (unsaved edits of a crashed or killed session): ask. */
+  async function offerRecovery(rec) {
+    const when = String(rec.saved_at || "").replace("T", " ").slice(0, 19);
+    const body = el("div", null, `上次编辑有 ${rec.steps} 步未保存的修改`, when ? `（记录于 ${when}）` : "",
+                    "。恢复这些修改，还是丢弃？");
+    const choice = await dialog("发现未保存的修改", body, [["稍后决定", "", false], ["丢弃", "discard", false], ["恢复", "recover", true]]);
+    if (!choice) return;
+    await edit("recovery", "/api/recovery", { action: choice },
+               () => (choice === "recover" ? `已恢复 ${rec.steps} 步未保存的修改` : "已丢弃恢复文件"));
   }
 
   function drawBackground(st) {
