@@ -1129,12 +1129,14 @@
     clear(b); clear(a);
     if (body) b.appendChild(body);
     return new Promise((resolve) => {
+      let chosen = null;
       for (const [label, value, primary] of buttons) {
         const btn = el("button", { type: "button", className: primary ? "gp-primary" : "", dataset: { value } }, label);
-        btn.addEventListener("click", () => { dlg.close(); resolve(value); });
+        btn.addEventListener("click", () => { chosen = value; dlg.close(); });
         a.appendChild(btn);
       }
-      dlg.addEventListener("cancel", () => resolve(null), { once: true });
+      // resolves however the dialog closes (a button, Esc, or a button inside the body)
+      dlg.addEventListener("close", () => resolve(chosen), { once: true });
       dlg.showModal();
     });
   }
