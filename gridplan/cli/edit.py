@@ -86,6 +86,20 @@ def open_plan(ref: str, *, county_dir: Path | None) -> tuple[Any, Path, str]:
                               "give a plan folder (with plan.gpkg), plan.gpkg, STORE.gpkg#N or a county folder")])
 
 
+def _machine_names(host: str) -> list[str]:
+    """Names and addresses other computers may reach this one by (for the Host check)."""
+    names: list[str] = []
+    if host not in ("0.0.0.0", "::"):
+        names.append(host)
+    for name in (socket.gethostname(), socket.getfqdn()):
+        names.append(name)
+        try:
+            names += socket.gethostbyname_ex(name)[2]
+        except OSError:
+            pass
+    return [n for n in dict.fromkeys(names) if n and not _is_loopback(n)] or [host]
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -158,8 +172,11 @@ def edit(plan_ref: str, store: Path | None, county_dir: Path | None, host: str, 
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(32)
-    app = create_app(session, token=token, port=port, host=host)
-    shown = f"[{host}]" if ":" in host else host
+    names = [] if _is_loopback(host) else _machine_names(host)
+    app = create_app(session, token=token, port=port, host=host,
+                     extra_hosts=tuple(f"[{n}]:{port}" if ":" in n else f"{n}:{port}" for n in names))
+    shown = names[0] if names else host
+    shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{'127.0.0.1' if _is_loopback(host) else shown}:{port}/?token={token}"
     if not _is_loopback(host):
         click.secho(f"警告 / Warning: 正在监听 {host}:{port},网络中任何拿到此地址(含令牌)的人都能修改方案。"

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import math
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -110,8 +112,11 @@ class EditContext:
     beyond: np.ndarray
     town_names: dict[str, str]
     base_manager: np.ndarray
+    town_code: np.ndarray
+    village_code: np.ndarray | None
     segments: Any = None
     segment_tree: Any = None
+    _local: Any = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -135,6 +140,12 @@ class EditContext:
         beyond = (tr["beyond_commitment"].fillna(False).astype(bool).to_numpy()
                   if "beyond_commitment" in tr.columns else np.zeros(n, dtype=bool))
         towns = county.townships
+        town_code = pd.factorize(tr["township_id"].astype(str))[0]
+        village_code = None
+        if village is not None and any(v is not None for v in village):
+            key = pd.Series([f"{a}|{b}" if b is not None else None for a, b in
+                             zip(tr["township_id"].astype(str), village)], dtype=object)
+            village_code = pd.factorize(key)[0]  # -1 for 台区 without a village
         segs, tree = plan.segments, None
         if segs is not None and len(segs):
             tree = shapely.STRtree(segs.geometry.values)
@@ -145,8 +156,16 @@ class EditContext:
                    township=tr["township_id"].astype(str).to_numpy(),
                    station=tr["station_id"].astype(str).to_numpy(), village=village, beyond=beyond,
                    town_names=dict(zip(towns["township_id"].astype(str), towns["name"].astype(str))),
-                   base_manager=tr["manager_id"].astype(str).to_numpy(), segments=segs,
+                   base_manager=tr["manager_id"].astype(str).to_numpy(), town_code=town_code,
+                   village_code=village_code, segments=segs,
                    segment_tree=tree)
+
+    def to_wgs84(self) -> Transformer:
+        """A metric -> WGS84 transformer for the calling thread (pyproj's are per thread)."""
+        tf = getattr(self._local, "wgs84", None)
+        if tf is None:
+            tf = self._local.wgs84 = Transformer.from_crs(self.county.crs, 4326, always_xy=True)
+        return tf
 
     def fits(self, plan: Plan) -> bool:
         """Whether this cache belongs to ``plan`` (same county object and 台区 rows)."""
@@ -165,7 +184,17 @@ class EditContext:
         """Connected pieces of these 台区 on the contiguity graph."""
         if len(rows) <= 1:
             return len(rows)
-        sub = self.adjacency[rows][:, rows]
+        ip, ix = self.adjacency.indptr, self.adjacency.indices
+        local = np.full(len(self.ids), -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        starts = ip[rows]
+        lens = ip[rows + 1] - starts
+        offset = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        dst = local[ix[np.arange(int(lens.sum())) + offset]]
+        src = np.repeat(np.arange(len(rows)), lens)
+        keep = dst >= 0
+        k = len(rows)
+        sub = csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (src[keep], dst[keep])), shape=(k, k))
         return int(connected_components(sub, directed=False)[0])
 
 
@@ -231,119 +260,173 @@ def _manager_table(plan: Plan) -> pd.DataFrame:
     return pd.DataFrame(plan.managers)
 
 
+def _union_cells(cells: np.ndarray) -> Any:
+    """Union of 台区 cells: a coverage union (they tile, snapped alike), checked, else a plain one."""
+    if len(cells) == 1:
+        return cells[0]
+    out = shapely.coverage_union_all(cells)
+    if shapely.is_valid(out) and abs(shapely.area(out) - float(shapely.area(cells).sum())) < 1.0:
+        return out
+    return shapely.union_all(cells, grid_size=_GRID_M)
+
+
 def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[str, str]) -> Plan:
     """Build the plan whose 台区 grid ids are ``new``; see :func:`set_assignment`."""
     tr0 = plan.transformers
     old = tr0["grid_id"].astype(str).to_numpy()
     moved = np.flatnonzero(old != new)
     grids0 = plan.grids if "locked" in plan.grids.columns else plan.grids.assign(locked=False)
-    gpos = {g: i for i, g in enumerate(grids0["grid_id"].astype(str))}
-    changed_managers = {g for g, m in manager_of_grid.items()
-                        if g not in gpos or str(grids0["manager_id"].iloc[gpos[g]]) != str(m)}
+    gids0 = grids0["grid_id"].astype(str).to_numpy()
+    mans0 = grids0["manager_id"].astype(str).to_numpy()
+    stations0 = grids0["station_id"].astype(str).to_numpy()
+    geoms0 = np.asarray(grids0.geometry.values, dtype=object)
+    gpos = {g: i for i, g in enumerate(gids0)}
+    changed_managers = {g for g, m in manager_of_grid.items() if g not in gpos or mans0[gpos[g]] != str(m)}
     if not len(moved) and not changed_managers:
         return plan
     affected = set(old[moved].tolist()) | set(new[moved].tolist()) | changed_managers
-    geoms = {g: grids0.geometry.iloc[gpos[g]] for g in affected if g in gpos}
-    # Territory: cells of moved 台区 leave every grid of their township that holds part of them.
-    moved_by_town: dict[str, np.ndarray] = {}
-    for t in sorted(set(ctx.township[moved].tolist())):
-        moved_by_town[t] = moved[ctx.township[moved] == t]
+    geoms = {g: geoms0[gpos[g]] for g in affected if g in gpos}
+    # Territory: cells of moved 台区 leave every grid that holds part of them, join their new grid.
     tree = None
-    for t, rws in moved_by_town.items():
-        out_cells = shapely.union_all(ctx.cells[rws], grid_size=_GRID_M)
+    for t in sorted(set(ctx.township[moved].tolist())):
+        rws = moved[ctx.township[moved] == t]
+        out_cells = _union_cells(ctx.cells[rws])
         if tree is None:
-            tree = shapely.STRtree(grids0.geometry.values)
+            tree = shapely.STRtree(geoms0)
         for j in tree.query(out_cells, predicate="intersects"):
-            g = str(grids0["grid_id"].iloc[j])
-            base = geoms.get(g, grids0.geometry.iloc[j])
+            g = gids0[j]
+            base = geoms.get(g, geoms0[j])
             if g not in affected and shapely.area(shapely.intersection(base, out_cells)) < 1.0:
                 continue  # a neighbour that only touches the moved cells
             affected.add(g)
             geoms[g] = shapely.difference(base, out_cells, grid_size=_GRID_M)
     for g in sorted(set(new[moved].tolist())):
-        into = moved[new[moved] == g]
-        add = shapely.union_all(ctx.cells[into], grid_size=_GRID_M)
+        add = _union_cells(ctx.cells[moved[new[moved] == g]])
         geoms[g] = shapely.union(geoms[g], add, grid_size=_GRID_M) if g in geoms else add
-    counts = pd.Series(new).value_counts()
-    removed = sorted(g for g in affected if g in gpos and int(counts.get(g, 0)) == 0)
+    present = set(new.tolist())
+    removed = sorted(g for g in affected if g in gpos and g not in present)
     for g in removed:  # leftover territory (a township without 台区) joins its best neighbour
         rest = geoms.pop(g)
-        if rest is None or rest.is_empty or rest.area < 1.0:
+        if rest is None or rest.is_empty or shapely.area(rest) < 1.0:
             continue
-        station = str(grids0["station_id"].iloc[gpos[g]])
+        cand = [h for h in geoms if h not in removed]
+        cand += [h for h in gids0[stations0 == stations0[gpos[g]]] if h not in affected]
         best, best_len = None, 0.0
-        cand = [h for h in geoms if h not in removed] + [
-            str(h) for h in grids0["grid_id"][grids0["station_id"].astype(str) == station].astype(str)
-            if str(h) not in affected]
         for h in dict.fromkeys(cand):
-            geom_h = geoms.get(h, grids0.geometry.iloc[gpos[h]] if h in gpos else None)
+            geom_h = geoms.get(h, geoms0[gpos[h]] if h in gpos else None)
             if geom_h is None:
                 continue
             shared = shapely.length(shapely.intersection(shapely.boundary(rest), shapely.boundary(geom_h)))
             if shared > best_len:
                 best, best_len = h, shared
         if best is not None:
-            base = geoms.get(best, grids0.geometry.iloc[gpos[best]])
-            geoms[best] = shapely.union(base, rest, grid_size=_GRID_M)
+            geoms[best] = shapely.union(geoms.get(best, geoms0[gpos[best]]), rest, grid_size=_GRID_M)
             affected.add(best)
     affected -= set(removed)
-    # Transformers: grid ids and managers of the changed grids.
-    managers = _manager_table(plan)
-    man_by_id = managers.set_index(managers["manager_id"].astype(str), drop=False)
-    grid_manager = dict(zip(grids0["grid_id"].astype(str), grids0["manager_id"].astype(str)))
+    # Transformers: grid ids, and the managers of the changed grids.
+    grid_manager = dict(zip(gids0.tolist(), mans0.tolist()))
     for g in removed:
         grid_manager.pop(g, None)
     grid_manager.update({str(g): str(m) for g, m in manager_of_grid.items()})
-    tr = tr0.copy()
-    tr["grid_id"] = new
-    touch = np.isin(new, list(affected))
-    tr.loc[touch, "manager_id"] = [grid_manager.get(g) for g in new[touch]]
-    # Grid rows: keep the unchanged ones, rebuild the changed ones.
-    keep = grids0[~grids0["grid_id"].astype(str).isin(affected | set(removed))]
-    rows = [_grid_row(plan, ctx, g, geoms[g], np.flatnonzero(new == g), grid_manager.get(g),
-                      man_by_id, grids0.iloc[gpos[g]] if g in gpos else None)
-            for g in sorted(affected)]
-    fresh = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=[r["geometry"] for r in rows], crs=grids0.crs) \
-        if rows else grids0.iloc[:0]
-    grids = pd.concat([keep, fresh[[c for c in grids0.columns if c in fresh.columns]]], ignore_index=True)
-    grids = gpd.GeoDataFrame(grids, geometry=grids0.geometry.name, crs=grids0.crs)
-    grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
-    stations = set(grids.loc[grids["grid_id"].isin(affected), "station_id"].astype(str))
-    stations |= {str(grids0["station_id"].iloc[gpos[g]]) for g in removed}
+    codes, uniq = pd.factorize(new)
+    code_of = {g: i for i, g in enumerate(uniq.tolist())}
+    rows_of = {g: np.flatnonzero(codes == code_of[g]) if g in code_of else np.empty(0, dtype=np.int64)
+               for g in sorted(affected)}
+    man = tr0["manager_id"].to_numpy(dtype=object, copy=True)
+    for g, r in rows_of.items():
+        man[r] = grid_manager.get(g)
+    tr = tr0.assign(grid_id=new, manager_id=man)
+    # Grid rows: unchanged rows kept as they are, changed ones rebuilt, new ones appended.
+    managers = _manager_table(plan)
+    roster = _roster_lookup(managers, {grid_manager.get(g) for g in affected} - {None})
+    cols = [c for c in grids0.columns if c != grids0.geometry.name]
+    data = {c: grids0[c].to_numpy(copy=True) for c in cols}
+    geom_out = geoms0.copy()
+    extra: list[dict[str, Any]] = []
+    for g in sorted(affected):
+        before = {c: data[c][gpos[g]] for c in cols} if g in gpos else None
+        row = _grid_row(plan, ctx, g, geoms[g], rows_of.get(g, np.empty(0, dtype=np.int64)),
+                        grid_manager.get(g), roster, before, cols)
+        if g in gpos:
+            i = gpos[g]
+            for c in cols:
+                data[c][i] = row.get(c, data[c][i])
+            geom_out[i] = row["geometry"]
+        else:
+            extra.append(row)
+    keep = np.array([g not in removed for g in gids0.tolist()], dtype=bool) if removed else np.ones(len(gids0), bool)
+    if extra:
+        more = {c: np.array([r.get(c) for r in extra] + [None], dtype=object)[:-1] for c in cols}
+        frame = pd.DataFrame({c: np.concatenate([data[c][keep].astype(object), more[c]]) for c in cols})
+    else:
+        frame = pd.DataFrame({c: data[c][keep] for c in cols})
+    geo = list(geom_out[keep]) + [r["geometry"] for r in extra]
+    for c in cols:  # columns keep their dtypes
+        if frame[c].dtype != grids0[c].dtype and grids0[c].dtype.kind in "fbiu":
+            vals = pd.to_numeric(frame[c], errors="coerce")
+            if grids0[c].dtype.kind == "b":
+                vals = vals.fillna(0).astype(bool)
+            elif grids0[c].dtype.kind in "iu" and not vals.isna().any():
+                vals = vals.astype(grids0[c].dtype)
+            frame[c] = vals
+    grids = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geo, crs=grids0.crs).values, crs=grids0.crs)
+    if grids.geometry.name != grids0.geometry.name:
+        grids = grids.rename_geometry(grids0.geometry.name)
+    if list(grids.columns) != list(grids0.columns):
+        grids = grids[list(grids0.columns)]
+    if extra:
+        grids = grids.iloc[np.argsort(grids["grid_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
+    st_all = grids["station_id"].astype(str).to_numpy()
+    stations = {st_all[i] for i in np.flatnonzero(grids["grid_id"].isin(affected).to_numpy())}
+    stations |= {stations0[gpos[g]] for g in removed}
     if "balance" in grids.columns:
-        mean = grids.groupby("station_id")["workload"].transform("mean")
-        grids["balance"] = (grids["workload"] / mean.where(mean > 0)).fillna(0.0).round(3)
+        w = grids["workload"].to_numpy(dtype=float)
+        mean = pd.Series(w).groupby(st_all).transform("mean").to_numpy()
+        grids["balance"] = np.round(np.where(mean > 0, w / np.where(mean > 0, mean, 1.0), 0.0), 3)
     managers = _update_managers(managers, grids, affected, removed)
     numbers = grid_numbers(plan)
     for g in affected:
         m = _NUM.match(g)
         if m:
             numbers[m.group(1)] = max(numbers.get(m.group(1), 0), int(m.group(2)))
-    out = dataclasses.replace(plan, transformers=tr, grids=grids, managers=managers,
-                              kpi=_kpi(plan, grids, tr, ctx, stations))
-    if hasattr(out, "grid_numbers"):
-        out = dataclasses.replace(out, grid_numbers=numbers)
+    return dataclasses.replace(plan, transformers=tr, grids=grids, managers=managers,
+                               kpi=_kpi(plan, grids, tr, ctx, stations), grid_numbers=numbers)
+
+
+def _roster_lookup(managers: pd.DataFrame, wanted: set[str]) -> dict[str, tuple[str, str, bool]]:
+    """manager_id -> (name, phone, placeholder), for the ``wanted`` managers."""
+    managers = managers[managers["manager_id"].astype(str).isin(wanted)]
+    ids = managers["manager_id"].astype(str).tolist()
+    names = managers["name"].tolist() if "name" in managers.columns else ids
+    phones = managers["phone"].tolist() if "phone" in managers.columns else [""] * len(ids)
+    ph = managers["placeholder"].tolist() if "placeholder" in managers.columns else [False] * len(ids)
+    out: dict[str, tuple[str, str, bool]] = {}
+    for i, n, p, f in zip(ids, names, phones, ph):
+        if i not in out:
+            phone = "" if p is None or (isinstance(p, float) and math.isnan(p)) else str(p)
+            out[i] = (str(n), phone, bool(f) if f is not None and not (isinstance(f, float) and math.isnan(f)) else False)
     return out
 
 
 def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, manager_id: str | None,
-              man_by_id: pd.DataFrame, before: pd.Series | None) -> dict[str, Any]:
+              roster: dict[str, tuple[str, str, bool]], before: dict[str, Any] | None,
+              cols: list[str]) -> dict[str, Any]:
     """One row of the grids layer, recomputed from its 台区 and polygon."""
     cap = float(plan.params.capacity)
     if before is not None:
-        row = before.to_dict()
+        row = dict(before)
     else:
         towns = ctx.township[rows]
-        t = pd.Series(towns).mode().sort_values().iloc[0] if len(rows) else ""
+        t = sorted(pd.Series(towns).mode().tolist())[0] if len(rows) else ""
         st = ctx.station[rows][0] if len(rows) else ""
-        row = {c: None for c in plan.grids.columns}
-        row.update({"township_id": t, "station_id": st, "flags": "", "locked": False})
+        row = {c: None for c in cols}
+        row.update({"township_id": t, "station_id": st, "flags": "", "locked": False, "hv_km": 0.0})
     row["grid_id"] = gid
     row["geometry"] = geom
     present = sorted(set(ctx.township[rows].tolist()))
     if present:
         names = [ctx.town_names.get(t, t) for t in present]
-        prev = [n for n in str(row.get("townships") or "").split("、") if n and n not in names]
+        prev = [n for n in str(row.get("townships") or "").split("、") if n and n not in names and before is not None]
         row["townships"] = "、".join(dict.fromkeys(names + prev))
     w = float(ctx.workload[rows].sum())
     row["workload"] = w
@@ -359,7 +442,7 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
     row["max_dist_m"] = round(max_d, 1)
     area, perim = shapely.area(geom), shapely.length(geom)
     row["polsby_popper"] = round(float(4 * math.pi * area / perim ** 2), 4) if perim > 0 else 0.0
-    row["contiguous"] = ctx.parts(rows) <= 1
+    row["contiguous"] = bool(ctx.parts(rows) <= 1)
     flags = [f for f in str(row.get("flags") or "").split(",") if f and f != HEAVY_FLAG]
     if len(rows) == 1 and w > cap:
         flags.append(HEAVY_FLAG)
@@ -371,16 +454,9 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
         row["hv_km"] = round(km, 3)
     if manager_id is not None:
         row["manager_id"] = manager_id
-        if manager_id in man_by_id.index:
-            m = man_by_id.loc[manager_id]
-            if isinstance(m, pd.DataFrame):
-                m = m.iloc[0]
-            row["manager_name"] = str(m.get("name", manager_id))
-            phone = m.get("phone", "")
-            row["phone"] = "" if phone is None or (isinstance(phone, float) and math.isnan(phone)) else str(phone)
-            row["placeholder"] = bool(m.get("placeholder", False))
-    if "locked" not in row or row["locked"] is None or (isinstance(row["locked"], float)
-                                                        and math.isnan(row["locked"])):
+        name, phone, placeholder = roster.get(manager_id, (manager_id, "", manager_id.startswith("待定-")))
+        row["manager_name"], row["phone"], row["placeholder"] = name, phone, placeholder
+    if row.get("locked") is None or (isinstance(row.get("locked"), float) and math.isnan(row["locked"])):
         row["locked"] = False
     return row
 
@@ -388,36 +464,42 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
 def _update_managers(managers: pd.DataFrame, grids: pd.DataFrame, affected: set[str],
                      removed: list[str]) -> pd.DataFrame:
     """Each manager's grid and workload after the edit (placeholders of removed grids dropped)."""
-    m = managers.copy()
-    mid = m["manager_id"].astype(str)
-    ph = m["placeholder"].fillna(False).astype(bool) if "placeholder" in m.columns else pd.Series(False, index=m.index)
-    m = m[~(ph & m["grid_id"].astype(str).isin(removed))].copy()
-    mid = m["manager_id"].astype(str)
-    by_manager = grids.set_index(grids["manager_id"].astype(str))
-    touched = set(grids.loc[grids["grid_id"].isin(affected), "manager_id"].astype(str))
-    touched |= set(mid[m["grid_id"].astype(str).isin(affected | set(removed))])
-    for i in m.index[mid.isin(touched)]:
-        k = str(m.at[i, "manager_id"])
-        if k in by_manager.index:
-            g = by_manager.loc[k]
-            if isinstance(g, pd.DataFrame):
-                g = g.iloc[0]
-            m.at[i, "grid_id"] = g["grid_id"]
-            m.at[i, "workload"] = float(g["workload"])
-        else:
-            m.at[i, "grid_id"] = None
-            m.at[i, "workload"] = 0.0
-    have = set(mid)
+    m = managers
+    mid = m["manager_id"].astype(str).to_numpy()
+    mgrid = m["grid_id"].astype(object).to_numpy()
+    ph = m["placeholder"].fillna(False).astype(bool).to_numpy() if "placeholder" in m.columns \
+        else np.zeros(len(m), dtype=bool)
+    gone = np.isin(mgrid.astype(str), removed) if removed else np.zeros(len(m), dtype=bool)
+    ga = grids["grid_id"].astype(str).to_numpy()
+    gm = grids["manager_id"].astype(str).to_numpy()
+    gw = grids["workload"].to_numpy(dtype=float)
+    hit = np.isin(ga, list(affected))
+    touched = set(gm[hit].tolist()) | set(mid[np.isin(mgrid.astype(str), list(affected | set(removed)))].tolist())
+    grid_of = {}
+    for g, mm, w in zip(ga.tolist(), gm.tolist(), gw.tolist()):
+        grid_of.setdefault(mm, (g, w))
+    rows = np.flatnonzero(np.isin(mid, list(touched)) & ~(ph & gone))
+    out = m[~(ph & gone)].copy() if (ph & gone).any() else m.copy()
+    pos = {i: k for k, i in enumerate(np.flatnonzero(~(ph & gone)))}
+    if len(rows):
+        gcol = out["grid_id"].to_numpy(dtype=object, copy=True)
+        wcol = out["workload"].to_numpy(dtype=float, copy=True)
+        for i in rows:
+            k = pos[i]
+            g, w = grid_of.get(mid[i], (None, 0.0))
+            gcol[k], wcol[k] = g, w
+        out["grid_id"] = gcol
+        out["workload"] = wcol
+    have = set(mid.tolist())
     new_rows = []
-    for g in grids[grids["grid_id"].isin(affected)].itertuples():
-        if str(g.manager_id) not in have:  # a new placeholder manager
-            new_rows.append({"manager_id": str(g.manager_id), "name": str(g.manager_name),
-                             "phone": "", "station_id": g.station_id, "grid_id": g.grid_id,
-                             "workload": float(g.workload), "max_workload": np.nan,
-                             "placeholder": True, "hv_km": 0.0, "role": "lv"})
+    for i in np.flatnonzero(hit):
+        if gm[i] not in have:  # a new placeholder manager
+            new_rows.append({"manager_id": gm[i], "name": str(grids["manager_name"].iloc[i]), "phone": "",
+                             "station_id": grids["station_id"].iloc[i], "grid_id": ga[i], "workload": gw[i],
+                             "max_workload": np.nan, "placeholder": True, "hv_km": 0.0, "role": "lv"})
     if new_rows:
-        m = pd.concat([m, pd.DataFrame(new_rows)], ignore_index=True)
-    return m.reset_index(drop=True)
+        out = pd.concat([out, pd.DataFrame(new_rows)], ignore_index=True)
+    return out.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- KPIs
@@ -427,82 +509,98 @@ def _kpi(plan: Plan, grids: pd.DataFrame, tr: pd.DataFrame, ctx: EditContext,
     """The plan's KPI dict with the county figures and the changed stations recomputed."""
     kpi = dict(plan.kpi)
     county = dict(kpi.get("county", {}))
-    real = grids[grids["n_transformers"] > 0]
+    n = grids["n_transformers"].to_numpy()
+    w = grids["workload"].to_numpy(dtype=float)
+    real = n > 0
     cap = float(plan.params.capacity)
-    broken = sorted(grids.loc[~grids["contiguous"].astype(bool), "grid_id"].astype(str))
+    contiguous = grids["contiguous"].to_numpy(dtype=bool)
+    gid = grids["grid_id"].astype(str).to_numpy()
+    ph = grids["placeholder"].fillna(False).to_numpy(dtype=bool)
+    pp = grids["polsby_popper"].to_numpy(dtype=float)
+    md = grids["mean_dist_m"].to_numpy(dtype=float)
+    mx = grids["max_dist_m"].to_numpy(dtype=float)
+    broken = sorted(gid[~contiguous].tolist())
     county.update({
         "grids": int(len(grids)),
-        "over_capacity_grids": int((real["workload"] > cap + 1e-9).sum()),
+        "over_capacity_grids": int((w[real] > cap + 1e-9).sum()),
         "noncontiguous_grids": len(broken), "noncontiguous_grid_ids": broken,
-        "polsby_popper_mean": round(float(grids["polsby_popper"].mean()), 4) if len(grids) else 0.0,
-        "mean_dist_to_medoid_m": round(float(np.average(real["mean_dist_m"], weights=real["n_transformers"])), 1)
-        if len(real) else 0.0,
-        "max_dist_to_medoid_m": round(float(real["max_dist_m"].max()), 1) if len(real) else 0.0,
-        "managers_placeholder": int(grids["placeholder"].fillna(False).astype(bool).sum()),
-        **balance_stats(real["workload"].to_numpy()),
+        "polsby_popper_mean": round(float(pp.mean()), 4) if len(pp) else 0.0,
+        "mean_dist_to_medoid_m": round(float(np.average(md[real], weights=n[real])), 1) if real.any() else 0.0,
+        "max_dist_to_medoid_m": round(float(mx[real].max()), 1) if real.any() else 0.0,
+        "managers_placeholder": int(ph.sum()),
+        **balance_stats(w[real]),
     })
-    man = tr["manager_id"].astype(str).to_numpy()
-    moved = man != ctx.base_manager
+    moved = tr["manager_id"].astype(str).to_numpy() != ctx.base_manager
     county["edited_transformers"] = int(moved.sum())
     county["edited_households"] = int(ctx.customers[moved].sum())
     kpi["county"] = county
     st = dict(kpi.get("stations", {}))
-    for sid in sorted(stations):
-        sg = grids[grids["station_id"].astype(str) == sid]
-        sg_real = sg[sg["n_transformers"] > 0]
-        st[sid] = {**st.get(sid, {}), "grids": int(len(sg)), "transformers": int(sg["n_transformers"].sum()),
-                   "households": int(sg["customers"].sum()), "workload": round(float(sg["workload"].sum()), 2),
-                   "placeholder_managers": int(sg["placeholder"].fillna(False).astype(bool).sum()),
-                   **balance_stats(sg_real["workload"].to_numpy())}
+    sid = grids["station_id"].astype(str).to_numpy()
+    cust = grids["customers"].to_numpy()
+    for s in sorted(stations):
+        k = sid == s
+        kr = k & real
+        st[s] = {**st.get(s, {}), "grids": int(k.sum()), "transformers": int(n[k].sum()),
+                 "households": int(cust[k].sum()), "workload": round(float(w[k].sum()), 2),
+                 "placeholder_managers": int(ph[k].sum()), **balance_stats(w[kr])}
     kpi["stations"] = st
     return kpi
 
 
 def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
     """The editor's KPI header: balance, capacity, contiguity and coverage (乡乡有点、村村有人)."""
+    ctx = context if context is not None and context.fits(plan) else EditContext.build(plan)
     grids = plan.grids
-    real = grids[grids["n_transformers"] > 0]
-    stats = balance_stats(real["workload"].to_numpy())
+    n = grids["n_transformers"].to_numpy()
+    w = grids["workload"].to_numpy(dtype=float)
+    real = n > 0
+    stats = balance_stats(w[real])
     cap = float(plan.params.capacity)
-    tr = plan.transformers
-    ph = set(grids.loc[grids["placeholder"].fillna(False).astype(bool), "manager_id"].astype(str))
-    covered = ~tr["manager_id"].astype(str).isin(ph).to_numpy()
-    town = tr["township_id"].astype(str).to_numpy()
-    towns_with = set(town.tolist())
-    town_cov = len(set(town[covered].tolist())) / len(towns_with) if towns_with else 1.0
+    man = plan.transformers["manager_id"].astype(str).to_numpy()
+    ph = grids["manager_id"].astype(str).to_numpy()[grids["placeholder"].fillna(False).to_numpy(dtype=bool)]
+    covered = ~np.isin(man, ph) if len(ph) else np.ones(len(man), dtype=bool)
+    towns_with = np.unique(ctx.town_code)
+    town_cov = len(np.unique(ctx.town_code[covered])) / len(towns_with) if len(towns_with) else 1.0
     village_cov = None
-    if "village" in tr.columns and tr["village"].notna().any():
-        v = tr["village"].astype(object).where(tr["village"].notna(), None).to_numpy()
-        key = np.array([f"{a}|{b}" if b is not None else "" for a, b in zip(town, v)], dtype=object)
-        allv = set(key.tolist()) - {""}
-        village_cov = len(set(key[covered].tolist()) - {""}) / len(allv) if allv else 1.0
-    base = context.base_manager if context is not None else None
-    moved = (tr["manager_id"].astype(str).to_numpy() != base) if base is not None and len(base) == len(tr) \
-        else np.zeros(len(tr), dtype=bool)
+    if ctx.village_code is not None:
+        has = ctx.village_code >= 0
+        allv = np.unique(ctx.village_code[has])
+        village_cov = len(np.unique(ctx.village_code[has & covered])) / len(allv) if len(allv) else 1.0
+    moved = man != ctx.base_manager
     return {"cv": stats["cv"], "max_mean": stats["max_over_mean"], "min_mean": stats["min_over_mean"],
             "mean": stats["mean"], "grids": int(len(grids)),
-            "over_capacity": int((real["workload"] > cap + 1e-9).sum()),
-            "non_contiguous": int((~grids["contiguous"].astype(bool)).sum()),
+            "over_capacity": int((w[real] > cap + 1e-9).sum()),
+            "non_contiguous": int((~grids["contiguous"].to_numpy(dtype=bool)).sum()),
             "township_coverage": round(town_cov, 4),
             "village_coverage": None if village_cov is None else round(village_cov, 4),
             "moved_transformers": int(moved.sum()),
-            "moved_households": int(tr["customers"].to_numpy()[moved].sum())}
+            "moved_households": int(ctx.customers[moved].sum())}
 
 
 def changed_grids(before: Plan, after: Plan) -> tuple[list[str], list[str]]:
     """Grid ids that differ between two plans (new or changed), and ids only in ``before``."""
-    a = before.grids.set_index(before.grids["grid_id"].astype(str))
-    b = after.grids.set_index(after.grids["grid_id"].astype(str))
-    removed = sorted(set(a.index) - set(b.index))
-    common = sorted(set(a.index) & set(b.index))
-    new = sorted(set(b.index) - set(a.index))
-    cols = [c for c in ("manager_id", "workload", "n_transformers", "locked", "contiguous", "manager_name")
-            if c in a.columns and c in b.columns]
-    ga, gb = a.loc[common], b.loc[common]
-    same = shapely.equals_exact(ga.geometry.values, gb.geometry.values, tolerance=0.0)
-    for c in cols:
-        same &= (ga[c].astype(str).to_numpy() == gb[c].astype(str).to_numpy())
-    return new + [g for g, s in zip(common, same) if not s], removed
+    ga, gb = before.grids, after.grids
+    ia = ga["grid_id"].astype(str).to_numpy()
+    ib = gb["grid_id"].astype(str).to_numpy()
+    pa = {g: i for i, g in enumerate(ia.tolist())}
+    removed = sorted(set(ia.tolist()) - set(ib.tolist()))
+    j_both = np.array([j for j, g in enumerate(ib.tolist()) if g in pa], dtype=np.int64)
+    i_both = np.array([pa[g] for g in ib[j_both].tolist()], dtype=np.int64)
+    new = sorted(set(ib.tolist()) - set(pa))
+    geo_a = np.asarray(ga.geometry.values, dtype=object)[i_both]
+    geo_b = np.asarray(gb.geometry.values, dtype=object)[j_both]
+    diff = np.array([x is not y for x, y in zip(geo_a, geo_b)], dtype=bool)
+    if diff.any():
+        diff[diff] = ~shapely.equals_exact(geo_a[diff], geo_b[diff], tolerance=0.0)
+    for c in ("manager_id", "workload", "n_transformers", "locked", "contiguous", "manager_name"):
+        if c in ga.columns and c in gb.columns:
+            x = ga[c].to_numpy()[i_both]
+            y = gb[c].to_numpy()[j_both]
+            ne = x != y
+            if ne.any():
+                ne &= ~(pd.isna(x) & pd.isna(y))
+            diff |= ne
+    return sorted(new + ib[j_both[diff]].tolist()), removed
 
 
 # --------------------------------------------------------------------------- operations

@@ -10,18 +10,18 @@ docs/editor.md for the contract.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import math
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -280,13 +280,12 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
         The page's folder (default: ``gridplan/edit/static``).
     """
     static = Path(static_dir) if static_dir else STATIC_DIR
-    lock = threading.Lock()
+    # One worker thread does all the session's work: edits are serialised, and what is cached
+    # per thread (pyproj transformers, whose first use in a new thread is slow) stays warm.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-edit")
 
     async def run(fn: Callable[[], Any]) -> Any:
-        def locked() -> Any:
-            with lock:
-                return fn()
-        return await run_in_threadpool(locked)
+        return await asyncio.get_running_loop().run_in_executor(worker, fn)
 
     async def page(request: Request) -> Response:
         index = static / "index.html"

@@ -382,7 +382,7 @@ class EditSession:
         from ..segments import align_segments, assign_owners
 
         old = p.segments
-        seg = align_segments(old.drop(columns=[c for c in ("grid_id", "share_in_grid") if c in old.columns]),
+        seg = align_segments(old.drop(columns=["grid_id", "manager_id", "share_in_grid"], errors="ignore"),
                              p.grids)
         if p.params.hv_owner == "lv":
             seg, _ = assign_owners(seg, p.county.townships, mode="lv")

@@ -47,12 +47,20 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
-def _geojson(geoms: np.ndarray, crs) -> list[dict[str, Any]]:
+def _geojson(geoms: np.ndarray, crs, transformer=None) -> list[dict[str, Any]]:
     """WGS84 GeoJSON geometries (coordinates rounded) of metric geometries."""
     if not len(geoms):
         return []
-    wgs = gpd.GeoSeries(list(geoms), crs=crs).to_crs(4326).values
-    wgs = shapely.transform(np.asarray(wgs, dtype=object), lambda c: np.round(c, _DEG))
+    if transformer is None:
+        from pyproj import Transformer
+
+        transformer = Transformer.from_crs(crs, 4326, always_xy=True)
+
+    def to_wgs84(c: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(c[:, 0], c[:, 1])
+        return np.round(np.column_stack([x, y]), _DEG)
+
+    wgs = shapely.transform(np.asarray(geoms, dtype=object), to_wgs84)
     return [json.loads(t) if t is not None else None for t in shapely.to_geojson(wgs)]
 
 
@@ -72,17 +80,25 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
         grids = grids[grids["grid_id"].astype(str).isin(set(grid_ids))]
     gid = plan.transformers["grid_id"].astype(str).to_numpy()
     wanted = set(grids["grid_id"].astype(str))
-    order = np.argsort(gid, kind="stable")
-    keys, starts = np.unique(gid[order], return_index=True)
-    ends = np.r_[starts[1:], len(order)]
-    rows_of = {k: order[s:e] for k, s, e in zip(keys, starts, ends) if k in wanted}
+    if len(wanted) <= 20:
+        codes, uniq = pd.factorize(gid)
+        code_of = {g: i for i, g in enumerate(uniq.tolist())}
+        rows_of = {k: np.flatnonzero(codes == code_of[k]) for k in wanted if k in code_of}
+    else:
+        order = np.argsort(gid, kind="stable")
+        keys, starts = np.unique(gid[order], return_index=True)
+        ends = np.r_[starts[1:], len(order)]
+        rows_of = {k: order[s:e] for k, s, e in zip(keys, starts, ends) if k in wanted}
     cap_default = float(plan.params.capacity)
     m = plan.managers
+    if len(wanted) <= 20:
+        m = m[m["manager_id"].astype(str).isin(set(grids["manager_id"].astype(str)))]
     caps = {}
     if "max_workload" in m.columns:
         caps = {str(a): float(b) for a, b in zip(m["manager_id"], pd.to_numeric(m["max_workload"], errors="coerce"))
                 if b is not None and not math.isnan(float(b))}
-    geoms = _geojson(grids.geometry.to_numpy(), grids.crs)
+    geoms = _geojson(grids.geometry.to_numpy(), grids.crs, ctx.to_wgs84())
+    parts_of = _all_parts(ctx, gid) if len(wanted) > 20 else None
     feats = []
     for g, r in zip(geoms, grids.to_dict("records")):
         k = str(r["grid_id"])
@@ -90,7 +106,7 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
         mid = str(r.get("manager_id"))
         cap = caps.get(mid, cap_default)
         w = float(r.get("workload") or 0.0)
-        parts = ctx.parts(rows)
+        parts = parts_of.get(k, 0) if parts_of is not None else ctx.parts(rows)
         props = {"grid_id": k, "manager_id": mid, "manager_name": _plain(r.get("manager_name")),
                  "phone": _plain(r.get("phone")) or "", "station_id": _plain(r.get("station_id")),
                  "township_id": _plain(r.get("township_id")), "workload": round(w, 2), "capacity": cap,
@@ -101,6 +117,19 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
                  "placeholder": bool(r.get("placeholder") or False)}
         feats.append({"type": "Feature", "id": k, "geometry": g, "properties": props})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def _all_parts(ctx: ops.EditContext, gid: np.ndarray) -> dict[str, int]:
+    """Connected pieces of every grid's 台区 on the contiguity graph, in one pass."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    adj = ctx.adjacency.tocoo()
+    same = gid[adj.row] == gid[adj.col]
+    n = len(gid)
+    sub = csr_matrix((np.ones(int(same.sum()), dtype=np.int8), (adj.row[same], adj.col[same])), shape=(n, n))
+    _, comp = connected_components(sub, directed=False)
+    return {str(k): int(v) for k, v in pd.DataFrame({"g": gid, "c": comp}).groupby("g")["c"].nunique().items()}
 
 
 def kpi(plan: Plan, ctx: ops.EditContext) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""``gridplan edit`` from the command line: what PLAN may be, refusals, a real server on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import gridplan
+from gridplan.cli import main
+from gridplan.cli.edit import open_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "geodata" / "sample"
+pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(), reason="geodata/sample not present")
+
+
+@pytest.fixture(scope="module")
+def plan_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("editcli")
+    p = gridplan.plan(gridplan.load_county(SAMPLE))
+    p.to_file(tmp / "plan", map_html=False, roster=False)
+    from gridplan.store import save_version
+
+    save_version(p, tmp / "plans.gpkg", note="v1")
+    return tmp
+
+
+def test_plan_refs(plan_dir):
+    p, store, label = open_plan(str(plan_dir / "plan"), county_dir=None)
+    assert store == plan_dir / "plan" / "plans.gpkg" and len(p.grids)
+    p2, store2, _ = open_plan(str(plan_dir / "plan" / "plan.gpkg"), county_dir=None)
+    assert store2 == plan_dir / "plan" / "plans.gpkg"
+    # a store version, with the county folder it was planned from: exactly that assignment
+    p3, store3, label3 = open_plan(f"{plan_dir / 'plans.gpkg'}#1", county_dir=SAMPLE)
+    assert store3 == plan_dir / "plans.gpkg" and label3.endswith("#1")
+    a = p.transformers.set_index("transformer_id")["manager_id"]
+    b = p3.transformers.set_index("transformer_id")["manager_id"]
+    assert (a.loc[b.index] == b).all()
+
+
+def test_command_line_refusals(plan_dir, tmp_path):
+    r = CliRunner().invoke(main, ["edit", str(tmp_path / "missing"), "--no-browser"])
+    assert r.exit_code == 2 and "not found" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["edit", f"{plan_dir / 'plans.gpkg'}#1", "--no-browser"])
+    assert r.exit_code == 2 and "--county" in r.output
+    r = CliRunner().invoke(main, ["edit", f"{plan_dir / 'plan' / 'plan.gpkg'}#1", "--no-browser"])
+    assert r.exit_code == 2 and "no versions" in r.output
+    r = CliRunner().invoke(main, ["edit", str(plan_dir / "plan"), "--host", "0.0.0.0", "--no-browser"])
+    assert r.exit_code == 2 and "--allow-remote" in r.output
+    r = CliRunner().invoke(main, ["edit", str(plan_dir / "plan"), "--recover", "--discard-recovery"])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["edit", str(plan_dir / "plan"), "--port", "70000"])
+    assert r.exit_code == 2
+
+
+def test_server_starts_on_a_free_loopback_port_and_stops_on_ctrl_c(plan_dir):
+    import http.client
+    import json
+
+    def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            con.request("GET", path, headers=headers)
+            res = con.getresponse()
+            return res.status, res.read()
+        finally:
+            con.close()
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit", str(plan_dir / "plan"), "--port", "0",
+                             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=plan_dir)
+    try:
+        url = None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and url is None:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            m = re.search(r"(http://127\.0\.0\.1:(\d+)/\?token=(\S+))", line)
+            if m:
+                url, port, token = m.group(1), int(m.group(2)), m.group(3)
+        assert url, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+        for _ in range(100):
+            try:
+                status, body = get(port, "/api/versions", {"X-Gridplan-Token": token})
+                break
+            except ConnectionError:
+                time.sleep(0.1)
+        assert status == 200 and json.loads(body)["versions"] == []
+        assert get(port, "/api/versions", {})[0] == 401
+        assert get(port, "/api/versions", {"X-Gridplan-Token": token, "Host": "attacker.example"})[0] == 400
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "已停止" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
