@@ -218,7 +218,7 @@ def main() -> int:
             pg = statistics.median(r["page_ms"] for r in recs)
             print(f"{op} of {args.size} 台区 x{len(recs)}: median {tot:.0f} ms end to end "
                   f"(server round trip {srv:.0f} ms, page {pg:.0f} ms; all: "
-                  f"{', '.join(f'{r['total_ms']:.0f}' for r in recs)} ms) (target <= 150 ms)")
+                  f"{', '.join(format(r['total_ms'], '.0f') for r in recs)} ms) (target <= 150 ms)")
         bd = [r["breakdown"] for r in edits if r.get("breakdown")]
         if bd:
             keys = list(bd[0])

@@ -604,9 +604,8 @@
     const name = el("div", { className: "gp-name" },
       el("span", { className: "gp-swatch", style: { background: colourOf(p.manager_id) } }),
       el("span", { className: "gp-mgr" }, p.manager_name || p.manager_id || "（无）"));
-    tr.appendChild(el("td", null, name,
-      el("span", { className: "gp-gid" }, p.grid_id, tw ? " · " + (tw.name || tw.township_id) : "",
-         p.manager_id ? " · " + p.manager_id : "")));
+    tr.appendChild(el("td", { title: `${p.grid_id}（${tw ? tw.name || tw.township_id : p.township_id || ""}）台区经理 ${p.manager_id || "无"}${p.phone ? " 电话 " + p.phone : ""}` }, name,
+      el("span", { className: "gp-gid" }, p.grid_id, p.manager_id ? " · " + p.manager_id : "")));
     tr.appendChild(el("td", null, el("div", { className: "gp-bar" + (p.over_capacity ? " gp-over" : ""),
                                              title: `工作量 ${fmtInt(p.workload)} / 容量 ${fmtInt(cap)}` },
       el("div", { className: "gp-bar-fill", style: { width: (share * 100).toFixed(1) + "%" } }),
@@ -727,7 +726,7 @@
       const f = S.grids.get(w.grid_id);
       const who = f ? `（${f.properties.manager_name || f.properties.manager_id}）` : "";
       const text = w.kind === "split"
-        ? `网格 ${w.grid_id}${who} 被分成 ${w.parts} 块，已在地图上用紫色标出`
+        ? `网格 ${w.grid_id}${who}被分成 ${w.parts} 块，已在地图上用紫色标出`
         : (w.message || `${w.kind}: ${w.grid_id || ""}`);
       const li = el("li", null, text);
       if (w.grid_id) li.addEventListener("click", () => focusGrid(w.grid_id));
