@@ -566,6 +566,64 @@ def test_save_then_history_lists_it_and_diff_lists_exactly_the_edited(editor: Pa
     assert "相同" in page.locator("#gp-review-summary").inner_text()
     page.click("#gp-review-discard")
     assert st["store"]["version"] != version
+    # export the roster of the current state: written by the server, then downloaded by the page
+    with page.expect_download(timeout=120_000) as dl:
+        page.select_option("#gp-export", "roster")
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    pg.wait_idle()
+    assert "已导出名册" in page.locator("#gp-message").inner_text()
+    pg.assert_clean()
+
+
+JS_FIND_SPLIT = """async (token) => {
+  const S = window.gridplanEditor.state, tx = S.tx;
+  const post = async (path, body) => (await fetch(path, {method: 'POST', body: JSON.stringify(body),
+      headers: {'X-Gridplan-Token': token, 'Content-Type': 'application/json'}})).json();
+  const grids = [...S.grids.values()].map(f => f.properties).filter(p => p.n_transformers >= 8)
+    .sort((a, b) => a.grid_id < b.grid_id ? -1 : 1);
+  for (const g of grids.slice(0, 12)) {
+    const other = grids.find(q => q.township_id === g.township_id && q.grid_id !== g.grid_id);
+    if (!other) continue;
+    const members = [];
+    for (let i = 0; i < S.n; i++) if (tx.grid_id[i] === g.grid_id) members.push(i);
+    const mx = members.reduce((a, i) => a + tx.lon[i], 0) / members.length;
+    const my = members.reduce((a, i) => a + tx.lat[i], 0) / members.length;
+    members.sort((a, b) => ((tx.lon[a]-mx)**2 + (tx.lat[a]-my)**2) - ((tx.lon[b]-mx)**2 + (tx.lat[b]-my)**2));
+    for (const i of members.slice(0, 3)) {
+      const d = await post('/api/reassign', {transformer_ids: [tx.transformer_id[i]], manager_id: other.manager_id});
+      if (d.error) continue;
+      await post('/api/undo', {});
+      const w = (d.warnings || []).find(x => x.kind === 'split' && x.grid_id === g.grid_id);
+      if (w) return {id: tx.transformer_id[i], manager: other.manager_id, grid: g.grid_id, parts: w.parts};
+    }
+  }
+  return null; }"""
+
+
+def test_a_move_that_splits_a_grid_highlights_its_parts(editor: Page) -> None:
+    pg = editor
+    page = pg.page
+    # find (through the API, then undone) a single 台区 whose move splits its grid
+    found = page.evaluate(JS_FIND_SPLIT, pg.server.token)
+    if found is None:
+        pytest.skip("no single-台区 move splits a grid of the sample")
+    page.reload()
+    page.wait_for_function("() => window.gridplanEditor && window.gridplanEditor.ready === true")
+    assert page.evaluate("window.gridplanEditor.state.history.can_redo")  # the probe was undone
+    page.evaluate("(id) => window.gridplanEditor.select([id])", found["id"])
+    pg.choose(found["manager"])
+    pg.assign()
+    warn = page.locator("#gp-warn-list").inner_text()
+    assert found["grid"] in warn and f"被分成 {found['parts']} 块" in warn
+    # every split grid's pieces are outlined (the receiving grid may be split too)
+    splits = page.evaluate("window.gridplanEditor.state.lastWarnings.filter(w => w.kind === 'split')")
+    assert found["grid"] in {w["grid_id"] for w in splits}
+    assert page.evaluate("window.gridplanEditor.highlights()") >= sum(w["parts"] for w in splits)
+    row = page.locator(f"#gp-grid-table tr[data-grid-id='{found['grid']}'] .gp-flags").inner_text()
+    assert f"分{found['parts']}块" in row
+    pg.shot("editor-split.png")
+    page.click("#gp-warn-clear")
+    assert page.evaluate("window.gridplanEditor.highlights()") == 0
     pg.assert_clean()
 
 

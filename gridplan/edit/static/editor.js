@@ -720,6 +720,7 @@
   }
 
   function showWarnings(warnings) {
+    S.lastWarnings = warnings || [];
     const box = byId("gp-warnings"), list = byId("gp-warn-list");
     clear(list);
     for (const w of warnings || []) {
@@ -1454,7 +1455,7 @@
     map.setView([35, 105], 5);
     window.gridplanEditor = { ready: false, perf: [], map, state: S, points,
                               select: (ids) => setSelection(ids.map((id) => S.idx.get(id)).filter((i) => i !== undefined), "replace"),
-                              chooseTarget, screenOf: (id) => { const i = S.idx.get(id); return i === undefined ? null : [points.sx[i], points.sy[i]]; } };
+                              chooseTarget, highlights: () => highlightLayer.getLayers().length, screenOf: (id) => { const i = S.idx.get(id); return i === undefined ? null : [points.sx[i], points.sy[i]]; } };
     wirePicker();
     wireUi();
     let st;
