@@ -972,7 +972,24 @@
     const name = m ? m.name || m.manager_id : S.target;
     const d = await edit("reassign", "/api/reassign", { transformer_ids: ids, manager_id: S.target },
                          () => `已把 ${ids.length} 个台区划给 ${name}`);
-    if (d) setSelection([], "replace");
+    if (d) {
+      setSelection([], "replace");
+      showRow(gridOfManager(S.target));
+    }
+  }
+
+  function gridOfManager(managerId) {
+    for (const [gid, f] of S.grids) if (f.properties.manager_id === managerId) return gid;
+    return null;
+  }
+
+  /** Mark a grid's panel row and scroll it into view (no map move). */
+  function showRow(gid) {
+    if (!gid) return;
+    S.activeGrid = gid;
+    for (const [g, tr] of rows) tr.classList.toggle("gp-row-active", g === gid);
+    const tr = rows.get(gid);
+    if (tr && !tr.hidden) tr.scrollIntoView({ block: "nearest" });
   }
 
   function selectedGrids() {
@@ -1269,12 +1286,7 @@
       else {
         if (mode === "replace") setSelection([], "replace");
         const gid = gridAt(e.latlng);
-        if (gid) {
-          S.activeGrid = gid;
-          for (const [g, tr] of rows) tr.classList.toggle("gp-row-active", g === gid);
-          const tr = rows.get(gid);
-          if (tr && !tr.hidden) tr.scrollIntoView({ block: "nearest" });
-        }
+        if (gid) showRow(gid);
       }
     });
     let hoverTip = null, lastMove = 0;
