@@ -115,7 +115,7 @@
 
   // ------------------------------------------------------------------ map & layers
   let map, gridLayer, labelPane, outlineLayer, stationLayer, highlightLayer, previewLayer, points;
-  const gridLayers = new Map();   // grid_id -> L.GeoJSON
+  const gridLayers = new Map();   // grid_id -> its L.Polygon in gridLayer (one L.GeoJSON for all)
   const labels = new Map();       // grid_id -> L.Tooltip
   const rows = new Map();         // grid_id -> <tr>
   let lasso = null, rectDraw = null;
@@ -436,9 +436,7 @@
     const gid = f.properties.grid_id;
     const old = gridLayers.get(gid);
     if (old) gridLayer.removeLayer(old);
-    const lyr = L.geoJSON(f, { interactive: false, renderer: map._gpRenderer, style: () => gridStyle(f.properties) });
-    gridLayer.addLayer(lyr);
-    gridLayers.set(gid, lyr);
+    gridLayer.addData(f); // onEachFeature records the new layer
     drawLabel(f);
   }
 
@@ -493,11 +491,13 @@
       if (!a) { a = { sx: 0, sy: 0, k: 0, members: [] }; acc.set(tx.grid_id[i], a); }
       a.sx += tx.lon[i]; a.sy += tx.lat[i]; a.k++; a.members.push(i);
     }
+    let tLayers = 0, tLabels = 0;
     for (const f of S.grids.values()) {
       const gid = f.properties.grid_id;
-      const lyr = L.geoJSON(f, { interactive: false, renderer: map._gpRenderer, style: () => gridStyle(f.properties) });
-      gridLayer.addLayer(lyr);
-      gridLayers.set(gid, lyr);
+      const t0 = now();
+      gridLayer.addData(f);
+      const t1 = now();
+      tLayers += t1 - t0;
       const a = acc.get(gid);
       let at = null;
       if (a) {
@@ -510,8 +510,13 @@
         at = [tx.lat[best], tx.lon[best]];
       }
       if (at) drawLabel(f, at);
+      tLabels += now() - t1;
     }
+    const t2 = now();
     updateLabelVisibility();
+    if (window.gridplanEditor) {
+      window.gridplanEditor.gridBreakdown = { layers: Math.round(tLayers), labels: Math.round(tLabels), place: Math.round(now() - t2) };
+    }
   }
 
   /** Place the labels; show one when its grid is wide enough on screen and it hits no other. */
@@ -1453,7 +1458,9 @@
     map._gpRenderer = L.canvas({ padding: 0.3, tolerance: 0 });
     map.createPane("gpPoints").style.zIndex = 450;
     outlineLayer = L.layerGroup().addTo(map);
-    gridLayer = L.layerGroup().addTo(map);
+    gridLayer = L.geoJSON(null, { interactive: false, renderer: map._gpRenderer,
+                                  style: (f) => gridStyle(f.properties),
+                                  onEachFeature: (f, layer) => gridLayers.set(f.properties.grid_id, layer) }).addTo(map);
     highlightLayer = L.layerGroup().addTo(map);
     previewLayer = L.layerGroup().addTo(map);
     labelPane = map.createPane("gpLabels");
@@ -1472,7 +1479,9 @@
     wireUi();
     let st;
     try {
-      st = await api("/api/state");
+      const early = window.__gridplanEarlyState;  // started by boot.js while the scripts loaded
+      st = early ? await early : null;
+      if (!st) st = await api("/api/state");
     } catch (err) {
       document.getElementById("gp-app").classList.remove("gp-loading");
       showError(err);
