@@ -629,12 +629,16 @@
 
   function sortKey(p) { return `${p.station_id || ""}\u0000${p.township_id || ""}\u0000${p.grid_id}`; }
 
+  const collator = new Intl.Collator("en", { numeric: true });
+  let panelOrder = null; // grid ids in panel order; null: to be sorted again
+
   function renderPanel() {
     const tbody = byId("gp-grid-table").querySelector("tbody");
     const seen = new Set();
     for (const [gid, f] of S.grids) {
       let tr = rows.get(gid);
       if (!tr) {
+        panelOrder = null;
         tr = el("tr");
         tr.addEventListener("click", () => focusGrid(tr.dataset.gridId));
         rows.set(gid, tr);
@@ -642,19 +646,23 @@
       if (tr._gpProps !== f.properties) { fillRow(tr, f.properties); tr._gpProps = f.properties; }
       seen.add(gid);
     }
-    for (const [gid, tr] of rows) if (!seen.has(gid)) { tr.remove(); rows.delete(gid); }
-    const order = [...S.grids.values()].map((f) => f.properties)
-      .sort((a, b) => sortKey(a).localeCompare(sortKey(b), "en", { numeric: true }));
+    for (const [gid, tr] of rows) if (!seen.has(gid)) { tr.remove(); rows.delete(gid); panelOrder = null; }
+    const reorder = panelOrder === null;
+    if (reorder) {
+      panelOrder = [...S.grids.values()].map((f) => [sortKey(f.properties), f.properties.grid_id])
+        .sort((a, b) => collator.compare(a[0], b[0])).map((x) => x[1]);
+    }
     let shown = 0, prev = null;
-    for (const p of order) {
-      const tr = rows.get(p.grid_id);
-      const vis = gridVisible(p);
-      tr.hidden = !vis;
+    for (const gid of panelOrder) {
+      const tr = rows.get(gid);
+      const vis = gridVisible(S.grids.get(gid).properties);
+      if (tr.hidden === vis) tr.hidden = !vis;
       if (vis) shown++;
-      // keep DOM order = sorted order, moving only rows out of place
-      const want = prev ? prev.nextSibling : tbody.firstChild;
-      if (want !== tr) tbody.insertBefore(tr, want);
-      prev = tr;
+      if (reorder) { // keep DOM order = sorted order, moving only rows out of place
+        const want = prev ? prev.nextSibling : tbody.firstChild;
+        if (want !== tr) tbody.insertBefore(tr, want);
+        prev = tr;
+      }
     }
     byId("gp-grid-count").textContent = `${shown} / ${S.grids.size} 个网格`;
     markChangedRows();
@@ -913,7 +921,14 @@
     for (const gid of d.removed || []) removeGrid(gid);
     const feats = (d.grids && d.grids.features) || (Array.isArray(d.grids) ? d.grids : []);
     const fresh = feats.filter((f) => !S.colourOf.has(f.properties.manager_id));
-    if (fresh.length) assignColours([...S.grids.values(), ...fresh]);
+    if (fresh.length) { // colour new managers against the grids around them only
+      const boxes = fresh.map((f) => bboxOf(f.geometry));
+      const near = [...S.grids.values()].filter((g) => {
+        const b = bboxOf(g.geometry);
+        return boxes.some((q) => b[0] <= q[2] + 1e-4 && q[0] <= b[2] + 1e-4 && b[1] <= q[3] + 1e-4 && q[1] <= b[3] + 1e-4);
+      });
+      assignColours([...near, ...fresh]);
+    }
     for (const f of feats) { S.grids.set(f.properties.grid_id, f); drawGrid(f); }
     for (const m of d.managers || []) {
       const old = S.managerById.get(m.manager_id);
