@@ -14,8 +14,9 @@ Steps: generate a synthetic county (scripts/make_sample_county.py, seed 0) and p
    ``--edits`` times. Timed inside the page from the click's request start to the delta applied
    (grid shapes, labels, panel rows, KPIs, 台区 canvas) and the next frame painted, split into the
    server round trip and the page's share. Target: <= 150 ms end to end.
-3. **自动平衡** (``--sample``, default on): on geodata/sample, time one station's rebalance from
-   the click to the preview on screen. Target: <= 3 s.
+3. **自动平衡** (skip with ``--no-sample``): on geodata/sample, give 6 台区 of the largest
+   township to another of its managers, then time that station's rebalance from the click to the
+   preview on screen. Target: <= 3 s.
 
 Every request that does not go to the editor's own origin is aborted and counted.
 """
@@ -150,7 +151,14 @@ def bench_rebalance(browser, out: Path) -> tuple[float, int, str]:
         proc, url, origin = start_server(work, Path(tmp) / "plans.gpkg", Path(tmp) / "server.log")
         try:
             ctx, page, _ = open_page(browser, url, origin)
-            station = page.evaluate("window.gridplanEditor.state.stations[0].station_id")
+            # unbalance first: 6 台区 of the largest township to one of its managers (held as pins)
+            pick = page.evaluate(JS_PICK, 6)
+            page.evaluate("(m) => window.gridplanEditor.chooseTarget(m)", pick["manager"])
+            page.evaluate("(ids) => window.gridplanEditor.select(ids)", pick["ids"])
+            page.click("#gp-assign")
+            page.wait_for_function("() => window.gridplanEditor.perf.length > 0", timeout=60_000)
+            station = page.evaluate("(t) => window.gridplanEditor.state.townshipById.get(t).station_id",
+                                    pick["township"])
             page.select_option("#gp-filter-station", station)
             t0 = time.perf_counter()
             page.click("#gp-rebalance")
@@ -226,8 +234,8 @@ def main() -> int:
                 f"{k} {statistics.median(b.get(k, 0) for b in bd):.1f}" for k in keys))
         if not args.no_sample:
             dt, n, station = bench_rebalance(browser, args.out)
-            print(f"自动平衡 of station {station} of geodata/sample: preview on screen {dt:.2f} s after "
-                  f"the click, {n} 台区 to move (target <= 3 s)")
+            print(f"自动平衡 of station {station} of geodata/sample after a 6-台区 edit: preview on screen "
+                  f"{dt:.2f} s after the click, {n} 台区 to move (target <= 3 s)")
         browser.close()
     return 0
 
