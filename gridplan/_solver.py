@@ -428,6 +428,7 @@ def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Grap
         path.reverse()  # p ... end
         hops = list(pairwise(path)) if over else [(y, x) for x, y in pairwise(path)][::-1]
         amount = need
+        before = float(viol[p])
         for giver, taker in hops:
             safe = _local_safe(g, labels) & movable
             e = (labels[g.src] == giver) & (labels[g.dst] == taker) & safe[g.src]
@@ -442,6 +443,9 @@ def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Grap
             load[giver] -= w[u]
             load[taker] += w[u]
             amount = w[u]
+        after = max(load[p] - hi, 0) + max(lo - load[p], 0)
+        if after >= before - 1e-9:  # the chain could not start (pinned borders) or did not help
+            stuck.add(p)
     return labels
 
 

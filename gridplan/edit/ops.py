@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 _GRID_M = 0.001  # grid polygons are snapped to 1 mm, as gridplan.territory draws them
 HEAVY_FLAG = "heavy-unit"
+#: Time limit (s) of the planner's improvement rounds in 自动平衡 (a plan's own time_limit wins).
+REBALANCE_SECONDS = 2.0
 
 
 class EditRefused(GridplanError):
@@ -855,7 +857,8 @@ def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | N
                             "manager_id": man[in_station]})
     current.attrs["grid_numbers"] = grid_numbers(plan)
     try:
-        new = run_plan(county, current=current, pins=pins, stability=float(stability))
+        new = run_plan(county, current=current, pins=pins, stability=float(stability),
+                       time_limit=REBALANCE_SECONDS if plan.params.time_limit is None else plan.params.time_limit)
     except (InfeasibleError, InputError) as exc:
         raise EditRefused(f"无法平衡:{exc}", code="infeasible", detail=str(exc)) from exc
     new_tr = new.transformers.set_index(new.transformers["transformer_id"].astype(str))
