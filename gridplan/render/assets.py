@@ -84,6 +84,8 @@ PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
                                   "dist/images/*.png")),
     "leaflet-search": ("2.9.7", ("dist/leaflet-search.min.js", "dist/leaflet-search.min.css",
                                  "images/search-icon.png", "images/loader.gif")),
+    # the editor (gridplan edit): lasso selection of 台区 (its stylesheet is injected by the script)
+    "leaflet-lasso": ("2.2.13", ("dist/leaflet-lasso.umd.min.js", "LICENSE")),
 }
 
 
