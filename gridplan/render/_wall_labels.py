@@ -161,23 +161,80 @@ def _try_inside(req: LabelRequest, anchor: Point, scales: Sequence[float], place
         c = cand[idx]
         boxes = shapely.box(c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2)
         inside = np.flatnonzero(shapely.contains(fit, boxes))
+        blocked = np.zeros(len(c), dtype=bool)
+        if leaders and len(inside):
+            lines = np.array([_coords(ln) for ln in leaders])
+            cb = np.column_stack([c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2])
+            blocked[inside] = segments_hit_boxes(lines, cb[inside], gap / 2).any(axis=0)
         for k in inside:
-            if leaders and any(ln.distance(boxes[k]) < gap / 2 for ln in leaders):
+            if blocked[k]:
                 continue
             x, y = (float(v) for v in c[k])
             return Placement(req.key, x, y, s, (anchor.x, anchor.y), False, _box_at(x, y, w, h))
     return None
 
 
+def segments_hit_boxes(segs: np.ndarray, boxes: np.ndarray, pad: float = 0.0) -> np.ndarray:
+    """(m, n) mask: segment i (x0, y0, x1, y1) meets box j grown by ``pad`` (Liang–Barsky)."""
+    segs = np.asarray(segs, dtype=float).reshape(-1, 4)
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x0, y0 = segs[:, 0:1], segs[:, 1:2]
+    dx, dy = segs[:, 2:3] - x0, segs[:, 3:4] - y0
+    bx0, by0 = boxes[None, :, 0] - pad, boxes[None, :, 1] - pad
+    bx1, by1 = boxes[None, :, 2] + pad, boxes[None, :, 3] + pad
+    t0 = np.zeros((len(segs), len(boxes)))
+    t1 = np.ones((len(segs), len(boxes)))
+    ok = np.ones((len(segs), len(boxes)), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-dx, x0 - bx0), (dx, bx1 - x0), (-dy, y0 - by0), (dy, by1 - y0)):
+            p = np.broadcast_to(p, t0.shape)
+            q = np.broadcast_to(q, t0.shape)
+            zero = p == 0
+            ok &= ~(zero & (q < 0))
+            t = np.where(zero, 0.0, q / np.where(zero, 1.0, p))
+            t0 = np.where(~zero & (p < 0), np.maximum(t0, t), t0)
+            t1 = np.where(~zero & (p > 0), np.minimum(t1, t), t1)
+    return ok & (t0 <= t1)
+
+
+def segments_cross(seg: tuple[float, float, float, float], others: np.ndarray) -> np.ndarray:
+    """Mask: segment ``seg`` meets (crosses or touches) each of ``others`` (m, 4)."""
+    o = np.asarray(others, dtype=float).reshape(-1, 4)
+    ax, ay, bx, by = seg
+
+    def orient(px, py, qx, qy, rx, ry):
+        return np.sign((qx - px) * (ry - py) - (qy - py) * (rx - px))
+
+    d1 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], ax, ay)
+    d2 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], bx, by)
+    d3 = orient(ax, ay, bx, by, o[:, 0], o[:, 1])
+    d4 = orient(ax, ay, bx, by, o[:, 2], o[:, 3])
+    proper = (d1 * d2 < 0) & (d3 * d4 < 0)
+    # collinear or touching cases: fall back to the boxes of the two segments overlapping
+    touch = ((d1 == 0) | (d2 == 0) | (d3 == 0) | (d4 == 0)) & \
+        (np.minimum(o[:, 0], o[:, 2]) <= max(ax, bx)) & (min(ax, bx) <= np.maximum(o[:, 0], o[:, 2])) & \
+        (np.minimum(o[:, 1], o[:, 3]) <= max(ay, by)) & (min(ay, by) <= np.maximum(o[:, 1], o[:, 3]))
+    return proper | touch
+
+
+def _coords(seg: LineString) -> tuple[float, float, float, float]:
+    (x0, y0), (x1, y1) = seg.coords
+    return (x0, y0, x1, y1)
+
+
 def _leader_ok(seg: LineString, b: Box, placed: Sequence[Box], leaders: Sequence[LineString],
                gap: float) -> bool:
     """The box ``b`` crosses no leader, and its leader ``seg`` crosses no box and no leader."""
-    bb = box(*b)
-    if any(ln.distance(bb) < gap / 2 for ln in leaders):
+    s4 = _coords(seg)
+    if leaders:
+        lines = np.array([_coords(ln) for ln in leaders])
+        if segments_hit_boxes(lines, np.array([b]), gap / 2).any():
+            return False
+        if segments_cross(s4, lines).any():
+            return False
+    if placed and segments_hit_boxes(np.array([s4]), np.asarray(placed), gap / 4).any():
         return False
-    if any(seg.distance(box(*p)) < gap / 4 for p in placed):
-        return False
-    return not any(seg.intersects(ln) for ln in leaders)
+    return True
 
 
 def _try_outside(req: LabelRequest, anchor: Point, size: tuple[float, float], scale: float,
@@ -303,6 +360,10 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
         if req.compact is not None:
             small = LabelRequest(req.key, req.polygon, req.compact[0], req.compact[1])
             p = _try_inside(small, a, (1.0,), placed, frame, gap, leaders)
+            if p is None:  # a number on its grid may overhang a grid too small to hold it
+                p = _try_inside(LabelRequest(req.key, req.polygon.buffer(
+                    max(req.compact) * 0.75), req.compact[0], req.compact[1]), a, (1.0,), placed,
+                    frame, gap, leaders)
             if p is not None:
                 p = Placement(p.key, p.x, p.y, 1.0, p.anchor, False, p.box, True)
             else:
