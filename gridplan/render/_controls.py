@@ -73,9 +73,10 @@ def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None) -> Non
         tiles = [("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                   {"maxZoom": 19, "attribution": "&copy; OpenStreetMap contributors"})]
     elif basemap == "amap":
-        tiles = [("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-                  "&x={x}&y={y}&z={z}", {"subdomains": "1234", "maxZoom": 18,
-                                          "attribution": "&copy; 高德地图 AutoNavi"})]
+        url = ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+               "&x={x}&y={y}&z={z}")
+        tiles = [(url, {"subdomains": "1234", "maxZoom": 18,
+                        "attribution": "&copy; 高德地图 AutoNavi"})]
     else:  # tianditu
         if not tianditu_key:
             p = Problems()

@@ -300,7 +300,7 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
     return fg
 
 
-def _unit(value: float | int | None, unit: str) -> str:
+def _unit(value: float | None, unit: str) -> str:
     return "" if value is None else f"{value:g}{unit}"
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from branca.element import MacroElement
 from folium.template import Template
 
-__all__ = ["DRAW_LOCAL_ZH", "MapUI", "NARROW_PX", "PHONE_ZOOM", "TR_MIN_ZOOM", "VILLAGE_ZOOM"]
+__all__ = ["DRAW_LOCAL_ZH", "NARROW_PX", "PHONE_ZOOM", "TR_MIN_ZOOM", "VILLAGE_ZOOM", "MapUI"]
 
 #: Below this zoom (a whole county) the 台区 layer is not drawn.
 TR_MIN_ZOOM = 12
@@ -322,7 +322,7 @@ class MapUI(MacroElement):
                  village_fg: Any, config: dict[str, Any]) -> None:
         super().__init__()
         self._name = "GridplanUI"
-        name = lambda el: el.get_name() if el is not None else None  # noqa: E731
+        name = lambda el: el.get_name() if el is not None else None
         self.grids_gj, self.tr_gj = name(grids_gj), name(tr_gj)
         self.grids_fg, self.tr_fg = name(grids_fg), name(tr_fg)
         self.town_fg, self.village_fg = name(town_fg), name(village_fg)

@@ -232,9 +232,7 @@ def _leader_ok(seg: LineString, b: Box, placed: Sequence[Box], leaders: Sequence
             return False
         if segments_cross(s4, lines).any():
             return False
-    if placed and segments_hit_boxes(np.array([s4]), np.asarray(placed), gap / 4).any():
-        return False
-    return True
+    return not (placed and segments_hit_boxes(np.array([s4]), np.asarray(placed), gap / 4).any())
 
 
 def _try_outside(req: LabelRequest, anchor: Point, size: tuple[float, float], scale: float,
@@ -318,8 +316,9 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
     -------
     list of Placement
         In the order of ``requests``. In turn: the full label inside its polygon (shrunk down to
-        ``min(scales)``), the full label outside with a leader, the short form inside, the short
-        form outside with a leader, the short form anywhere free with a leader. A label that
+        ``min(scales)``); else the short form inside (or centred on a grid too small for it),
+        upgraded to the full label outside with a leader where there is room; else the full
+        label or the short form outside with a leader, or the short form anywhere free. A label that
         finds no room at all is left off (``placed=False``; a warning is logged): it never
         overlaps anything.
     """
@@ -336,42 +335,60 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
         else:
             out[req.key] = p
             placed.append(p.box)
-    # Full labels outside with a leader: the most cramped (smallest) first, so they get the
-    # nearest free spots; a name and phone beside the grid beats a bare number in it.
-    short = []
+    # Every grid first gets something on it: the short form (roster number) inside, or
+    # centred on it overhanging a grid too small to hold it.
+    rest = []
     for req in sorted(pending, key=lambda r: (r.polygon.area, r.key)):
-        others = [r.polygon for r in requests if r.key != req.key]
-        found = None
-        for s in scales:
-            found = _try_outside(req, anchors[req.key], (req.width * s, req.height * s), s,
-                                 placed, leaders, frame, gap, others, False)
-            if found is not None:
-                break
-        if found is None:
-            short.append(req)
-            continue
-        out[req.key] = found[1]
-        placed.append(found[1].box)
-        leaders.append(found[1].leader_line)
-    # The rest: the short form (roster number) inside, then outside, then anywhere free.
-    for req in sorted(short, key=lambda r: (r.polygon.area, r.key)):
         a = anchors[req.key]
         p = None
         if req.compact is not None:
             small = LabelRequest(req.key, req.polygon, req.compact[0], req.compact[1])
-            p = _try_inside(small, a, (1.0,), placed, frame, gap, leaders)
-            if p is None:  # a number on its grid may overhang a grid too small to hold it
-                p = _try_inside(LabelRequest(req.key, req.polygon.buffer(
-                    max(req.compact) * 0.75), req.compact[0], req.compact[1]), a, (1.0,), placed,
-                    frame, gap, leaders)
-            if p is not None:
-                p = Placement(p.key, p.x, p.y, 1.0, p.anchor, False, p.box, True)
-            else:
-                others = [r.polygon for r in requests if r.key != req.key]
-                found = _try_outside(req, a, req.compact, 1.0, placed, leaders, frame, gap,
-                                     others, True)
-                p = found[1] if found is not None else \
-                    _try_anywhere(req, a, req.compact, placed, leaders, frame, gap)
+            p = _try_inside(small, a, (1.0,), placed, frame, gap)
+            if p is None:
+                p = _try_inside(LabelRequest(req.key, req.polygon.buffer(max(req.compact) * 1.0),
+                                             req.compact[0], req.compact[1]), a, (1.0,), placed,
+                                frame, gap)
+        if p is None:
+            rest.append(req)
+        else:
+            out[req.key] = Placement(p.key, p.x, p.y, 1.0, p.anchor, False, p.box, True)
+            placed.append(p.box)
+    # Then upgrade: where there is room, the full label (name and phone) beside the grid with a
+    # leader replaces the number - the most cramped grids first, so they get the nearest spots.
+    for req in sorted(pending, key=lambda r: (r.polygon.area, r.key)):
+        if req.key not in out:
+            continue
+        own = out[req.key].box
+        others_boxes = [b for b in placed if b is not own]
+        others = [r.polygon for r in requests if r.key != req.key]
+        found = None
+        for s in scales:
+            found = _try_outside(req, anchors[req.key], (req.width * s, req.height * s), s,
+                                 others_boxes, leaders, frame, gap, others, False)
+            if found is not None:
+                break
+        if found is None:
+            continue
+        placed.remove(own)
+        out[req.key] = found[1]
+        placed.append(found[1].box)
+        leaders.append(found[1].leader_line)
+    # Grids with nothing yet: full label outside, number outside, number anywhere free.
+    for req in rest:
+        a = anchors[req.key]
+        others = [r.polygon for r in requests if r.key != req.key]
+        found = None
+        for s in scales:
+            found = _try_outside(req, a, (req.width * s, req.height * s), s, placed, leaders,
+                                 frame, gap, others, False)
+            if found is not None:
+                break
+        if found is None and req.compact is not None:
+            found = _try_outside(req, a, req.compact, 1.0, placed, leaders, frame, gap, others,
+                                 True)
+        p = found[1] if found is not None else None
+        if p is None and req.compact is not None:
+            p = _try_anywhere(req, a, req.compact, placed, leaders, frame, gap)
         if p is None:
             log.warning("label %s left off the map: no free room (the roster lists it)", req.key)
             b0 = _box_at(a.x, a.y, 0.0, 0.0)

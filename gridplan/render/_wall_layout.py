@@ -112,7 +112,7 @@ def page_layout(size: str, orientation: str) -> Layout:
         side = (side_x, m_y, 1 - m_x - side_x, below - m_y)
     else:
         roster_here = 0.6 * inner_w >= ROSTER_MIN_MM
-        side_mm = max(0.3 * (h_mm - 2 * margin_mm - title_mm), 68.0 if not roster_here else 0.0)
+        side_mm = max(0.3 * (h_mm - 2 * margin_mm - title_mm), 108.0 if not roster_here else 0.0)
         side_h = side_mm / h_mm
         mp = (m_x, m_y + side_h + m_y * 0.6, 1 - 2 * m_x, below - (m_y + side_h + m_y * 0.6))
         side = (m_x, m_y, 1 - 2 * m_x, side_h)

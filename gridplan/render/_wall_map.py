@@ -97,13 +97,14 @@ def _number_box(number: int, *, lay: Layout, font: str) -> TextArea:
 
 
 def _annotation(box: Any, *, xy: tuple[float, float], at: tuple[float, float], lay: Layout,
-                scale: float, edge: str, leader: bool) -> AnnotationBbox:
+                scale: float, edge: str, leader: bool, tight: bool = False) -> AnnotationBbox:
     # leader lines are drawn separately, from the anchor to the box's edge (see _grid_labels)
     arrow = None
     return AnnotationBbox(box, xy, xybox=at, xycoords="data", boxcoords="data",
-                          box_alignment=(0.5, 0.5), frameon=True, pad=0.35,
+                          box_alignment=(0.5, 0.5), frameon=True, pad=0.12 if tight else 0.35,
                           fontsize=lay.pt(12) * scale, arrowprops=arrow, annotation_clip=False,
-                          bboxprops={"boxstyle": "round,pad=0.35", "facecolor": "white",
+                          bboxprops={"boxstyle": f"round,pad={0.12 if tight else 0.35}",
+                                     "facecolor": "white",
                                      "edgecolor": edge, "alpha": 0.88,
                                      "linewidth": lay.pt(1.5)},
                           zorder=20)
@@ -251,7 +252,8 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
         for box in (_label_box(name, phone, gid, lay=lay, scale=1.0, font=font,
                                grid_word=t["grid_label"]), _number_box(number, lay=lay, font=font)):
             probe = _annotation(box, xy=(ext[0], ext[1]), at=(ext[0], ext[1]), lay=lay,
-                                scale=1.0, edge="#333333", leader=False)
+                                scale=1.0, edge="#333333", leader=False,
+                                tight=isinstance(box, TextArea))
             ax.add_artist(probe)
             sizes.append(_measure(ax, probe, mpi))
             probe.remove()
@@ -269,7 +271,8 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
                    _label_box(name, phone, gid, lay=lay, scale=p.scale, font=font,
                               grid_word=t["grid_label"]))
         ab = _annotation(content, xy=p.anchor, at=(p.x, p.y), lay=lay, scale=p.scale,
-                         edge="#333333" if p.leader else colour, leader=p.leader)
+                         edge="#333333" if p.leader else colour, leader=p.leader,
+                         tight=p.compact)
         ax.add_artist(ab)
         artists.append(ab)
         line = p.leader_line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from ._wall_layout import ROSTER_MIN_MM, TEXT_MM, Layout, fit_text, format_phone, mm_pt, text_width_em
+from ._wall_layout import (
+    ROSTER_MIN_MM,
+    TEXT_MM,
+    Layout,
+    fit_text,
+    format_phone,
+    mm_pt,
+    text_width_em,
+)
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TEXT", "draw_roster_page", "draw_sidebar", "draw_title", "roster_rows"]
 
@@ -24,6 +35,7 @@ TEXT: dict[str, dict[str, str]] = {
         "roster_cont": "{station}网格台区经理名册(续)", "page": "第 {n} 页 / 共 {total} 页",
         "roster_next": "名册(共 {n} 个网格)见第 2 页", "duty": "供电所值班电话",
         "numbers": "图中单独的数字为名册序号(网格太小时)",
+        "unlabelled": "{n} 个网格在本图幅上过小、未标注,名册中全部列出",
         "legend": "图例", "grid": "供电服务网格(颜色区分)", "village": "行政村界及村名",
         "township": "乡镇界", "transformer": "台区(配电变压器)", "feeder": "10kV线路",
         "station": "供电所", "other": "相邻供电所网格", "grid_label": "网格",
@@ -40,6 +52,7 @@ TEXT: dict[str, dict[str, str]] = {
         "roster_cont": "{station}: grid managers (continued)", "page": "Page {n} of {total}",
         "roster_next": "Roster ({n} grids) on page 2", "duty": "Station duty phone",
         "numbers": "A lone number on the map is the grid's roster number",
+        "unlabelled": "{n} grids too small to label at this size (all are in the roster)",
         "legend": "Legend", "grid": "Service grid", "village": "Village boundary and name",
         "township": "Township boundary", "transformer": "Transformer area", "feeder": "10 kV feeder",
         "station": "Power-supply station", "other": "Grids of other stations", "grid_label": "Grid",
@@ -198,7 +211,7 @@ def _legend_height(n_entries: int, ncol: int) -> float:
 
 
 def _draw_legend(ax: Axes, *, x: float, top: float, lay: Layout, t: dict[str, str], font: str,
-                 have: dict[str, bool], colours: list[str], ncol: int) -> int:
+                 have: dict[str, bool], colours: list[str], ncol: int) -> Any:
     handles: list[Any] = [Patch(facecolor=colours[0] if colours else "#8dd3c7", edgecolor="#333333",
                                 label=t["grid"])]
     if have.get("other"):
@@ -219,7 +232,7 @@ def _draw_legend(ax: Axes, *, x: float, top: float, lay: Layout, t: dict[str, st
     leg.get_title().set_fontproperties({"family": font, "size": mm_pt(TEXT_MM["legend_title"]),
                                         "weight": "bold"})
     leg._legend_box.align = "left"  # title flush left with the entries
-    return len(handles)
+    return leg
 
 
 def _phone_lines(t: dict[str, str], fault: str, complaint: str, duty: str | None,
@@ -253,7 +266,7 @@ def _note_height() -> float:
 def draw_sidebar(fig: Figure, lay: Layout, t: dict[str, str], *, rows: list[list[str]],
                  colours: list[str], have: dict[str, bool], note: str, fault_phone: str,
                  complaint_phone: str, font: str, duty_phone: str | None = None,
-                 numbers: bool = False) -> int:
+                 numbers: bool = False, unlabelled: int = 0) -> int:
     """Draw roster (as far as it fits), legend, service phones and the data note.
 
     Returns
@@ -266,7 +279,6 @@ def draw_sidebar(fig: Figure, lay: Layout, t: dict[str, str], *, rows: list[list
     note_h = _note_height()
     ax.text(0, 0, note, fontsize=mm_pt(TEXT_MM["note"]), family=font, va="bottom", ha="left",
             color="#555555", wrap=False)
-    n_leg = 5 + sum(bool(have.get(k)) for k in ("other", "village", "feeder"))
     if lay.landscape:
         col_w, col_x = w, 0.0
         table_w = w
@@ -277,35 +289,35 @@ def draw_sidebar(fig: Figure, lay: Layout, t: dict[str, str], *, rows: list[list
     phones = _phone_lines(t, fault_phone, complaint_phone, duty_phone, col_w)
     ph_h = _draw_phones(ax, phones, x=col_x, y=note_h + 0.08, width=col_w, font=font)
     ncol = 2 if col_w * 25.4 >= 150 else 1
-    leg_h = _legend_height(n_leg, ncol)
+    leg = _draw_legend(ax, x=col_x, top=h, lay=lay, t=t, font=font, have=have, colours=colours,
+                       ncol=ncol)
+    leg_h = leg.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi + 0.12
     extra = []
     if numbers:
         extra.append(t["numbers"])
+    if unlabelled:
+        extra.append(t["unlabelled"].format(n=unlabelled))
     if not lay.roster_here:
         extra.append(t["roster_next"].format(n=len(rows)))
-    extra_h = len(extra) * mm_pt(TEXT_MM["legend"]) / 72 * 1.7
+    line_h = mm_pt(TEXT_MM["legend"]) / 72 * 1.7
     floor = note_h + ph_h + 0.25  # above the phones
-    if lay.landscape:
-        leg_top = floor + extra_h + leg_h
-        if not lay.roster_here:
-            leg_top = h
-        shown = 0
-        if lay.roster_here:
-            shown = _draw_table(ax, rows, colours, first=0, top=h, x=0.0, width=table_w,
-                                bottom=leg_top + 0.2, lay=lay, t=t, font=font, heading=t["roster"])
-    else:
-        leg_top = h
-        shown = 0
-        if lay.roster_here:
-            shown = _draw_table(ax, rows, colours, first=0, top=h, x=0.0, width=table_w,
-                                bottom=note_h + 0.05, lay=lay, t=t, font=font, heading=t["roster"])
-    _draw_legend(ax, x=col_x, top=leg_top, lay=lay, t=t, font=font, have=have, colours=colours,
-                 ncol=ncol)
+    leg_top = h
+    shown = 0
+    if lay.roster_here and lay.landscape:
+        leg_top = floor + len(extra) * line_h + leg_h
+        shown = _draw_table(ax, rows, colours, first=0, top=h, x=0.0, width=table_w,
+                            bottom=leg_top + 0.2, lay=lay, t=t, font=font, heading=t["roster"])
+    elif lay.roster_here:
+        shown = _draw_table(ax, rows, colours, first=0, top=h, x=0.0, width=table_w,
+                            bottom=note_h + 0.05, lay=lay, t=t, font=font, heading=t["roster"])
+    leg.set_bbox_to_anchor((col_x, leg_top), transform=ax.transData)
     y = leg_top - leg_h
+    if y - len(extra) * line_h < floor - 0.2:
+        log.warning("the wall map's sidebar is crowded: legend and phones may touch")
     for line in extra:
         ax.text(col_x, y, line, fontsize=mm_pt(TEXT_MM["legend"]), family=font, va="top",
                 color="#1f4e79", fontweight="bold")
-        y -= mm_pt(TEXT_MM["legend"]) / 72 * 1.7
+        y -= line_h
     return shown
 
 

@@ -17,6 +17,7 @@ tiles load only once the user picks it (they need the network).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +147,7 @@ def _owners(plan: Plan) -> dict[str, tuple[Any, Any]]:
         phones = mg["phone"] if "phone" in mg.columns else [None] * len(mg)
         for k, n, ph in zip(mg["manager_id"], mg["name"], phones):
             old = out.get(k, (None, None))
-            out[k] = (n if n is not None else old[0], ph if ph is not None and ph == ph else old[1])
+            out[k] = (n if n is not None else old[0], ph if isinstance(ph, str) and ph else old[1])
     return out
 
 
@@ -158,20 +159,20 @@ def _ui_config(plan: Plan, county: Any, base: str) -> dict[str, Any]:
     if len(grids):
         props = _layers.grid_properties(grids, {})
         for (lat, lon, r), p in zip(_layers.label_points(grids, basemap=base, inscribed=True), props):
-            if lat == lat:  # not NaN
+            if not math.isnan(lat):
                 grid_labels.append([lat, lon, r, p["manager"] or p["grid_id"], p["phone"],
                                     p["grid_id"]])
     towns = county.townships
     town_labels = [[lat, lon, esc(n)] for (lat, lon, _), n in
                    zip(_layers.label_points(towns, basemap=base), towns.get("name", []))
-                   if lat == lat and esc(n)]
+                   if not math.isnan(lat) and esc(n)]
     vil = county.villages
     village_labels = []
     if vil is not None and len(vil) and "name" in vil.columns:
         polys = vil[vil.geom_type.isin(["Polygon", "MultiPolygon"])]
         village_labels = [[lat, lon, esc(n)] for (lat, lon, _), n in
                           zip(_layers.label_points(polys, basemap=base), polys["name"])
-                          if lat == lat and esc(n)]
+                          if not math.isnan(lat) and esc(n)]
     return {"grid_labels": grid_labels, "town_labels": town_labels,
             "village_labels": village_labels,
             "grid_fields": [list(f) for f in _layers.GRID_FIELDS],

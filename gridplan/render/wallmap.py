@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def _station_layers(plan: Any, station_id: str) -> tuple[StationLayers, str | No
     duty = None
     if len(st) and "phone" in st.columns:
         v = st.iloc[0]["phone"]
-        duty = None if v is None or (isinstance(v, float) and v != v) or not str(v).strip() \
+        duty = None if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip() \
             else str(v).strip()
     return StationLayers(grids=grids, colours=grid_colours(list(grids.geometry)), others=others,
                          townships=townships, villages=villages, transformers=tr[in_station],
@@ -252,7 +253,8 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
         shown = draw_sidebar(fig, lay, t, rows=rows, colours=d.colours, have=have, note=note,
                              fault_phone=str(fault_phone), complaint_phone=str(complaint_phone),
                              font=font, duty_phone=duty,
-                             numbers=any(p.compact and p.placed for p in panel.placements))
+                             numbers=any(p.compact and p.placed for p in panel.placements),
+                             unlabelled=sum(not p.placed for p in panel.placements))
         # continuation pages: first count them (a dry run), then draw
         starts = []
         nxt = shown
