@@ -334,14 +334,23 @@ def label_points(gdf: gpd.GeoDataFrame, *, basemap: str, inscribed: bool = False
     ``radius_m`` its distance to the boundary (how much room a label has); otherwise a point on
     the surface (fast) and radius 0.
     """
-    from ._wall_labels import label_anchor
+    from shapely.ops import polylabel
 
     if len(gdf) == 0:
         return []
     geoms = gdf.geometry.values
+
+    def anchor(g: Any) -> shapely.Point:
+        if g is None or g.is_empty:
+            return shapely.Point()
+        part = max(g.geoms, key=lambda p: p.area) if g.geom_type == "MultiPolygon" else g
+        try:  # a coarse pole of inaccessibility: a label point, not a survey
+            return polylabel(part, tolerance=max(math.sqrt(part.area) / 40.0, 1.0))
+        except (ValueError, shapely.errors.GEOSException):
+            return part.representative_point()
+
     if inscribed:
-        pts = [label_anchor(g) if g is not None and not g.is_empty else shapely.Point()
-               for g in geoms]
+        pts = [anchor(g) for g in geoms]
         radii = [float(g.boundary.distance(p)) if not p.is_empty else 0.0
                  for g, p in zip(geoms, pts)]
     else:

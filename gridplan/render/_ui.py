@@ -137,15 +137,13 @@ _TEMPLATE = Template("""
     });
     return '<table class="gp-pop">' + rows.join('') + '</table>';
   }
-  function bindPopups(gj, fields) {
-    if (!gj) return;
-    gj.eachLayer(function (l) {
-      l.bindPopup(function () { return table(l.feature.properties, fields); },
-                  {maxWidth: 360, autoPanPaddingBottomLeft: [5, 50]});
-    });
+  var POP = {maxWidth: 360, autoPanPaddingBottomLeft: [5, 50]};
+  // one popup per layer group (not one per feature: 10,000 台区 stay fast to load)
+  if (grids) grids.bindPopup(function (l) { return table(l.feature.properties, cfg.grid_fields); }, POP);
+  if (trs) trs.bindPopup(function (l) { return table(l.feature.properties, cfg.tr_fields); }, POP);
+  function openFor(l, latlng, fields) {
+    L.popup(POP).setLatLng(latlng).setContent(table(l.feature.properties, fields)).openOn(map);
   }
-  bindPopups(grids, cfg.grid_fields);
-  bindPopups(trs, cfg.tr_fields);
 
   // ---- labels ---------------------------------------------------------------------------
   function label(lat, lon, cls, html) {
@@ -154,30 +152,37 @@ _TEMPLATE = Template("""
   }
   var gridLabels = [];
   var gridAt = {};
-  if (gridsFg) {
-    var g = L.layerGroup().addTo(gridsFg);
-    cfg.grid_labels.forEach(function (d) {
-      var m = label(d[0], d[1], 'gp-lbl-grid', '<span class="gp-nm">' + d[3] + '</span>' +
-                    (d[4] ? '<span class="gp-ph">' + d[4] + '</span>' : ''));
-      m.addTo(g);
-      gridLabels.push({m: m, lat: d[0], r: d[2]});
-      gridAt[d[5]] = [d[0], d[1]];
-    });
-  }
-  var vilLabels = [];
+  cfg.grid_labels.forEach(function (d) { gridAt[d[5]] = [d[0], d[1]]; });
   if (townFg) {
     var t = L.layerGroup().addTo(townFg);
     cfg.town_labels.forEach(function (d) { label(d[0], d[1], 'gp-lbl-town', d[2]).addTo(t); });
   }
-  if (vilFg) {
-    var v = L.layerGroup().addTo(vilFg);
-    cfg.village_labels.forEach(function (d) {
-      var m = label(d[0], d[1], 'gp-lbl-vil', d[2]); m.addTo(v); vilLabels.push(m);
+  // grid and village labels are made the first time the zoom needs them (not at load)
+  var gridGroup = null, vilGroup = null;
+  function makeGridLabels() {
+    if (gridGroup || !gridsFg) return;
+    gridGroup = L.layerGroup();
+    cfg.grid_labels.forEach(function (d) {
+      var m = label(d[0], d[1], 'gp-lbl-grid', '<span class="gp-nm">' + d[3] + '</span>' +
+                    (d[4] ? '<span class="gp-ph">' + d[4] + '</span>' : ''));
+      m.addTo(gridGroup);
+      gridLabels.push({m: m, lat: d[0], r: d[2]});
     });
+    gridGroup.addTo(gridsFg);
   }
-  function show(m, on) { var el = m.getElement(); if (el) el.style.display = on ? '' : 'none'; }
+  function makeVillageLabels() {
+    if (vilGroup || !vilFg) return;
+    vilGroup = L.layerGroup();
+    cfg.village_labels.forEach(function (d) { label(d[0], d[1], 'gp-lbl-vil', d[2]).addTo(vilGroup); });
+    vilGroup.addTo(vilFg);
+  }
   function relabel() {
     var z = map.getZoom();
+    if (z >= cfg.name_zoom) makeGridLabels();
+    if (vilFg) {
+      if (z >= cfg.village_zoom) { makeVillageLabels(); if (!vilFg.hasLayer(vilGroup)) vilFg.addLayer(vilGroup); }
+      else if (vilGroup && vilFg.hasLayer(vilGroup)) vilFg.removeLayer(vilGroup);
+    }
     gridLabels.forEach(function (o) {
       // metres per CSS pixel at this latitude and zoom (Web Mercator)
       var mpp = 40075016.686 * Math.cos(o.lat * Math.PI / 180) / Math.pow(2, z + 8);
@@ -188,7 +193,6 @@ _TEMPLATE = Template("""
       var ph = el.querySelector('.gp-ph');
       if (ph) ph.style.display = (z >= cfg.phone_zoom && px >= 80) ? '' : 'none';
     });
-    vilLabels.forEach(function (m) { show(m, z >= cfg.village_zoom); });
     if (trs && trFg) {
       var want = z >= cfg.tr_min_zoom && map.hasLayer(trFg);
       if (want && !trFg.hasLayer(trs)) trFg.addLayer(trs);
@@ -234,24 +238,26 @@ _TEMPLATE = Template("""
         hits.forEach(function (h, k) {
           var li = L.DomUtil.create('li', k === 0 ? 'gp-on' : '', list);
           li.innerHTML = h.label;  // built from escaped properties
-          L.DomEvent.on(li, 'click', function () { pick(h); });
+          // stop the click here: pick() empties the list, and a click from a detached element
+          // would reach the map and close the popup it just opened
+          L.DomEvent.on(li, 'click', function (e) { L.DomEvent.stop(e); pick(h); });
         });
         if (q && !hits.length) {
           var li = L.DomUtil.create('li', '', list); li.textContent = '没有找到'; li.style.cursor = 'default';
         }
       }
       function pick(h) {
-        list.innerHTML = '';
+        setTimeout(function () { list.innerHTML = ''; }, 0);
         input.blur();
         if (h.kind === 'grid') {
           map.fitBounds(h.l.getBounds(), {maxZoom: 15, animate: false});
           var at = gridAt[h.l.feature.properties.grid_id];
-          h.l.openPopup(at ? L.latLng(at[0], at[1]) : h.l.getBounds().getCenter());
+          openFor(h.l, at ? L.latLng(at[0], at[1]) : h.l.getBounds().getCenter(), cfg.grid_fields);
         } else {
           if (trFg && !map.hasLayer(trFg)) map.addLayer(trFg);
           map.setView(h.l.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
           relabel();
-          h.l.openPopup();
+          openFor(h.l, h.l.getLatLng(), cfg.tr_fields);
         }
       }
       L.DomEvent.on(input, 'input', render);
