@@ -43,6 +43,7 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "name": ["name", "供电所名称", "名称", "供电所"],
         "kind": ["kind", "类型", "供电所类型", "type", "类别"],
         "parent_id": ["parent_id", "上级供电所", "所属中心供电所", "中心供电所", "parent", "上级"],
+        "phone": ["phone", "值班电话", "供电所电话", "电话", "联系电话", "tel"],
     },
     "transformers": {
         "transformer_id": ["transformer_id", "台区编号", "台区编码", "台区id", "台区代码", "台区号",

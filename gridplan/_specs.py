@@ -51,7 +51,7 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
     LayerSpec("townships", True, _GEO, "polygon", "township_id", ("township_id", "name", "station_id"),
               ("area_class", "class_source"), "乡镇"),
     LayerSpec("stations", True, _ANY, "point", "station_id", ("station_id", "name"),
-              ("kind", "parent_id"), "供电所"),
+              ("kind", "parent_id", "phone"), "供电所"),
     LayerSpec("transformers", True, _ANY, "point", "transformer_id",
               ("transformer_id", "name", "customers", "capacity_kva"),
               ("feeder_id", "status", "village", "current_manager_id", "current_grid_id",
@@ -105,6 +105,7 @@ def _attrs_townships(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
 
 def _attrs_stations(ctx: _Ctx, file: str, fr: pd.DataFrame) -> pd.DataFrame:
     fr["parent_id"] = _io.as_ids(fr["parent_id"])
+    fr["phone"] = _io.as_ids(fr["phone"])  # 值班电话: text, as written (leading zeros kept)
     kinds = []
     bad = np.zeros(len(fr), dtype=bool)
     for i, v in enumerate(fr["kind"].tolist()):

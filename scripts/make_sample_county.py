@@ -654,7 +654,9 @@ def render(county: dict, *, feeder_rows: str = "feeder") -> dict[str, str]:
     st_pts = to_wgs84(county["station_xy"], tr)
     files["stations.geojson"] = geojson_text(
         "stations",
-        [{"station_id": sid[g], "name": st_names[g], "kind": st_kind[g]} for g in range(len(sid))],
+        # duty phones (值班电话): obviously fictitious numbers
+        [{"station_id": sid[g], "name": st_names[g], "phone": f"000-0000-01{g + 1:02d}",
+          "kind": st_kind[g]} for g in range(len(sid))],
         [shapely.Point(p) for p in st_pts])
 
     files["villages.geojson"] = geojson_text(

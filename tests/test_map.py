@@ -140,7 +140,7 @@ def test_offline_map_has_no_cdn_link_and_all_layers(tmp_path: Path) -> None:
     assert external_urls(html) == []
     for host in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "code.jquery.com", "netdna.bootstrapcdn"):
         assert host not in html
-    assert "L.map(" in html and "leaflet-search" in html.lower()
+    assert "L.map(" in html and "gp-search" in html  # one search box over managers, grids, 台区
     # layer names are in the layer control's overlay list
     overlays = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.DOTALL)
     assert overlays is not None

@@ -18,7 +18,7 @@ from gridplan import InputError
 from gridplan.county import County
 from gridplan.plan import Plan
 from gridplan.render._wall_labels import LabelRequest, boxes_overlap, place_labels
-from gridplan.render._wall_layout import grid_colours
+from gridplan.render._wall_layout import format_phone, grid_colours
 from gridplan.render.fonts import FontNotFoundError, find_cjk_font
 from gridplan.render.wallmap import render_wallmap, wallmap_figure
 from gridplan.settings import Params
@@ -233,3 +233,141 @@ def test_same_input_gives_identical_pdf(plan, tmp_path):
     a = render_wallmap(plan, station_id="S01", size="A3", out=tmp_path / "a.pdf", date="2024-05-01")
     b = render_wallmap(plan, station_id="S01", size="A3", out=tmp_path / "b.pdf", date="2024-05-01")
     assert a.read_bytes() == b.read_bytes()
+
+
+# ------------------------------------------------------------- issue 14: print-true wall maps
+
+SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
+LAYOUTS = [(s, o) for s in ("A0", "A1", "A2", "A3", "A4") for o in ("landscape", "portrait")]
+
+
+@pytest.fixture(scope="module")
+def sample_plan():
+    if not SAMPLE.exists():
+        pytest.skip("geodata/sample not present")
+    import gridplan
+
+    return gridplan.plan(gridplan.load_county(SAMPLE))
+
+
+def _all_texts(wm) -> str:
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for f in (wm.fig, *wm.pages) for t in f.findobj(Text))
+
+
+def _check_geometry(panel) -> None:
+    """No label box overlaps another (or an obstacle or a village name); no leader crosses a
+    box other than its own, or another leader."""
+    from shapely.geometry import box as sbox
+
+    placed = [p for p in panel.placements if p.placed]
+    boxes = [(p.key, p.box) for p in placed] + [(f"obstacle{i}", b) for i, b in enumerate(panel.obstacles)] \
+        + [(f"village{i}", b) for i, b in enumerate(panel.village_boxes)]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes_overlap(boxes[i][1], boxes[j][1]), (boxes[i], boxes[j])
+    leaders = [(p.key, p.leader_line) for p in placed if p.leader_line is not None]
+    for key, line in leaders:
+        for other, b in boxes:
+            if other != key:
+                assert not line.intersects(sbox(*b)), (key, other)
+    for i in range(len(leaders)):
+        for j in range(i + 1, len(leaders)):
+            assert not leaders[i][1].intersects(leaders[j][1]), (leaders[i][0], leaders[j][0])
+
+
+@needs_font
+@pytest.mark.parametrize("size,orientation", LAYOUTS + [("A3-sample", "landscape")])
+def test_every_size_no_crossings_full_roster_fixed_text(plan, size, orientation, request):
+    from matplotlib.text import Text
+
+    from gridplan.render._wall_layout import mm_pt
+
+    if size == "A3-sample":  # the real-shaped sample: 79 grids on one A3 sheet
+        size, sample_plan = "A3", request.getfixturevalue("sample_plan")
+    else:
+        sample_plan = plan
+    wm = wallmap_figure(sample_plan, station_id="S01", size=size, orientation=orientation,
+                        date=dt.date(2024, 5, 1))
+    _check_geometry(wm.panel)
+    placed = [p for p in wm.panel.placements if p.placed]
+    if sample_plan is plan:
+        assert len(placed) == len(wm.panel.placements) == 5
+    # the rendered labels sit inside the boxes the placement reserved
+    renderer = wm.fig.canvas.get_renderer()
+    inv = wm.panel.ax.transData.inverted()
+    for art, p in zip(wm.panel.grid_labels, placed):
+        bb = inv.transform(art.get_window_extent(renderer).get_points())
+        tol = 0.02 * wm.panel.metres_per_inch
+        assert bb[0][0] >= p.box[0] - tol and bb[1][0] <= p.box[2] + tol, p.key
+    # the whole roster, never "see the roster": every manager and phone is printed
+    grids = sample_plan.grids[sample_plan.grids["station_id"] == "S01"]
+    text = _all_texts(wm).replace("\n", "")  # long names wrap in the roster
+    for name, phone in zip(grids["manager_name"], grids["phone"]):
+        assert str(name) in text and format_phone(phone) in text, (name, phone)
+    assert "另有" not in text and "见名册" not in text
+    assert wm.rows_on_first <= len(wm.rows) == len(grids)
+    # text sizes fixed in millimetres: nothing readable shrinks with the paper
+    sizes = [t.get_fontsize() for f in (wm.fig, *wm.pages) for t in f.findobj(Text) if t.get_text()]
+    assert min(sizes) >= mm_pt(3.0) - 0.01
+    label_pts = [c.get_fontsize() for a in wm.panel.grid_labels for c in a.findobj(Text)
+                 if c.get_text()]
+    assert min(label_pts) >= mm_pt(4.2) * 0.9 - 0.01  # grid id line; names and phones larger
+
+
+@needs_font
+@pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdffonts") is None,
+                    reason="poppler-utils (pdftotext, pdffonts) not installed")
+@pytest.mark.parametrize("size,orientation", [("A4", "portrait")])
+def test_pdf_roster_complete_clean_truetype_font(sample_plan, tmp_path, size, orientation):
+    out = render_wallmap(sample_plan, station_id="S01", size=size, orientation=orientation,
+                         out=tmp_path / "wall.pdf", date=dt.date(2024, 5, 1))
+    assert [p.name for p in tmp_path.iterdir()] == ["wall.pdf"]
+    run = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True,
+                         check=True)
+    assert "Mismatch" not in run.stderr and "Syntax" not in run.stderr, run.stderr[:300]
+    text = run.stdout
+    grids = sample_plan.grids[sample_plan.grids["station_id"] == "S01"]
+    for name, phone in zip(grids["manager_name"], grids["phone"]):
+        assert str(name) in text and str(phone) in text, (name, phone)
+    assert "95598" in text and "供电所值班电话 000-0000-0101" in text
+    assert "示例县（虚构）" in text
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True, check=True)
+    assert "Mismatch" not in fonts.stderr and "Syntax" not in fonts.stderr
+    rows = fonts.stdout.splitlines()[2:]
+    assert rows and all("CID TrueType" in r and r.split()[-5] == "yes" for r in rows), rows
+    if size == "A4" and shutil.which("pdftoppm"):
+        ARTIFACTS.mkdir(exist_ok=True)
+        subprocess.run(["pdftoppm", "-r", "40", "-png", str(out),
+                        str(ARTIFACTS / "wallmap_A4_portrait")], check=True)
+
+
+@needs_font
+def test_png_continuation_pages_are_separate_files(sample_plan, tmp_path):
+    out = render_wallmap(sample_plan, station_id="S01", size="A4", orientation="landscape",
+                         out=tmp_path / "s01.png", dpi=40, date="2024-05-01")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0] == "s01-2.png" and "s01.png" in names and len(names) >= 3, names
+    assert out == tmp_path / "s01.png"
+
+
+@needs_font
+def test_duty_phone_county_name_and_villages_from_polygons(tmp_path):
+    from gridplan.render.wallmap import county_name
+
+    p = small_plan()
+    p.county.stations["phone"] = ["0371-0000-0001", None]
+    p.grids["villages"] = ""  # no village column in the ledger: 负责村 comes from the polygons
+    wm = wallmap_figure(p, station_id="S01", size="A3", date=dt.date(2024, 5, 1))
+    text = _all_texts(wm)
+    assert "供电所值班电话 0371-0000-0001" in text and "报修电话 95598" in text
+    by_grid = {r[1]: r[6] for r in wm.rows}
+    assert "东村" in by_grid["T01-01"] and by_grid["T01-01"]
+    assert all(by_grid[g] for g in ("T01-01", "T01-02", "T01-03", "T01-05"))
+    # the subtitle names the county, not the folder it was read from
+    p.county.name = "county_folder"
+    p.county.townships["COUNTYNAME"] = "宜蘭縣"
+    assert county_name(p) == "宜蘭縣"
+    p.params = Params(county_name="某某县")
+    assert county_name(p) == "某某县"

@@ -16,7 +16,7 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("plan", "demo", "wallmap", "history", "merge", "many", "edit"):
+    for name in ("plan", "demo", "wallmap", "board", "history", "merge", "many", "edit"):
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:  # a command whose module is not written yet

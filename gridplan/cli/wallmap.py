@@ -12,7 +12,7 @@ from . import options
 @click.command("wallmap")
 @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, path_type=Path))
 @click.option("--station", "station", required=True, help="Station id (or name) to draw.")
-@click.option("--size", type=click.Choice(["A0", "A1", "A2", "A3"], case_sensitive=False), default="A1",
+@click.option("--size", type=click.Choice(["A0", "A1", "A2", "A3", "A4"], case_sensitive=False), default="A1",
               show_default=True, help="Paper size.")
 @click.option("--orientation", type=click.Choice(["landscape", "portrait"]), default="landscape",
               show_default=True)

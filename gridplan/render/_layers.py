@@ -33,6 +33,16 @@ SEGMENT_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab
                    "#1f78b4")
 #: Households shown by the smallest and largest 台区 circle (radius in pixels, sqrt scale).
 RADIUS_MIN, RADIUS_MAX, RADIUS_REF = 2.0, 8.0, 400.0  # small enough to read a whole county
+#: 10 kV segments: dark line colours drawn over a white casing, unlike any grid fill.
+SEGMENT_LINE = ("#1a1a1a", "#8b1a1a", "#0b3d91", "#5b2a86", "#0f5e2e", "#7a4a00")
+
+#: Popup rows (property, label) of a grid and of a 台区; rows without a value are left out.
+GRID_FIELDS = (("grid_id", "网格"), ("manager", "台区经理"), ("phone", "电话"),
+               ("customers", "户数"), ("n_transformers", "台区数"), ("hv_km", "高压线路 (km)"),
+               ("balance", "工作量与均值之比"), ("townships", "乡镇"), ("villages", "村"),
+               ("flags", "提示"))
+TR_FIELDS = (("name", "名称"), ("id", "编号"), ("capacity", "容量 (kVA)"), ("customers", "户数"),
+             ("feeder", "线路"), ("grid", "网格"), ("manager", "台区经理"), ("phone", "电话"), ("snapped", "位置"))
 
 
 #: Characters that also need escaping: folium writes some texts into JavaScript template literals.
@@ -168,7 +178,8 @@ def grid_properties(grids: gpd.GeoDataFrame, fills: dict[str, str]) -> list[dict
             "townships": esc(row.get("townships")),
             "villages": esc(row.get("villages")),
             "flags": esc(row.get("flags")),
-            "search": f"{esc(row.get('grid_id'))} {name}".strip(),
+            "search": " ".join(filter(None, (esc(row.get("grid_id")), name,
+                                             esc(row.get("manager_id")), esc(row.get("phone"))))),
             "style": {"color": "#555555", "weight": 1.2, "fillColor": fill, "fillOpacity": 0.45},
         })
     return out
@@ -184,11 +195,7 @@ def grid_layer(grids: gpd.GeoDataFrame, fills: dict[str, str], *, basemap: str,
     data = feature_collection(to_display(grids, basemap=basemap, simplify_m=simplify_m),
                               grid_properties(grids, fills))
     gj = _geojson(data, name="服务网格")
-    fields = ["grid_id", "manager", "phone", "customers", "n_transformers", "hv_km", "balance",
-              "townships", "villages", "flags"]
-    aliases = ["网格", "台区经理", "电话", "户数", "台区数", "高压线路 (km)", "工作量与均值之比",
-               "乡镇", "村", "提示"]
-    folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True, max_width=360).add_to(gj)
+    # popup: bound by the page script from GRID_FIELDS (rows with a value only)
     folium.GeoJsonTooltip(fields=["grid_id", "manager"], aliases=["网格", "台区经理"],
                           sticky=True).add_to(gj)
     gj.add_to(fg)
@@ -212,9 +219,11 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
     fg = folium.FeatureGroup(name="台区", show=True)
     if len(tr) == 0:
         return fg, None
-    names = {}
+    names, phones = {}, {}
     if "manager_id" in grids.columns and "manager_name" in grids.columns:
         names = dict(zip(grids["manager_id"], grids["manager_name"]))
+    if "manager_id" in grids.columns and "phone" in grids.columns:
+        phones = dict(zip(grids["manager_id"], grids["phone"]))
     tr = tr.sort_values("transformer_id") if "transformer_id" in tr.columns else tr
     radii = radius(_col(tr, "customers", 0))
     props = []
@@ -230,7 +239,9 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
             "grid": esc(row.get("grid_id")),
             "manager": manager,
             "snapped": esc(row.get("snapped")),  # 已归入 <乡镇>，距边界 N 米 (outside every polygon)
-            "search": f"{name} · {manager}" if manager else name,
+            "phone": esc(phones.get(row.get("manager_id"))),
+            "search": " ".join(filter(None, (name, esc(row.get("transformer_id")), manager,
+                                             esc(phones.get(row.get("manager_id")))))),
             "style": {"radius": float(radii[i]),
                       "fillColor": fills.get(row.get("grid_id"), "#888888"),
                       **(SNAPPED_STYLE if isinstance(row.get("snapped"), str)
@@ -240,48 +251,121 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
     marker = folium.CircleMarker(radius=4, weight=1, color="#222222", fill=True,
                                  fill_opacity=0.9)
     gj = _geojson(data, name="台区", marker=marker)
-    fields = ["name", "id", "capacity", "customers", "feeder", "grid", "manager"]
-    aliases = ["名称", "编号", "容量 (kVA)", "户数", "线路", "网格", "台区经理"]
-    if any(p["snapped"] for p in props):
-        fields, aliases = fields + ["snapped"], aliases + ["位置"]
-    folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True).add_to(gj)
+    # popup: bound by the page script from TR_FIELDS (rows with a value only)
     folium.GeoJsonTooltip(fields=["name"], labels=False).add_to(gj)
     gj.add_to(fg)
     return fg, gj
 
 
 def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | None, *,
-                 basemap: str, simplify_m: float) -> folium.FeatureGroup | None:
-    """10kV线路: feeders coloured by segment (plain grey when the plan has no segments)."""
+                 basemap: str, simplify_m: float,
+                 owners: dict[str, tuple[Any, Any]] | None = None) -> folium.FeatureGroup | None:
+    """10kV线路: feeders by segment (dark lines on a white casing; plain grey without segments).
+
+    ``owners`` maps ``manager_id`` to (name, phone): a segment's tooltip names its owner.
+    """
+    owners = owners or {}
+    casing = None
     if segments is not None and len(segments):
         segs = segments.sort_values("segment_id") if "segment_id" in segments.columns else segments
         colours = greedy_colours(segs)
         props = []
         for i, row in enumerate(_records(segs)):
+            name, phone = owners.get(row.get("manager_id"), (None, None))
+            tip = _tip([("分段", esc(row.get("segment_id"))), ("线路", esc(row.get("feeder_id"))),
+                        ("负责人", esc(name) or esc(row.get("manager_id"))), ("电话", esc(phone)),
+                        ("长度", _unit(_num(row.get("length_km"), 2), " km")),
+                        ("台区数", _unit(_num(row.get("transformers"), 0), "")),
+                        ("网格", esc(row.get("grid_id")))])
             props.append({
                 "segment": esc(row.get("segment_id")), "feeder": esc(row.get("feeder_id")),
                 "km": _num(row.get("length_km"), 2), "n": _num(row.get("transformers"), 0),
                 "grid": esc(row.get("grid_id")), "manager_id": esc(row.get("manager_id")),
-                "style": {"color": SEGMENT_PALETTE[colours[i] % len(SEGMENT_PALETTE)],
-                          "weight": 3.5, "opacity": 0.95},
+                "owner": esc(name), "phone": esc(phone), "tip": tip,
+                "style": {"color": SEGMENT_LINE[colours[i] % len(SEGMENT_LINE)],
+                          "weight": 3, "opacity": 1, "lineCap": "butt"},
             })
-        data = feature_collection(to_display(segs, basemap=basemap, simplify_m=simplify_m), props)
-        fields = ["segment", "feeder", "km", "n", "grid", "manager_id"]
-        aliases = ["分段", "线路", "长度 (km)", "台区数", "网格", "负责人编号"]
+        shown = to_display(segs, basemap=basemap, simplify_m=simplify_m)
+        data = feature_collection(shown, props)
+        casing = feature_collection(shown, [{"style": {"color": "#ffffff", "weight": 6,
+                                                       "opacity": 0.9}}] * len(segs))
     elif feeders is not None and len(feeders):
         props = [{"feeder": esc(f), "name": esc(n),
+                  "tip": _tip([("线路", esc(f)), ("名称", esc(n))]),
                   "style": {"color": "#555555", "weight": 2.5, "opacity": 0.9}}
                  for f, n in zip(_col(feeders, "feeder_id"), _col(feeders, "name"))]
         data = feature_collection(to_display(feeders, basemap=basemap, simplify_m=simplify_m), props)
-        fields, aliases = ["feeder", "name"], ["线路", "名称"]
     else:
         return None
     fg = folium.FeatureGroup(name="10kV线路", show=True)
     if data["features"]:
+        if casing is not None:
+            _geojson(casing, name="10kV线路底衬", interactive=False).add_to(fg)
         gj = _geojson(data, name="10kV线路")
-        folium.GeoJsonTooltip(fields=fields, aliases=aliases).add_to(gj)
+        folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True).add_to(gj)
         gj.add_to(fg)
     return fg
+
+
+def _unit(value: float | None, unit: str) -> str:
+    return "" if value is None else f"{value:g}{unit}"
+
+
+def _tip(rows: list[tuple[str, str]]) -> str:
+    """Tooltip HTML from (label, escaped value) pairs, leaving out empty values."""
+    return "<br>".join(f"{k}：<b>{v}</b>" for k, v in rows if v not in (None, ""))
+
+
+def village_layer(villages: gpd.GeoDataFrame | None, *, basemap: str,
+                  simplify_m: float) -> folium.FeatureGroup | None:
+    """村: village outlines (thin, dotted, not clickable); their names are page-script labels."""
+    if villages is None or len(villages) == 0:
+        return None
+    polys = villages[villages.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if len(polys) == 0:
+        return None
+    fg = folium.FeatureGroup(name="村", show=True)
+    style = {"color": "#6d6d6d", "weight": 1, "dashArray": "2 4", "fill": False}
+    data = feature_collection(to_display(polys, basemap=basemap, simplify_m=simplify_m).boundary,
+                              [{"style": style}] * len(polys))
+    if data["features"]:
+        _geojson(data, name="村", interactive=False).add_to(fg)
+    return fg
+
+
+def label_points(gdf: gpd.GeoDataFrame, *, basemap: str, inscribed: bool = False
+                 ) -> list[tuple[float, float, float]]:
+    """(lat, lon, radius_m) of a label point inside each polygon (WGS84, shifted for tiles).
+
+    With ``inscribed`` the point is the pole of inaccessibility of the largest part and
+    ``radius_m`` its distance to the boundary (how much room a label has); otherwise a point on
+    the surface (fast) and radius 0.
+    """
+    from shapely.ops import polylabel
+
+    if len(gdf) == 0:
+        return []
+    geoms = gdf.geometry.values
+
+    def anchor(g: Any) -> shapely.Point:
+        if g is None or g.is_empty:
+            return shapely.Point()
+        part = max(g.geoms, key=lambda p: p.area) if g.geom_type == "MultiPolygon" else g
+        try:  # a coarse pole of inaccessibility: a label point, not a survey
+            return polylabel(part, tolerance=max(math.sqrt(part.area) / 40.0, 1.0))
+        except (ValueError, shapely.errors.GEOSException):
+            return part.representative_point()
+
+    if inscribed:
+        pts = [anchor(g) for g in geoms]
+        radii = [float(g.boundary.distance(p)) if not p.is_empty else 0.0
+                 for g, p in zip(geoms, pts)]
+    else:
+        pts = list(shapely.point_on_surface(geoms))
+        radii = [0.0] * len(pts)
+    shown = to_display(gpd.GeoDataFrame(geometry=pts, crs=gdf.crs), basemap=basemap)
+    return [(float(p.y), float(p.x), round(r, 1)) if not p.is_empty else (math.nan, math.nan, 0.0)
+            for p, r in zip(shown.values, radii)]
 
 
 def switch_layer(switches: gpd.GeoDataFrame | None, *, basemap: str) -> folium.FeatureGroup | None:

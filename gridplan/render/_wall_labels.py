@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon, Point, Polygon, box
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import polylabel
 
 __all__ = ["Box", "LabelRequest", "Placement", "PointLabel", "boxes_overlap", "label_anchor",
-           "place_labels", "place_point_labels"]
+           "leader_segment", "place_labels", "place_point_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ class LabelRequest:
     polygon: BaseGeometry
     width: float
     height: float
+    #: Size (width, height) of the short form of the label (its roster number), tried when the
+    #: full label finds no room; None: no short form.
+    compact: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,24 @@ class Placement:
     anchor: tuple[float, float]
     leader: bool
     box: Box
+    #: True when the short form (roster number) was placed.
+    compact: bool = False
+    #: False when the label found no free room at all and was left off (the roster has it).
+    placed: bool = True
+
+    @property
+    def leader_line(self) -> LineString | None:
+        """The leader from the anchor to the nearest point of the label's box (None if none)."""
+        if not self.leader or not self.placed:
+            return None
+        return leader_segment(self.anchor, self.box)
+
+
+def leader_segment(anchor: tuple[float, float], b: Box) -> LineString:
+    """Segment from ``anchor`` to the nearest point of box ``b`` (its boundary, from outside)."""
+    ex = min(max(anchor[0], b[0]), b[2])
+    ey = min(max(anchor[1], b[1]), b[3])
+    return LineString([anchor, (ex, ey)])
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,7 @@ def _free(cand: np.ndarray, w: float, h: float, placed: list[Box], frame: Box,
 
 
 def _try_inside(req: LabelRequest, anchor: Point, scales: Sequence[float], placed: list[Box],
-                frame: Box, gap: float) -> Placement | None:
+                frame: Box, gap: float, leaders: Sequence[LineString] = ()) -> Placement | None:
     fit = req.polygon.buffer(0.04 * req.height)  # allow a hair of overhang at the edges
     shapely.prepare(fit)
     centre = _largest_part(req.polygon).centroid
@@ -140,21 +161,91 @@ def _try_inside(req: LabelRequest, anchor: Point, scales: Sequence[float], place
         c = cand[idx]
         boxes = shapely.box(c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2)
         inside = np.flatnonzero(shapely.contains(fit, boxes))
-        if len(inside):
-            x, y = (float(v) for v in c[inside[0]])
+        blocked = np.zeros(len(c), dtype=bool)
+        if leaders and len(inside):
+            lines = np.array([_coords(ln) for ln in leaders])
+            cb = np.column_stack([c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2])
+            blocked[inside] = segments_hit_boxes(lines, cb[inside], gap / 2).any(axis=0)
+        for k in inside:
+            if blocked[k]:
+                continue
+            x, y = (float(v) for v in c[k])
             return Placement(req.key, x, y, s, (anchor.x, anchor.y), False, _box_at(x, y, w, h))
     return None
 
 
-def _try_outside(req: LabelRequest, anchor: Point, scale: float, placed: list[Box], frame: Box,
-                 gap: float, avoid: Sequence[BaseGeometry]) -> tuple[float, Placement] | None:
+def segments_hit_boxes(segs: np.ndarray, boxes: np.ndarray, pad: float = 0.0) -> np.ndarray:
+    """(m, n) mask: segment i (x0, y0, x1, y1) meets box j grown by ``pad`` (Liang–Barsky)."""
+    segs = np.asarray(segs, dtype=float).reshape(-1, 4)
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x0, y0 = segs[:, 0:1], segs[:, 1:2]
+    dx, dy = segs[:, 2:3] - x0, segs[:, 3:4] - y0
+    bx0, by0 = boxes[None, :, 0] - pad, boxes[None, :, 1] - pad
+    bx1, by1 = boxes[None, :, 2] + pad, boxes[None, :, 3] + pad
+    t0 = np.zeros((len(segs), len(boxes)))
+    t1 = np.ones((len(segs), len(boxes)))
+    ok = np.ones((len(segs), len(boxes)), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-dx, x0 - bx0), (dx, bx1 - x0), (-dy, y0 - by0), (dy, by1 - y0)):
+            p = np.broadcast_to(p, t0.shape)
+            q = np.broadcast_to(q, t0.shape)
+            zero = p == 0
+            ok &= ~(zero & (q < 0))
+            t = np.where(zero, 0.0, q / np.where(zero, 1.0, p))
+            t0 = np.where(~zero & (p < 0), np.maximum(t0, t), t0)
+            t1 = np.where(~zero & (p > 0), np.minimum(t1, t), t1)
+    return ok & (t0 <= t1)
+
+
+def segments_cross(seg: tuple[float, float, float, float], others: np.ndarray) -> np.ndarray:
+    """Mask: segment ``seg`` meets (crosses or touches) each of ``others`` (m, 4)."""
+    o = np.asarray(others, dtype=float).reshape(-1, 4)
+    ax, ay, bx, by = seg
+
+    def orient(px, py, qx, qy, rx, ry):
+        return np.sign((qx - px) * (ry - py) - (qy - py) * (rx - px))
+
+    d1 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], ax, ay)
+    d2 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], bx, by)
+    d3 = orient(ax, ay, bx, by, o[:, 0], o[:, 1])
+    d4 = orient(ax, ay, bx, by, o[:, 2], o[:, 3])
+    proper = (d1 * d2 < 0) & (d3 * d4 < 0)
+    # collinear or touching cases: fall back to the boxes of the two segments overlapping
+    touch = ((d1 == 0) | (d2 == 0) | (d3 == 0) | (d4 == 0)) & \
+        (np.minimum(o[:, 0], o[:, 2]) <= max(ax, bx)) & (min(ax, bx) <= np.maximum(o[:, 0], o[:, 2])) & \
+        (np.minimum(o[:, 1], o[:, 3]) <= max(ay, by)) & (min(ay, by) <= np.maximum(o[:, 1], o[:, 3]))
+    return proper | touch
+
+
+def _coords(seg: LineString) -> tuple[float, float, float, float]:
+    (x0, y0), (x1, y1) = seg.coords
+    return (x0, y0, x1, y1)
+
+
+def _leader_ok(seg: LineString, b: Box, placed: Sequence[Box], leaders: Sequence[LineString],
+               gap: float) -> bool:
+    """The box ``b`` crosses no leader, and its leader ``seg`` crosses no box and no leader."""
+    s4 = _coords(seg)
+    if leaders:
+        lines = np.array([_coords(ln) for ln in leaders])
+        if segments_hit_boxes(lines, np.array([b]), gap / 2).any():
+            return False
+        if segments_cross(s4, lines).any():
+            return False
+    return not (placed and segments_hit_boxes(np.array([s4]), np.asarray(placed), gap / 4).any())
+
+
+def _try_outside(req: LabelRequest, anchor: Point, size: tuple[float, float], scale: float,
+                 placed: list[Box], leaders: list[LineString], frame: Box, gap: float,
+                 avoid: Sequence[BaseGeometry], compact: bool) -> tuple[float, Placement] | None:
     """Best position outside the polygon with a leader line: (cost, placement), or None."""
-    w, h = req.width * scale, req.height * scale
+    w, h = size
     solid = req.polygon.buffer(gap)
     shapely.prepare(solid)
     step = max(min(w, h) / 2.0, 1e-9)
     reach = math.hypot(w, h) * 4 + math.sqrt(max(req.polygon.area, 0.0)) * 2
     best: tuple[float, Placement] | None = None
+    a = (anchor.x, anchor.y)
     for deg in _DIRECTIONS:
         dx, dy = math.cos(math.radians(deg)), math.sin(math.radians(deg))
         r = step
@@ -166,24 +257,52 @@ def _try_outside(req: LabelRequest, anchor: Point, scale: float, placed: list[Bo
                 continue
             if not _inside(frame, b) or _collides(b, placed, gap):
                 continue
+            if not _leader_ok(leader_segment(a, b), b, placed, leaders, gap):
+                continue
             bb = box(*b)
             cover = sum(g.intersection(bb).area for g in avoid if g.intersects(bb))
             cost = r + 2.0 * cover / max(h, 1e-9)
             if best is None or cost < best[0]:
-                best = (cost, Placement(req.key, x, y, scale, (anchor.x, anchor.y), True, b))
+                best = (cost, Placement(req.key, x, y, scale, a, True, b, compact))
             break
     return best
+
+
+def _try_anywhere(req: LabelRequest, anchor: Point, size: tuple[float, float],
+                  placed: list[Box], leaders: list[LineString], frame: Box,
+                  gap: float) -> Placement | None:
+    """The nearest free spot of the whole frame whose leader crosses nothing (short labels)."""
+    w, h = size
+    xs = np.arange(frame[0] + w / 2, frame[2] - w / 2, max(w * 0.75, 1e-9))
+    ys = np.arange(frame[1] + h / 2, frame[3] - h / 2, max(h * 0.75, 1e-9))
+    if not len(xs) or not len(ys):
+        return None
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    cand = np.column_stack([gx.ravel(), gy.ravel()])
+    d = np.hypot(cand[:, 0] - anchor.x, cand[:, 1] - anchor.y)
+    cand = cand[np.lexsort((cand[:, 1], cand[:, 0], d))]
+    free = cand[_free(cand, w, h, placed, frame, gap)]
+    solid = req.polygon.buffer(gap)
+    a = (anchor.x, anchor.y)
+    for x, y in free[:4000]:
+        b = _box_at(float(x), float(y), w, h)
+        if solid.intersects(box(*b)):
+            continue
+        if _leader_ok(leader_segment(a, b), b, placed, leaders, gap):
+            return Placement(req.key, float(x), float(y), 1.0, a, True, b, True)
+    return None
 
 
 def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
                  scales: Sequence[float] = (1.0, 0.9, 0.8, 0.7), gap: float = 0.0,
                  obstacles: Sequence[Box] = ()) -> list[Placement]:
-    """Place one label per polygon so that no two labels overlap.
+    """Place one label per polygon: no two labels overlap, no leader crosses a label or a leader.
 
     Parameters
     ----------
     requests
-        One per polygon, with the label size at scale 1 in map units.
+        One per polygon, with the label size at scale 1 in map units (and optionally the size
+        of its short form, the roster number).
     frame
         The visible map extent; labels stay inside it.
     scales
@@ -191,15 +310,20 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
     gap
         Minimum distance kept between two labels (map units).
     obstacles
-        Boxes no label may cover (scale bar, north arrow, ...).
+        Boxes no label or leader may cover (scale bar, north arrow, ...).
 
     Returns
     -------
     list of Placement
-        In the order of ``requests``. A label that fits nowhere without overlap is placed at the
-        smallest scale where it overlaps least, and a warning is logged.
+        In the order of ``requests``. In turn: the full label inside its polygon (shrunk down to
+        ``min(scales)``); else the short form inside (or centred on a grid too small for it),
+        upgraded to the full label outside with a leader where there is room; else the full
+        label or the short form outside with a leader, or the short form anywhere free. A label that
+        finds no room at all is left off (``placed=False``; a warning is logged): it never
+        overlaps anything.
     """
     placed: list[Box] = list(obstacles)
+    leaders: list[LineString] = []
     out: dict[str, Placement] = {}
     anchors = {r.key: label_anchor(r.polygon) for r in requests}
     order = sorted(requests, key=lambda r: (-r.polygon.area, r.key))
@@ -211,24 +335,69 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
         else:
             out[req.key] = p
             placed.append(p.box)
-    # Outside labels: the most cramped (smallest) first, so they get the nearest free spots.
+    # Every grid first gets something on it: the short form (roster number) inside, or
+    # centred on it overhanging a grid too small to hold it.
+    rest = []
     for req in sorted(pending, key=lambda r: (r.polygon.area, r.key)):
+        a = anchors[req.key]
+        p = None
+        if req.compact is not None:
+            small = LabelRequest(req.key, req.polygon, req.compact[0], req.compact[1])
+            p = _try_inside(small, a, (1.0,), placed, frame, gap)
+            if p is None:
+                p = _try_inside(LabelRequest(req.key, req.polygon.buffer(max(req.compact) * 1.0),
+                                             req.compact[0], req.compact[1]), a, (1.0,), placed,
+                                frame, gap)
+        if p is None:
+            rest.append(req)
+        else:
+            out[req.key] = Placement(p.key, p.x, p.y, 1.0, p.anchor, False, p.box, True)
+            placed.append(p.box)
+    # Then upgrade: where there is room, the full label (name and phone) beside the grid with a
+    # leader replaces the number - the most cramped grids first, so they get the nearest spots.
+    for req in sorted(pending, key=lambda r: (r.polygon.area, r.key)):
+        if req.key not in out:
+            continue
+        own = out[req.key].box
+        others_boxes = [b for b in placed if b is not own]
         others = [r.polygon for r in requests if r.key != req.key]
         found = None
         for s in scales:
-            found = _try_outside(req, anchors[req.key], s, placed, frame, gap, others)
+            found = _try_outside(req, anchors[req.key], (req.width * s, req.height * s), s,
+                                 others_boxes, leaders, frame, gap, others, False)
             if found is not None:
                 break
         if found is None:
-            a = anchors[req.key]
-            s = min(scales)
-            b = _box_at(a.x, a.y, req.width * s, req.height * s)
-            log.warning("label %s overlaps others: no free room on the map", req.key)
-            p = Placement(req.key, a.x, a.y, s, (a.x, a.y), False, b)
+            continue
+        placed.remove(own)
+        out[req.key] = found[1]
+        placed.append(found[1].box)
+        leaders.append(found[1].leader_line)
+    # Grids with nothing yet: full label outside, number outside, number anywhere free.
+    for req in rest:
+        a = anchors[req.key]
+        others = [r.polygon for r in requests if r.key != req.key]
+        found = None
+        for s in scales:
+            found = _try_outside(req, a, (req.width * s, req.height * s), s, placed, leaders,
+                                 frame, gap, others, False)
+            if found is not None:
+                break
+        if found is None and req.compact is not None:
+            found = _try_outside(req, a, req.compact, 1.0, placed, leaders, frame, gap, others,
+                                 True)
+        p = found[1] if found is not None else None
+        if p is None and req.compact is not None:
+            p = _try_anywhere(req, a, req.compact, placed, leaders, frame, gap)
+        if p is None:
+            log.warning("label %s left off the map: no free room (the roster lists it)", req.key)
+            b0 = _box_at(a.x, a.y, 0.0, 0.0)
+            p = Placement(req.key, a.x, a.y, min(scales), (a.x, a.y), False, b0, True, False)
         else:
-            p = found[1]
+            placed.append(p.box)
+            if p.leader_line is not None:
+                leaders.append(p.leader_line)
         out[req.key] = p
-        placed.append(p.box)
     return [out[r.key] for r in requests]
 
 

@@ -13,7 +13,6 @@ from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, TextArea, VPacker
 from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.patches import Rectangle
-from shapely.geometry import LineString
 from shapely.geometry import box as shp_box
 
 from ._wall_labels import (
@@ -29,8 +28,9 @@ from ._wall_layout import Layout, format_phone, nice_length_km, text_width_em
 
 __all__ = ["MapPanel", "StationLayers", "draw_map"]
 
-#: Font scales tried for grid labels before they move outside their grid (0.8 × 18 pt ≥ 14 pt).
-LABEL_SCALES = (1.0, 0.9, 0.8)
+#: Font scales tried for grid labels before they move outside their grid or become their
+#: roster number: none below 1, the sizes are fixed in millimetres (see TEXT_MM).
+LABEL_SCALES = (1.0,)
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 
 
@@ -61,6 +61,10 @@ class MapPanel:
     placements: list[Placement]
     grid_labels: list[AnnotationBbox]
     village_labels: list[Any]
+    #: Boxes no label may cover (scale bar, north arrow, station name), in map units.
+    obstacles: list[Box] = None  # type: ignore[assignment]
+    #: Boxes of the village names kept, in map units.
+    village_boxes: list[Box] = None  # type: ignore[assignment]
 
 
 def _fit_extent(bounds: tuple[float, float, float, float], aspect: float) -> Box:
@@ -81,19 +85,26 @@ def _label_box(name: str, phone: str, gid: str, *, lay: Layout, scale: float, fo
     def area(text: str, size: float, weight: str, colour: str) -> TextArea:
         return TextArea(text, textprops={"fontsize": lay.pt(size) * scale, "fontweight": weight,
                                          "family": font, "color": colour})
-    return VPacker(children=[area(name, 18, "bold", "#111111"), area(phone, 15, "bold", "#111111"),
-                             area(f"{grid_word} {gid}", 11, "normal", "#333333")],
+    return VPacker(children=[area(name, 18, "bold", "#111111"), area(phone, 17, "bold", "#111111"),
+                             area(f"{grid_word} {gid}", 12, "normal", "#333333")],
                    align="center", pad=0, sep=lay.pt(1.5) * scale)
 
 
-def _annotation(box: VPacker, *, xy: tuple[float, float], at: tuple[float, float], lay: Layout,
-                scale: float, edge: str, leader: bool) -> AnnotationBbox:
-    arrow = ({"arrowstyle": "-", "color": "#222222", "lw": lay.pt(1.3), "shrinkA": 0, "shrinkB": 0}
-             if leader else None)
+def _number_box(number: int, *, lay: Layout, font: str) -> TextArea:
+    """The short form of a grid label: its roster number."""
+    return TextArea(str(number), textprops={"fontsize": lay.pt(17), "fontweight": "bold",
+                                            "family": font, "color": "#111111"})
+
+
+def _annotation(box: Any, *, xy: tuple[float, float], at: tuple[float, float], lay: Layout,
+                scale: float, edge: str, leader: bool, tight: bool = False) -> AnnotationBbox:
+    # leader lines are drawn separately, from the anchor to the box's edge (see _grid_labels)
+    arrow = None
     return AnnotationBbox(box, xy, xybox=at, xycoords="data", boxcoords="data",
-                          box_alignment=(0.5, 0.5), frameon=True, pad=0.35,
+                          box_alignment=(0.5, 0.5), frameon=True, pad=0.12 if tight else 0.35,
                           fontsize=lay.pt(12) * scale, arrowprops=arrow, annotation_clip=False,
-                          bboxprops={"boxstyle": "round,pad=0.35", "facecolor": "white",
+                          bboxprops={"boxstyle": f"round,pad={0.12 if tight else 0.35}",
+                                     "facecolor": "white",
                                      "edgecolor": edge, "alpha": 0.88,
                                      "linewidth": lay.pt(1.5)},
                           zorder=20)
@@ -225,40 +236,50 @@ def draw_map(fig: Figure, lay: Layout, d: StationLayers, *, font: str,
         obstacles.append(station_box)
     placements, artists = _grid_labels(ax, d, ext, mpi, lay, font, t, obstacles)
     blocked = [p.box for p in placements] + obstacles
-    leaders = [LineString([p.anchor, (p.x, p.y)]).buffer(0.03 * mpi)
-               for p in placements if p.leader]
-    villages = _village_labels(ax, d, ext, mpi, lay, font, blocked, leaders)
-    return MapPanel(ax, ext, mpi, placements, artists, villages)
+    leaders = [p.leader_line.buffer(0.03 * mpi) for p in placements if p.leader_line is not None]
+    villages, vboxes = _village_labels(ax, d, ext, mpi, lay, font, blocked, leaders)
+    return MapPanel(ax, ext, mpi, placements, artists, villages, obstacles, vboxes)
 
 
 def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, font: str,
                  t: dict[str, str], obstacles: list[Box]) -> tuple[list[Placement], list[Any]]:
     texts = []
     requests = []
-    for _, g in d.grids.iterrows():
+    for number, (_, g) in enumerate(d.grids.iterrows(), start=1):
         name, phone, gid = str(g.get("manager_name") or "—"), format_phone(g.get("phone")), \
             str(g["grid_id"])
-        probe = _annotation(_label_box(name, phone, gid, lay=lay, scale=1.0, font=font,
-                                       grid_word=t["grid_label"]),
-                            xy=(ext[0], ext[1]), at=(ext[0], ext[1]), lay=lay, scale=1.0,
-                            edge="#333333", leader=False)
-        ax.add_artist(probe)
-        w, h = _measure(ax, probe, mpi)
-        probe.remove()
-        texts.append((name, phone, gid))
-        requests.append(LabelRequest(gid, g.geometry, w, h))
+        sizes = []
+        for box in (_label_box(name, phone, gid, lay=lay, scale=1.0, font=font,
+                               grid_word=t["grid_label"]), _number_box(number, lay=lay, font=font)):
+            probe = _annotation(box, xy=(ext[0], ext[1]), at=(ext[0], ext[1]), lay=lay,
+                                scale=1.0, edge="#333333", leader=False,
+                                tight=isinstance(box, TextArea))
+            ax.add_artist(probe)
+            sizes.append(_measure(ax, probe, mpi))
+            probe.remove()
+        texts.append((name, phone, gid, number))
+        (w, h), short = sizes
+        requests.append(LabelRequest(gid, g.geometry, w, h, compact=short))
     frame = (ext[0] + 0.1 * mpi, ext[1] + 0.1 * mpi, ext[2] - 0.1 * mpi, ext[3] - 0.1 * mpi)
     placements = place_labels(requests, frame=frame, scales=LABEL_SCALES, gap=0.08 * mpi,
                               obstacles=obstacles)
     artists = []
-    for (name, phone, gid), p, colour in zip(texts, placements, d.colours):
-        ab = _annotation(_label_box(name, phone, gid, lay=lay, scale=p.scale, font=font,
-                                    grid_word=t["grid_label"]),
-                         xy=p.anchor, at=(p.x, p.y), lay=lay, scale=p.scale,
-                         edge="#333333" if p.leader else colour, leader=p.leader)
+    for (name, phone, gid, number), p, colour in zip(texts, placements, d.colours):
+        if not p.placed:
+            continue
+        content = (_number_box(number, lay=lay, font=font) if p.compact else
+                   _label_box(name, phone, gid, lay=lay, scale=p.scale, font=font,
+                              grid_word=t["grid_label"]))
+        ab = _annotation(content, xy=p.anchor, at=(p.x, p.y), lay=lay, scale=p.scale,
+                         edge="#333333" if p.leader else colour, leader=p.leader,
+                         tight=p.compact)
         ax.add_artist(ab)
         artists.append(ab)
-        if p.leader:
+        line = p.leader_line
+        if line is not None:
+            (x0, y0), (x1, y1) = line.coords
+            ax.plot([x0, x1], [y0, y1], color="#222222", lw=lay.pt(1.3), zorder=19,
+                    solid_capstyle="butt")
             ax.scatter([p.anchor[0]], [p.anchor[1]], s=lay.pt(5) ** 2, c="#222222", zorder=19)
     return placements, artists
 
@@ -266,8 +287,8 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
 def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, font: str,
                     blocked: list[Box], leaders: list[Any]) -> list[Any]:
     if d.villages is None or not len(d.villages) or "name" not in d.villages.columns:
-        return []
-    fs = lay.pt(10.5)
+        return [], []
+    fs = lay.pt(12.75)  # 4.5 mm
     h = fs / 72 * mpi * 1.3
     view = shp_box(*ext)
     labels = []
@@ -285,4 +306,4 @@ def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layou
         out.append(ax.text((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, lab.key, fontsize=fs, family=font,
                            ha="center", va="center", color="#555555", zorder=12,
                            path_effects=_HALO))
-    return out
+    return out, [b for _, b in kept]

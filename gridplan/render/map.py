@@ -5,16 +5,19 @@
     m = make_map(plan)                      # a folium.Map; m.save("map.html") is offline too
     save_map(plan, "maps/x/map.html", basemap="none")
 
-Layers (Chinese names, in the layer control): 乡镇, 服务网格, 台区, 10kV线路, 开关, 供电所. 台区 are
-canvas-drawn circle markers (``prefer_canvas``), so 10,000 of them stay smooth. Every script and
-stylesheet is embedded from the vendored npm packages (see :mod:`gridplan.render.assets`) unless
-``cdn=True``. Basemap tiles always need the network: with none, the vector layers still render;
-``basemap="none"`` asks for no tile at all.
+Layers (Chinese names, in the layer control): 服务网格, 村 (when given), 乡镇, 10kV线路, 开关, 台区,
+供电所. 台区 are canvas-drawn circle markers (``prefer_canvas``), so 10,000 of them stay smooth; they
+show from station zoom in. Managers' names (and phones, zoomed in), township and village names are
+labels on the map (:mod:`gridplan.render._ui`). Every script and stylesheet is embedded from the
+vendored npm packages (see :mod:`gridplan.render.assets`) unless ``cdn=True``. The page opens with
+no basemap and requests nothing: the configured basemap is offered in the layer control and its
+tiles load only once the user picks it (they need the network).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +27,7 @@ from folium.plugins import Fullscreen, MeasureControl
 
 from .._files import write_text_atomic
 from ..coords import tiles_are_gcj02
-from . import _controls, _layers, assets
+from . import _controls, _layers, _ui, assets
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -88,17 +91,18 @@ def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None
                    zoom_start=11, tiles=None, prefer_canvas=True, control_scale=False)
     if not cdn:
         OfflineFigure().add_child(m)
-    if base == "none":
-        m.get_root().header.add_child(folium.Element(
-            "<style>.leaflet-container { background: #f4f2ec; }</style>"), name="gp_background")
     _controls.add_basemap(m, base, tianditu_key=getattr(params, "tianditu_key", None))
 
     fills = _layers.grid_fills(plan.grids)
     grids_fg, grids_gj = _layers.grid_layer(plan.grids, fills, basemap=base, simplify_m=SIMPLIFY_M)
     grids_fg.add_to(m)
-    _layers.township_layer(county.townships, basemap=base, simplify_m=SIMPLIFY_M).add_to(m)
+    villages_fg = _layers.village_layer(county.villages, basemap=base, simplify_m=SIMPLIFY_M)
+    if villages_fg is not None:
+        villages_fg.add_to(m)
+    towns_fg = _layers.township_layer(county.townships, basemap=base, simplify_m=SIMPLIFY_M)
+    towns_fg.add_to(m)
     feeders = _layers.feeder_layer(plan.segments, county.feeders, basemap=base,
-                                   simplify_m=SIMPLIFY_M)
+                                   simplify_m=SIMPLIFY_M, owners=_owners(plan))
     if feeders is not None:
         feeders.add_to(m)
     switches = _layers.switch_layer(county.switches, basemap=base)
@@ -109,23 +113,70 @@ def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None
     tr_fg.add_to(m)
     _layers.station_layer(county.stations, basemap=base).add_to(m)
 
-    _controls.add_search(m, tr_gj, geom_type="Point", placeholder="搜索台区名称或台区经理",
-                         color="#ff0000", weight=3)
-    _controls.add_search(m, grids_gj, geom_type="Polygon", placeholder="搜索网格编号或台区经理",
-                         color="#ff0000", weight=4)
-    Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
-    MeasureControl(position="topleft", primary_length_unit="meters",
+    # topleft: zoom, search; topright: layers, full screen, measure; bottomright: scale, draw,
+    # export; bottomleft: the legend. Nothing stacks over anything else, even at 390 x 844.
+    Fullscreen(position="topright", title="全屏", title_cancel="退出全屏").add_to(m)
+    MeasureControl(position="topright", primary_length_unit="meters",
                    secondary_length_unit="kilometers", primary_area_unit="sqmeters",
                    secondary_area_unit="hectares", localization="cn").add_to(m)
+    _controls.MetricScale().add_to(m)
+    _ui.DrawLocal().add_to(m)
     _controls.PinDraw(coords="gcj02" if tiles_are_gcj02(base) else None).add_to(m)
-    note = "" if base == "none" else "底图瓦片需要联网；离线时底图空白，图层照常显示。"
+    note = "" if base == "none" else "底图瓦片需要联网：选中底图后才会请求瓦片。"
     _controls.Legend(title=_controls.legend_title(county.name, len(plan.grids), len(plan.transformers)),
                      basemap=base, feeders=feeders is not None, switches=switches is not None,
-                     note=note, coverage=_controls.coverage_text(plan.kpi.get("coverage"))).add_to(m)
+                     note=note, coverage=_controls.coverage_text(plan.kpi.get("coverage")),
+                     villages=villages_fg is not None, tr_zoom=_ui.TR_MIN_ZOOM).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    _controls.MetricScale().add_to(m)
+    _ui.MapUI(grids_gj=grids_gj, tr_gj=tr_gj, grids_fg=grids_fg, tr_fg=tr_fg, town_fg=towns_fg,
+              village_fg=villages_fg,
+              config=_ui_config(plan, county, base)).add_to(m)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return m
+
+
+def _owners(plan: Plan) -> dict[str, tuple[Any, Any]]:
+    """manager_id -> (name, phone), from the roster, then the grids."""
+    out: dict[str, tuple[Any, Any]] = {}
+    g = plan.grids
+    if {"manager_id", "manager_name"} <= set(g.columns):
+        phones = g["phone"] if "phone" in g.columns else [None] * len(g)
+        out.update({k: (n, ph) for k, n, ph in zip(g["manager_id"], g["manager_name"], phones)})
+    mg = plan.managers
+    if mg is not None and {"manager_id", "name"} <= set(mg.columns):
+        phones = mg["phone"] if "phone" in mg.columns else [None] * len(mg)
+        for k, n, ph in zip(mg["manager_id"], mg["name"], phones):
+            old = out.get(k, (None, None))
+            out[k] = (n if n is not None else old[0], ph if isinstance(ph, str) and ph else old[1])
+    return out
+
+
+def _ui_config(plan: Plan, county: Any, base: str) -> dict[str, Any]:
+    """Label lists and popup fields for :class:`gridplan.render._ui.MapUI` (texts escaped)."""
+    esc = _layers.esc
+    grids = plan.grids.sort_values("grid_id") if "grid_id" in plan.grids.columns else plan.grids
+    grid_labels = []
+    if len(grids):
+        props = _layers.grid_properties(grids, {})
+        for (lat, lon, r), p in zip(_layers.label_points(grids, basemap=base, inscribed=True), props):
+            if not math.isnan(lat):
+                grid_labels.append([lat, lon, r, p["manager"] or p["grid_id"], p["phone"],
+                                    p["grid_id"]])
+    towns = county.townships
+    town_labels = [[lat, lon, esc(n)] for (lat, lon, _), n in
+                   zip(_layers.label_points(towns, basemap=base), towns.get("name", []))
+                   if not math.isnan(lat) and esc(n)]
+    vil = county.villages
+    village_labels = []
+    if vil is not None and len(vil) and "name" in vil.columns:
+        polys = vil[vil.geom_type.isin(["Polygon", "MultiPolygon"])]
+        village_labels = [[lat, lon, esc(n)] for (lat, lon, _), n in
+                          zip(_layers.label_points(polys, basemap=base), polys["name"])
+                          if not math.isnan(lat) and esc(n)]
+    return {"grid_labels": grid_labels, "town_labels": town_labels,
+            "village_labels": village_labels,
+            "grid_fields": [list(f) for f in _layers.GRID_FIELDS],
+            "tr_fields": [list(f) for f in _layers.TR_FIELDS]}
 
 
 def map_html(m: folium.Map) -> str:

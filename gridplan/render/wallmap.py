@@ -1,10 +1,15 @@
-"""Print-ready wall maps (墙图) of one station's service grids: PDF, PNG or SVG, A0–A3.
+"""Print-ready wall maps (墙图) of one station's service grids: PDF, PNG or SVG, A0–A4.
 
 The page shows the station's grids in distinct colours with each manager's name and phone printed
-inside the grid (or beside it with a leader line), villages, 台区, feeders, the station, a roster
-table, legend, scale bar, north arrow, the fault/complaint phones and a data note. Drawing is done
-with matplotlib (Agg, no network) in the plan's metric CRS, so the scale bar is true; the Chinese
-font is embedded in the PDF (TrueType/CID, ``pdf.fonttype = 42``).
+inside the grid (or beside it with a leader line; where even that finds no room, the grid's roster
+number), villages, 台区, feeders, the station, the roster table, legend, scale bar, north arrow, the
+fault/complaint phones with the station's duty phone, and a data note. Text sizes are fixed in
+millimetres for reading at a metre (``_wall_layout.TEXT_MM``): a smaller sheet shows fewer labels
+and moves the roster to continuation pages, never prints smaller text. The whole roster is always
+printed: what does not fit beside the map goes to page 2, 3, … (more pages of the PDF; for PNG and
+SVG, files ``NAME-2.png`` … beside ``NAME.png``). Drawing is done with matplotlib (Agg, no network)
+in the plan's metric CRS, so the scale bar is true; the Chinese font is embedded as a TrueType
+subset (``pdf.fonttype = 42``, see :func:`gridplan.render.fonts.embed_truetype`).
 
 Example::
 
@@ -14,8 +19,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +38,8 @@ from .._errors import Problems
 from .._files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, Layout, grid_colours, page_layout
 from ._wall_map import MapPanel, StationLayers, draw_map
-from ._wall_side import TEXT, draw_sidebar, draw_title, roster_rows
-from .fonts import find_cjk_font
+from ._wall_side import TEXT, _phone_lines, draw_roster_page, draw_sidebar, draw_title, roster_rows
+from .fonts import embed_truetype, find_cjk_font
 
 __all__ = ["FORMATS", "PAPER_MM", "WallMap", "render_wallmap", "wallmap_figure"]
 
@@ -55,6 +62,11 @@ class WallMap:
     fig: Figure
     layout: Layout
     panel: MapPanel
+    #: Continuation pages (the rest of the roster), in order.
+    pages: list[Figure] = dataclasses.field(default_factory=list)
+    #: The roster's rows (序号, 网格, 台区经理, 电话, 户数, 台区数, 负责村) and how many page 1 holds.
+    rows: list[list[str]] = dataclasses.field(default_factory=list)
+    rows_on_first: int = 0
 
 
 def _check(plan: Any, station_id: str, size: str, orientation: str, language: str,
@@ -83,7 +95,8 @@ def _check(plan: Any, station_id: str, size: str, orientation: str, language: st
     problems.raise_if_any()
 
 
-def _station_layers(plan: Any, station_id: str) -> StationLayers:
+def _station_layers(plan: Any, station_id: str) -> tuple[StationLayers, str | None]:
+    """The station's layers and its duty phone (``stations.phone`` / 值班电话; None if not given)."""
     county = plan.county
     all_grids = plan.grids
     mask = all_grids["station_id"].astype(str) == station_id
@@ -121,23 +134,29 @@ def _station_layers(plan: Any, station_id: str) -> StationLayers:
     others_tr = tr[~in_station]
     others_tr = others_tr[others_tr.intersects(view)] if len(others_tr) else None
     grids = _with_villages(grids, villages, tr[in_station])
+    duty = None
+    if len(st) and "phone" in st.columns:
+        v = st.iloc[0]["phone"]
+        duty = None if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip() \
+            else str(v).strip()
     return StationLayers(grids=grids, colours=grid_colours(list(grids.geometry)), others=others,
                          townships=townships, villages=villages, transformers=tr[in_station],
                          other_transformers=others_tr, lines=lines, other_lines=other_lines,
                          station_xy=xy,
-                         station_name=name)
+                         station_name=name), duty
 
 
 def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
                    transformers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Fill the ``villages`` column (names, "、"-joined) when the plan does not carry it: a grid
+    """Fill the ``villages`` column (负责村; names, "、"-joined). With village polygons a grid
     answers for each village that has ≥ 20 % of its area in the grid (or covers ≥ 20 % of the
-    grid), else for the villages its 台区 name in the ledger."""
-    if "villages" in grids.columns and grids["villages"].map(
+    grid); without them, for the villages its 台区 name in the ledger (the plan's column)."""
+    has_polys = villages is not None and len(villages) and "name" in villages.columns
+    if not has_polys and "villages" in grids.columns and grids["villages"].map(
             lambda v: isinstance(v, (list, tuple)) or (isinstance(v, str) and v != "")).any():
         return grids
     names: dict[str, list[str]] = {}
-    if villages is not None and len(villages) and "name" in villages.columns:
+    if has_polys:
         vil = gpd.GeoDataFrame({"name": villages["name"].astype(str).to_numpy(),
                                 "v_area": villages.area.to_numpy()},
                                geometry=villages.geometry.to_numpy(), crs=villages.crs)
@@ -152,8 +171,32 @@ def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
         for gid, grp in transformers.dropna(subset=["village"]).groupby("grid_id"):
             names[str(gid)] = sorted(grp["village"].astype(str).unique())
     grids = grids.copy()
+    old = grids["villages"] if "villages" in grids.columns else None
     grids["villages"] = grids["grid_id"].astype(str).map(lambda g: "、".join(names.get(g, [])))
+    if old is not None:  # a grid no polygon reaches keeps the ledger's villages
+        grids["villages"] = [new or ("" if not isinstance(o, str) else o)
+                             for new, o in zip(grids["villages"], old)]
     return grids
+
+
+#: Township columns that may carry the county's name (Chinese GIS exports, Taiwan's COUNTYNAME).
+_COUNTY_COLUMNS = ("county_name", "county", "COUNTYNAME", "县", "县名", "县区", "所属县", "区县")
+
+
+def county_name(plan: Any) -> str:
+    """The county's name for print: ``county_name`` from gridplan.toml, else a county column of
+    the townships, else the loaded name (which, without either, is the input folder's name)."""
+    county = plan.county
+    name = str(county.name)
+    if getattr(plan.params, "county_name", None):
+        return str(plan.params.county_name)
+    tws = county.townships
+    for col in _COUNTY_COLUMNS:
+        if col in tws.columns:
+            vals = sorted({str(v).strip() for v in tws[col].dropna() if str(v).strip()})
+            if vals:
+                return "、".join(vals[:3])
+    return name
 
 
 def _date_text(date: dt.date | str | None, t: dict[str, str]) -> str:
@@ -187,30 +230,61 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
     t = TEXT[language]
     font = find_cjk_font(font_path).family
     lay = page_layout(size, orientation)
-    d = _station_layers(plan, station_id)
+    d, duty = _station_layers(plan, station_id)
+    if duty is None:
+        log.warning("station %s has no duty phone (a phone / 值班电话 column of stations): the "
+                    "wall map prints 95598 only", station_id)
+    county = county_name(plan)
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(lay.width_in, lay.height_in), dpi=72)
-        FigureCanvasAgg(fig)
-        fig.patch.set_facecolor("white")
+        fig = _page(lay)
         date_text = _date_text(date, t)
         customers = int(d.grids["customers"].sum()) if "customers" in d.grids else 0
-        subtitle = t["subtitle"].format(county=plan.county.name, grids=len(d.grids),
+        subtitle = t["subtitle"].format(county=county, grids=len(d.grids),
                                         transformers=len(d.transformers), customers=f"{customers:,}")
         draw_title(fig, lay, t, title=t["title"].format(station=d.station_name), subtitle=subtitle,
                    date_text=date_text, font=font)
         panel = draw_map(fig, lay, d, font=font, t=t)
-        source = plan.county.name
-        if plan.county.source is not None and Path(plan.county.source).name != source:
-            source += f" ({Path(plan.county.source).name})"
-        note = t["note"].format(source=source, date=date_text, crs=_crs_text(plan.crs),
+        note = t["note"].format(source=county, date=date_text, crs=_crs_text(plan.crs),
                                 version=__version__)
         have = {"other": d.others is not None and len(d.others) > 0,
                 "village": d.villages is not None and len(d.villages) > 0,
                 "feeder": d.lines is not None and len(d.lines) > 0}
-        draw_sidebar(fig, lay, t, rows=roster_rows(d.grids, t), colours=d.colours, have=have,
-                     note=note, fault_phone=str(fault_phone), complaint_phone=str(complaint_phone),
-                     font=font)
-    return WallMap(fig=fig, layout=lay, panel=panel)
+        rows = roster_rows(d.grids, t)
+        shown = draw_sidebar(fig, lay, t, rows=rows, colours=d.colours, have=have, note=note,
+                             fault_phone=str(fault_phone), complaint_phone=str(complaint_phone),
+                             font=font, duty_phone=duty,
+                             numbers=any(p.compact and p.placed for p in panel.placements),
+                             unlabelled=sum(not p.placed for p in panel.placements))
+        # continuation pages: first count them (a dry run), then draw
+        starts = []
+        nxt = shown
+        while nxt < len(rows):
+            starts.append(nxt)
+            nxt = draw_roster_page(None, lay, t, rows=rows, colours=d.colours, first=nxt,
+                                   title="", phones=[], page="", note="", font=font, draw=False)
+        total = 1 + len(starts)
+        phones = _phone_lines(t, str(fault_phone), str(complaint_phone), duty, 1e9)
+        pages = []
+        for k, first in enumerate(starts, start=2):
+            page = _page(lay)
+            draw_roster_page(page, lay, t, rows=rows, colours=d.colours, first=first,
+                             title=t["roster_cont"].format(station=d.station_name),
+                             phones=phones, page=t["page"].format(n=k, total=total), note=note,
+                             font=font)
+            pages.append(page)
+        if total > 1:
+            fig.text(1 - lay.margin_in / lay.width_in, lay.margin_in / lay.height_in * 0.35,
+                     t["page"].format(n=1, total=total), fontsize=10, family=font, ha="right",
+                     va="bottom", color="#555555")
+        embed_truetype([fig, *pages], find_cjk_font(font_path))
+    return WallMap(fig=fig, layout=lay, panel=panel, pages=pages, rows=rows, rows_on_first=shown)
+
+
+def _page(lay: Layout) -> Figure:
+    fig = Figure(figsize=(lay.width_in, lay.height_in), dpi=72)
+    FigureCanvasAgg(fig)
+    fig.patch.set_facecolor("white")
+    return fig
 
 
 def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
@@ -228,7 +302,7 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     station_id
         The station whose grids are drawn.
     size
-        ISO paper size: ``"A0"``, ``"A1"``, ``"A2"`` or ``"A3"``.
+        ISO paper size: ``"A0"`` to ``"A4"``.
     orientation
         ``"landscape"`` or ``"portrait"``.
     out
@@ -273,15 +347,38 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     owned = target is None
     if target is None:
         target = open_output_file(out, command="render_wallmap")
+    figs = [wm.fig, *wm.pages]
+    # PDF: one file, the roster's continuation as further pages; PNG/SVG: NAME-2.png, ... beside it
+    extra = [] if fmt == "pdf" else \
+        [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(2, len(figs) + 1)]
+    tmps: list[str] = []
     try:
+        for path in extra:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=out.parent)
+            os.close(fd)
+            tmps.append(tmp)
         with matplotlib.rc_context(_RC):
-            wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
+            if fmt == "pdf":
+                from matplotlib.backends.backend_pdf import PdfPages
+
+                with PdfPages(target.tmp, metadata=meta) as pdf:
+                    for f in figs:
+                        pdf.savefig(f, facecolor="white")
+            else:
+                wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
+                for f, tmp in zip(figs[1:], tmps):
+                    f.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
+        for tmp, path in zip(tmps, extra):
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
         target.commit()
     except BaseException:
+        for tmp in tmps:
+            Path(tmp).unlink(missing_ok=True)
         if owned:
             target.close(failed=True)
         raise
     if owned:
         target.close()
-    log.info("wall map of %s written to %s", station_id, out)
+    log.info("wall map of %s written to %s (%d page(s))", station_id, out, len(figs))
     return out
