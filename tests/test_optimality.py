@@ -45,3 +45,20 @@ def test_bound_is_tight_enough_to_be_useful() -> None:
 def test_bad_k() -> None:
     with pytest.raises(ValueError):
         pmedian_lower_bound(np.zeros((3, 2)), 0)
+
+
+def test_kpi_optimality_section_on_a_small_county() -> None:
+    from gridplan.kpi import optimality
+
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 3000, (8, 2))
+    keys = np.array(["T1"] * 4 + ["T2"] * 4)
+    gid = np.array(["a", "a", "b", "b", "c", "c", "c", "d"])
+    out = optimality(xy, gid, keys)
+    for key, rows, k in (("T1", slice(0, 4), 2), ("T2", slice(4, 8), 2)):
+        o = out["townships"][key]
+        assert o["bound_m"] <= _pmedian_optimum(xy[rows], k, np.ones(4)) + 0.1
+        assert o["bound_m"] <= o["value_m"] and 0 <= o["gap"] <= 1
+    c = out["county"]
+    assert c["bound_m"] == pytest.approx(sum(v["bound_m"] for v in out["townships"].values()))
+    assert out["skipped"] == []
