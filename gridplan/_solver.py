@@ -481,3 +481,76 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
             price += step0 * (1 - it / inner) * (target - load) / target
         labels = new
     return labels
+
+
+def pmedian_lower_bound(xy: np.ndarray, k: int, *, weights: np.ndarray | None = None,
+                        iterations: int = 300) -> float:
+    """Lagrangian lower bound on the total distance of any ``k``-part plan of ``xy``.
+
+    The value bounded is ``Σ_i w_i · |x_i − m(p_i)|``: every unit's (weighted) straight-line
+    distance to the medoid (a unit of its own part) of its part. Every balanced, contiguous plan
+    is a feasible solution of the uncapacitated p-median problem with *every* unit a candidate
+    centre, so any lower bound of that problem bounds the plan too. The assignment constraints
+    ``Σ_j x_ij = 1`` are relaxed with multipliers ``λ_i``; for any ``λ``
+
+    ``L(λ) = Σ_i λ_i + Σ_{j in the k smallest ρ_j} ρ_j``, ``ρ_j = Σ_i min(0, w_i d_ij − λ_i)``
+
+    is ≤ the p-median optimum (weak duality), hence ≤ the value of the plan. ``λ`` is improved
+    by subgradient steps and the best ``L`` seen is returned, so the result is valid whatever
+    the number of iterations. Balance and contiguity are relaxed (the bound ignores them).
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` coordinates in metres.
+    k
+        Number of parts, ``1 <= k <= n``.
+    weights
+        Optional ``n`` non-negative weights of the distances (default 1).
+    iterations
+        Subgradient steps.
+
+    Returns
+    -------
+    float
+        A lower bound in metres (0 when ``k >= n``).
+    """
+    xy = np.asarray(xy, dtype=float)
+    n = len(xy)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..{n}, got {k}")
+    if k == n:
+        return 0.0
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)) * w[:, None]  # d[i, j]
+    lam = np.sort(d, axis=1)[:, 1].copy()  # distance to the nearest other unit
+    best = -np.inf
+    ub = _greedy_pmedian(d, k)
+    step = 1.0
+    for _ in range(iterations):
+        red = np.minimum(0.0, d - lam[:, None])  # reduced costs
+        rho = red.sum(axis=0)
+        open_ = np.argpartition(rho, k - 1)[:k]
+        val = float(lam.sum() + rho[open_].sum())
+        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
+            best = val
+        else:
+            step *= 0.97
+        # subgradient: 1 − Σ_j∈open x_ij, with x_ij = 1 where the reduced cost is negative
+        g = 1.0 - (d[:, open_] < lam[:, None]).sum(axis=1)
+        norm = float((g * g).sum())
+        if norm == 0:
+            break  # λ is optimal for the relaxation
+        lam = np.maximum(0.0, lam + step * (ub - val) / norm * g)
+    return max(0.0, best)
+
+
+def _greedy_pmedian(d: np.ndarray, k: int) -> float:
+    """Value of a greedy p-median (an upper bound, used only to size subgradient steps)."""
+    n = d.shape[0]
+    cur = np.full(n, np.inf)
+    for _ in range(k):
+        totals = np.minimum(cur[:, None], d).sum(axis=0)
+        j = int(np.argmin(totals))
+        cur = np.minimum(cur, d[:, j])
+    return float(cur.sum())

@@ -162,7 +162,10 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
     inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
     plan.notes.extend(n for n in more if n not in plan.notes)
     return {"county": county, "stations": stations, "hv": hv, "input": inp,
-            "coverage": coverage_kpis(plan), "notes": list(plan.notes)}
+            "coverage": coverage_kpis(plan),
+            "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
+                                     scope=plan.params.scope),
+            "notes": list(plan.notes)}
 
 
 # --------------------------------------------------------------------------- 乡乡有点、村村有人
@@ -472,3 +475,75 @@ def input_kpis(plan: "Plan", *, swapped: list[dict[str, Any]] | None = None
                                     for r in no_roster.to_dict("records")],
     }
     return data, notes
+
+
+#: Above this many 台区 in one township (station) no bound is computed (it needs an n × n matrix).
+OPTIMALITY_MAX_UNITS = 2500
+
+
+def _scope_keys(tr: Any, scope: str) -> np.ndarray:
+    col = "township_id" if scope == "township" or "station_id" not in tr else "station_id"
+    return tr[col].astype(str).to_numpy()
+
+
+def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
+               scope: str = "township") -> dict[str, Any]:
+    """Certificate of quality: a lower bound on the total distance, and the plan's gap.
+
+    The value of a plan is ``Σ`` over 台区 of the straight-line distance (metres) to the medoid of
+    its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
+    :func:`gridplan._solver.pmedian_lower_bound`: a Lagrangian bound of the p-median problem with
+    every 台区 a candidate centre. Every plan of that township with ``k`` grids, balanced and
+    contiguous or not, is a p-median solution, so the bound is never above the best such plan
+    (see docs/benchmarks.md). The county bound is the sum of the township bounds (grids never
+    cross a township, so the county value is the sum of township values).
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` metric coordinates of the 台区.
+    grid_id
+        Grid of every 台区.
+    keys
+        Township (station) of every 台区.
+    scope
+        ``"township"`` or ``"station"``, only used to name the section.
+
+    Returns
+    -------
+    dict
+        ``{"county": {"bound_m", "value_m", "gap"}, "<scope>s": {key: {...}}, "skipped": [...]}``;
+        ``gap = (value − bound) / value`` (0 when the value is 0).
+    """
+    from ._solver import pmedian_lower_bound
+
+    per: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    for key in sorted(set(keys.tolist())):
+        rows = np.flatnonzero(keys == key)
+        gids = grid_id[rows]
+        k = len(set(gids.tolist()))
+        value = 0.0
+        for g in sorted(set(gids.tolist())):
+            sub = xy[rows[gids == g]]
+            _, mean_d, _ = medoid_distances(sub)
+            value += mean_d * len(sub)
+        if len(rows) > OPTIMALITY_MAX_UNITS:
+            skipped.append(key)
+            log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
+                     OPTIMALITY_MAX_UNITS)
+            continue
+        bound = min(pmedian_lower_bound(xy[rows], k, iterations=300 if len(rows) <= 500 else 100),
+                    value)  # float rounding only: a valid bound never exceeds a feasible value
+        per[key] = _gap(bound, value)
+    county = _gap(sum(v["bound_m"] for v in per.values()),
+                  sum(v["value_m"] for v in per.values()))
+    county["covers"] = "all" if not skipped else "townships with a bound"
+    return {"county": county, f"{scope}s": per, "skipped": skipped,
+            "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
+            "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
+
+
+def _gap(bound: float, value: float) -> dict[str, float]:
+    return {"bound_m": round(float(bound), 1), "value_m": round(float(value), 1),
+            "gap": round(float((value - bound) / value), 4) if value > 0 else 0.0}

@@ -103,6 +103,10 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     if "p95_response_minutes" in c:
         click.echo(f"  抢修到达 p95 {c['p95_response_minutes']:.0f} 分钟，最长 {c['max_response_minutes']:.0f} 分钟，"
                    f"超出承诺台区 {c['transformers_beyond_commitment']}")
+    opt = (p.kpi.get("optimality") or {}).get("county")
+    if opt and opt.get("value_m"):
+        click.echo(f"  最优性：总距离 {opt['value_m'] / 1000:.1f} km，下界 {opt['bound_m'] / 1000:.1f} km，"
+                   f"差距 {opt['gap'] * 100:.1f}%（下界放宽了均衡与连通约束）")
     hv = p.kpi.get("hv") or {}
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"

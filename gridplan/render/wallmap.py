@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
