@@ -9,7 +9,6 @@ computation from the raw ledger (``geodata/sample/transformers.csv``) and the pl
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -419,7 +418,7 @@ def test_lasso_twenty_to_another_manager_matches_ledger_and_undo_restores(editor
     ids, target = lasso_twenty(pg)
     summary = page.locator("#gp-sel-summary").inner_text()
     households = ledger()
-    assert f"已选 20 个台区" in summary and f"户数 {households.loc[ids].sum()}" in summary
+    assert "已选 20 个台区" in summary and f"户数 {households.loc[ids].sum()}" in summary
     pg.choose(target)
     pg.assign()
     assert "已把 20 个台区划给" in page.locator("#gp-message").inner_text()

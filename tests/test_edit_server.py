@@ -220,7 +220,7 @@ def test_security_checks(served):
     # the page and its assets: token in the query (sets an HttpOnly cookie) or the cookie
     assert client.get("/").status_code == 401
     assert client.get("/static/app.js").status_code == 401
-    r = client.get(f"/api/state", headers=H)
+    r = client.get("/api/state", headers=H)
     assert r.headers["x-content-type-options"] == "nosniff" and "default-src 'self'" in r.headers[
         "content-security-policy"]
     assert r.headers["cache-control"] == "no-store"
