@@ -454,7 +454,14 @@ def input_kpis(plan: "Plan", *, swapped: list[dict[str, Any]] | None = None
         :attr:`County.report` does not already say).
     """
     county = plan.county
-    snapped = snapped_transformers(plan.transformers, county.townships)
+    recorded = [r for r in (getattr(county, "snapped", None) or []) if r.get("layer") == "transformers"]
+    if recorded:  # the loader snapped them (and planned them 1 m inside): its record is the truth
+        snapped = pd.DataFrame(
+            [{"transformer_id": str(r["id"]), "township_id": str(r["township_id"]),
+              "distance_m": round(float(r["distance_m"]), 1)} for r in recorded]
+        ).sort_values("transformer_id").reset_index(drop=True)
+    else:
+        snapped = snapped_transformers(plan.transformers, county.townships)
     absorbed = absorbed_townships(county.townships, plan.transformers, plan.grids)
     no_roster = stations_without_roster(plan.grids, county.managers)
     names = dict(zip(county.stations["station_id"].astype(str), county.stations["name"]))
