@@ -17,17 +17,34 @@ from . import options
 @click.option("--photos", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of managers' photos named by 工号, e.g. M0042.jpg.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file (.pdf).")
+              help="Output file (.pdf). An existing file is replaced only if gridplan wrote it and "
+                   "it is unchanged since (or with --force).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing --out file even if gridplan did not write it.")
 @options.verbosity
 @options.quiet
 @options.handle_errors
-def board(plan_path: Path, station: str, size: str, photos: Path | None, out: Path, verbose,
-          quiet) -> None:
+def board(plan_path: Path, station: str, size: str, photos: Path | None, out: Path, force: bool,
+          verbose, quiet) -> None:
     """Make the service notice board (公示牌) of one station of PLAN (a plan.gpkg or its folder)."""
+    from .._files import open_output_file
+
+    options.setup_logging(verbose, quiet)
+    target = open_output_file(out, command="gridplan board", inputs=[plan_path], force=force)
+    try:
+        path = _draw(plan_path, station, target, size=size, photos=photos)
+    except BaseException:
+        target.close(failed=True)
+        raise
+    target.close()
+    if not quiet:
+        click.echo(f"公示牌已生成 / notice board written: {path}")
+
+
+def _draw(plan_path: Path, station: str, target, *, size: str, photos: Path | None) -> Path:
     from ..plan import read_plan
     from ..render.board import render_board
 
-    options.setup_logging(verbose, quiet)
     p = read_plan(plan_path)
     st = p.county.stations
     match = st[(st["station_id"].astype(str) == station) | (st["name"].astype(str) == station)]
@@ -36,8 +53,8 @@ def board(plan_path: Path, station: str, size: str, photos: Path | None, out: Pa
         raise click.BadParameter(f"no station {station!r} in the plan; stations: {known}",
                                  param_hint="--station")
     path = render_board(p, station_id=str(match["station_id"].iloc[0]), size=size.upper(),
-                        photos=photos, out=out)
-    click.echo(f"公示牌已生成 / notice board written: {path}")
+                        photos=photos, out=target)
+    return Path(path)
 
 
 COMMANDS = [board]

@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from .._errors import Problems
+from .._files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, format_phone, mm_pt, text_width_em
 from .fonts import embed_truetype, find_cjk_font
 
@@ -279,7 +279,7 @@ def board_figures(plan: Any, *, station_id: str, size: str = "A4", photos: str |
 
 
 def render_board(plan: Any, *, station_id: str, size: str = "A4", photos: str | Path | None = None,
-                 out: str | os.PathLike[str], fault_phone: str = "95598",
+                 out: str | os.PathLike[str] | OutputFile, fault_phone: str = "95598",
                  complaint_phone: str = "95598", date: dt.date | str | None = None,
                  font_path: str | None = None) -> Path:
     """Write the service notice board (网格化服务公示牌) of one station to a PDF.
@@ -314,25 +314,28 @@ def render_board(plan: Any, *, station_id: str, size: str = "A4", photos: str | 
     gridplan.InputError
         Unknown station or size, missing photo folder, not a .pdf (all listed at once).
     """
-    out = Path(out)
+    target = out if isinstance(out, OutputFile) else None
+    out = target.path if target is not None else Path(out)
     _check(plan, str(station_id), str(size).upper(), Path(photos) if photos else None, out)
     board = board_figures(plan, station_id=station_id, size=size, photos=photos,
                           fault_phone=fault_phone, complaint_phone=complaint_phone, date=date,
                           font_path=font_path)
     from matplotlib.backends.backend_pdf import PdfPages
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".pdf", dir=out.parent)
-    os.close(fd)
+    owned = target is None
+    if target is None:  # same rules as the wall map: never replaces a file gridplan did not write
+        target = open_output_file(out, command="render_board")
     try:
-        with matplotlib.rc_context(_RC), PdfPages(tmp, metadata={
+        with matplotlib.rc_context(_RC), PdfPages(target.tmp, metadata={
                 "Title": "网格化服务公示牌", "Creator": "gridplan", "CreationDate": None}) as pdf:
             for f in board.pages:
                 pdf.savefig(f, facecolor="white")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        target.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if owned:
+            target.close(failed=True)
         raise
+    if owned:
+        target.close()
     log.info("notice board of %s written to %s (%d page(s))", station_id, out, len(board.pages))
     return out
