@@ -29,57 +29,12 @@ from .county import County
 from .graph import components, neighbour_edges
 from .settings import Params
 
-__all__ = ["HEAVY_FLAG", "SNAP_M", "PatchResult", "balanced_contiguous", "plan_patches",
-           "snap_points"]
+__all__ = ["HEAVY_FLAG", "PatchResult", "balanced_contiguous", "plan_patches"]
 
 log = logging.getLogger(__name__)
 
 #: Flag of a grid made of one 台区 whose workload alone exceeds the capacity.
 HEAVY_FLAG = "heavy-unit"
-
-#: Grid (metres, in the county's metric CRS) to which 台区 coordinates are rounded before the
-#: territory cells, the contiguity graph and the solver see them. The same geography read from
-#: another input system (GK zone, GCJ-02, BD-09, CGCS2000) differs by far less than this after
-#: projection, so every stage gets bit-identical coordinates and the plan does not depend on
-#: float noise. A point within noise of a cell edge of the grid can still round the other way
-#: (probability about noise / SNAP_M per coordinate: ~1e-4 for millimetre noise at 10 m). Ten
-#: metres is about the accuracy of a 台区 position in a ledger (GPS at the transformer).
-SNAP_M = 10.0
-
-
-def snap_points(gdf: Any, *, grid_m: float = SNAP_M) -> Any:
-    """Return a copy of ``gdf`` with its point geometries rounded to a ``grid_m`` metre grid.
-
-    Parameters
-    ----------
-    gdf
-        A GeoDataFrame in a metric CRS (e.g. ``county.transformers``). Non-point geometries
-        (and empty ones) are left unchanged.
-    grid_m
-        Grid spacing in metres, > 0.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Same rows, columns and CRS; only the coordinates of points change (by at most
-        ``grid_m / sqrt(2)``). The input is not modified.
-    """
-    import shapely
-
-    if not grid_m > 0:
-        raise ValueError(f"grid_m must be > 0, got {grid_m}")
-    out = gdf.copy()
-    geom = out.geometry.values
-    pts = shapely.get_type_id(geom) == 0
-    pts &= ~shapely.is_empty(geom)
-    if pts.any():
-        xy = shapely.get_coordinates(geom[pts])
-        xy = np.round(xy / grid_m) * grid_m
-        new = np.asarray(geom, dtype=object).copy()
-        new[pts] = shapely.points(xy)
-        out = out.set_geometry(type(out.geometry)(new, index=out.index, crs=out.crs),
-                               crs=out.crs)
-    return out
 
 
 def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | None = None,

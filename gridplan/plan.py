@@ -319,13 +319,8 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, prm.workload)
     step(1)
-    # every stage below sees 台区 rounded to a metre grid: no dependence on float noise of the
-    # input system (the output keeps the ledger's own coordinates)
-    snapped = partition.snap_points(tr)
-    lv_county = dataclasses.replace(lv_county, transformers=partition.snap_points(
-        lv_county.transformers))
-    cells = territory.all_cells(county, snapped)  # shared by the graph and the territory stages
-    edges = territory.contiguity_edges(county, snapped, scope=prm.scope, cells=cells)
+    cells = territory.all_cells(county, tr)  # shared by the graph and the territory stages
+    edges = territory.contiguity_edges(county, tr, scope=prm.scope, cells=cells)
     step(2)
     patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges)
     tr["grid_id"] = patches.grid_id
