@@ -41,7 +41,9 @@ def test_board_lists_every_manager_with_phone(tmp_path):
     Image.fromarray(np.full((400, 300, 3), 120, dtype=np.uint8)).save(photos / "M00.jpg")
     out = render_board(plan, station_id="S01", size="A4", photos=photos, out=tmp_path / "b.pdf",
                        date="2024年5月1日")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.pdf", "photos"]
+    # no temp file left; the sidecar records that gridplan wrote b.pdf (issue #11: never replace a
+    # file gridplan did not write)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.pdf.gridplan.json", "b.pdf", "photos"]
     if shutil.which("pdftotext"):
         run = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True)
         assert "Mismatch" not in run.stderr
