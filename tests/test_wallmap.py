@@ -323,7 +323,8 @@ def test_every_size_no_crossings_full_roster_fixed_text(plan, size, orientation,
 def test_pdf_roster_complete_clean_truetype_font(sample_plan, tmp_path, size, orientation):
     out = render_wallmap(sample_plan, station_id="S01", size=size, orientation=orientation,
                          out=tmp_path / "wall.pdf", date=dt.date(2024, 5, 1))
-    assert [p.name for p in tmp_path.iterdir()] == ["wall.pdf"]
+    # one file (and the sidecar recording that gridplan wrote it: issue #11)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".wall.pdf.gridplan.json", "wall.pdf"]
     run = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True,
                          check=True)
     assert "Mismatch" not in run.stderr and "Syntax" not in run.stderr, run.stderr[:300]
@@ -347,7 +348,7 @@ def test_pdf_roster_complete_clean_truetype_font(sample_plan, tmp_path, size, or
 def test_png_continuation_pages_are_separate_files(sample_plan, tmp_path):
     out = render_wallmap(sample_plan, station_id="S01", size="A4", orientation="landscape",
                          out=tmp_path / "s01.png", dpi=40, date="2024-05-01")
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".gridplan.json"))
     assert names[0] == "s01-2.png" and "s01.png" in names and len(names) >= 3, names
     assert out == tmp_path / "s01.png"
 
