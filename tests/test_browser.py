@@ -505,7 +505,9 @@ def test_legend_collapses_and_never_covers_a_popup(browser, tiny_map, viewport) 
         assert page.evaluate("document.querySelector('#gp-legend details').open") is False
         # opening the legend again closes the popup instead of covering it
         page.locator("#gp-legend summary").click()
-        page.wait_for_timeout(200)
+        # `toggle` fires after a task and Leaflet fades the popup out over 200 ms: wait for it to
+        # leave the page (a timeout here means it stayed)
+        page.locator(".leaflet-popup").wait_for(state="detached", timeout=5_000)
         assert page.locator(".leaflet-popup").count() == 0
         assert st["errors"] == [] and st["external"] == []
         _shot(page, f"map-legend-{viewport[0]}x{viewport[1]}.png")
