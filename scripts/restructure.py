@@ -54,6 +54,7 @@ MOVES: dict[str, str] = {
     # cross-cutting concerns stay at the top
     "gridplan/_errors.py": "gridplan/errors.py",
     "gridplan/_files.py": "gridplan/files.py",
+    "gridplan/_cells.py": "gridplan/cells.py",
     "gridplan/county.py": "gridplan/model.py",
     "gridplan/plan.py": "gridplan/pipeline.py",
     "gridplan/coords.py": "gridplan/coords/__init__.py",
@@ -79,6 +80,7 @@ MOVES: dict[str, str] = {
     # people/: assignment, roster
     "gridplan/assign.py": "gridplan/people/assign.py",
     "gridplan/roster.py": "gridplan/people/roster.py",
+    "gridplan/_staff.py": "gridplan/people/staff.py",
     # replan/: pins, store, diff
     "gridplan/pins.py": "gridplan/replan/pins.py",
     "gridplan/store.py": "gridplan/replan/store.py",
@@ -89,6 +91,7 @@ MOVES: dict[str, str] = {
     # scenarios/: merges (the package), before/after comparison
     "gridplan/scenarios.py": "gridplan/scenarios/__init__.py",
     "gridplan/_compare.py": "gridplan/scenarios/comparison.py",
+    "gridplan/_coverage.py": "gridplan/scenarios/coverage.py",
     # scale/ (Dask): many counties, the province summary
     "gridplan/many.py": "gridplan/scale/many.py",
     "gridplan/_province.py": "gridplan/scale/province.py",
