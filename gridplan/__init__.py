@@ -8,15 +8,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._errors import GridplanError, InfeasibleError, InputError, Problem  # noqa: E402
-from .county import County  # noqa: E402
-from .plan import Plan, plan  # noqa: E402
+from . import _compat  # noqa: E402,F401 - deprecated aliases of the old module paths
+from .errors import GridplanError, InfeasibleError, InputError, Problem  # noqa: E402
+from .model import County  # noqa: E402
+from .pipeline import Plan, plan  # noqa: E402
 from .settings import Params, read_params  # noqa: E402
 
 
 def load_county(path, **kwargs):
-    """Load and validate a county folder; see :func:`gridplan.load.load_county`."""
-    from .load import load_county as _load
+    """Load and validate a county folder; see :func:`gridplan.io.load.load_county`."""
+    from .io.load import load_county as _load
 
     return _load(path, **kwargs)
 

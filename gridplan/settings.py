@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import Problems
+from .errors import Problems
 
 __all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read_params"]
 
@@ -183,7 +183,7 @@ class Params:
 
     def _validate_segment_weight(self, p: Problems, source: str) -> None:
         """``segment_weight`` parses; ``segment_cap`` is given exactly when the weight is not plain km."""
-        from ._errors import InputError
+        from .errors import InputError
 
         try:
             w = parse_weight(self.segment_weight)
@@ -283,7 +283,7 @@ def parse_weight(expr: str) -> dict[str, float]:
     gridplan.InputError
         Names other than ``km``, ``poles``, ``transformers``; bare numbers; anything but ``+``, ``*``.
     """
-    from .workload import parse_workload
+    from .lv.workload import parse_workload
 
     return parse_workload(expr, names=WEIGHT_NAMES, constant=None, label="segment_weight",
                           example="km + 0.02*poles + 0.3*transformers")

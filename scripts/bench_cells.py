@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from _machine import describe  # noqa: E402
 
-from gridplan._cells import write_csv, write_xlsx_cell  # noqa: E402
+from gridplan.cells import write_csv, write_xlsx_cell  # noqa: E402
 
 
 def table(rows: int, seed: int = 0) -> pd.DataFrame:

@@ -5,7 +5,7 @@ the cost of the coverage and input KPIs, side by side in one run.
         --python .venv-lower/bin/python [--county geodata/sample] [--runs 1]
 
 Each interpreter runs the same child (this file with ``--child``) in a fresh process: load the
-county, plan it, then time :func:`gridplan.kpi.coverage_kpis` and :func:`gridplan.kpi.input_kpis`
+county, plan it, then time :func:`gridplan.metrics.kpi.coverage_kpis` and :func:`gridplan.metrics.kpi.input_kpis`
 again on the finished plan, and write the outputs (map included) to a temporary folder. The
 child reports its own peak memory (``getrusage(RUSAGE_SELF)``) and the versions it ran on. The
 runs are sequential, so the ratios between interpreters are comparable within one run.
@@ -31,7 +31,7 @@ def child(county: str) -> dict:
 
     sys.path.insert(0, str(ROOT))  # this checkout's gridplan, whatever the interpreter has installed
     import gridplan
-    from gridplan import kpi
+    from gridplan.metrics import kpi
 
     t0 = time.perf_counter()
     c = gridplan.load_county(county)

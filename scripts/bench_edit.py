@@ -86,7 +86,7 @@ def pick_moves(session, k: int, *, station: str | None = None) -> tuple[list[str
 def main() -> None:
     from _machine import describe
 
-    from gridplan.plan import read_plan
+    from gridplan.pipeline import read_plan
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--transformers", type=int, default=10_000)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_one(folder: Path, out: Path) -> dict[str, float]:
     """Time each step of planning ``folder`` into ``out`` in this process."""
     import gridplan
-    from gridplan.plan import STAGES
+    from gridplan.pipeline import STAGES
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridplan.many import plan_many
+from gridplan.scale.many import plan_many
 
 
 def machine() -> str:

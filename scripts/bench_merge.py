@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 
 import gridplan
-from gridplan.response import travel_times
+from gridplan.metrics.response import travel_times
 from gridplan.scenarios import merge_candidates, merge_stations
 
 

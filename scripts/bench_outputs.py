@@ -37,8 +37,8 @@ SECTION = "## Writing outputs (manifest, lock, staged swap)"
 
 def staged_write(p, out: Path) -> tuple[float, float]:
     """Write ``p`` through the output writer; return (total s, writer's own s: open + commit)."""
-    from gridplan._files import open_output
-    from gridplan.plan import PLAN_FILES
+    from gridplan.files import open_output
+    from gridplan.pipeline import PLAN_FILES
 
     t0 = time.perf_counter()
     target = open_output(out, command="gridplan plan", expect=PLAN_FILES)

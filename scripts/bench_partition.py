@@ -4,9 +4,9 @@ Every (instance, method) runs in its own subprocess (a fresh interpreter: clean 
 timeout that kills it). The parent computes every metric with the same code from the returned labels.
 
 Instances: uniform and clustered random points in a 10 km square, N = 1,000 ... 100,000, K = N/50,
-weights uniform integers 1-100, seed 0, Delaunay edges (gridplan.graph.neighbour_edges).
+weights uniform integers 1-100, seed 0, Delaunay edges (gridplan.lv.graph.neighbour_edges).
 
-Methods: gridplan.partition.balanced_contiguous; scikit-learn KMeans; pymetis without and with
+Methods: gridplan.lv.partition.balanced_contiguous; scikit-learn KMeans; pymetis without and with
 contig=1 (ufactor=5); GerryChain 1.0 recursive_tree_part (epsilon 0.05); spopt SKATER (floor =
 half the mean part size, coordinates as attributes). GerryChain and spopt run with
 ``--peer-python`` (a separate virtualenv with the ``bench`` extra) when the main one lacks them.
@@ -68,7 +68,7 @@ def instance(kind: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def edges_of(xy: np.ndarray) -> np.ndarray:
-    from gridplan.graph import neighbour_edges
+    from gridplan.lv.graph import neighbour_edges
     return neighbour_edges(xy)
 
 
@@ -78,7 +78,7 @@ def run_method(method: str, xy: np.ndarray, w: np.ndarray, e: np.ndarray, k: int
     """Labels of one method (the timed part)."""
     n = len(xy)
     if method == "gridplan":
-        from gridplan.partition import balanced_contiguous
+        from gridplan.lv.partition import balanced_contiguous
         return balanced_contiguous(xy, w, k, edges=e, tolerance=0.05, seed=0)
     if method == "kmeans":
         from sklearn.cluster import KMeans
@@ -121,7 +121,7 @@ def run_method(method: str, xy: np.ndarray, w: np.ndarray, e: np.ndarray, k: int
 
 
 #: Modules imported before the clock starts (import time is not solver time).
-PRELOAD = {"gridplan": ["gridplan.partition", "pymetis", "scipy.spatial", "scipy.sparse.csgraph"], "kmeans": ["sklearn.cluster"], "metis": ["pymetis"],
+PRELOAD = {"gridplan": ["gridplan.lv.partition", "pymetis", "scipy.spatial", "scipy.sparse.csgraph"], "kmeans": ["sklearn.cluster"], "metis": ["pymetis"],
            "metis_contig": ["pymetis"], "gerrychain": ["networkx", "gerrychain", "gerrychain.tree"],
            "skater": ["geopandas", "libpysal", "spopt.region"]}
 
@@ -167,7 +167,7 @@ def spawn(python: str, method: str, kind: str, n: int, edges_path: Path, timeout
 # ------------------------------------------------------------------------------------- metrics
 
 def metrics(xy: np.ndarray, w: np.ndarray, e: np.ndarray, labels: np.ndarray, k: int) -> dict:
-    from gridplan import _solver
+    from gridplan.lv import solver as _solver
     g = _solver.build_graph(xy, e)
     _, labels = np.unique(labels, return_inverse=True)
     used = int(labels.max()) + 1
@@ -191,7 +191,7 @@ def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0
     from scipy.spatial import cKDTree
     from sklearn.cluster import KMeans
 
-    from gridplan.partition import balanced_contiguous
+    from gridplan.lv.partition import balanced_contiguous
     xy, w = instance(kind, n)
     k = n // 50
     d, j = cKDTree(xy).query(xy, k=cand)  # point i may go to its `cand` nearest candidate sites
@@ -231,7 +231,7 @@ def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0
         return tot
 
     def centroid_cost(labels: np.ndarray) -> float:
-        from gridplan import _solver
+        from gridplan.lv import solver as _solver
         _, lab = np.unique(labels, return_inverse=True)
         return _solver.mean_distance(xy, w, lab, int(lab.max()) + 1) * n
 

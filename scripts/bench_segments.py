@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from gridplan.segments import cut_tree
+from gridplan.hv.segments import cut_tree
 
 
 def random_forest(n: int, feeders: int, seed: int, switch_share: float = 0.1):

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import shapely
 
-from gridplan.plan import Plan
+from gridplan.pipeline import Plan
 
 REL = 1e-6
 

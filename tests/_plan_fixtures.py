@@ -8,7 +8,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from gridplan.county import County
+from gridplan.model import County
 from gridplan.settings import Params
 
 CRS_M = CRS.from_epsg(4547)  # CGCS2000 3-degree GK, CM 114E: metres

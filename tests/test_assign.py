@@ -1,9 +1,8 @@
 import numpy as np
-
-from gridplan.assign import assign_managers
-from gridplan.territory import grid_polygons
-
 from _plan_fixtures import small_county, split_grids
+
+from gridplan.lv.territory import grid_polygons
+from gridplan.people.assign import assign_managers
 
 
 def _run(county, per_township=1):

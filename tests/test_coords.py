@@ -12,7 +12,7 @@ from pyproj import Geod, Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from gridplan import coords
-from gridplan._errors import InputError
+from gridplan.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHINA_OSM = SHARED / "china_osm"

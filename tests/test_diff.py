@@ -8,7 +8,7 @@ import pytest
 from _plan_fixtures import small_county
 
 import gridplan
-from gridplan.diff import diff_plans, write_diff
+from gridplan.replan.diff import diff_plans, write_diff
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def plan_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("editcli")
     p = gridplan.plan(gridplan.load_county(SAMPLE))
     p.to_file(tmp / "plan", map_html=False, roster=False)
-    from gridplan.store import save_version
+    from gridplan.replan.store import save_version
 
     save_version(p, tmp / "plans.gpkg", note="v1")
     return tmp

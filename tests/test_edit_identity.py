@@ -17,9 +17,9 @@ import pytest
 import shapely
 
 import gridplan
-from gridplan.pins import Pin, Pins
-from gridplan.plan import read_plan
-from gridplan.territory import contiguity_edges
+from gridplan.lv.territory import contiguity_edges
+from gridplan.pipeline import read_plan
+from gridplan.replan.pins import Pin, Pins
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "townships"

@@ -13,7 +13,7 @@ import shapely
 import gridplan
 from gridplan.edit import ops
 from gridplan.edit.session import History
-from gridplan.kpi import balance_stats
+from gridplan.metrics.kpi import balance_stats
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(), reason="geodata/sample not present")

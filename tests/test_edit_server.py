@@ -41,7 +41,7 @@ def planned(tmp_path_factory):
 
 @pytest.fixture()
 def served(planned, tmp_path):
-    from gridplan.plan import read_plan
+    from gridplan.pipeline import read_plan
 
     p = read_plan(planned / "plan")
     store = tmp_path / "plans.gpkg"
@@ -277,7 +277,7 @@ def test_save_stale_history_and_diff(served):
         s = client.get("/api/state", headers=H).json()
     assert edited
     # another editor saves first
-    from gridplan.store import save_version
+    from gridplan.replan.store import save_version
 
     save_version(session.history.steps[0].plan, store, note="另一位编辑者")
     before = client.get("/api/state", headers=H).json()
@@ -334,7 +334,7 @@ def test_rebalance_preview_accept_discard(served):
 
 
 def test_recovery_journal_replays_unsaved_edits(served, planned):
-    from gridplan.plan import read_plan
+    from gridplan.pipeline import read_plan
 
     client, session, tmp = served
     s = client.get("/api/state", headers=H).json()
@@ -368,7 +368,7 @@ def test_export_writes_new_files_with_gridplan_writers(served):
     assert Path(r2.json()["path"]) != first and first.exists()  # never over an existing file
     r = client.post("/api/export", headers=H, json={"what": "plan"})
     plan_dir = Path(r.json()["path"])
-    from gridplan.plan import read_plan
+    from gridplan.pipeline import read_plan
 
     q = read_plan(plan_dir)
     assert q.transformers.set_index("transformer_id").loc[tid, "manager_id"] == mid

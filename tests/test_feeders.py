@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, MultiLineString, Point, box
 
-from gridplan.county import County
-from gridplan.feeders import build_feeder_graph
+from gridplan.hv.feeders import build_feeder_graph
+from gridplan.model import County
 from gridplan.settings import Params
 
 CRS = "EPSG:4547"  # CGCS2000 3-degree GK, metres
@@ -116,7 +116,7 @@ def test_double_circuit_is_kept_and_counted_true_duplicate_dropped():
     By hand: 3 + 4 (F1) + 3 (F2) = 10 km; the repeated row (same attributes, same geometry) is the
     only duplicate.
     """
-    from gridplan.segments import segment_feeders
+    from gridplan.hv.segments import segment_feeders
 
     lines = [LineString([(0, 0), (3000, 0)]), LineString([(3000, 0), (3000, 4000)]),
              LineString([(0, 0), (3000, 0)]),   # F2: the second circuit, same two points
@@ -161,8 +161,8 @@ NET = SHARED / "networks" / "mv_oberrhein"
 def test_oberrhein_with_a_duplicated_line_and_a_second_circuit():
     import pandas as pd
 
+    from gridplan.hv.segments import segment_feeders
     from gridplan.io import from_network_geojson
-    from gridplan.segments import segment_feeders
 
     county = from_network_geojson(NET)
     base = build_feeder_graph(county)

@@ -1,4 +1,4 @@
-"""Tests of gridplan.graph: Delaunay neighbours per group, degenerate inputs, barriers."""
+"""Tests of gridplan.lv.graph: Delaunay neighbours per group, degenerate inputs, barriers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gridplan.graph import adjacency, components, neighbour_edges
+from gridplan.lv.graph import adjacency, components, neighbour_edges
 
 
 def _as_set(edges):

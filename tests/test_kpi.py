@@ -1,13 +1,12 @@
 import numpy as np
 import pandas as pd
-
-from gridplan.assign import assign_managers
-from gridplan.kpi import balance_stats, compute_kpis, medoid_distances, noncontiguous_grids
-from gridplan.plan import Plan
-from gridplan.roster import roster_tables, write_roster
-from gridplan.territory import grid_polygons
-
 from _plan_fixtures import small_county, split_grids
+
+from gridplan.lv.territory import grid_polygons
+from gridplan.metrics.kpi import balance_stats, compute_kpis, medoid_distances, noncontiguous_grids
+from gridplan.people.assign import assign_managers
+from gridplan.people.roster import roster_tables, write_roster
+from gridplan.pipeline import Plan
 
 
 def _plan(per_township=2):

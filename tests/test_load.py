@@ -14,7 +14,7 @@ from countygen import make_county_dir
 from shapely.geometry import Polygon
 
 from gridplan import InputError, coords
-from gridplan.load import load_county
+from gridplan.io.load import load_county
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 YILAN = SHARED / "townships" / "10002_宜蘭縣_towns.geojson"

@@ -1,4 +1,4 @@
-"""Province runs on Dask (gridplan.many, ``gridplan plan-many``).
+"""Province runs on Dask (gridplan.scale.many, ``gridplan plan-many``).
 
 Two kinds of test:
 
@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 import gridplan
-from gridplan import many
-from gridplan._errors import Problems
+from gridplan.errors import Problems
+from gridplan.scale import many
 
 distributed = pytest.importorskip("distributed")
 

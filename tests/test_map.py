@@ -17,8 +17,8 @@ import shapely
 from pyproj import CRS
 
 from gridplan import InputError
-from gridplan.county import County
-from gridplan.plan import Plan
+from gridplan.model import County
+from gridplan.pipeline import Plan
 from gridplan.render import assets
 from gridplan.settings import Params
 

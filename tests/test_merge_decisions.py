@@ -21,13 +21,18 @@ from click.testing import CliRunner
 from test_scenarios import row_county
 
 import gridplan
-from gridplan._compare import TOWNSHIP_COLUMNS, candidate_score, verdict
-from gridplan._coverage import candidate_sites, propose_service_points, solve_lscp, solve_mclp
-from gridplan._staff import parse_posts, staff_change
 from gridplan.cli import main
-from gridplan.county import County
-from gridplan.response import classify_townships, response_times
+from gridplan.metrics.response import classify_townships, response_times
+from gridplan.model import County
+from gridplan.people.staff import parse_posts, staff_change
 from gridplan.scenarios import merge_stations
+from gridplan.scenarios.comparison import TOWNSHIP_COLUMNS, candidate_score, verdict
+from gridplan.scenarios.coverage import (
+    candidate_sites,
+    propose_service_points,
+    solve_lscp,
+    solve_mclp,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "geodata" / "sample"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridplan._solver import pmedian_lower_bound
+from gridplan.lv.solver import pmedian_lower_bound
 
 
 def _pmedian_optimum(xy: np.ndarray, k: int, w: np.ndarray) -> float:
@@ -48,7 +48,7 @@ def test_bad_k() -> None:
 
 
 def test_kpi_optimality_section_on_a_small_county() -> None:
-    from gridplan.kpi import optimality
+    from gridplan.metrics.kpi import optimality
 
     rng = np.random.default_rng(5)
     xy = rng.uniform(0, 3000, (8, 2))

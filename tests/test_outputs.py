@@ -25,8 +25,8 @@ from click.testing import CliRunner
 from countygen import make_county_dir
 
 import gridplan
-from gridplan._files import LOCK, MANIFEST, MARKER, read_manifest
 from gridplan.cli import main
+from gridplan.files import LOCK, MANIFEST, MARKER, read_manifest
 
 #: Hooks the subprocess runner applies before running the CLI (a real kill at a chosen point).
 RUNNER = textwrap.dedent('''
@@ -41,7 +41,7 @@ RUNNER = textwrap.dedent('''
         import gridplan
         gridplan.plan = lambda *a, **k: die()
     elif hook == "kill-mid-swap":
-        import gridplan._files as F
+        import gridplan.files as F
         real_swap, real_replace = F._swap, os.replace
         def swap(*a, **k):
             n = [0]
@@ -54,10 +54,10 @@ RUNNER = textwrap.dedent('''
             real_swap(*a, **k)
         F._swap = swap
     elif hook == "kill-before-store-commit":
-        import gridplan.store as S
+        import gridplan.replan.store as S
         S.StoreVersion.commit = lambda self: die()
     elif hook == "kill-after-store-rows":
-        import gridplan.store as S
+        import gridplan.replan.store as S
         real_prepare = S.StoreVersion.prepare
         def prepare(self, manifest=None):
             real_prepare(self, manifest)
@@ -356,7 +356,7 @@ def test_killed_mid_swap_is_finished_by_the_next_run(county, planned, tmp_path, 
 
 
 def _versions(store: Path) -> list[int]:
-    from gridplan.store import list_versions
+    from gridplan.replan.store import list_versions
 
     return [int(v) for v in list_versions(store)["version"]]
 
@@ -400,7 +400,7 @@ def test_store_commit_failure_rolls_the_folder_back(county, tmp_path, monkeypatc
     def broken(self):
         raise OSError(28, "No space left on device", str(store))
 
-    monkeypatch.setattr("gridplan.store.StoreVersion.commit", broken)
+    monkeypatch.setattr("gridplan.replan.store.StoreVersion.commit", broken)
     res = run("plan", county, "--out", out, "--no-map", "--capacity", 700, "--store", store)
     assert res.exit_code == 1 and "No space left on device" in res.output, res.output
     assert "Traceback" not in res.output

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import shapely
 
-from gridplan.segments import segment_feeders
+from gridplan.hv.segments import segment_feeders
 from gridplan.settings import Params
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,7 +38,7 @@ def _check(county, cut):
 @pytest.mark.parametrize("substations", [True, False])
 def test_from_pandapower_mv_oberrhein(substations):
     pn = pytest.importorskip("pandapower.networks", reason="pandapower not installed")
-    from gridplan._pandapower import from_pandapower
+    from gridplan.io.network import from_pandapower
 
     county = from_pandapower(pn.mv_oberrhein(include_substations=substations))
     assert county.crs.is_projected
@@ -53,7 +53,7 @@ def test_from_pandapower_mv_oberrhein(substations):
 
 @pytest.mark.skipif(not GEOJSON.exists(), reason="../shared/data not present (only in the dev workspace)")
 def test_from_network_geojson_copy():
-    from gridplan._pandapower import from_network_geojson
+    from gridplan.io.network import from_network_geojson
 
     county = from_network_geojson(GEOJSON)
     assert len(county.transformers) == 141

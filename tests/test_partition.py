@@ -1,4 +1,4 @@
-"""Tests of gridplan.partition: the solver's invariants and plan_patches on small counties."""
+"""Tests of gridplan.lv.partition: the solver's invariants and plan_patches on small counties."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from gridplan.county import County
-from gridplan.graph import components, neighbour_edges
-from gridplan.partition import PatchResult, balanced_contiguous, grid_count, plan_patches
+from gridplan.lv.graph import components, neighbour_edges
+from gridplan.lv.partition import PatchResult, balanced_contiguous, grid_count, plan_patches
+from gridplan.model import County
 from gridplan.settings import Params
 
 
@@ -56,7 +56,7 @@ def test_deterministic_for_a_seed():
 def test_time_limit_returns_a_valid_plan_and_warns(caplog):
     xy, w = _instance(3000, seed=4)
     e = neighbour_edges(xy)
-    with caplog.at_level(logging.WARNING, logger="gridplan.partition"):
+    with caplog.at_level(logging.WARNING, logger="gridplan.lv.partition"):
         lab = balanced_contiguous(xy, w, 60, edges=e, time_limit=0.0)
     assert "time limit" in caplog.text
     assert len(set(lab.tolist())) == 60

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gridplan
 from gridplan import InfeasibleError, InputError
 from gridplan.cli import main
-from gridplan.pins import read_pins
+from gridplan.replan.pins import read_pins
 
 CAP = 1000.0
 

@@ -14,7 +14,7 @@ import shapely
 from _invariants import assert_grids_connected, assert_plan_invariants, assert_same_plan, kpi_text
 
 import gridplan
-from gridplan.plan import Plan, read_plan
+from gridplan.pipeline import Plan, read_plan
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 
@@ -127,7 +127,7 @@ def test_to_file_replaces_an_older_output(sample_plan, tmp_path):
 
 
 def test_to_file_refuses_a_folder_it_did_not_write(sample_plan, tmp_path):
-    from gridplan._files import OutputError
+    from gridplan.files import OutputError
 
     out = tmp_path / "theirs"
     out.mkdir()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gridplan
-from gridplan.county import County
+from gridplan.model import County
 from gridplan.settings import Params
 
 SIDE = 20_000.0

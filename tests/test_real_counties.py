@@ -26,7 +26,7 @@ from realcounty import CHINA_OSM, COUNTIES, TOWNS, make_china_osm_county, make_r
 
 from gridplan import coords, load_county
 from gridplan.cli import main
-from gridplan.plan import read_plan
+from gridplan.pipeline import read_plan
 
 needs_shared = pytest.mark.skipif(not TOWNS.exists() or not CHINA_OSM.exists(),
                                   reason="../shared/data not present (only in the dev workspace)")

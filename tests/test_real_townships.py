@@ -19,7 +19,7 @@ from _invariants import assert_grids_connected, assert_plan_invariants, split_gr
 from click.testing import CliRunner
 
 from gridplan.cli import main
-from gridplan.plan import read_plan
+from gridplan.pipeline import read_plan
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS = SHARED / "townships"

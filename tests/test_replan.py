@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import gridplan
 from gridplan.cli import main
-from gridplan.diff import diff_plans
+from gridplan.replan.diff import diff_plans
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 TOWN = "T05"
@@ -105,7 +105,7 @@ def test_two_plans_compared_from_the_command_line(replan):
 def test_roster_of_a_replan(replan, tmp_path):
     import openpyxl
 
-    from gridplan.roster import write_roster
+    from gridplan.people.roster import write_roster
 
     _, _, _, p1 = replan
     write_roster(p1, tmp_path / "roster.xlsx")

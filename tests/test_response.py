@@ -12,8 +12,8 @@ import shapely
 from pyproj import CRS
 
 from gridplan import InputError
-from gridplan.county import County
-from gridplan.response import response_kpis, response_times, road_network, travel_times
+from gridplan.metrics.response import response_kpis, response_times, road_network, travel_times
+from gridplan.model import County
 from gridplan.settings import Params
 
 CRS_M = CRS.from_epsg(4547)

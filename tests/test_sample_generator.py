@@ -264,7 +264,7 @@ def test_committed_sample_is_what_the_default_command_writes(gen, tmp_path):
 
 
 def test_committed_sample_passes_the_loader():
-    from gridplan.load import load_county
+    from gridplan.io.load import load_county
     county = load_county(SAMPLE)
     assert len(county.townships) == 15 and len(county.stations) == 4
     active = county.transformers

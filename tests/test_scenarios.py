@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 import gridplan
 from gridplan import InputError
-from gridplan._compare import TOWNSHIP_COLUMNS
-from gridplan.county import County
+from gridplan.model import County
 from gridplan.render import assets
 from gridplan.scenarios import merge_candidates, merge_stations, merged_county
+from gridplan.scenarios.comparison import TOWNSHIP_COLUMNS
 from gridplan.settings import Params
 
 NO_ASSETS = pytest.mark.skipif(bool(assets.missing_assets()),
@@ -160,7 +160,7 @@ def test_candidates_rank_by_verdict_then_score():
     df = pd.DataFrame({"into": ["A", "B", "C", "D"], "absorbed": ["X", "Y", "Z", "W"],
                        "verdict": ["可合并", "可合并", "不宜合并", "需设服务站"],
                        "score": [10.0, 25.0, 90.0, 50.0]})
-    from gridplan._compare import rank_candidates
+    from gridplan.scenarios.comparison import rank_candidates
 
     out = rank_candidates(df)
     assert out["into"].tolist() == ["B", "A", "D", "C"] and out["rank"].tolist() == [1, 2, 3, 4]

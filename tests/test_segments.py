@@ -12,7 +12,7 @@ from shapely.geometry import LineString, box
 from test_feeders import CRS, make_county
 
 from gridplan import InputError
-from gridplan.segments import align_segments, cut_tree, depth_of, segment_feeders
+from gridplan.hv.segments import align_segments, cut_tree, depth_of, segment_feeders
 from gridplan.settings import Params
 
 
@@ -172,7 +172,7 @@ def test_greedy_count_equals_brute_force_with_mixed_weight(switch_share):
 
 
 def test_weight_reads_the_expression_and_its_cap():
-    from gridplan.segments import Weight
+    from gridplan.hv.segments import Weight
 
     km = Weight.from_params(Params(segment_cap_km=12))
     assert km.is_km and km.cap == 12 and km.fmt(3) == "3.00 km"
@@ -201,8 +201,8 @@ def node_weight_brute_force(g, w, cap):
 
 
 def test_mixed_weight_counts_poles_and_transformers_on_a_small_feeder():
-    from gridplan.feeders import build_feeder_graph
-    from gridplan.segments import Weight
+    from gridplan.hv.feeders import build_feeder_graph
+    from gridplan.hv.segments import Weight
 
     # a 6 km trunk with 6 vertices after the substation, a 3 km branch with 3, 台区 along both
     # 1 km lines: every piece one pole; 台区 at vertices
@@ -236,7 +236,7 @@ def test_mixed_weight_counts_poles_and_transformers_on_a_small_feeder():
 
 
 def test_poles_from_vertices_count_each_junction_once():
-    from gridplan.feeders import build_feeder_graph
+    from gridplan.hv.feeders import build_feeder_graph
 
     trunk = LineString([(x, 0) for x in range(0, 7000, 1000)])        # 6 vertices after the start
     branch = LineString([(3000, 0), (3000, 1000), (3000, 2000), (3000, 3000)])  # 3 more
@@ -287,7 +287,7 @@ def test_segments_know_their_upstream_segment():
 
 # ----------------------------------------------------------------------------- HV owners
 def test_linear_partition_is_the_minimax_over_every_cutting():
-    from gridplan.segments import linear_partition
+    from gridplan.hv.segments import linear_partition
 
     rng = np.random.default_rng(5)
     for _ in range(60):
@@ -304,7 +304,7 @@ def test_linear_partition_is_the_minimax_over_every_cutting():
 
 
 def test_linear_partition_prefers_runs_that_start_at_a_feeder():
-    from gridplan.segments import linear_partition
+    from gridplan.hv.segments import linear_partition
 
     # 5 | 1 | 1 1 and 5 | 1 1 | 1 are both optimal (5): the run starting at a feeder wins
     w = np.array([5.0, 1, 1, 1])
@@ -335,7 +335,7 @@ def owner_fixture():
 
 
 def test_assign_owners_separate_gives_hv_staff_consecutive_balanced_runs():
-    from gridplan.segments import assign_owners, owner_summary
+    from gridplan.hv.segments import assign_owners, owner_summary
 
     segs, towns = owner_fixture()
     staff = pd.DataFrame({"manager_id": ["H2", "H1"], "station_id": ["S1", "S1"]})
@@ -356,7 +356,7 @@ def test_assign_owners_separate_gives_hv_staff_consecutive_balanced_runs():
 
 
 def test_assign_owners_lv_keeps_the_aligned_owner():
-    from gridplan.segments import assign_owners
+    from gridplan.hv.segments import assign_owners
 
     segs, towns = owner_fixture()
     staff = pd.DataFrame({"manager_id": ["H1"], "station_id": ["S1"]})
@@ -420,7 +420,7 @@ def test_plan_with_separate_hv_owners(hv_county):
 
 def test_roster_lists_hv_staff_with_their_km(hv_county):
     import gridplan
-    from gridplan.roster import roster_tables
+    from gridplan.people.roster import roster_tables
 
     p = gridplan.plan(hv_county, segment_cap_km=3, hv_owner="separate")
     managers, _ = roster_tables(p)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from countygen import make_county_dir
 
-from gridplan._cells import csv_safe_frame, is_formula_like, write_csv
+from gridplan.cells import csv_safe_frame, is_formula_like, write_csv
 from gridplan.cli import main
 
 EVIL = ['=HYPERLINK("http://x","y")', "=cmd|' /C calc'!A0", "+1+1", "@SUM(A1)", "-2+3", "\tTAB", "\rCR"]
@@ -148,8 +148,8 @@ def test_merge_and_candidates_outputs(evil_county, tmp_path):
 
 
 def test_province_summary(tmp_path):
-    from gridplan import many
-    from gridplan._province import write_summary
+    from gridplan.scale import many
+    from gridplan.scale.province import write_summary
 
     out = tmp_path / "province_out"
     out.mkdir()

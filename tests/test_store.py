@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import gridplan
 from gridplan import InputError
 from gridplan.cli import main
-from gridplan.store import list_versions, load_snapshot, save_version
+from gridplan.replan.store import list_versions, load_snapshot, save_version
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 import numpy as np
 import shapely
-
-from gridplan.territory import grid_polygons, township_cells
-
 from _plan_fixtures import small_county, split_grids
+
+from gridplan.lv.territory import grid_polygons, township_cells
 
 
 def _grids():

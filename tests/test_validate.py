@@ -1,4 +1,4 @@
-"""gridplan._validate checks in isolation, and gridplan.workload expressions."""
+"""gridplan.io.validate checks in isolation, and gridplan.lv.workload expressions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from shapely.geometry import Point, box
 
 from gridplan import InputError
-from gridplan import _validate as V
-from gridplan._errors import Problems
-from gridplan.workload import parse_workload, workload
+from gridplan.errors import Problems
+from gridplan.io import validate as V
+from gridplan.lv.workload import parse_workload, workload
 
 
 def frame(ids):

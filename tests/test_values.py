@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from countygen import make_county_dir
 
-from gridplan import _validate as V
 from gridplan.cli import main
+from gridplan.io import validate as V
 
 
 def run(*args):

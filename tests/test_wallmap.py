@@ -15,8 +15,8 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 from gridplan import InputError
-from gridplan.county import County
-from gridplan.plan import Plan
+from gridplan.model import County
+from gridplan.pipeline import Plan
 from gridplan.render._wall_labels import LabelRequest, boxes_overlap, place_labels
 from gridplan.render._wall_layout import format_phone, grid_colours
 from gridplan.render.fonts import FontNotFoundError, find_cjk_font

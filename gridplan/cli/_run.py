@@ -9,8 +9,8 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from ..kpi import coverage_line
-from ..plan import PLAN_FILES, STAGES, Plan
+from ..metrics.kpi import coverage_line
+from ..pipeline import PLAN_FILES, STAGES, Plan
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
@@ -21,13 +21,13 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
     """Check the outputs, load, plan and write one county with a progress bar; return the plan.
 
     ``out`` (and ``store``) are checked and locked first, before anything is planned: a location
-    that cannot be used stops the run at once (:class:`~gridplan._files.OutputError`). With
+    that cannot be used stops the run at once (:class:`~gridplan.files.OutputError`). With
     ``store`` the plan is also saved there as a new version, committed together with ``out``
-    (:class:`~gridplan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`. ``quiet``
+    (:class:`~gridplan.replan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`. ``quiet``
     (``-q``): no progress bar, no summary, nothing on the console but errors.
     """
     from .. import load_county, plan
-    from .._files import open_output
+    from ..files import open_output
 
     t0 = time.perf_counter()
     expect = [f for f in PLAN_FILES if map_html or f != "map.html"]
@@ -71,9 +71,9 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
 
 def _open_store(store: Path, target: Any, note: str) -> Any:
     """Open the ``--store`` version (checked and locked), refusing a store among the outputs."""
-    from .._errors import Problem
-    from .._files import OutputError
-    from ..store import StoreVersion
+    from ..errors import Problem
+    from ..files import OutputError
+    from ..replan.store import StoreVersion
 
     ours = {target.path / name for name in PLAN_FILES}
     if Path(store).resolve() in ours:

@@ -27,7 +27,7 @@ from . import options
 def board(plan_path: Path, station: str, size: str, photos: Path | None, out: Path, force: bool,
           verbose, quiet) -> None:
     """Make the service notice board (公示牌) of one station of PLAN (a plan.gpkg or its folder)."""
-    from .._files import open_output_file
+    from ..files import open_output_file
 
     options.setup_logging(verbose, quiet)
     target = open_output_file(out, command="gridplan board", inputs=[plan_path], force=force)
@@ -42,7 +42,7 @@ def board(plan_path: Path, station: str, size: str, photos: Path | None, out: Pa
 
 
 def _draw(plan_path: Path, station: str, target, *, size: str, photos: Path | None) -> Path:
-    from ..plan import read_plan
+    from ..pipeline import read_plan
     from ..render.board import render_board
 
     p = read_plan(plan_path)

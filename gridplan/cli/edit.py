@@ -47,10 +47,10 @@ def open_plan(ref: str, *, county_dir: Path | None) -> tuple[Any, Path, str]:
     first).
     """
     from .. import load_county, plan
-    from .._errors import InputError, Problem
     from ..edit import ops
-    from ..plan import read_plan
-    from ..store import load_snapshot
+    from ..errors import InputError, Problem
+    from ..pipeline import read_plan
+    from ..replan.store import load_snapshot
 
     path_text, _, version = ref.partition("#") if "#" in ref else (ref, "", "")
     path = Path(path_text)

@@ -27,7 +27,7 @@ def history(store: Path, verbose: int, quiet: bool) -> None:
 
     Compare two of them with `gridplan diff STORE#1 STORE#2 --out DIR`.
     """
-    from ..store import list_versions
+    from ..replan.store import list_versions
 
     options.setup_logging(verbose, quiet)
     v = list_versions(store)
@@ -74,8 +74,8 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
     A and B are plan.gpkg files (or plan folders) or plan-store versions such as plans.gpkg#3
     (plans.gpkg#latest, or a store alone, is its latest version).
     """
-    from .._files import open_output
-    from ..diff import DIFF_FILES
+    from ..files import open_output
+    from ..replan.diff import DIFF_FILES
 
     options.setup_logging(verbose, quiet)
     target = None
@@ -94,7 +94,7 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
 
 
 def _diff(a: str, b: str, target, *, basemap: str | None, no_map: bool, limit: int) -> None:
-    from ..diff import diff_plans, write_diff
+    from ..replan.diff import diff_plans, write_diff
 
     d = diff_plans(a, b)
     s = d.summary()

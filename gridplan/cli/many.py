@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .. import many as _many
-from ..many import FAILED, CountyResult, ManyResult, SchedulerError, one_line
+from ..scale import many as _many
+from ..scale.many import FAILED, CountyResult, ManyResult, SchedulerError, one_line
 from .options import handle_errors, quiet, setup_logging, verbosity
 
 #: How many failed counties the one-screen summary lists (the rest are in summary.csv).

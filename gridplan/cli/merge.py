@@ -53,7 +53,7 @@ def echo_comparison(table: pd.DataFrame) -> None:
 def _output(out: Path, command: str, county_dir: Path, expect: tuple[str, ...],
             force: bool) -> Iterator[Any]:
     """The output folder, checked and locked before the county is read; closed at the end."""
-    from .._files import open_output
+    from ..files import open_output
 
     target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
     try:
@@ -108,8 +108,8 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
     after/ plans to --out (atomically).
     """
     from .. import load_county
-    from .._compare import SCENARIO_FILES
     from ..scenarios import merge_stations
+    from ..scenarios.comparison import SCENARIO_FILES
 
     options.setup_logging(verbose, quiet)
     ids = _ids(stations)
@@ -165,8 +165,8 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     from tqdm import tqdm
 
     from .. import load_county
-    from .._compare import CANDIDATE_FILES, write_candidates
     from ..scenarios import merge_candidates as rank
+    from ..scenarios.comparison import CANDIDATE_FILES, write_candidates
 
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-candidates"

@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import click
 
-from .._errors import GridplanError, InfeasibleError, InputError, Problem
-from .._files import OutputError
+from ..errors import GridplanError, InfeasibleError, InputError, Problem
+from ..files import OutputError
 
 #: Exit status for bad input (a problem the user can fix in their files or options).
 EXIT_INPUT = 2

@@ -29,7 +29,7 @@ from . import options
 def wallmap(plan_path: Path, station: str, size: str, orientation: str, dpi: int, language: str,
             out: Path, force: bool, verbose, quiet) -> None:
     """Draw the wall map (墙图) of one station of PLAN (a plan.gpkg or its folder)."""
-    from .._files import open_output_file
+    from ..files import open_output_file
 
     options.setup_logging(verbose, quiet)
     if out.suffix.lower() not in (".pdf", ".png", ".svg"):
@@ -48,7 +48,7 @@ def wallmap(plan_path: Path, station: str, size: str, orientation: str, dpi: int
 
 def _draw(plan_path: Path, station: str, target, *, size: str, orientation: str, dpi: int,
           language: str) -> Path:
-    from ..plan import read_plan
+    from ..pipeline import read_plan
     from ..render.wallmap import render_wallmap
 
     p = read_plan(plan_path)

@@ -11,7 +11,7 @@ keeping the previous plans (:class:`gridplan.edit.session.History`).
     p3 = ops.rebalance(p2, township_id="T01").plan
 
 An edit re-dissolves only the grids that change: each 台区's territory cell (its Voronoi cell
-clipped to its township, as :func:`gridplan.territory.all_cells` draws it) is cached once per
+clipped to its township, as :func:`gridplan.lv.territory.all_cells` draws it) is cached once per
 session in an :class:`EditContext`; moving 台区 subtracts their cells from the grids that held them
 and adds them to the grid that receives them, so grids keep tiling every township exactly. Only
 the changed grids' statistics are recomputed; county KPIs come from per-grid sums.
@@ -39,18 +39,18 @@ from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .._errors import GridplanError, InfeasibleError, InputError
-from ..kpi import balance_stats, medoid_distances
+from ..errors import GridplanError, InfeasibleError, InputError
+from ..metrics.kpi import balance_stats, medoid_distances
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from ..pipeline import Plan
 
 __all__ = ["EditContext", "EditRefused", "Rebalance", "api_kpi", "changed_grids", "grid_numbers",
            "lock", "rebalance", "reassign", "set_assignment"]
 
 log = logging.getLogger(__name__)
 
-_GRID_M = 0.001  # grid polygons are snapped to 1 mm, as gridplan.territory draws them
+_GRID_M = 0.001  # grid polygons are snapped to 1 mm, as gridplan.lv.territory draws them
 HEAVY_FLAG = "heavy-unit"
 #: Time limit (s) of the planner's improvement rounds in 自动平衡 (a plan's own time_limit wins).
 REBALANCE_SECONDS = 2.0
@@ -123,7 +123,7 @@ class EditContext:
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
         """Compute the cache for ``plan`` (cells and graph: the slow part, once per session)."""
-        from ..territory import all_cells, contiguity_edges
+        from ..lv.territory import all_cells, contiguity_edges
 
         tr = plan.transformers
         county = plan.county
@@ -818,7 +818,7 @@ def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | N
         all hold (409, the planner's reason).
     """
     from .. import plan as run_plan
-    from ..pins import Pin, Pins
+    from ..replan.pins import Pin, Pins
 
     if (township_id is None) == (station_id is None):
         raise EditRefused("请指定一个乡镇或一个供电所", status=400, code="bad_request",

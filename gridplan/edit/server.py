@@ -15,8 +15,8 @@ import hmac
 import json
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .._errors import GridplanError, InfeasibleError, InputError
+from ..errors import GridplanError, InfeasibleError, InputError
 from ..render.assets import vendor_dir
 from . import views
 from .ops import EditRefused

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._files import json_default, write_text_atomic
+from ..files import json_default, write_text_atomic
 from . import ops
 from .ops import EditContext, EditRefused
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from ..pipeline import Plan
 
 __all__ = ["EditSession", "History", "JOURNAL_NAME", "Step", "read_journal"]
 
@@ -181,7 +181,7 @@ class EditSession:
 
     def latest_version(self) -> int | None:
         """The newest version in the store (None for a missing or empty store)."""
-        from ..store import list_versions
+        from ..replan.store import list_versions
 
         if not self.store.exists():
             return None
@@ -263,7 +263,7 @@ class EditSession:
 
     def versions(self) -> list[dict[str, Any]]:
         """The store's versions, oldest first."""
-        from ..store import list_versions
+        from ..replan.store import list_versions
 
         if not self.store.exists():
             return []
@@ -281,7 +281,7 @@ class EditSession:
 
         Nothing is lost on a refusal: the edit state stays as it is.
         """
-        from ..store import save_version
+        from ..replan.store import save_version
 
         latest = self.latest_version()
         if latest is not None and (base_version is None or int(base_version) < latest):
@@ -318,7 +318,7 @@ class EditSession:
         return before, after
 
     def _snapshot(self, version: int):
-        from ..store import load_snapshot
+        from ..replan.store import load_snapshot
 
         if not self.store.exists():
             raise EditRefused("方案库尚无版本", status=404, code="unknown_version", detail="the store is empty")
@@ -378,7 +378,7 @@ class EditSession:
         p = dataclasses.replace(p, kpi=kpi)
         if p.segments is None or not len(p.segments):
             return p
-        from ..segments import align_segments, assign_owners
+        from ..hv.segments import align_segments, assign_owners
 
         old = p.segments
         seg = align_segments(old.drop(columns=["grid_id", "manager_id", "share_in_grid"], errors="ignore"),
@@ -413,7 +413,7 @@ class EditSession:
         if what == "plan":
             plan.to_file(out, map_html=False, roster=False)
         elif what == "roster":
-            from ..roster import write_roster
+            from ..people.roster import write_roster
 
             _atomic_file(out, lambda tmp: write_roster(plan, tmp))
         elif what == "map":

@@ -18,7 +18,7 @@ import shapely
 from . import ops
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from ..pipeline import Plan
     from .session import EditSession
 
 __all__ = ["delta", "grid_features", "kpi", "preview", "state"]

@@ -10,8 +10,8 @@ from branca.element import MacroElement
 from folium.plugins import Draw
 from folium.template import Template
 
-from .._errors import Problems
-from ..kpi import coverage_line
+from ..errors import Problems
+from ..metrics.kpi import coverage_line
 from ._layers import GRID_PALETTE, RADIUS_MAX, RADIUS_MIN, RADIUS_REF, esc
 
 log = logging.getLogger(__name__)

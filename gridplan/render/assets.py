@@ -140,7 +140,7 @@ FETCH_HINT = "run scripts/fetch_assets.sh (needs npm and the npm registry, once)
 
 
 try:  # a GridplanError when imported from the package; standalone (fetch script) otherwise
-    from gridplan._errors import GridplanError as _Base
+    from gridplan.errors import GridplanError as _Base
 except ImportError:  # pragma: no cover - running as a script before installation
     _Base = RuntimeError  # type: ignore[misc,assignment]
 

@@ -32,8 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-from .._errors import Problems
-from .._files import OutputFile, open_output_file
+from ..errors import Problems
+from ..files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, format_phone, mm_pt, text_width_em
 from .fonts import embed_truetype, find_cjk_font
 
@@ -287,7 +287,7 @@ def render_board(plan: Any, *, station_id: str, size: str = "A4", photos: str | 
     Parameters
     ----------
     plan
-        A :class:`gridplan.plan.Plan`.
+        A :class:`gridplan.pipeline.Plan`.
     station_id
         The station whose grids are posted.
     size

@@ -21,7 +21,7 @@ from . import _controls, assets
 from ._layers import GRID_PALETTE, esc, feature_collection, greedy_colours, to_display
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from ..pipeline import Plan
     from ..scenarios import Scenario
 
 __all__ = ["candidates_html", "candidates_map_html", "compare_map_html", "report_html"]
@@ -125,8 +125,14 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
     needed and the managers' travel; the proposed service points; then the details (every
     affected township, the 台区 that worsen most, county figures, 台区 beyond commitment).
     """
-    from .._compare import COMMITMENT_HEADERS, COMPARISON_HEADERS, SITE_HEADERS, STAFF_HEADERS, \
-        WORSE_HEADERS, site_table
+    from ..scenarios.comparison import (
+        COMMITMENT_HEADERS,
+        COMPARISON_HEADERS,
+        SITE_HEADERS,
+        STAFF_HEADERS,
+        WORSE_HEADERS,
+        site_table,
+    )
 
     county = sc.before.plan.county
     title = f"{county.name} 供电所合并方案评估"
@@ -213,7 +219,7 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
 
 def candidates_html(df: pd.DataFrame, *, county_name: str = "", params: Any = None) -> str:
     """The ranked merge candidates as a short report (Chinese, self-contained)."""
-    from .._compare import CANDIDATE_HEADERS, MAX_P95_INCREASE, MAX_SERVICE_POINTS
+    from ..scenarios.comparison import CANDIDATE_HEADERS, MAX_P95_INCREASE, MAX_SERVICE_POINTS
 
     title = f"{county_name} 相邻供电所合并候选方案".strip()
     counts = df["verdict"].value_counts() if len(df) else pd.Series(dtype=int)
@@ -411,7 +417,7 @@ def compare_map_html(sc: Scenario, *, basemap: str | None = "osm", cdn: bool | N
     elif base == "tianditu":
         key = getattr(params, "tianditu_key", None)
         if not key:
-            from .._errors import Problems
+            from ..errors import Problems
 
             p = Problems()
             p.add("basemap", "the 天地图 (tianditu) basemap needs a key, and none is set",

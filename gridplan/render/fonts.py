@@ -17,7 +17,7 @@ from typing import Any
 
 from matplotlib import font_manager
 
-from .._errors import GridplanError
+from ..errors import GridplanError
 
 __all__ = ["CANDIDATES", "CJKFont", "FontNotFoundError", "embed_truetype", "find_cjk_font",
            "truetype_subset"]

@@ -25,12 +25,12 @@ import folium
 from branca.element import Figure
 from folium.plugins import Fullscreen, MeasureControl
 
-from .._files import write_text_atomic
 from ..coords import tiles_are_gcj02
+from ..files import write_text_atomic
 from . import _controls, _layers, _ui, assets
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from ..pipeline import Plan
 
 __all__ = ["SIMPLIFY_M", "make_map", "map_html", "save_map"]
 

@@ -35,8 +35,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from shapely.geometry import box as shp_box
 
-from .._errors import Problems
-from .._files import OutputFile, open_output_file
+from ..errors import Problems
+from ..files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, Layout, grid_colours, page_layout
 from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, _phone_lines, draw_roster_page, draw_sidebar, draw_title, roster_rows
@@ -299,7 +299,7 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     Parameters
     ----------
     plan
-        A :class:`gridplan.plan.Plan`.
+        A :class:`gridplan.pipeline.Plan`.
     station_id
         The station whose grids are drawn.
     size
@@ -310,8 +310,8 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
         Output file; the format comes from its extension (``.pdf``, ``.png``, ``.svg``). Written
         into a staging folder beside it and moved into place, so a failure leaves no partial file.
         An existing file is replaced only when gridplan wrote it and it is unchanged since (see
-        :class:`gridplan._files.OutputFile`; the CLI's ``--force`` overrides). An already opened
-        :class:`~gridplan._files.OutputFile` may be given (checked before the plan is read).
+        :class:`gridplan.files.OutputFile`; the CLI's ``--force`` overrides). An already opened
+        :class:`~gridplan.files.OutputFile` may be given (checked before the plan is read).
     dpi
         Resolution of PNG output (300 for print); PDF and SVG are vector.
     language

@@ -1,0 +1,477 @@
+"""Implementation of :func:`gridplan.lv.partition.plan_patches` (kept apart to stay readable)."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InfeasibleError
+from ..model import County
+from ..settings import Params
+from .graph import components
+
+log = logging.getLogger(__name__)
+
+
+def _points(transformers) -> np.ndarray:
+    """``(n, 2)`` metric coordinates of the 台区 (representative point of non-point geometry)."""
+    geom = transformers.geometry
+    if len(geom) and not (geom.geom_type == "Point").all():
+        geom = geom.representative_point()
+    return np.column_stack([geom.x.to_numpy(float), geom.y.to_numpy(float)])
+
+
+def _keys(series: pd.Series) -> np.ndarray:
+    return series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+
+
+def dhondt(weights: list[float], seats: int) -> list[int]:
+    """Seats per item: 1 each, then one at a time to the largest ``weight / seats`` (≥ 1 each)."""
+    q = [1] * len(weights)
+    heap = [(-w, i) for i, w in enumerate(weights)]
+    heapq.heapify(heap)
+    for _ in range(max(seats - len(weights), 0)):
+        _, i = heapq.heappop(heap)
+        q[i] += 1
+        heapq.heappush(heap, (-weights[i] / q[i], i))
+    return q
+
+
+def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w: np.ndarray,
+                   notes: list[str], label) -> dict[str, int]:
+    """Grids per scope key from the manager roster (stations without managers are left out)."""
+    if county.managers is None or not len(county.managers):
+        notes.append("未提供台区经理名册,网格数按工作量上限(capacity)计算。")
+        return {}
+    counts = county.managers["station_id"].astype(str).value_counts()
+    quotas: dict[str, int] = {}
+    for st in sorted(set(station.tolist())):
+        keys = sorted(set(scope_key[station == st].tolist()))
+        m = int(counts.get(st, 0))
+        if m == 0:
+            notes.append(f"供电所{label('station', st)}在名册中没有台区经理,网格数按工作量上限计算。")
+            continue
+        loads = [float(w[scope_key == key].sum()) for key in keys]
+        if m < len(keys):
+            notes.append(f"供电所{label('station', st)}只有{m}名台区经理,少于其{len(keys)}个乡镇;"
+                         "每个乡镇仍至少划1个网格,需由经理兼管多个网格。")
+        for key, q in zip(keys, dhondt(loads, m)):
+            quotas[key] = q
+    return quotas
+
+
+def plan_patches_impl(county: County, w: np.ndarray, params: Params,
+                      edges: np.ndarray | None = None):
+    """See :func:`gridplan.lv.partition.plan_patches`."""
+    from .partition import HEAVY_FLAG, PatchResult, balanced_contiguous, grid_count
+
+    tr = county.transformers
+    n = len(tr)
+    if len(w) != n:
+        raise ValueError(f"workload has {len(w)} values for {n} transformers")
+    notes: list[str] = []
+    flags: dict[str, str] = {}
+    grid_id = np.full(n, "", dtype=object)
+    if n == 0:
+        return PatchResult(grid_id.astype(str), notes, flags, 0)
+    cap, tol = float(params.capacity), float(params.tolerance)
+    xy = _points(tr)
+    town = _keys(tr["township_id"])
+    station = _keys(tr["station_id"]) if "station_id" in tr else np.full(n, "", dtype=object)
+    key = town if params.scope == "township" else station
+    label = _labeller(county)
+    lower_bound = int(sum(math.ceil(float(w[town == t].sum()) / cap - 1e-9)
+                          for t in sorted(set(town.tolist()))))
+    if edges is None:
+        from .territory import contiguity_edges
+
+        edges = contiguity_edges(county, tr, scope=params.scope)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    quotas = (_roster_quotas(county, key, station, w, notes, label)
+              if params.grids_from_roster else {})
+    deadline = None if params.time_limit is None else time.monotonic() + params.time_limit
+    kind = "township" if params.scope == "township" else "station"
+    heavy = w > cap
+    warm = _Warm.from_transformers(tr, params)
+    edge_key = key[edges[:, 0]] if len(edges) else np.empty(0, dtype=object)
+    for k_ in sorted(set(key.tolist())):
+        idx = np.flatnonzero(key == k_)
+        locked = warm.locked_grids(idx)
+        free = idx[warm.lock[idx] == ""]
+        grids = [np.array([i]) for i in free[heavy[free]]]
+        n_heavy = len(grids)
+        if n_heavy:
+            ids = "、".join(str(tr["transformer_id"].iloc[i]) if "transformer_id" in tr else str(i)
+                           for i in free[heavy[free]])
+            notes.append(f"{label(kind, k_)}有{n_heavy}个台区的工作量单独就超过上限{cap:g}({ids}),"
+                         "各自单独成一个网格并标记为 heavy-unit。")
+        rest = free[~heavy[free]]
+        if len(rest):
+            sub = edges[edge_key == k_] if len(edges) else edges
+            grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy + len(locked), cap, tol,
+                               params.seed, deadline, notes, label(kind, k_), grid_count,
+                               balanced_contiguous, warm)
+        if warm.has_current:
+            _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
+        else:
+            _name_grids(grids, xy, k_, grid_id, heavy, flags, HEAVY_FLAG)
+    if warm.kept:
+        notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
+                     f"{'、'.join(warm.kept)}。")
+    return PatchResult(grid_id.astype(str), notes, flags, lower_bound)
+
+
+def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
+              grid_count, solve, warm: _Warm | None = None) -> list[np.ndarray]:
+    """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
+    loc = np.full(len(xy), -1, dtype=np.int64)
+    loc[rest] = np.arange(len(rest))
+    e = loc[sub_edges] if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
+    e = e[(e >= 0).all(axis=1)] if len(e) else e
+    comp = components(len(rest), e)
+    ncomp = int(comp.max()) + 1
+    cw = np.bincount(comp, w[rest], ncomp)
+    csize = np.bincount(comp, minlength=ncomp)
+    if quota is not None:
+        total_k = max(quota - n_heavy, 1)
+        ks = _dhondt_capped(cw, csize, total_k)
+    else:
+        ks = [grid_count(float(cw[c]), cap, tol, int(csize[c])) for c in range(ncomp)]
+    if warm is not None and warm.active:
+        warm.check_components(rest, comp, name)
+        kept = warm.keep_current(rest, comp, ks, e, w, cap)
+        if kept is not None:
+            warm.kept.append(f"{name}{len(kept)}个")
+            return kept
+        ks = warm.more_grids_for_pins(rest, comp, ks, notes, name)
+    if ncomp > 1:
+        notes.append(f"{name}的台区邻接图分成{ncomp}个互不相连的部分(岛屿、飞地或被河流、道路等"
+                     f"障碍隔开),各部分分别划分网格(共{sum(ks)}个)。")
+    if quota is not None and sum(ks) > total_k:
+        notes.append(f"{name}按名册应划{total_k}个网格,但有{ncomp}个互不相连的部分,"
+                     f"实际划了{sum(ks)}个。")
+    grids: list[np.ndarray] = []
+    loads: list[float] = []
+    for c in range(ncomp):
+        members = np.flatnonzero(comp == c)
+        ce = e[comp[e[:, 0]] == c] if len(e) else e
+        remap = np.full(len(rest), -1, dtype=np.int64)
+        remap[members] = np.arange(len(members))
+        limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
+        k_c = int(ks[c])
+        while True:
+            try:
+                lab = solve(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
+                            tolerance=tol, seed=seed, time_limit=limit, **extra)
+            except InfeasibleError as exc:
+                raise warm.explain(exc, rest[members], extra) if warm is not None else exc
+            heaviest = np.bincount(lab, w[rest[members]], k_c).max()
+            # Coarse 台区 can defeat the balance: never keep a grid over capacity, add one instead.
+            if heaviest <= cap * (1 + 1e-9) or k_c >= len(members) or quota is not None:
+                break
+            k_c += 1
+            extra = {} if warm is None else warm.solver_args(xy, rest[members], k_c)
+        if k_c > int(ks[c]):
+            notes.append(f"{name}:台区工作量粒度较粗,{int(ks[c])}个网格无法都不超过上限{cap:g},"
+                         f"改为{k_c}个网格。")
+        for j in range(k_c):
+            rows = rest[members[lab == j]]
+            grids.append(rows)
+            loads.append(float(w[rows].sum()))
+    _check_balance(np.array(loads), w[rest], ncomp, cap, tol, name, notes)
+    return grids
+
+
+def _dhondt_capped(cw: np.ndarray, csize: np.ndarray, total_k: int) -> list[int]:
+    """D'Hondt seats over components, at most one grid per 台区."""
+    ks = dhondt(cw.tolist(), total_k)
+    return [min(k, int(s)) for k, s in zip(ks, csize)]
+
+
+def _check_balance(loads: np.ndarray, unit_w: np.ndarray, ncomp: int, cap: float, tol: float,
+                   name: str, notes: list[str]) -> None:
+    """Add a note when a grid is off the mean by more than the tolerance, or over capacity."""
+    if len(loads) > 1:
+        mean = loads.mean()
+        dev = np.abs(loads / mean - 1) if mean > 0 else np.zeros_like(loads)
+        if dev.max() > tol + 1e-9:
+            if ncomp > 1:
+                why = "邻接图分成多个互不相连的部分,各部分的工作量不能在网格间调剂"
+            elif unit_w.max() > tol * mean:
+                why = (f"单个台区工作量(最大{unit_w.max():g})相对网格平均工作量({mean:.0f})过大,"
+                       "无法进一步细分")
+            else:
+                why = "台区的相邻关系限制了连通网格之间的调剂"
+            notes.append(f"{name}的网格工作量未能全部控制在平均值±{tol:.0%}以内"
+                         f"(最大偏差{dev.max():.1%}),原因:{why}。")
+    over = int((loads > cap * (1 + 1e-9)).sum())
+    if over:
+        notes.append(f"{name}有{over}个网格的工作量超过上限{cap:g}(在均衡容差范围内)。")
+
+
+def _name_grids(grids, xy, key, grid_id, heavy, flags, heavy_flag) -> None:
+    """Number grids by their westmost-then-southmost 台区 and write ``"<key>-<nn>"`` ids."""
+    def anchor(rows: np.ndarray) -> tuple[float, float]:
+        j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
+        return (float(xy[j, 0]), float(xy[j, 1]))
+
+    for nn, rows in enumerate(sorted(grids, key=anchor), start=1):
+        gid = f"{key}-{nn:02d}"
+        grid_id[rows] = gid
+        if len(rows) == 1 and heavy[rows[0]]:
+            flags[gid] = heavy_flag
+
+
+def _labeller(county: County):
+    """``label(kind, id)`` -> "名称(id)" for townships and stations, for notes."""
+    names = {}
+    for kind, layer, col in (("township", county.townships, "township_id"),
+                             ("station", county.stations, "station_id")):
+        if layer is not None and col in layer and "name" in layer:
+            names[kind] = dict(zip(layer[col].astype(str), layer["name"].astype(str)))
+
+    def label(kind: str, ident: str) -> str:
+        nm = names.get(kind, {}).get(ident)
+        return f"{nm}({ident})" if nm and nm != ident else str(ident)
+
+    return label
+
+
+# --------------------------------------------------------------------------------------------
+# Replanning: the current plan (warm start, stability), pins and locks
+# --------------------------------------------------------------------------------------------
+
+class _Warm:
+    """The current plan and the pins of every 台区 row, as the patch planner uses them.
+
+    Read from the columns :func:`gridplan.replan.pins.prepare` (or the ledger) puts on the 台区:
+    ``current_grid_id`` / ``current_manager_id``, ``pin_manager_id``, ``pin_grid_id``,
+    ``pin_source``. Missing columns mean "none".
+
+    Stability: a township (or station) whose 台区 are exactly those of its current grids, whose
+    current grids are contiguous, within capacity, as many as the planner would draw now and
+    consistent with the pins is kept as it is. Any other is re-solved from a warm start (its
+    current grids) with a move cost of ``stability`` × the typical radius of one of its grids
+    (½·√(hull area / k)) per 台区 moved: at ``stability = 1`` a move must shorten the travel
+    of a 台区 by about a grid radius to pay, so in practice 台区 move for balance and contiguity
+    only; ``0`` re-optimises freely (and keeps nothing as it is).
+    """
+
+    def __init__(self, tr, params: Params):
+        n = len(tr)
+
+        def col(name: str) -> np.ndarray:
+            return _keys(tr[name]) if name in tr.columns else np.full(n, "", dtype=object)
+
+        self.ids = col("transformer_id")
+        self.cur_man = col("current_manager_id")
+        grid = col("current_grid_id")
+        self.cur = np.where(grid != "", grid, np.where(self.cur_man != "", "经理:" + self.cur_man, ""))
+        self.pin = col("pin_manager_id")
+        self.lock = col("pin_grid_id")
+        self.src = col("pin_source")
+        self.stability = float(params.stability)
+        self.has_current = bool((self.cur != "").any())
+        self.active = self.has_current or bool((self.pin != "").any())
+        #: Grid ids given so far (county-wide), and every id of the current plan (never reused).
+        self.used: set[str] = set()
+        #: Townships/stations kept exactly as in the current plan (for one note).
+        self.kept: list[str] = []
+        self.old: set[str] = set(grid[grid != ""].tolist())
+        #: Highest number issued per key (the current plan's record): new ids go above it.
+        self.issued: dict[str, int] = dict(getattr(tr, "attrs", {}).get("grid_numbers") or {})
+
+    @classmethod
+    def from_transformers(cls, tr, params: Params) -> _Warm:
+        return cls(tr, params)
+
+    def locked_grids(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Locked grid id -> its rows, among ``idx``."""
+        lk = self.lock[idx]
+        return {g: idx[lk == g] for g in sorted(set(lk.tolist()) - {""})}
+
+    def _name(self, rows: np.ndarray) -> str:
+        rows = np.sort(rows)
+        from ..replan.pins import natural_key
+
+        srcs = sorted(set("、".join(self.src[rows]).split("、")) - {""}, key=natural_key)
+        shown = "、".join(self.ids[rows[:10]]) + (f" 等{len(rows)}个" if len(rows) > 10 else "")
+        return f"{'、'.join(srcs[:6])}{' 等' if len(srcs) > 6 else ''}(台区 {shown})"
+
+    def check_components(self, rest: np.ndarray, comp: np.ndarray, name: str) -> None:
+        """Raise InfeasibleError when one manager's pins lie in unconnected parts."""
+        lines = []
+        pin = self.pin[rest]
+        for m in sorted(set(pin.tolist()) - {""}):
+            parts = sorted(set(comp[pin == m].tolist()))
+            if len(parts) > 1:
+                lines.append(f"台区经理 {m} 的固定台区位于{name}互不相连的{len(parts)}个部分"
+                             f"(岛屿、飞地或被障碍、锁定网格隔开),一个网格无法连成一片:"
+                             f"{self._name(rest[pin == m])}")
+        if lines:
+            raise InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
+
+    def more_grids_for_pins(self, rest, comp, ks, notes, name) -> list[int]:
+        """At least one grid per pinned manager in each connected part."""
+        out = list(ks)
+        for c in range(len(out)):
+            n_pinned = len(set(self.pin[rest[comp == c]].tolist()) - {""})
+            if n_pinned > out[c]:
+                notes.append(f"{name}固定了{n_pinned}名台区经理的台区,网格数由{out[c]}增至{n_pinned}。")
+                out[c] = n_pinned
+        return out
+
+    def keep_current(self, rest, comp, ks, e, w, cap) -> list[np.ndarray] | None:
+        """The current grids of these 台区 when nothing requires a change, else None."""
+        if not self.has_current or self.stability <= 0:
+            return None
+        cur = self.cur[rest]
+        if (cur == "").any():
+            return None
+        groups = sorted(set(cur.tolist()))
+        per_comp: dict[int, int] = {}
+        for g in groups:
+            mask = cur == g
+            if int((self.cur == g).sum()) != int(mask.sum()):
+                return None  # the grid has 台区 elsewhere (locked, heavy, other township)
+            parts = set(comp[mask].tolist())
+            if len(parts) != 1:
+                return None
+            c = parts.pop()
+            per_comp[c] = per_comp.get(c, 0) + 1
+            rows = rest[mask]
+            if len(rows) > 1 and float(w[rows].sum()) > cap * (1 + 1e-9):
+                return None
+            if len(set(self.pin[rows].tolist()) - {""}) > 1 or not _connected(mask, e):
+                return None
+        if any(per_comp.get(c, 0) != int(k) for c, k in enumerate(ks)):
+            return None
+        pin = self.pin[rest]
+        for m in set(pin.tolist()) - {""}:
+            if len(set(cur[pin == m].tolist())) > 1:
+                return None
+            # A pin to a manager other than the one who holds that grid now moves the pinned 台区;
+            # keeping the grids would honour it by handing the whole grid to the pinned manager.
+            rows = rest[cur == cur[pin == m][0]]
+            mans = [x for x in self.cur_man[rows].tolist() if x]
+            if not mans or max(sorted(set(mans)), key=mans.count) != m:
+                return None
+        return [rest[cur == g] for g in groups]
+
+    def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict:
+        """``initial``, ``fixed`` and ``move_cost`` for the solver ({} for a plain solve)."""
+        cur, pin = self.cur[rows], self.pin[rows]
+        if not ((cur != "").any() or (pin != "").any()):
+            return {}
+        pinned = sorted(set(pin.tolist()) - {""})
+        label = {m: i for i, m in enumerate(pinned)}
+        init = np.full(len(rows), -1, dtype=np.int64)
+        nxt = len(pinned)
+        sizes = {g: int((cur == g).sum()) for g in set(cur.tolist()) - {""}}
+        for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
+            mask = cur == g
+            mans = [m for m in self.cur_man[rows[mask]].tolist() if m]
+            m = max(sorted(set(mans)), key=mans.count) if mans else ""
+            if m in label:
+                init[mask] = label[m]
+            elif nxt < k:
+                init[mask] = nxt
+                nxt += 1
+        fixed = pin != ""
+        init[fixed] = [label[m] for m in pin[fixed]]
+        if not (init >= 0).any():
+            return {}
+        move_cost = 0.0
+        if (cur != "").any() and self.stability > 0:
+            move_cost = self.stability * _grid_radius(xy[rows], k)
+        return {"initial": init, "fixed": fixed if fixed.any() else None, "move_cost": move_cost}
+
+    def explain(self, exc: InfeasibleError, rows: np.ndarray, extra: dict) -> InfeasibleError:
+        """The solver's infeasibility in terms of pins, pin files and 台区 ids."""
+        lines = []
+        for _, units in getattr(exc, "pins", []) or []:
+            units = rows[np.asarray(units, dtype=np.int64)]
+            m = self.pin[units[0]] if len(units) else ""
+            lines.append(f"台区经理 {m} 的固定台区无法连成一片(相互之间的每条路径都经过固定给其他经理"
+                         f"或锁定的台区):{self._name(units)}")
+        if not lines:
+            return exc
+        err = InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
+        err.__cause__ = exc
+        return err
+
+
+def _connected(mask: np.ndarray, e: np.ndarray) -> bool:
+    """Whether the units of ``mask`` form one connected part on local edges ``e``."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= 1:
+        return True
+    loc = np.full(len(mask), -1, dtype=np.int64)
+    loc[rows] = np.arange(len(rows))
+    sub = loc[e] if len(e) else np.empty((0, 2), dtype=np.int64)
+    sub = sub[(sub >= 0).all(axis=1)] if len(sub) else sub
+    return int(components(len(rows), sub).max()) == 0
+
+
+def _grid_radius(xy: np.ndarray, k: int) -> float:
+    """½·√(convex hull area / k): the typical radius of one of ``k`` grids over ``xy`` (metres)."""
+    import shapely
+
+    area = shapely.MultiPoint(xy).convex_hull.area if len(xy) >= 3 else 0.0
+    return max(0.5 * math.sqrt(area / max(k, 1)), 1.0)
+
+
+def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, flags,
+                       heavy_flag) -> None:
+    """Name grids after the current grid they overlap most (by workload); new ones get fresh ids.
+
+    Locked grids keep their id. A fresh id is ``"<key>-<nn>"`` with the lowest ``nn`` above the
+    highest number the current plan records as issued (its ``grid_numbers``) used by no grid of the
+    current plan nor of this plan: an id is never reused for a different grid.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    for gid, rows in locked.items():
+        grid_id[rows] = gid
+        warm.used.add(gid)
+    cands = sorted({c for rows in grids for c in warm.cur[rows].tolist()}
+                   - {""} - warm.used)
+    cands = [c for c in cands if c in warm.old]
+    names: list[str | None] = [None] * len(grids)
+    if grids and cands:
+        col = {c: j for j, c in enumerate(cands)}
+        overlap = np.zeros((len(grids), len(cands)))
+        for i, rows in enumerate(grids):
+            for c, wt in zip(warm.cur[rows].tolist(), (w[rows] + 1.0).tolist()):
+                if c in col:
+                    overlap[i, col[c]] += wt
+        ri, ci = linear_sum_assignment(-overlap)
+        for i, j in zip(ri, ci):
+            if overlap[i, j] > 0:
+                names[i] = cands[j]
+                warm.used.add(cands[j])
+
+    def anchor(i: int) -> tuple[float, float]:
+        rows = grids[i]
+        j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
+        return (float(xy[j, 0]), float(xy[j, 1]))
+
+    nn = int(warm.issued.get(str(key), 0))
+    for i in sorted((i for i in range(len(grids)) if names[i] is None), key=anchor):
+        while True:
+            nn += 1
+            gid = f"{key}-{nn:02d}"
+            if gid not in warm.used and gid not in warm.old:
+                break
+        names[i] = gid
+        warm.used.add(gid)
+    for rows, gid in zip(grids, names):
+        grid_id[rows] = gid
+        if len(rows) == 1 and heavy[rows[0]]:
+            flags[gid] = heavy_flag

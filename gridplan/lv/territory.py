@@ -1,0 +1,374 @@
+"""Territory: grid polygons that tile every township exactly.
+
+Each 台区 gets its Voronoi cell (in metres), clipped to its township; cells are dissolved per grid.
+Pieces of a grid that hold no 台区 and are cut off from it (a cell reaching across a bay of a
+non-convex township) are handed to the grid they share the longest border with, so a grid is one
+connected polygon unless its township is multi-part. Townships with no 台区 join the neighbouring
+grid of the same station (the one sharing the longest border), so grids cover the whole territory.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from ..model import County
+
+__all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
+
+log = logging.getLogger(__name__)
+
+_GRID_SIZE_M = 0.001  # precision of grid polygons: 1 mm
+
+
+def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
+    """Return the Voronoi cell of every point, clipped to ``township``.
+
+    Parameters
+    ----------
+    township
+        The township polygon (metric CRS).
+    xy
+        (n, 2) point coordinates in metres. Duplicate points share one cell: the first gets it and
+        the others get an empty polygon.
+
+    Returns
+    -------
+    numpy.ndarray
+        n shapely geometries (possibly empty or multi-part).
+    """
+    n = len(xy)
+    out = np.array([shapely.Polygon()] * n, dtype=object)
+    if n == 0:
+        return out
+    uniq, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
+    if len(uniq) == 1:
+        out[first[0]] = township
+        return out
+    if len(uniq) == 2 or _collinear(uniq):
+        cells = _strip_cells(uniq, township)
+    else:
+        env = shapely.box(*township.buffer(1000.0).bounds)
+        vor = shapely.voronoi_polygons(shapely.multipoints(uniq), extend_to=env, ordered=True)
+        cells = np.asarray(shapely.get_parts(vor))
+    out[first] = shapely.intersection(cells, township)
+    return out
+
+
+def _collinear(xy: np.ndarray) -> bool:
+    centred = xy - xy.mean(axis=0)
+    s = np.linalg.svd(centred, compute_uv=False)
+    return bool(s[-1] <= 1e-9 * max(s[0], 1.0))
+
+
+def _strip_cells(xy: np.ndarray, township: BaseGeometry) -> np.ndarray:
+    """Cells of collinear points: strips cut by the perpendicular bisectors."""
+    d = xy[-1] - xy[0]
+    d = d / np.linalg.norm(d)
+    t = (xy - xy[0]) @ d
+    order = np.argsort(t)
+    cuts = (t[order][1:] + t[order][:-1]) / 2
+    x0, y0, x1, y1 = township.buffer(1000.0).bounds
+    far = 4 * max(x1 - x0, y1 - y0) + 1.0
+    normal = np.array([-d[1], d[0]])
+    bounds = np.concatenate([[-far], cuts, [far]])
+    cells = np.empty(len(xy), dtype=object)
+    for rank, idx in enumerate(order):
+        a, b = bounds[rank], bounds[rank + 1]
+        corners = [xy[0] + a * d - far * normal, xy[0] + b * d - far * normal,
+                   xy[0] + b * d + far * normal, xy[0] + a * d + far * normal]
+        cells[idx] = shapely.Polygon(corners)
+    return cells
+
+
+def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
+    """Every 台区's Voronoi cell clipped to its township, aligned with the rows of ``transformers``.
+
+    Computed once per plan and shared by the contiguity graph (:func:`contiguity_edges`) and the
+    grid polygons (:func:`grid_polygons`). Duplicate points: the first gets the cell, the others an
+    empty polygon.
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    tids = transformers["township_id"].astype(str).to_numpy()
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    cells = np.empty(len(xy), dtype=object)
+    for tid in np.unique(tids):
+        idx = np.flatnonzero(tids == tid)
+        cells[idx] = township_cells(towns.loc[tid], xy[idx])
+    return cells
+
+
+def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
+                  cells: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """Dissolve the 台区' Voronoi cells into one polygon per grid, tiling every township.
+
+    Parameters
+    ----------
+    county
+        The county (townships in its metric CRS).
+    transformers
+        The county's 台区 with a ``grid_id`` column.
+    cells
+        Their cells from :func:`all_cells`, if already computed.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per grid: ``grid_id``, ``township_id``, ``station_id``, ``townships`` (names),
+        geometry. Grids of one township tile it: no gaps, no overlaps.
+    """
+    towns = county.townships.set_index("township_id")
+    if cells is None:
+        cells = all_cells(county, transformers)
+    # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly and
+    # unions of grids carry no sliver holes from floating-point noise.
+    snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_SIZE_M)
+    pos = pd.Series(np.arange(len(transformers)), index=transformers.index)
+    pieces: list[tuple[str, str, BaseGeometry]] = []
+    for tid, grp in transformers.groupby("township_id", sort=True):
+        mine = snapped[pos.loc[grp.index].to_numpy()]
+        gid = grp["grid_id"].to_numpy()
+        for g in np.unique(gid):
+            merged = shapely.union_all(mine[gid == g])
+            pieces.append((str(tid), str(g), merged))
+        pieces = _reassign_orphans(pieces, str(tid), grp)
+    grids = _dissolve_across_townships(pieces, towns, county.crs)
+    grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
+    return grids.sort_values("grid_id").reset_index(drop=True)
+
+
+def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+    """One row per grid; a grid spanning several townships (scope "station") is dissolved.
+
+    Its ``township_id`` is the township holding the largest share of its area, and ``townships``
+    lists the names of every township it covers.
+    """
+    frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
+                         columns=["grid_id", "township_id", "geom", "area"])
+    rows = []
+    for gid, grp in frame.groupby("grid_id", sort=True):
+        grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
+        names = "、".join(towns["name"].loc[t] for t in grp["township_id"])
+        rows.append((gid, grp["township_id"].iloc[0], names, shapely.union_all(grp["geom"].to_numpy())))
+    out = gpd.GeoDataFrame(pd.DataFrame([r[:3] for r in rows], columns=["grid_id", "township_id", "townships"]),
+                           geometry=[r[3] for r in rows], crs=crs)
+    out["station_id"] = out["township_id"].map(towns["station_id"])
+    return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
+
+
+def _reassign_orphans(pieces: list, tid: str, grp: gpd.GeoDataFrame) -> list:
+    """Give each 台区-less, detached part of a grid to the grid it borders most (same township)."""
+    idx = [i for i, (t, _, _) in enumerate(pieces) if t == tid]
+    if len(idx) < 2:
+        return pieces
+    pts = {g: shapely.multipoints(shapely.get_coordinates(sub.geometry.values))
+           for g, sub in grp.groupby("grid_id")}
+    for _ in range(3):  # an orphan may border only another orphan: a few passes settle it
+        moved = False
+        for i in idx:
+            t, g, geom = pieces[i]
+            parts = shapely.get_parts(geom)
+            if len(parts) < 2:
+                continue
+            keep = [p for p in parts if shapely.intersects(p.buffer(1e-6), pts[g])]
+            orphans = [p for p in parts if not shapely.intersects(p.buffer(1e-6), pts[g])]
+            if not orphans or not keep:
+                continue
+            for orphan in orphans:
+                best, best_len = None, 0.0
+                for j in idx:
+                    if j == i:
+                        continue
+                    shared = shapely.length(shapely.intersection(orphan.boundary, pieces[j][2].boundary))
+                    if shared > best_len:
+                        best, best_len = j, shared
+                if best is None:
+                    keep.append(orphan)  # a true island: no neighbour to give it to
+                    continue
+                tj, gj, geomj = pieces[best]
+                pieces[best] = (tj, gj, shapely.union(geomj, orphan))
+                moved = True
+            pieces[i] = (t, g, shapely.union_all(keep))
+        if not moved:
+            break
+    return pieces
+
+
+def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County, used: set) -> gpd.GeoDataFrame:
+    """Join every township without 台区 to the neighbouring grid of its station."""
+    towns = county.townships
+    empty = towns[~towns["township_id"].isin(used)]
+    for _, town in empty.sort_values("township_id").iterrows():
+        same = grids[grids["station_id"] == town["station_id"]]
+        cand = same if len(same) else grids
+        if len(cand) == 0:
+            log.warning("township %s has no 台区 and no grid to join", town["township_id"])
+            continue
+        shared = cand.boundary.intersection(town.geometry.boundary).length.to_numpy()
+        if np.nanmax(shared) > 0:
+            pick = cand.index[int(np.nanargmax(shared))]
+        else:
+            pick = cand.index[int(np.argmin(cand.distance(town.geometry).to_numpy()))]
+        grids.loc[pick, "geometry"] = shapely.union(grids.loc[pick, "geometry"], town.geometry)
+        grids.loc[pick, "townships"] = f"{grids.loc[pick, 'townships']}、{town['name']}"
+        log.info("township %s (no 台区) joined grid %s", town["township_id"], grids.loc[pick, "grid_id"])
+    return grids
+
+
+def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township",
+                     cells: np.ndarray | None = None) -> np.ndarray:
+    """The neighbourhood graph on which grids must be contiguous.
+
+    Delaunay neighbours within each township (or station, with ``scope="station"``), minus the
+    edges that cross a barrier line (``county.barriers``), kept only where the two 台区' territory
+    cells share a border (:func:`cell_adjacency`): a grid connected on this graph is one connected
+    polygon.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, 2) int array of point indices (row positions in ``transformers``).
+    """
+    from .graph import neighbour_edges
+
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    col = "township_id" if scope == "township" else "station_id"
+    groups = transformers[col].astype(str).to_numpy()
+    barriers = county.barriers.geometry.values if county.barriers is not None else None
+    cand = neighbour_edges(xy, groups=groups, barriers=barriers)
+    return cell_adjacency(county, transformers, cand, cells=cells)
+
+
+def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: np.ndarray, *,
+                   min_border_m: float = 0.1, cells: np.ndarray | None = None) -> np.ndarray:
+    """Keep the candidate edges whose 台区' territory cells share a border.
+
+    Contiguity must hold for the grid *polygons*, not only for the points: two 台区 are neighbours
+    when the parts of their Voronoi cells that hold them (clipped to their townships) share a border
+    at least ``min_border_m`` long. Delaunay neighbours (``candidates``, from
+    :func:`gridplan.lv.graph.neighbour_edges`) are a superset of the Voronoi neighbours, so filtering
+    them is exact within a township; across townships (scope "station") the kept edges are a subset
+    of the true adjacency, which is safe: contiguity on a subset implies contiguity on the whole.
+
+    Within a township the shared border of two single-part cells is the Voronoi ridge between
+    them clipped to the township, measured in one vectorised pass; cells split by the township's
+    outline, cross-township pairs and degenerate townships take an exact (slower) polygon test.
+
+    Parameters
+    ----------
+    county
+        The county (townships in its metric CRS).
+    transformers
+        The 台区, with ``township_id``; row order defines the point indices of ``candidates``.
+    candidates
+        (m, 2) int array of candidate edges.
+    min_border_m
+        Shortest shared border (metres) that makes two cells neighbours.
+    cells
+        The 台区' cells from :func:`all_cells`, if already computed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The subset of ``candidates`` that are territory neighbours. Edges between duplicate points
+        (same location) are always kept.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64).reshape(-1, 2)
+    if len(candidates) == 0:
+        return candidates
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    n = len(xy)
+    tids = transformers["township_id"].astype(str).to_numpy()
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    rep = np.arange(n)
+    main = np.empty(n, dtype=object)
+    fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
+    ok_pairs: list[np.ndarray] = []
+    for tid in np.unique(tids):
+        idx = np.flatnonzero(tids == tid)
+        town = towns.loc[tid]
+        uniq, first, inverse = np.unique(np.round(xy[idx], 3), axis=0, return_index=True,
+                                         return_inverse=True)
+        rep[idx] = idx[first[inverse.ravel()]]
+        mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
+        single = shapely.get_num_geometries(mine) <= 1
+        main[idx] = [c if s else _part_holding(c, shapely.Point(p))
+                     for c, s, p in zip(mine, single, xy[idx])]
+        ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
+        if ridges is None:
+            continue
+        pairs, length = ridges
+        glob = idx[first[pairs]]
+        fast[idx[first]] = single[first]
+        both = single[first[pairs[:, 0]]] & single[first[pairs[:, 1]]]
+        ok_pairs.append(glob[both & (length >= min_border_m)])
+    a, b = rep[candidates[:, 0]], rep[candidates[:, 1]]
+    keep = a == b
+    decided = keep | (fast[a] & fast[b] & (tids[a] == tids[b]))
+    if ok_pairs:
+        ok = np.concatenate(ok_pairs)
+        code_ok = np.minimum(ok[:, 0], ok[:, 1]) * n + np.maximum(ok[:, 0], ok[:, 1])
+        code = np.minimum(a, b) * n + np.maximum(a, b)
+        keep |= decided & np.isin(code, code_ok)
+    slow = np.flatnonzero(~decided)
+    if len(slow):
+        ga = shapely.boundary(main[a[slow]].astype(object))
+        gb = shapely.boundary(main[b[slow]].astype(object))
+        shared = shapely.length(shapely.intersection(shapely.buffer(ga, 0.01, quad_segs=1), gb))
+        keep[slow] = np.nan_to_num(shared) >= min_border_m
+    log.debug("cell adjacency keeps %d of %d candidate edges (%d tested exactly)",
+              int(keep.sum()), len(candidates), len(slow))
+    return candidates[keep]
+
+
+def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
+    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``)."""
+    from scipy.spatial import QhullError, Voronoi
+
+    try:
+        vor = Voronoi(uniq)
+    except QhullError:
+        return None
+    rp = np.asarray(vor.ridge_points, dtype=np.int64)
+    rv = np.asarray(vor.ridge_vertices, dtype=np.int64)
+    verts = vor.vertices
+    seg = np.empty((len(rp), 2, 2))
+    finite = (rv >= 0).all(axis=1)
+    seg[finite] = verts[rv[finite]]
+    inf = np.flatnonzero(~finite)
+    if len(inf):
+        start = verts[np.where(rv[inf, 0] >= 0, rv[inf, 0], rv[inf, 1])]
+        p0, p1 = uniq[rp[inf, 0]], uniq[rp[inf, 1]]
+        t = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
+        normal = np.column_stack([-t[:, 1], t[:, 0]])
+        side = np.sign(np.einsum("ij,ij->i", (p0 + p1) / 2 - uniq.mean(axis=0), normal))
+        side[side == 0] = 1.0
+        x0, y0, x1, y1 = town.bounds
+        reach = 4 * max(x1 - x0, y1 - y0, 1.0) + np.linalg.norm(start - uniq.mean(axis=0), axis=1)
+        seg[inf, 0] = start
+        seg[inf, 1] = start + side[:, None] * normal * reach[:, None]
+    lines = shapely.linestrings(seg)
+    shapely.prepare(town)
+    inside = shapely.contains_properly(town, lines)
+    length = np.where(inside, shapely.length(lines), 0.0)
+    cross = np.flatnonzero(~inside & shapely.intersects(town, lines))
+    if len(cross):
+        length[cross] = shapely.length(shapely.intersection(lines[cross], town))
+    return rp, length
+
+
+def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
+    """The part of a (possibly multi-part) cell that holds ``point`` (else the nearest part)."""
+    if cell is None or cell.is_empty:
+        return shapely.Polygon()
+    parts = shapely.get_parts(cell)
+    if len(parts) == 1:
+        return parts[0]
+    return parts[int(np.argmin(shapely.distance(parts, point)))]

@@ -1,0 +1,1 @@
+"""Figures of a plan: KPIs and response times."""

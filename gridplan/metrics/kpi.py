@@ -1,0 +1,556 @@
+"""KPIs of a plan: balance, contiguity, compactness and grid counts, per grid, station and county.
+
+Per-grid values are also written into the ``grids`` layer (``balance``, ``polsby_popper``,
+``mean_dist_m``, ``max_dist_m``, ``contiguous``). All distances are metres in the county's CRS.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+if TYPE_CHECKING:
+    from ..pipeline import Plan
+
+__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "multipart_grids", "noncontiguous_grids",
+           "coverage_kpis", "coverage_line", "township_coverage", "village_coverage", "input_kpis",
+           "snapped_transformers", "absorbed_townships", "stations_without_roster",
+           "SERVICE_POINT_KINDS", "COVERAGE_RULE"]
+
+log = logging.getLogger(__name__)
+
+_MEDOID_SAMPLE = 1500  # above this many 台区 in one grid, the medoid is searched among a sample
+
+
+def balance_stats(workloads: np.ndarray) -> dict[str, float]:
+    """Coefficient of variation, max/mean and min/mean of grid workloads."""
+    w = np.asarray(workloads, dtype=float)
+    if len(w) == 0 or w.mean() == 0:
+        return {"cv": 0.0, "max_over_mean": 0.0, "min_over_mean": 0.0, "mean": 0.0}
+    mean = w.mean()
+    return {"cv": round(float(w.std() / mean), 4), "max_over_mean": round(float(w.max() / mean), 4),
+            "min_over_mean": round(float(w.min() / mean), 4), "mean": round(float(mean), 2)}
+
+
+def medoid_distances(xy: np.ndarray) -> tuple[int, float, float]:
+    """Return (index of the medoid, mean and max distance from it to every point), in metres."""
+    n = len(xy)
+    if n == 1:
+        return 0, 0.0, 0.0
+    cand = np.arange(n)
+    if n > _MEDOID_SAMPLE:
+        cand = np.random.default_rng(0).choice(n, _MEDOID_SAMPLE, replace=False)
+    sums = np.array([np.hypot(*(xy - xy[c]).T).sum() for c in cand])
+    best = int(cand[int(np.argmin(sums))])
+    d = np.hypot(*(xy - xy[best]).T)
+    return best, float(d.mean()), float(d.max())
+
+
+def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) -> list[str]:
+    """Grids whose 台区 are not connected on the neighbourhood graph ``edges``."""
+    if len(edges) == 0:
+        same = np.zeros(0, dtype=bool)
+    else:
+        same = grid_id[edges[:, 0]] == grid_id[edges[:, 1]]
+    e = edges[same] if len(edges) else edges
+    n = len(xy)
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)) if len(e) else coo_matrix((n, n))
+    _, comp = connected_components(adj, directed=False)
+    per = pd.DataFrame({"g": grid_id, "c": comp}).groupby("g")["c"].nunique()
+    return sorted(per[per > 1].index.astype(str))
+
+
+def multipart_grids(grids, townships) -> list[str]:
+    """Grids whose polygon has more parts than the townships it covers (which may be multi-part)."""
+    town_parts = dict(zip(townships["township_id"].astype(str),
+                          shapely.get_num_geometries(townships.geometry.values)))
+    names = dict(zip(townships["name"].astype(str), townships["township_id"].astype(str)))
+    out = []
+    for g in grids.itertuples():
+        parts = shapely.get_num_geometries(g.geometry)
+        covered = {str(g.township_id)} | {names[n] for n in str(getattr(g, "townships", "")).split("、")
+                                          if n in names}
+        if parts > sum(town_parts.get(t, 1) for t in covered):
+            out.append(str(g.grid_id))
+    return sorted(out)
+
+
+def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
+                 hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None
+                 ) -> dict[str, Any]:
+    """Compute the KPIs of ``plan`` and add the per-grid ones to ``plan.grids``.
+
+    Returns
+    -------
+    dict
+        ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "input": {...},
+        "coverage": {...}, "notes": [...]}``: ``input`` lists what was done to the input (snapped
+        and swapped rows, townships without 台区, stations without roster rows; see
+        :func:`input_kpis`), ``coverage`` the 乡乡有点、村村有人 figures (:func:`coverage_kpis`).
+        Notes on absorbed townships and stations without roster rows are added to ``plan.notes``.
+    """
+    from ..lv.territory import contiguity_edges
+
+    tr, grids = plan.transformers, plan.grids
+    xy = shapely.get_coordinates(tr.geometry.values)
+    gid = tr["grid_id"].astype(str).to_numpy()
+    if edges is None:
+        edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
+    broken = noncontiguous_grids(xy, gid, edges)
+    split = multipart_grids(grids, plan.county.townships)
+
+    per = {}
+    for g, idx in pd.Series(np.arange(len(tr))).groupby(gid):
+        _, mean_d, max_d = medoid_distances(xy[idx.to_numpy()])
+        per[g] = (mean_d, max_d)
+    grids["mean_dist_m"] = grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[0], 1))
+    grids["max_dist_m"] = grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[1], 1))
+    area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
+    grids["polsby_popper"] = np.round(np.where(perim > 0, 4 * math.pi * area / perim**2, 0.0), 4)
+    grids["contiguous"] = ~grids["grid_id"].isin(broken)
+    grids["balance"] = (grids["workload"] / grids.groupby("station_id")["workload"].transform("mean")).round(3)
+    if "hv_km" not in grids.columns:
+        grids["hv_km"] = 0.0
+
+    real = grids[grids["n_transformers"] > 0]
+    county = {
+        "name": plan.county.name,
+        "townships": int(len(plan.county.townships)),
+        "stations": int(len(plan.county.stations)),
+        "transformers": int(len(tr)),
+        "households": int(tr["customers"].sum()),
+        "grids": int(len(grids)),
+        "grid_lower_bound": int(lower_bound) if lower_bound is not None else None,
+        "capacity": plan.params.capacity,
+        "workload": plan.params.workload,
+        "over_capacity_grids": int((real["workload"] > plan.params.capacity + 1e-9).sum()),
+        "noncontiguous_grids": len(broken),
+        "noncontiguous_grid_ids": broken,
+        "multipart_grid_polygons": len(split),
+        "multipart_grid_ids": split,
+        "polsby_popper_mean": round(float(grids["polsby_popper"].mean()), 4),
+        "mean_dist_to_medoid_m": round(float(np.average(real["mean_dist_m"], weights=real["n_transformers"])), 1)
+        if len(real) else 0.0,
+        "max_dist_to_medoid_m": round(float(real["max_dist_m"].max()), 1) if len(real) else 0.0,
+        "managers_placeholder": int(grids["placeholder"].sum()),
+        **balance_stats(real["workload"].to_numpy()),
+    }
+    stations = {}
+    for sid, sg in grids.groupby("station_id"):
+        sg_real = sg[sg["n_transformers"] > 0]
+        stations[str(sid)] = {
+            "grids": int(len(sg)), "transformers": int(sg["n_transformers"].sum()),
+            "households": int(sg["customers"].sum()), "workload": round(float(sg["workload"].sum()), 2),
+            "placeholder_managers": int(sg["placeholder"].sum()),
+            **balance_stats(sg_real["workload"].to_numpy())}
+    hv: dict[str, Any] = dict(hv_kpi or {})
+    if plan.segments is not None and len(plan.segments):
+        s = plan.segments
+        hv |= {"segments": int(len(s)), "feeders": int(s["feeder_id"].nunique()),
+              "total_km": round(float(s["length_km"].sum()), 3),
+              "max_segment_km": round(float(s["length_km"].max()), 3),
+              "mean_segment_km": round(float(s["length_km"].mean()), 3)}
+        if "share_in_grid" in s.columns:
+            hv["mean_share_in_grid"] = round(float(np.average(s["share_in_grid"], weights=s["length_km"])), 4)
+    inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
+    plan.notes.extend(n for n in more if n not in plan.notes)
+    return {"county": county, "stations": stations, "hv": hv, "input": inp,
+            "coverage": coverage_kpis(plan),
+            "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
+                                     scope=plan.params.scope),
+            "notes": list(plan.notes)}
+
+
+# --------------------------------------------------------------------------- 乡乡有点、村村有人
+
+#: Station kinds that count as a service point for 乡乡有点 (every kind a station may have).
+SERVICE_POINT_KINDS = ("供电所", "中心供电所", "供电服务站")
+
+#: How coverage is decided (kpi["coverage"]["rule"]; the README and docs say the same).
+COVERAGE_RULE = {
+    "township": "乡镇多边形内（含边界）有一个供电所、中心供电所或供电服务站的站点",
+    "village": "村多边形面积最大的一部分所在网格的台区经理为名册中的实名经理（非占位）",
+}
+
+#: A 台区 further than this from its township polygon was placed there by snapping (metres).
+SNAPPED_MIN_M = 0.5
+
+
+def _service_points(stations) -> tuple[np.ndarray, np.ndarray]:
+    """Geometries and ids of the stations that count as service points (usable points only)."""
+    kind = stations["kind"] if "kind" in stations.columns else pd.Series("供电所", index=stations.index)
+    geoms = stations.geometry.to_numpy()
+    ok = kind.fillna("供电所").isin(SERVICE_POINT_KINDS).to_numpy() \
+        & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return geoms[ok], stations["station_id"].astype(str).to_numpy()[ok]
+
+
+def township_coverage(townships, stations) -> pd.DataFrame:
+    """乡乡有点: per township, the service points inside it and the nearest one.
+
+    Parameters
+    ----------
+    townships, stations
+        County layers in one metric CRS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per township: ``township_id``, ``name``, ``station_id``, ``has_point`` (bool),
+        ``points`` (ids of the service points inside, "、"-separated), ``nearest_point_id`` and
+        ``nearest_point_m`` (distance in metres to the nearest service point, 0 when inside).
+    """
+    pts, ids = _service_points(stations)
+    geoms = townships.geometry.to_numpy()
+    inside: list[list[str]] = [[] for _ in range(len(geoms))]
+    nearest_id = np.full(len(geoms), None, dtype=object)
+    nearest_m = np.full(len(geoms), np.nan)
+    if len(pts):
+        tree = shapely.STRtree(pts)
+        live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        t_idx, p_idx = tree.query(geoms[live], predicate="covers")
+        rows = np.flatnonzero(live)
+        for t, p in sorted(zip(rows[t_idx], p_idx)):
+            inside[t].append(str(ids[p]))
+        near, dist = tree.query_nearest(geoms[live], return_distance=True, all_matches=False)
+        nearest_id[rows[near[0]]] = ids[near[1]]
+        nearest_m[rows[near[0]]] = np.round(dist, 1)
+    return pd.DataFrame({
+        "township_id": townships["township_id"].astype(str).to_numpy(),
+        "name": townships["name"].astype(str).to_numpy(),
+        "station_id": townships["station_id"].astype(object).to_numpy(),
+        "has_point": np.array([bool(x) for x in inside], dtype=bool),
+        "points": ["、".join(sorted(x)) for x in inside],
+        "nearest_point_id": nearest_id,
+        "nearest_point_m": nearest_m,
+    })
+
+
+def village_coverage(villages, grids, townships) -> pd.DataFrame:
+    """村村有人: per village, the grid holding most of its area and whether its manager is named.
+
+    Parameters
+    ----------
+    villages
+        The villages layer (metric CRS).
+    grids
+        Grid polygons with ``grid_id``, ``station_id``, ``manager_id``, ``manager_name``,
+        ``placeholder``.
+    townships
+        For the station of each village (through its ``township_id``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village: ``village_id``, ``name``, ``township_id``, ``station_id``,
+        ``grid_id``, ``manager_id``, ``manager_name`` (of the grid holding the largest part of the
+        village; None when no grid overlaps it), ``named_share`` (share of the village's area in
+        grids of named managers), ``covered`` (bool: the largest part's manager is named).
+    """
+    vg = villages.geometry.to_numpy()
+    gg = grids.geometry.to_numpy()
+    best = np.full(len(vg), -1)
+    best_area = np.zeros(len(vg))
+    named_area = np.zeros(len(vg))
+    named = ~grids["placeholder"].fillna(True).astype(bool).to_numpy()
+    if len(vg) and len(gg):
+        v_idx, g_idx = shapely.STRtree(gg).query(vg, predicate="intersects")
+        areas = shapely.area(shapely.intersection(vg[v_idx], gg[g_idx]))
+        order = np.lexsort((g_idx, -areas, v_idx))  # per village: largest overlap first, then grid order
+        for v, g, a in zip(v_idx[order], g_idx[order], areas[order]):
+            if a <= 0:
+                continue
+            if best[v] < 0:
+                best[v], best_area[v] = g, a
+            if named[g]:
+                named_area[v] += a
+    total = shapely.area(vg)
+    hit = best >= 0
+
+    def col(name: str) -> np.ndarray:
+        values = grids[name].astype(object).to_numpy() if name in grids.columns \
+            else np.full(len(gg), None, dtype=object)
+        return np.where(hit, values[np.where(hit, best, 0)] if len(gg) else None, None)
+
+    town_station = dict(zip(townships["township_id"].astype(str), townships["station_id"]))
+    tid = villages["township_id"].astype(object).to_numpy() if "township_id" in villages.columns \
+        else np.full(len(vg), None, dtype=object)
+    grid_station = col("station_id")
+    station = [town_station.get(str(t), s) if t is not None and not pd.isna(t) else s
+               for t, s in zip(tid, grid_station)]
+    return pd.DataFrame({
+        "village_id": villages["village_id"].astype(str).to_numpy(),
+        "name": villages["name"].astype(object).to_numpy(),
+        "township_id": tid,
+        "station_id": np.asarray(station, dtype=object),
+        "grid_id": col("grid_id"),
+        "manager_id": col("manager_id"),
+        "manager_name": col("manager_name"),
+        "named_share": np.round(np.where(total > 0, named_area / np.where(total > 0, total, 1), 0.0), 4),
+        "covered": hit & named[np.where(hit, best, 0)] if len(gg) else np.zeros(len(vg), dtype=bool),
+    })
+
+
+def _share(k: int, n: int) -> float | None:
+    return round(k / n, 4) if n else None
+
+
+def coverage_kpis(plan: "Plan") -> dict[str, Any]:
+    """kpi["coverage"]: 乡乡有点 per township, 村村有人 per village, county and station figures.
+
+    A township has a service point when a station of kind 供电所, 中心供电所 or 供电服务站 lies
+    inside its polygon (on the border counts). A village is covered when the grid holding the
+    largest part of its area has a named manager (not a placeholder); villages are counted only
+    when the county has a villages layer (``villages`` is then None in the figures).
+    """
+    county = plan.county
+    towns = township_coverage(county.townships, county.stations)
+    vil = village_coverage(county.villages, plan.grids, county.townships) \
+        if county.villages is not None and len(county.villages) else None
+
+    def figures(t: pd.DataFrame, v: pd.DataFrame | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"townships": int(len(t)), "townships_with_point": int(t["has_point"].sum()),
+                               "township_share": _share(int(t["has_point"].sum()), len(t))}
+        if v is None:
+            out |= {"villages": None, "villages_covered": None, "village_share": None}
+        else:
+            out |= {"villages": int(len(v)), "villages_covered": int(v["covered"].sum()),
+                    "village_share": _share(int(v["covered"].sum()), len(v))}
+        return out
+
+    stations = {}
+    for sid in sorted({str(s) for s in county.stations["station_id"].dropna()}):
+        t = towns[towns["station_id"].astype(str) == sid]
+        v = vil[vil["station_id"].astype(str) == sid] if vil is not None else None
+        stations[sid] = figures(t, v)
+    missing = towns[~towns["has_point"]]
+    result: dict[str, Any] = {
+        "rule": dict(COVERAGE_RULE),
+        "county": figures(towns, vil),
+        "stations": stations,
+        "townships_without_point": [
+            {"township_id": r.township_id, "name": r.name, "station_id": _text(r.station_id),
+             "nearest_point_id": _text(r.nearest_point_id),
+             "nearest_point_m": None if pd.isna(r.nearest_point_m) else float(r.nearest_point_m)}
+            for r in missing.itertuples(index=False)],
+        "villages_uncovered": [],
+    }
+    if vil is not None:
+        result["villages_uncovered"] = [
+            {"village_id": r.village_id, "name": _text(r.name), "township_id": _text(r.township_id),
+             "grid_id": _text(r.grid_id), "manager_id": _text(r.manager_id),
+             "reason": "不在任何网格内" if r.grid_id is None else "网格台区经理为占位（名册缺人）"}
+            for r in vil[~vil["covered"]].itertuples(index=False)]
+    return result
+
+
+def coverage_line(coverage: dict[str, Any]) -> str:
+    """One Chinese sentence with the county figures (summary screen, map legend)."""
+    c = coverage["county"]
+    text = f"乡乡有点：{c['townships_with_point']}/{c['townships']} 个乡镇有供电所或服务站"
+    if c.get("villages") is not None:
+        text += f"；村村有人：{c['villages_covered']}/{c['villages']} 个村有实名台区经理"
+    return text
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+# --------------------------------------------------------------------------- input notes
+
+def snapped_transformers(transformers, townships, *, min_m: float = SNAPPED_MIN_M) -> pd.DataFrame:
+    """台区 that lie outside the township they were assigned to (placed there by snapping).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``transformer_id``, ``township_id``, ``distance_m`` (to that township's polygon), sorted
+        by id.
+    """
+    geom = dict(zip(townships["township_id"].astype(str), townships.geometry.to_numpy()))
+    tid = transformers["township_id"].astype(str).to_numpy()
+    polys = np.array([geom.get(t) for t in tid], dtype=object)
+    pts = transformers.geometry.to_numpy()
+    ok = np.array([p is not None for p in polys], dtype=bool) & ~shapely.is_missing(pts)
+    dist = np.zeros(len(pts))
+    if ok.any():
+        dist[ok] = shapely.distance(pts[ok], polys[ok])
+    far = dist > min_m
+    out = pd.DataFrame({"transformer_id": transformers["transformer_id"].astype(str).to_numpy()[far],
+                        "township_id": tid[far], "distance_m": np.round(dist[far], 1)})
+    return out.sort_values("transformer_id").reset_index(drop=True)
+
+
+def absorbed_townships(townships, transformers, grids) -> pd.DataFrame:
+    """Townships without 台区, and the grid that took in their territory (most of their area).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``township_id``, ``name``, ``station_id``, ``grid_id`` (None when no grid covers it).
+    """
+    used = set(transformers["township_id"].astype(str))
+    empty = townships[~townships["township_id"].astype(str).isin(used)].sort_values("township_id")
+    gg = grids.geometry.to_numpy()
+    picks: list[str | None] = []
+    for geom in empty.geometry.to_numpy():
+        area = shapely.area(shapely.intersection(gg, geom)) if len(gg) and geom is not None \
+            else np.zeros(0)
+        picks.append(str(grids["grid_id"].iloc[int(np.argmax(area))]) if len(area) and area.max() > 0
+                     else None)
+    return pd.DataFrame({"township_id": empty["township_id"].astype(str).to_numpy(),
+                         "name": empty["name"].astype(str).to_numpy(),
+                         "station_id": empty["station_id"].astype(object).to_numpy(),
+                         "grid_id": np.asarray(picks, dtype=object)})
+
+
+def stations_without_roster(grids, managers_in) -> pd.DataFrame:
+    """Stations whose grids all got placeholder managers because the roster has no row for them.
+
+    Parameters
+    ----------
+    grids
+        Planned grids (``station_id``, ``placeholder``).
+    managers_in
+        The county's roster (``County.managers``) or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``station_id``, ``grids``, ``placeholders``, sorted.
+    """
+    listed = set() if managers_in is None else set(managers_in["station_id"].dropna().astype(str))
+    rows = []
+    for sid, g in grids.groupby(grids["station_id"].astype(str)):
+        if sid not in listed:
+            rows.append((sid, int(len(g)), int(g["placeholder"].astype(bool).sum())))
+    return pd.DataFrame(rows, columns=["station_id", "grids", "placeholders"])
+
+
+def input_kpis(plan: "Plan", *, swapped: list[dict[str, Any]] | None = None
+               ) -> tuple[dict[str, Any], list[str]]:
+    """kpi["input"]: what the plan did with the input that the user should know, and notes.
+
+    Parameters
+    ----------
+    plan
+        The plan (grids with managers).
+    swapped
+        ``County.input["swapped"]``: per file, the rows whose lon/lat were swapped back.
+
+    Returns
+    -------
+    (dict, list of str)
+        ``{"snapped_transformers": [...], "swapped_rows": [...], "absorbed_townships": [...],
+        "stations_without_roster": [...]}`` and Chinese sentences for the notes (only on what
+        :attr:`County.report` does not already say).
+    """
+    county = plan.county
+    recorded = [r for r in (getattr(county, "snapped", None) or []) if r.get("layer") == "transformers"]
+    if recorded:  # the loader snapped them (and planned them 1 m inside): its record is the truth
+        snapped = pd.DataFrame(
+            [{"transformer_id": str(r["id"]), "township_id": str(r["township_id"]),
+              "distance_m": round(float(r["distance_m"]), 1)} for r in recorded]
+        ).sort_values("transformer_id").reset_index(drop=True)
+    else:
+        snapped = snapped_transformers(plan.transformers, county.townships)
+    absorbed = absorbed_townships(county.townships, plan.transformers, plan.grids)
+    no_roster = stations_without_roster(plan.grids, county.managers)
+    names = dict(zip(county.stations["station_id"].astype(str), county.stations["name"]))
+    notes: list[str] = []
+    for r in absorbed.itertuples(index=False):
+        where = f"并入网格 {r.grid_id}" if r.grid_id else "未能并入任何网格"
+        notes.append(f"乡镇 {r.name}（{r.township_id}）没有台区，其辖区{where}")
+    if county.managers is not None:
+        for r in no_roster.itertuples(index=False):
+            notes.append(f"供电所 {names.get(r.station_id, r.station_id)}（{r.station_id}）在台区经理名册中"
+                         f"没有人员：{r.grids} 个网格使用占位经理")
+    data = {
+        "snapped_transformers": snapped.to_dict("records"),
+        "swapped_rows": list(swapped or []),
+        "absorbed_townships": [{k: _text(v) for k, v in r.items()}
+                               for r in absorbed.to_dict("records")],
+        "stations_without_roster": [dict(r, name=_text(names.get(r["station_id"])))
+                                    for r in no_roster.to_dict("records")],
+    }
+    return data, notes
+
+
+#: Above this many 台区 in one township (station) no bound is computed (it needs an n × n matrix).
+OPTIMALITY_MAX_UNITS = 2500
+
+
+def _scope_keys(tr: Any, scope: str) -> np.ndarray:
+    col = "township_id" if scope == "township" or "station_id" not in tr else "station_id"
+    return tr[col].astype(str).to_numpy()
+
+
+def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
+               scope: str = "township") -> dict[str, Any]:
+    """Certificate of quality: a lower bound on the total distance, and the plan's gap.
+
+    The value of a plan is ``Σ`` over 台区 of the straight-line distance (metres) to the medoid of
+    its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
+    :func:`gridplan.lv.solver.pmedian_lower_bound`: a Lagrangian bound of the p-median problem with
+    every 台区 a candidate centre. Every plan of that township with ``k`` grids, balanced and
+    contiguous or not, is a p-median solution, so the bound is never above the best such plan
+    (see docs/benchmarks.md). The county bound is the sum of the township bounds (grids never
+    cross a township, so the county value is the sum of township values).
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` metric coordinates of the 台区.
+    grid_id
+        Grid of every 台区.
+    keys
+        Township (station) of every 台区.
+    scope
+        ``"township"`` or ``"station"``, only used to name the section.
+
+    Returns
+    -------
+    dict
+        ``{"county": {"bound_m", "value_m", "gap"}, "<scope>s": {key: {...}}, "skipped": [...]}``;
+        ``gap = (value − bound) / value`` (0 when the value is 0).
+    """
+    from ..lv.solver import pmedian_lower_bound
+
+    per: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    for key in sorted(set(keys.tolist())):
+        rows = np.flatnonzero(keys == key)
+        gids = grid_id[rows]
+        k = len(set(gids.tolist()))
+        value = 0.0
+        for g in sorted(set(gids.tolist())):
+            sub = xy[rows[gids == g]]
+            _, mean_d, _ = medoid_distances(sub)
+            value += mean_d * len(sub)
+        if len(rows) > OPTIMALITY_MAX_UNITS:
+            skipped.append(key)
+            log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
+                     OPTIMALITY_MAX_UNITS)
+            continue
+        bound = min(pmedian_lower_bound(xy[rows], k, iterations=300 if len(rows) <= 500 else 100),
+                    value)  # float rounding only: a valid bound never exceeds a feasible value
+        per[key] = _gap(bound, value)
+    county = _gap(sum(v["bound_m"] for v in per.values()),
+                  sum(v["value_m"] for v in per.values()))
+    county["covers"] = "all" if not skipped else "townships with a bound"
+    return {"county": county, f"{scope}s": per, "skipped": skipped,
+            "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
+            "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
+
+
+def _gap(bound: float, value: float) -> dict[str, float]:
+    return {"bound_m": round(float(bound), 1), "value_m": round(float(value), 1),
+            "gap": round(float((value - bound) / value), 4) if value > 0 else 0.0}

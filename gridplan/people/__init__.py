@@ -1,0 +1,1 @@
+"""People: managers assigned to grids, the roster workbook."""

@@ -1,0 +1,1 @@
+"""Redrawing: pins and locks, the version store, plan differences."""

@@ -1,0 +1,1 @@
+"""Many counties at once on Dask: the runs and the province summary."""
