@@ -6,21 +6,14 @@ Township boundaries, stations and the transformer-area (台区) ledger go in; se
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from . import _compat  # noqa: E402,F401 - deprecated aliases of the old module paths
-from .errors import GridplanError, InfeasibleError, InputError, Problem  # noqa: E402
-from .model import County  # noqa: E402
-from .pipeline import Plan, plan  # noqa: E402
-from .settings import Params, read_params  # noqa: E402
-
-
-def load_county(path, **kwargs):
-    """Load and validate a county folder; see :func:`gridplan.io.load.load_county`."""
-    from .io.load import load_county as _load
-
-    return _load(path, **kwargs)
-
+# _compat: deprecated aliases of the old module paths; output: the writer behind Plan.to_file
+from . import _compat, output  # noqa: F401
+from ._version import __version__
+from .errors import GridplanError, InfeasibleError, InputError, Problem
+from .io.load import load_county
+from .model import County, Plan
+from .pipeline import plan
+from .settings import Params, read_params
 
 __all__ = ["County", "GridplanError", "InfeasibleError", "InputError", "Params", "Plan",
-           "Problem", "load_county", "plan", "read_params", "__version__"]
+           "Problem", "__version__", "load_county", "plan", "read_params"]

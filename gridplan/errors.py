@@ -7,10 +7,11 @@ them all (file, rows, what is wrong, how to fix it). The CLI prints it and exits
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
-__all__ = ["GridplanError", "InputError", "InfeasibleError", "Problem", "Problems"]
+__all__ = ["GridplanError", "InfeasibleError", "InputError", "Problem", "Problems", "natural_key"]
 
 #: How many row ids a message lists before it says "and N more".
 MAX_ROWS_SHOWN = 20
@@ -101,3 +102,8 @@ class Problems:
         """Raise :class:`InputError` listing every problem collected so far, if any."""
         if self.items:
             raise InputError(self.items + self.notes)
+
+
+def natural_key(text: str) -> list[int | str]:
+    """Sort key putting "第2行" before "第10行" (messages list rows and edits in this order)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]

@@ -26,6 +26,7 @@ this module, by the same rules (README, "What every command will and will not ov
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -36,11 +37,12 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, Self
 
+from ._version import __version__
 from .errors import InputError, Problem
 
 __all__ = [
@@ -54,12 +56,16 @@ __all__ = [
     "Transaction",
     "atomic_dir",
     "json_default",
+    "make_dirs",
     "open_output",
     "open_output_file",
     "output_folder",
     "owner_alive",
     "read_manifest",
     "recover_folder",
+    "recovering",
+    "register_recovery",
+    "rmdir_quiet",
     "sha256",
     "write_text_atomic",
 ]
@@ -155,8 +161,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -300,10 +304,8 @@ class FileLock:
         """Remove the lock file and release the lock."""
         if self._fd is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
         os.close(self._fd)
         self._fd = None
 
@@ -386,7 +388,7 @@ def _check_inputs(target: Path, inputs: Iterable[str | Path], label: str) -> lis
     return problems
 
 
-def _makedirs(folder: Path) -> list[Path]:
+def make_dirs(folder: Path) -> list[Path]:
     """Create ``folder`` and missing parents; return the folders created (deepest last)."""
     missing = []
     p = folder
@@ -405,7 +407,7 @@ def _makedirs(folder: Path) -> list[Path]:
             continue
         except OSError as exc:
             for c in reversed(created):
-                _rmdir_quiet(c)
+                rmdir_quiet(c)
             raise _error(d, f"cannot be created ({exc.strerror})",
                          "choose a location you can write to (check permissions and that the "
                          "disk is not mounted read-only)") from None
@@ -413,11 +415,10 @@ def _makedirs(folder: Path) -> list[Path]:
     return created
 
 
-def _rmdir_quiet(folder: Path) -> None:
-    try:
+def rmdir_quiet(folder: Path) -> None:
+    """Remove ``folder`` if it is empty (nothing happens otherwise)."""
+    with contextlib.suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass
 
 
 class Transaction(Protocol):
@@ -436,7 +437,29 @@ class Transaction(Protocol):
 
 # --------------------------------------------------------------------------- output folders
 
-class OutputDir:
+class _Staged:
+    """What an output folder and an output file share: a staging folder, a lock, folders made."""
+
+    staging: Path | None
+    _lock: FileLock | None
+    _created: list[Path]
+
+    def _drop_staging(self) -> None:
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+
+    def _release(self, *, failed: bool) -> None:
+        """Release the lock; on failure also remove the folders :meth:`open` made."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if failed:
+            for d in reversed(self._created):
+                rmdir_quiet(d)
+
+
+class OutputDir(_Staged):
     """An output folder written all at once (see the module docstring for the rules).
 
     Use :func:`open_output`: it checks the location and takes the lock (before planning); write
@@ -497,7 +520,7 @@ class OutputDir:
         if real.exists():
             FileLock(real / LOCK, what=f"the output folder {self.given}", command=self.command).probe()
             self._check_existing(real, full=False)
-        self._created = _makedirs(real)
+        self._created = make_dirs(real)
         self.path = real
         try:
             self._lock = FileLock(real / LOCK, what=f"the output folder {self.given}",
@@ -595,7 +618,8 @@ class OutputDir:
         OutputError
             A file to be written exists and is not gridplan's (nothing was swapped).
         """
-        assert self.staging is not None and not self._done, "open() first, commit once"
+        assert self.staging is not None, "open() first"
+        assert not self._done, "commit once"
         files, dirs = _walk(self.staging)
         old = read_manifest(self.path)
         old_files = set((old or {}).get("files", {}))
@@ -641,18 +665,11 @@ class OutputDir:
 
     def close(self, *, failed: bool = False) -> None:
         """Remove the staging folder and release the lock (and, on failure, what open() made)."""
-        if self.staging is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging = None
+        self._drop_staging()
         stub = read_manifest(self.path) if failed and self._stub else None
         if stub is not None and not stub.get("complete", True) and not _user_entries(self.path):
             (self.path / MANIFEST).unlink(missing_ok=True)
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        if failed:
-            for d in reversed(self._created):
-                _rmdir_quiet(d)
+        self._release(failed=failed)
 
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self
@@ -689,7 +706,7 @@ def _swap(target: Path, staging: Path, *, files: Sequence[str], delete: Sequence
             (backup / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(dst, backup / rel)
     for rel in sorted(old_dirs, key=lambda r: -r.count("/")):
-        _rmdir_quiet(target / rel)
+        rmdir_quiet(target / rel)
     new = staging / (MANIFEST + ".new")
     if new.exists():
         os.replace(new, target / MANIFEST)
@@ -742,46 +759,73 @@ def recover_folder(folder: str | Path, *, locked: bool = False, stores: bool = T
                             command="gridplan (clean-up)").acquire()
         except OutputError:
             return []
-    done: list[str] = []
-    try:
+    with recovering(folder, lock) as done:
         for entry in sorted(folder.iterdir()):
-            if not _is_staging(entry):
-                continue
-            info = _read_json(entry / MARKER) or {}
-            if info.get("tool") != TOOL or owner_alive(info.get("owner")):
-                continue
-            state = info.get("state")
-            if state == "ready":
-                _swap(folder, entry, files=info.get("files", []), delete=info.get("delete", []),
-                      old_dirs=info.get("old_dirs", []))
-                state = "swapped"
-                done.append(f"finished the interrupted swap of {entry.name}")
-            if state == "swapped":
-                manifest = read_manifest(folder) or {}
-                store = manifest.get("store") or {}
-                if stores and store.get("path"):
-                    _recover_store(store["path"])
-            shutil.rmtree(entry, ignore_errors=True)
-            done.append(f"removed {entry.name} left by pid {info.get('owner', {}).get('pid')}")
+            if _is_staging(entry):
+                done.extend(_recover_staging(folder, entry, stores=stores))
         stub = read_manifest(folder)
         if stub is not None and not stub.get("complete", True) \
                 and not _user_entries(folder) and not any(_is_staging(e) for e in folder.iterdir()):
             (folder / MANIFEST).unlink(missing_ok=True)  # the stub of a run killed while planning
+    return done
+
+
+def _recover_staging(folder: Path, entry: Path, *, stores: bool) -> list[str]:
+    """Finish or drop one staging folder of a killed run (untouched while its owner runs)."""
+    info = _read_json(entry / MARKER) or {}
+    if info.get("tool") != TOOL or owner_alive(info.get("owner")):
+        return []
+    done = []
+    state = info.get("state")
+    if state == "ready":
+        _swap(folder, entry, files=info.get("files", []), delete=info.get("delete", []),
+              old_dirs=info.get("old_dirs", []))
+        state = "swapped"
+        done.append(f"finished the interrupted swap of {entry.name}")
+    if state == "swapped" and stores:
+        _recover_transactions(read_manifest(folder) or {})
+    shutil.rmtree(entry, ignore_errors=True)
+    done.append(f"removed {entry.name} left by pid {info.get('owner', {}).get('pid')}")
+    return done
+
+
+@contextmanager
+def recovering(where: Path, lock: FileLock | None) -> Iterator[list[str]]:
+    """Hold ``lock`` (None: the caller holds one) while cleaning up after killed runs.
+
+    Yields the list the clean-up appends what it did to (one line each); it is logged at the end.
+    """
+    done: list[str] = []
+    try:
+        yield done
     finally:
         if lock is not None:
             lock.release()
     for line in done:
-        log.info("%s: %s", folder, line)
-    return done
+        log.info("%s: %s", where, line)
 
 
-def _recover_store(path: str) -> None:
-    try:
-        from .replan.store import recover_store
+#: How an interrupted transaction is resolved, by the manifest entry it leaves (``"store"``:
+#: a ``--store`` version, registered by :mod:`gridplan.replan.store`).
+_RECOVERY: dict[str, Callable[[str], Any]] = {}
 
-        recover_store(path)
-    except OutputError:
-        log.info("store %s is busy; its interrupted version is resolved on its next use", path)
+
+def register_recovery(entry: str, recover: Callable[[str], Any]) -> None:
+    """Resolve transactions of one kind after a killed swap: ``recover(path)`` is called with the
+    ``path`` of the manifest entry ``entry`` (the transaction's own resource, e.g. a store).
+    """
+    _RECOVERY[entry] = recover
+
+
+def _recover_transactions(manifest: dict[str, Any]) -> None:
+    for entry, recover in sorted(_RECOVERY.items()):
+        path = (manifest.get(entry) or {}).get("path")
+        if not path:
+            continue
+        try:
+            recover(path)
+        except OutputError:
+            log.info("%s %s is busy; its interrupted version is resolved on its next use", entry, path)
 
 
 def open_output(target: str | Path, *, command: str, inputs: Sequence[str | Path] = (),
@@ -820,7 +864,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(f".{path.name}.gridplan.json")
 
 
-class OutputFile:
+class OutputFile(_Staged):
     """A single output file (a wall map) written by one rename; see the module docstring.
 
     Use :func:`open_output_file`; render to :attr:`tmp`; :meth:`commit` moves it into place.
@@ -856,7 +900,7 @@ class OutputFile:
             raise _error(self.given, "is a folder", f"give a file name for {self.label}, e.g. S01.pdf")
         if path.exists() or path.is_symlink():
             self._check_ours()
-        self._created = _makedirs(path.parent)
+        self._created = make_dirs(path.parent)
         try:
             self._lock = FileLock(path.with_name(f".{path.name}.gridplan.lock"),
                                   what=f"the file {self.given}", command=self.command).acquire()
@@ -899,7 +943,8 @@ class OutputFile:
 
     def commit(self) -> Path:
         """Move the rendered file into place (sidecar first, so either content counts as ours)."""
-        assert self.staging is not None and not self._done
+        assert self.staging is not None
+        assert not self._done
         if not self.tmp.is_file():
             raise FileNotFoundError(self.tmp)
         new = sha256(self.tmp)
@@ -914,15 +959,8 @@ class OutputFile:
 
     def close(self, *, failed: bool = False) -> None:
         """Remove the staging folder and release the lock."""
-        if self.staging is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        if failed:
-            for d in reversed(self._created):
-                _rmdir_quiet(d)
+        self._drop_staging()
+        self._release(failed=failed)
 
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self

@@ -1,216 +1,222 @@
-"""The plan: run every stage on a County and hold the result; write it out atomically.
+"""The pipeline: the stages that turn a County into a Plan, and :func:`plan`, which runs them.
 
 ``plan(county, **params)`` is the library twin of ``gridplan plan``::
 
     county = gridplan.load_county("geodata/sample")
     p = gridplan.plan(county, capacity=1200)
     p.to_file("maps/sample")
+
+Each stage is a function that returns new values (nothing is written into its arguments):
+:func:`workload_stage` → :func:`graph_stage` (contiguity edges) → :func:`patches_stage` (低压到片)
+→ :func:`territory_stage` (grid polygons) → :func:`feeders_stage` (feeders and segments, 高压到段)
+→ :func:`managers_stage` (assignment) → :func:`owners_stage` (segment owners) →
+:func:`response_stage` → :func:`kpi_stage`, then :func:`gridplan.model.make_plan`. Replanning
+(``current``/``pins``), :func:`gridplan.scenarios.replan_merged` and the editor call the same
+stages.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
-from .files import OutputDir, Transaction, atomic_dir, json_default, open_output
-from .model import County
+from .files import atomic_dir
+from .hv import segments as seg
+from .io.planfile import read_plan, write_gpkg
+from .lv import territory
+from .lv import workload as wl
+from .lv.patches import PatchResult, plan_patches
+from .metrics import kpi as kpis
+from .metrics.response import response_kpis, response_times
+from .model import PLAN_FILES, County, Plan, issued_numbers, make_plan
+from .people import assign
+from .people.staff import not_field
+from .replan.pins import check_honoured, moved_summary, prepare
 from .settings import Params
 
-__all__ = ["PLAN_FILES", "Plan", "atomic_dir", "plan", "read_plan", "write_gpkg"]
+__all__ = ["PLAN_FILES", "STAGES", "Plan", "atomic_dir", "feeders_stage", "graph_stage", "hv_staff_of",
+           "issued_numbers", "kpi_stage", "managers_stage", "owners_stage", "patches_stage",
+           "plan", "read_plan", "response_stage", "territory_stage", "with_kpis",
+           "workload_stage", "write_gpkg"]
 
 log = logging.getLogger(__name__)
 
 #: Called with (stage name, index, total) as the pipeline advances; the CLI draws a bar with it.
 Progress = Callable[[str, int, int], None]
 
-#: The files ``Plan.to_file`` writes.
-PLAN_FILES = ("plan.gpkg", "kpi.json", "roster.xlsx", "map.html")
-
+#: The stages as the progress callback names them, in order.
 STAGES = ("workload", "graph", "patches", "territory", "feeders", "managers", "kpis")
 
 
-@dataclass
-class Plan:
-    """The result of planning one county (see docs/architecture.md for every column)."""
+# --------------------------------------------------------------------------- the stages
 
-    county: County
-    params: Params
-    transformers: gpd.GeoDataFrame
+def workload_stage(county: County, params: Params) -> gpd.GeoDataFrame:
+    """The county's 台区 with their ``workload`` (a new frame)."""
+    tr = county.transformers.copy()
+    tr["workload"] = wl.workload(tr, params.workload)
+    return tr
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The 台区 territory cells and the contiguity edges between them (row positions)."""
+
+    cells: Any
+    edges: np.ndarray
+
+
+def graph_stage(county: County, transformers: gpd.GeoDataFrame, params: Params) -> Graph:
+    """Territory cells of the 台区 and the edges of cells that share a border (within ``scope``)."""
+    cells = territory.all_cells(county, transformers)  # shared by the graph and the territory stages
+    edges = territory.contiguity_edges(county, transformers, scope=params.scope, cells=cells)
+    return Graph(cells, edges)
+
+
+def lv_county(county: County) -> County:
+    """The county as the LV stages see it: roster rows that hold no grid left out.
+
+    HV staff (role 高压) are no 台区经理, nor are 所长, 内勤 and 营业厅 staff.
+    """
+    if county.managers is None:
+        return county
+    no_grid = assign.hv_staff(county.managers) | not_field(county.managers)
+    return dataclasses.replace(county, managers=county.managers[~no_grid]) if no_grid.any() else county
+
+
+def hv_staff_of(county: County) -> pd.DataFrame | None:
+    """The roster rows of HV staff (role 高压), who own segments with ``hv_owner = "separate"``."""
+    if county.managers is None:
+        return None
+    rows = assign.hv_staff(county.managers)
+    return county.managers[rows] if rows.any() else None
+
+
+def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params,
+                  edges: np.ndarray) -> PatchResult:
+    """低压到片: the grid of every 台区 (``county``: as :func:`lv_county` returns it)."""
+    return plan_patches(county, transformers["workload"].to_numpy(), params=params, edges=edges)
+
+
+def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any) -> gpd.GeoDataFrame:
+    """Grid polygons from the 台区 cells (``transformers`` with ``grid_id``)."""
+    return territory.grid_polygons(county, transformers, cells=cells)
+
+
+def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
+    """高压到段: the feeder graph cut into segments (None when the county has no feeders)."""
+    if county.feeders is None or not len(county.feeders):
+        return None
+    return seg.segment_feeders(county, params=params)
+
+
+def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
+    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated)."""
+    if "village" not in tr.columns:
+        return pd.Series(dtype=object)
+    named = tr.dropna(subset=["village"])
+    return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
+
+
+@dataclass(frozen=True)
+class Managers:
+    """The grids with their managers, the roster rows, the 台区' managers and the notes."""
+
     grids: gpd.GeoDataFrame
     managers: pd.DataFrame
-    segments: gpd.GeoDataFrame | None = None
-    kpi: dict[str, Any] = field(default_factory=dict)
+    manager_id: pd.Series
     notes: list[str] = field(default_factory=list)
-    #: Highest grid number ever issued per township (or station) key, so that an id is never
-    #: reused for a different grid (kept in the ``meta`` layer as ``grid_numbers``).
-    grid_numbers: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def crs(self):
-        """The metric CRS of every layer."""
-        return self.county.crs
-
-    def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Return the GeoPackage layers by name (metric CRS)."""
-        out = {"grids": self.grids, "transformers": self.transformers,
-               "townships": self.county.townships, "stations": self.county.stations}
-        if self.segments is not None:
-            out["segments"] = self.segments
-        for extra in ("villages", "switches", "substations"):
-            layer = getattr(self.county, extra)
-            if layer is not None:
-                out[extra] = layer
-        return out
-
-    def to_file(self, out_dir: str | Path | OutputDir, *, map_html: bool = True,
-                roster: bool = True, basemap: str | None = None,
-                transaction: Transaction | None = None) -> Path:
-        """Write ``plan.gpkg``, ``kpi.json``, ``roster.xlsx`` and ``map.html`` to ``out_dir``.
-
-        The files are staged in a hidden folder and swapped in at the end (see
-        :mod:`gridplan.files`): a failure leaves no partial output and an older output untouched.
-        ``out_dir`` must be new, empty or an earlier plan output; other files in it are kept.
-
-        Parameters
-        ----------
-        out_dir
-            The output folder, or an :class:`~gridplan.files.OutputDir` already opened (checked
-            and locked before planning, as the CLI does).
-        map_html, roster
-            Write ``map.html`` / ``roster.xlsx``.
-        basemap
-            Basemap of ``map.html`` (default: the plan's parameter).
-        transaction
-            Committed together with the folder (a ``--store`` version,
-            :class:`gridplan.replan.store.StoreVersion`).
-
-        Returns
-        -------
-        pathlib.Path
-            ``out_dir``.
-
-        Raises
-        ------
-        gridplan.files.OutputError
-            ``out_dir`` cannot be used (not empty and not a gridplan output, locked, read-only).
-        """
-        if isinstance(out_dir, OutputDir):
-            assert out_dir.staging is not None, "open the OutputDir first"
-            self.write_into(out_dir.staging, map_html=map_html, roster=roster, basemap=basemap)
-            out_dir.commit(transaction=transaction)
-            return out_dir.path
-        with open_output(out_dir, command="Plan.to_file", expect=PLAN_FILES) as out:
-            assert out.staging is not None
-            self.write_into(out.staging, map_html=map_html, roster=roster, basemap=basemap)
-            out.commit(transaction=transaction)
-        return Path(out_dir)
-
-    def write_into(self, folder: str | Path, *, map_html: bool = True, roster: bool = True,
-                   basemap: str | None = None) -> None:
-        """Write the plan's files into ``folder`` directly (a staging folder; not atomic)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_gpkg(self, folder / "plan.gpkg")
-        (folder / "kpi.json").write_text(
-            json.dumps(self.kpi, ensure_ascii=False, indent=2, default=json_default),
-            encoding="utf-8")
-        if roster:
-            from .people.roster import write_roster
-            write_roster(self, folder / "roster.xlsx")
-        if map_html:
-            from .render.map import save_map
-            save_map(self, folder / "map.html", basemap=basemap or self.params.basemap)
 
 
-def write_gpkg(p: Plan, path: Path) -> None:
-    """Write every layer of ``p`` to one GeoPackage (in the county's metric CRS)."""
-    for name, layer in p.layers().items():
-        if layer is None or len(layer) == 0:
-            continue
-        out = layer.copy()
-        for col in out.columns:
-            if col != out.geometry.name and out[col].dtype == object:
-                out[col] = out[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
-        out.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    import pyogrio
-
-    managers = pd.DataFrame(p.managers).drop(columns="geometry", errors="ignore")
-    pyogrio.write_dataframe(managers, path, layer="managers")
-    meta = {"county": p.county.name, "crs": p.crs.to_wkt(), "params": dataclasses.asdict(p.params),
-            "kpi": p.kpi, "checksums": p.county.checksums, "notes": p.notes,
-            "grid_numbers": issued_numbers(p.grids["grid_id"], p.grid_numbers)}
-    pyogrio.write_dataframe(
-        pd.DataFrame({"key": list(meta),
-                      "value": [json.dumps(v, ensure_ascii=False, default=json_default) for v in meta.values()]}),
-        path, layer="meta")
+def managers_stage(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County,
+                   params: Params, *, flags: dict[str, str]) -> Managers:
+    """Assign a manager to every grid (exact assignment per station) and name its villages."""
+    grids, managers, notes = assign.assign_managers(grids, transformers, county, params=params,
+                                                    flags=flags)
+    manager_id = transformers["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    villages = _villages_per_grid(transformers).reindex(grids["grid_id"]).fillna("").to_numpy()
+    return Managers(grids.assign(villages=villages), managers, manager_id, list(notes))
 
 
-def read_plan(path: str | Path) -> Plan:
-    """Read a plan back from ``plan.gpkg`` (or the folder that holds it).
+def _hv_owner_kpi(segments: gpd.GeoDataFrame, owned: pd.DataFrame, mode: str) -> dict[str, Any]:
+    """kpi["hv"] entries on ownership: per manager km, segments and mean share in their area."""
+    km = segments["length_km"].to_numpy()
+    share = segments["owner_share"].to_numpy(dtype=float)
+    return {"owner": mode,
+            "mean_owner_share": round(float((share * km).sum() / km.sum()), 4) if km.sum() > 0 else 0.0,
+            "per_manager": {str(m): {"role": r.role, "km": round(float(r.km), 3), "segments": int(r.segments),
+                                     "mean_share": round(float(r.mean_share), 4)}
+                            for m, r in owned.iterrows()}}
 
-    Parameters
-    ----------
-    path
-        A ``plan.gpkg`` file or a plan output folder.
 
-    Returns
-    -------
-    Plan
-        With its County rebuilt from the layers the GeoPackage holds.
+@dataclass(frozen=True)
+class Owners:
+    """Segments with their owners, the grids' and managers' HV km, notes and ``kpi["hv"]`` entries."""
+
+    segments: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    managers: pd.DataFrame
+    notes: list[str]
+    kpi: dict[str, Any]
+
+
+def owners_stage(segments: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, managers: pd.DataFrame,
+                 county: County, params: Params, *, staff: pd.DataFrame | None) -> Owners:
+    """Align the segments with the grids and give each an owner; HV km per grid and per person.
+
+    ``managers`` holds every roster row that may own a segment (HV staff included); a person's
+    ``hv_km`` is the km of the segments they own.
     """
-    import pyogrio
-    from pyproj import CRS
-
-    from .errors import InputError, Problem
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "plan.gpkg"
-    if not path.exists():
-        raise InputError([Problem(str(path), "plan file not found",
-                                  "give a plan.gpkg written by `gridplan plan`, or its folder")])
-    names = {str(n) for n, _ in pyogrio.list_layers(path)}
-    missing = {"grids", "transformers", "townships", "stations", "meta"} - names
-    if missing:
-        raise InputError([Problem(str(path), f"not a gridplan plan: layers missing: {', '.join(sorted(missing))}",
-                                  "give a plan.gpkg written by `gridplan plan`")])
-    meta_df = pyogrio.read_dataframe(path, layer="meta")
-    meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"])}
-    crs = CRS.from_wkt(meta["crs"])
-
-    def layer(name: str) -> gpd.GeoDataFrame | None:
-        return gpd.read_file(path, layer=name, engine="pyogrio").set_crs(crs, allow_override=True) \
-            if name in names else None
-
-    prm = Params(**meta["params"])
-    tr = layer("transformers")
-    county = County(name=meta["county"], crs=crs, townships=layer("townships"),
-                    stations=layer("stations"), transformers=tr, params=prm,
-                    switches=layer("switches"), substations=layer("substations"),
-                    villages=layer("villages"), checksums=meta.get("checksums", {}), source=path)
-    managers = pyogrio.read_dataframe(path, layer="managers") if "managers" in names else pd.DataFrame()
-    return Plan(county=county, params=prm, transformers=tr, grids=layer("grids"), managers=managers,
-                segments=layer("segments"), kpi=meta.get("kpi", {}), notes=meta.get("notes", []),
-                grid_numbers={str(k): int(v) for k, v in (meta.get("grid_numbers") or {}).items()})
+    segments = seg.align_segments(segments, grids)
+    segments, notes = seg.assign_owners(segments, county.townships, mode=params.hv_owner, staff=staff)
+    hv = segments.groupby("grid_id")["length_km"].sum()
+    grids = grids.assign(hv_km=grids["grid_id"].map(hv).fillna(0.0).round(3))
+    owned = seg.owner_summary(segments)
+    managers = managers.assign(hv_km=managers["manager_id"].map(owned["km"]).fillna(0.0).round(3))
+    return Owners(segments, grids, managers, list(notes),
+                  _hv_owner_kpi(segments, owned, params.hv_owner))
 
 
-def issued_numbers(grid_ids: Any, before: dict[str, int] | None = None) -> dict[str, int]:
-    """Highest grid number per key (``"<key>-<nn>"`` ids) over ``grid_ids`` and ``before``."""
-    import re
+@dataclass(frozen=True)
+class Response:
+    """Repair travel times: the 台区' columns, ``kpi["response"]``, headline figures and notes."""
 
-    out = {str(k): int(v) for k, v in (before or {}).items()}
-    for gid in map(str, grid_ids):
-        m = re.match(r"^(.*)-(\d+)$", gid)
-        if m:
-            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
-    return dict(sorted(out.items()))
+    columns: pd.DataFrame
+    kpi: dict[str, Any]
+    county: dict[str, Any]
+    notes: list[str]
+
+
+def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Params) -> Response:
+    """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
+
+    Over ``county.roads`` when given, else straight-line distance × ``detour_factor`` at
+    ``speed_kmh`` (see :mod:`gridplan.metrics.response`): ``response_minutes`` and
+    ``beyond_commitment`` for the 台区, ``kpi["response"]`` and headline figures for
+    ``kpi["county"]``.
+    """
+    rt = response_times(county, params=params).set_index("transformer_id")
+    ids = transformers["transformer_id"]
+    columns = pd.DataFrame({
+        "response_minutes": ids.map(rt["minutes"]).round(1).to_numpy(),
+        "beyond_commitment": ids.map(rt["beyond"]).fillna(False).astype(bool).to_numpy()},
+        index=transformers.index)
+    resp = response_kpis(rt.reset_index())
+    c = resp["county"]
+    figures = {"transformers_beyond_commitment": int(c["transformers_beyond"]),
+               "households_beyond_commitment": int(c["households_beyond"]),
+               "p95_response_minutes": c["p95_minutes"], "max_response_minutes": c["max_minutes"]}
+    notes = []
+    if c["transformers_beyond"]:
+        notes.append(f"有 {c['transformers_beyond']} 个台区（{c['households_beyond']} 户）超出抢修到达时限承诺"
+                     "（城区45分钟、农村90分钟、特殊边远地区120分钟）")
+    return Response(columns, resp, figures, notes)
 
 
 def snapped_kpi(county: County) -> dict[str, Any]:
@@ -225,51 +231,20 @@ def snapped_kpi(county: County) -> dict[str, Any]:
             "stations": sum(r["layer"] == "stations" for r in rows), "rows": rows}
 
 
-def _add_response_times(p: Plan) -> None:
-    """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
-
-    Over ``county.roads`` when given, else straight-line distance × ``detour_factor`` at
-    ``speed_kmh`` (see :mod:`gridplan.metrics.response`). Adds ``response_minutes`` and
-    ``beyond_commitment`` to the 台区 and ``kpi["response"]`` plus headline figures to
-    ``kpi["county"]``.
-    """
-    from .metrics.response import response_kpis, response_times
-
-    rt = response_times(p.county, params=p.params).set_index("transformer_id")
-    ids = p.transformers["transformer_id"]
-    p.transformers["response_minutes"] = ids.map(rt["minutes"]).round(1).to_numpy()
-    p.transformers["beyond_commitment"] = ids.map(rt["beyond"]).fillna(False).astype(bool).to_numpy()
-    resp = response_kpis(rt.reset_index())
-    p.kpi["response"] = resp
-    c = resp["county"]
-    p.kpi["county"].update({
-        "transformers_beyond_commitment": int(c["transformers_beyond"]),
-        "households_beyond_commitment": int(c["households_beyond"]),
-        "p95_response_minutes": c["p95_minutes"], "max_response_minutes": c["max_minutes"]})
-    if c["transformers_beyond"]:
-        p.notes.append(f"有 {c['transformers_beyond']} 个台区（{c['households_beyond']} 户）超出抢修到达时限承诺"
-                       "（城区45分钟、农村90分钟、特殊边远地区120分钟）")
-        p.kpi["notes"] = list(p.notes)
+def kpi_stage(draft: Plan, *, lower_bound: int | None, hv_kpi: dict[str, Any],
+              edges: np.ndarray | None) -> Plan:
+    """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set."""
+    res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges)
+    return with_kpis(draft, res)
 
 
-def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
-    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated)."""
-    if "village" not in tr.columns:
-        return pd.Series(dtype=object)
-    named = tr.dropna(subset=["village"])
-    return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
+def with_kpis(draft: Plan, res: kpis.KpiResult) -> Plan:
+    """``draft`` with the grid columns, figures and notes of ``res`` (a new Plan)."""
+    return dataclasses.replace(draft, grids=draft.grids.assign(**res.grid_columns),
+                               kpi=res.kpi, notes=[*draft.notes, *res.notes])
 
 
-def _hv_owner_kpi(segments: gpd.GeoDataFrame, owned: pd.DataFrame, mode: str) -> dict[str, Any]:
-    """kpi["hv"] entries on ownership: per manager km, segments and mean share in their area."""
-    km = segments["length_km"].to_numpy()
-    share = segments["owner_share"].to_numpy(dtype=float)
-    return {"owner": mode,
-            "mean_owner_share": round(float((share * km).sum() / km.sum()), 4) if km.sum() > 0 else 0.0,
-            "per_manager": {str(m): {"role": r.role, "km": round(float(r.km), 3), "segments": int(r.segments),
-                                     "mean_share": round(float(r.mean_share), 4)}
-                            for m, r in owned.iterrows()}}
-
+# --------------------------------------------------------------------------- the whole run
 
 def plan(county: County, *, progress: Progress | None = None, current: Any = None,
          pins: Any = None, **params: Any) -> Plan:
@@ -295,15 +270,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     -------
     Plan
     """
-    from .lv import partition, territory
-    from .lv import workload as wl
-    from .metrics import kpi
-    from .people import assign
-
     prm = county.params.replace(**params) if params else county.params
     notes: list[str] = list(county.report)
     if current is not None or pins is not None:
-        from .replan.pins import prepare
         county = prepare(county, current=current, pins=pins, params=prm)
 
     def step(i: int) -> None:
@@ -311,64 +280,51 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
         if progress is not None:
             progress(STAGES[i], i, len(STAGES))
 
-    staff_rows = assign.hv_staff(county.managers)  # HV staff (role 高压) are no 台区经理
-    from .people.staff import not_field
-    no_grid = staff_rows | not_field(county.managers)  # nor are 所长, 内勤, 营业厅 staff
-    lv_county = (dataclasses.replace(county, managers=county.managers[~no_grid])
-                 if no_grid.any() else county)
-
+    lv = lv_county(county)
     step(0)
-    tr = county.transformers.copy()
-    tr["workload"] = wl.workload(tr, prm.workload)
+    tr = workload_stage(county, prm)
     step(1)
-    cells = territory.all_cells(county, tr)  # shared by the graph and the territory stages
-    edges = territory.contiguity_edges(county, tr, scope=prm.scope, cells=cells)
+    graph = graph_stage(county, tr, prm)
     step(2)
-    patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges)
+    patches = patches_stage(lv, tr, prm, graph.edges)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
-    grids = territory.grid_polygons(county, tr, cells=cells)
+    grids = territory_stage(county, tr, graph.cells)
     step(4)
-    segments, hv_kpi = None, {}
-    if county.feeders is not None and len(county.feeders):
-        from .hv import segments as seg
-        res = seg.segment_feeders(county, params=prm)
-        segments = res.segments
-        tr["segment_id"] = res.transformer_segment.reindex(tr.index)
-        hv_kpi = res.kpi
-        notes.extend(res.notes)
+    hv = feeders_stage(county, prm)
+    hv_kpi: dict[str, Any] = {}
+    if hv is not None:
+        tr["segment_id"] = hv.transformer_segment.reindex(tr.index)
+        hv_kpi = hv.kpi
+        notes.extend(hv.notes)
     step(5)
-    grids, managers, more = assign.assign_managers(grids, tr, lv_county, params=prm,
-                                                   flags=patches.flags)
-    notes.extend(more)
-    tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
-    grids["villages"] = _villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy()
-    if segments is not None:
-        from .hv import segments as seg
-        staff = county.managers[staff_rows] if staff_rows.any() else None
-        segments = seg.align_segments(segments, grids)
-        segments, more = seg.assign_owners(segments, county.townships, mode=prm.hv_owner, staff=staff)
-        notes.extend(more)
-        hv = segments.groupby("grid_id")["length_km"].sum()
-        grids["hv_km"] = grids["grid_id"].map(hv).fillna(0.0).round(3)
+    people = managers_stage(grids, tr, lv, prm, flags=patches.flags)
+    grids, managers = people.grids, people.managers
+    notes.extend(people.notes)
+    tr["manager_id"] = people.manager_id
+    segments = None
+    if hv is not None:
+        staff = hv_staff_of(county)
         if staff is not None:
             managers = pd.concat([managers, assign.hv_staff_rows(staff)], ignore_index=True)
-        owned = seg.owner_summary(segments)
-        managers["hv_km"] = managers["manager_id"].map(owned["km"]).fillna(0.0).round(3)
-        hv_kpi = {**hv_kpi, **_hv_owner_kpi(segments, owned, prm.hv_owner)}
-    from .replan.pins import check_honoured, moved_summary
+        owners = owners_stage(hv.segments, grids, managers, county, prm, staff=staff)
+        segments, grids, managers = owners.segments, owners.grids, owners.managers
+        notes.extend(owners.notes)
+        hv_kpi = {**hv_kpi, **owners.kpi}
     check_honoured(tr)
     moved = moved_summary(tr)
     if moved:
         notes.append(f"与现有方案相比:{moved['moved_transformers']}个台区"
                      f"({moved['moved_households']}户)更换了台区经理,新增台区{moved['new_transformers']}个。")
     step(6)
-    p = Plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
-             segments=segments, notes=notes,
-             grid_numbers=issued_numbers(grids["grid_id"], county.transformers.attrs.get("grid_numbers")))
-    p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
-    p.kpi.setdefault("input", {})["snapped"] = snapped_kpi(county)
-    p.kpi["county"].update(moved)
-    _add_response_times(p)
-    return p
+    draft = make_plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
+                      segments=segments, notes=notes,
+                      grid_numbers=county.transformers.attrs.get("grid_numbers"))
+    p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges)
+    resp = response_stage(county, tr, prm)
+    notes = [*p.notes, *resp.notes]
+    kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},
+           "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
+    kpi |= {"response": resp.kpi, "notes": list(notes)}
+    return dataclasses.replace(p, transformers=tr.assign(**resp.columns), kpi=kpi, notes=notes)

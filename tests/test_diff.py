@@ -18,14 +18,12 @@ def base():
 
 def _edited(p, moves: dict[str, str], drop: list[str]):
     """A copy of plan ``p`` with some 台区 handed to other managers and some removed."""
-    import copy
+    import dataclasses
 
-    q = copy.copy(p)
     tr = p.transformers.copy()
     for t, m in moves.items():
         tr.loc[tr["transformer_id"] == t, "manager_id"] = m
-    q.transformers = tr[~tr["transformer_id"].isin(drop)]
-    return q
+    return dataclasses.replace(p, transformers=tr[~tr["transformer_id"].isin(drop)])
 
 
 def test_diff_lists_changes_and_workloads(base, tmp_path):
@@ -61,10 +59,9 @@ def test_map_escapes_names(base, tmp_path):
     tr = base.transformers.copy()
     t = tr["transformer_id"].iloc[0]
     tr.loc[tr["transformer_id"] == t, "name"] = "<script>alert(1)</script>"
-    import copy
+    import dataclasses
 
-    a = copy.copy(base)
-    a.transformers = tr
+    a = dataclasses.replace(base, transformers=tr)
     b = _edited(a, {t: "M2" if tr["manager_id"].iloc[0] != "M2" else "M1"}, [])
     d = diff_plans(a, b)
     write_diff(d, tmp_path / "d", basemap="none")

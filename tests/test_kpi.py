@@ -4,9 +4,10 @@ from _plan_fixtures import small_county, split_grids
 
 from gridplan.lv.territory import grid_polygons
 from gridplan.metrics.kpi import balance_stats, compute_kpis, medoid_distances, noncontiguous_grids
+from gridplan.model import make_plan
 from gridplan.people.assign import assign_managers
 from gridplan.people.roster import roster_tables, write_roster
-from gridplan.pipeline import Plan
+from gridplan.pipeline import with_kpis
 
 
 def _plan(per_township=2):
@@ -15,9 +16,9 @@ def _plan(per_township=2):
                                     workload=county.transformers["customers"].astype(float))
     grids, managers, notes = assign_managers(grid_polygons(county, tr), tr, county, params=county.params)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
-    p = Plan(county=county, params=county.params, transformers=tr, grids=grids, managers=managers, notes=notes)
-    p.kpi = compute_kpis(p, lower_bound=3)
-    return p
+    p = make_plan(county=county, params=county.params, transformers=tr, grids=grids, managers=managers,
+                  notes=notes)
+    return with_kpis(p, compute_kpis(p, lower_bound=3))
 
 
 def test_balance_stats_by_hand():

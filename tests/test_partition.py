@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pyproj import CRS
 
 from gridplan.lv.graph import components, neighbour_edges
-from gridplan.lv.partition import PatchResult, balanced_contiguous, grid_count, plan_patches
+from gridplan.lv.partition import balanced_contiguous, grid_count
+from gridplan.lv.patches import PatchResult, plan_patches
 from gridplan.model import County
 from gridplan.settings import Params
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -370,5 +371,5 @@ def test_duty_phone_county_name_and_villages_from_polygons(tmp_path):
     p.county.name = "county_folder"
     p.county.townships["COUNTYNAME"] = "宜蘭縣"
     assert county_name(p) == "宜蘭縣"
-    p.params = Params(county_name="某某县")
+    p = dataclasses.replace(p, params=Params(county_name="某某县"))  # a Plan is frozen (#12)
     assert county_name(p) == "某某县"

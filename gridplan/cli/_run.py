@@ -9,8 +9,14 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+import gridplan  # the public API (load_county, plan), looked up when a command runs
+
+from ..errors import Problem
+from ..files import OutputError, open_output
 from ..metrics.kpi import coverage_line
-from ..pipeline import PLAN_FILES, STAGES, Plan
+from ..model import PLAN_FILES, Plan
+from ..pipeline import STAGES
+from ..replan.store import StoreVersion
 
 
 def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | None,
@@ -26,9 +32,6 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
     (:class:`~gridplan.replan.store.StoreVersion`). ``current``/``pins`` go to :func:`gridplan.plan`. ``quiet``
     (``-q``): no progress bar, no summary, nothing on the console but errors.
     """
-    from .. import load_county, plan
-    from ..files import open_output
-
     t0 = time.perf_counter()
     expect = [f for f in PLAN_FILES if map_html or f != "map.html"]
     target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
@@ -37,7 +40,7 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
         version = _open_store(store, target, note) if store is not None else None
         bar = tqdm(total=len(STAGES) + 2, desc="读取数据", unit="步", leave=False,
                    disable=True if quiet else None)
-        county = load_county(county_dir, coords=coords, **params)
+        county = gridplan.load_county(county_dir, coords=coords, **params)
         bar.update(1)
 
         def progress(stage: str, i: int, n: int) -> None:
@@ -45,7 +48,7 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
             bar.n = i + 1
             bar.refresh()
 
-        p = plan(county, progress=progress, current=current, pins=pins)
+        p = gridplan.plan(county, progress=progress, current=current, pins=pins)
         bar.set_description("写出结果")
         bar.n = len(STAGES) + 1
         bar.refresh()
@@ -71,10 +74,6 @@ def run_plan(county_dir: Path, out: Path, *, coords: str | None, basemap: str | 
 
 def _open_store(store: Path, target: Any, note: str) -> Any:
     """Open the ``--store`` version (checked and locked), refusing a store among the outputs."""
-    from ..errors import Problem
-    from ..files import OutputError
-    from ..replan.store import StoreVersion
-
     ours = {target.path / name for name in PLAN_FILES}
     if Path(store).resolve() in ours:
         raise OutputError([Problem(f"--store {store}", "is one of the files --out writes",

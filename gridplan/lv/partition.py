@@ -1,6 +1,6 @@
 """LV patches (低压到片): contiguous, balanced, compact groups of 台区, one per manager.
 
-Two public functions:
+The solver (the planner's view, ``plan_patches``, is :mod:`gridplan.lv.patches`):
 
 ``balanced_contiguous(xy, weights, k)``
     The solver, usable on any weighted points (so it can be benchmarked against the peers):
@@ -8,9 +8,8 @@ Two public functions:
     contiguity repair, then vectorised boundary moves that pull every part towards its centroid
     while keeping it connected and its workload within the tolerance (see
     :mod:`gridplan.lv.solver`). Warm starts, pinned units and a stability charge serve re-planning.
-``plan_patches(county, workload, params=...)``
-    The planner's view: grids per township (or per station), their number from the capacity or
-    the manager roster, heavy 台区 and disconnected parts handled, notes in Chinese.
+``grid_count(total, capacity, tolerance, n_units)``
+    The fewest grids a balanced cut of one workload may have.
 """
 
 from __future__ import annotations
@@ -18,18 +17,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import InfeasibleError
-from ..model import County
-from ..settings import Params
 from . import solver as _solver
 from .graph import components, neighbour_edges
 
-__all__ = ["HEAVY_FLAG", "PatchResult", "balanced_contiguous", "plan_patches"]
+__all__ = ["HEAVY_FLAG", "balanced_contiguous", "grid_count"]
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +209,7 @@ def _raise_bad_pins(bad: list[tuple[int, list[int]]]) -> None:
 
 
 def _identity_like(init: np.ndarray, k: int) -> np.ndarray:
-    """k == n without pins: one unit per label, keeping initial labels where they are unique."""
+    """K == n without pins: one unit per label, keeping initial labels where they are unique."""
     out = np.full(len(init), -1, dtype=np.int64)
     seen = set()
     for i, p in enumerate(init.tolist()):
@@ -249,32 +245,6 @@ def _renumber(labels: np.ndarray, k: int) -> np.ndarray:
     return rank[labels]
 
 
-# --------------------------------------------------------------------------------------------
-# plan_patches: the planner's view
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class PatchResult:
-    """LV patches of a county.
-
-    Attributes
-    ----------
-    grid_id
-        Grid id of every row of ``county.transformers`` (same order).
-    notes
-        Sentences for the user (Chinese): components, heavy 台区, tolerance not met, roster.
-    flags
-        ``grid_id -> flag`` (e.g. ``"heavy-unit"``).
-    lower_bound
-        Σ over townships of ceil(W_t / capacity): no plan inside townships has fewer grids.
-    """
-
-    grid_id: np.ndarray
-    notes: list[str] = field(default_factory=list)
-    flags: dict[str, str] = field(default_factory=dict)
-    lower_bound: int = 0
-
-
 def grid_count(total: float, capacity: float, tolerance: float, n_units: int) -> int:
     """Fewest grids whose balanced workload (mean × (1 + tolerance)) respects ``capacity``."""
     if n_units == 0:
@@ -283,30 +253,3 @@ def grid_count(total: float, capacity: float, tolerance: float, n_units: int) ->
     while k < n_units and total / k * (1 + tolerance) > capacity:
         k += 1
     return min(k, n_units)
-
-
-def plan_patches(county: County, workload: Any, *, params: Params | None = None,
-                 edges: np.ndarray | None = None) -> PatchResult:
-    """Cut every township's (or station's) 台区 into contiguous, balanced grids.
-
-    Parameters
-    ----------
-    county
-        The county; ``transformers`` (points), ``townships``, optional ``managers`` and
-        ``barriers`` are used.
-    workload
-        Workload of every transformer row (see :func:`gridplan.lv.workload.workload`).
-    params
-        ``capacity``, ``tolerance``, ``scope``, ``grids_from_roster``, ``seed``, ``time_limit``.
-    edges
-        The contiguity graph, (m, 2) row positions; default
-        :func:`gridplan.lv.territory.contiguity_edges` (territory cells that share a border).
-
-    Returns
-    -------
-    PatchResult
-    """
-    from .patches import plan_patches_impl
-
-    return plan_patches_impl(county, np.asarray(workload, dtype=float),
-                             params if params is not None else county.params, edges)

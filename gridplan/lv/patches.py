@@ -1,4 +1,9 @@
-"""Implementation of :func:`gridplan.lv.partition.plan_patches` (kept apart to stay readable)."""
+"""LV patches as the planner sees them (低压到片): :func:`plan_patches` and :class:`PatchResult`.
+
+Grids per township (or per station), their number from the capacity or the manager roster, heavy
+台区 and disconnected parts handled, warm starts, pins and locks, stable grid names, notes in
+Chinese. The solver itself is :func:`gridplan.lv.partition.balanced_contiguous`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,69 @@ import heapq
 import logging
 import math
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InfeasibleError
+from ..errors import InfeasibleError, natural_key
 from ..model import County
 from ..settings import Params
 from .graph import components
+from .partition import HEAVY_FLAG, balanced_contiguous, grid_count
+from .territory import contiguity_edges
+
+__all__ = ["PatchResult", "plan_patches"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class PatchResult:
+    """LV patches of a county.
+
+    Attributes
+    ----------
+    grid_id
+        Grid id of every row of ``county.transformers`` (same order).
+    notes
+        Sentences for the user (Chinese): components, heavy 台区, tolerance not met, roster.
+    flags
+        ``grid_id -> flag`` (e.g. ``"heavy-unit"``).
+    lower_bound
+        Σ over townships of ceil(W_t / capacity): no plan inside townships has fewer grids.
+    """
+
+    grid_id: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    flags: dict[str, str] = field(default_factory=dict)
+    lower_bound: int = 0
+
+
+def plan_patches(county: County, workload: Any, *, params: Params | None = None,
+                 edges: np.ndarray | None = None) -> PatchResult:
+    """Cut every township's (or station's) 台区 into contiguous, balanced grids.
+
+    Parameters
+    ----------
+    county
+        The county; ``transformers`` (points), ``townships``, optional ``managers`` and
+        ``barriers`` are used.
+    workload
+        Workload of every transformer row (see :func:`gridplan.lv.workload.workload`).
+    params
+        ``capacity``, ``tolerance``, ``scope``, ``grids_from_roster``, ``seed``, ``time_limit``.
+    edges
+        The contiguity graph, (m, 2) row positions; default
+        :func:`gridplan.lv.territory.contiguity_edges` (territory cells that share a border).
+
+    Returns
+    -------
+    PatchResult
+    """
+    return _plan_patches(county, np.asarray(workload, dtype=float),
+                             params if params is not None else county.params, edges)
 
 
 def _points(transformers) -> np.ndarray:
@@ -65,11 +123,9 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
     return quotas
 
 
-def plan_patches_impl(county: County, w: np.ndarray, params: Params,
-                      edges: np.ndarray | None = None):
-    """See :func:`gridplan.lv.partition.plan_patches`."""
-    from .partition import HEAVY_FLAG, PatchResult, balanced_contiguous, grid_count
-
+def _plan_patches(county: County, w: np.ndarray, params: Params,
+                  edges: np.ndarray | None = None) -> PatchResult:
+    """See :func:`plan_patches`."""
     tr = county.transformers
     n = len(tr)
     if len(w) != n:
@@ -88,8 +144,6 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params,
     lower_bound = int(sum(math.ceil(float(w[town == t].sum()) / cap - 1e-9)
                           for t in sorted(set(town.tolist()))))
     if edges is None:
-        from .territory import contiguity_edges
-
         edges = contiguity_edges(county, tr, scope=params.scope)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     quotas = (_roster_quotas(county, key, station, w, notes, label)
@@ -114,8 +168,7 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params,
         if len(rest):
             sub = edges[edge_key == k_] if len(edges) else edges
             grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy + len(locked), cap, tol,
-                               params.seed, deadline, notes, label(kind, k_), grid_count,
-                               balanced_contiguous, warm)
+                               params.seed, deadline, notes, label(kind, k_), warm)
         if warm.has_current:
             _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
         else:
@@ -127,7 +180,7 @@ def plan_patches_impl(county: County, w: np.ndarray, params: Params,
 
 
 def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
-              grid_count, solve, warm: _Warm | None = None) -> list[np.ndarray]:
+              warm: _Warm | None = None) -> list[np.ndarray]:
     """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
     loc = np.full(len(xy), -1, dtype=np.int64)
     loc[rest] = np.arange(len(rest))
@@ -167,7 +220,7 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         k_c = int(ks[c])
         while True:
             try:
-                lab = solve(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
+                lab = balanced_contiguous(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
                             tolerance=tol, seed=seed, time_limit=limit, **extra)
             except InfeasibleError as exc:
                 raise warm.explain(exc, rest[members], extra) if warm is not None else exc
@@ -298,8 +351,6 @@ class _Warm:
 
     def _name(self, rows: np.ndarray) -> str:
         rows = np.sort(rows)
-        from ..replan.pins import natural_key
-
         srcs = sorted(set("、".join(self.src[rows]).split("、")) - {""}, key=natural_key)
         shown = "、".join(self.ids[rows[:10]]) + (f" 等{len(rows)}个" if len(rows) > 10 else "")
         return f"{'、'.join(srcs[:6])}{' 等' if len(srcs) > 6 else ''}(台区 {shown})"

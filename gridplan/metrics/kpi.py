@@ -1,14 +1,16 @@
 """KPIs of a plan: balance, contiguity, compactness and grid counts, per grid, station and county.
 
-Per-grid values are also written into the ``grids`` layer (``balance``, ``polsby_popper``,
-``mean_dist_m``, ``max_dist_m``, ``contiguous``). All distances are metres in the county's CRS.
+Nothing is written into the plan: :func:`compute_kpis` returns the figures and the per-grid values
+(``balance``, ``polsby_popper``, ``mean_dist_m``, ``max_dist_m``, ``contiguous``) that the pipeline
+puts into the ``grids`` layer it builds. All distances are metres in the county's CRS.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,13 +18,29 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-if TYPE_CHECKING:
-    from ..pipeline import Plan
+from ..lv.solver import pmedian_lower_bound
+from ..lv.territory import contiguity_edges
+from ..model import Plan
 
-__all__ = ["compute_kpis", "balance_stats", "medoid_distances", "multipart_grids", "noncontiguous_grids",
-           "coverage_kpis", "coverage_line", "township_coverage", "village_coverage", "input_kpis",
-           "snapped_transformers", "absorbed_townships", "stations_without_roster",
-           "SERVICE_POINT_KINDS", "COVERAGE_RULE"]
+__all__ = [
+    "COVERAGE_RULE",
+    "SERVICE_POINT_KINDS",
+    "KpiResult",
+    "absorbed_townships",
+    "balance_stats",
+    "compute_kpis",
+    "coverage_kpis",
+    "coverage_line",
+    "grid_figures",
+    "input_kpis",
+    "medoid_distances",
+    "multipart_grids",
+    "noncontiguous_grids",
+    "snapped_transformers",
+    "stations_without_roster",
+    "township_coverage",
+    "village_coverage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,51 +100,80 @@ def multipart_grids(grids, townships) -> list[str]:
     return sorted(out)
 
 
-def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
+@dataclass(frozen=True)
+class KpiResult:
+    """What :func:`compute_kpis` finds; nothing is written into the plan.
+
+    Attributes
+    ----------
+    kpi
+        ``kpi.json``: ``{"county": {...}, "stations": {...}, "hv": {...}, "input": {...},
+        "coverage": {...}, "optimality": {...}, "notes": [...]}``.
+    grid_columns
+        Per-grid figures, indexed like ``plan.grids``: ``mean_dist_m``, ``max_dist_m``,
+        ``polsby_popper``, ``contiguous``, ``balance`` (and ``hv_km`` = 0 when the grids have none).
+    notes
+        Sentences to add to the plan's notes (absorbed townships, stations without roster rows).
+    """
+
+    kpi: dict[str, Any]
+    grid_columns: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str]) -> pd.DataFrame:
+    """Per-grid figures (see :attr:`KpiResult.grid_columns`), indexed like ``grids``."""
+    gid = transformers["grid_id"].astype(str).to_numpy()
+    per = {}
+    for g, idx in pd.Series(np.arange(len(transformers))).groupby(gid):
+        _, mean_d, max_d = medoid_distances(xy[idx.to_numpy()])
+        per[g] = (mean_d, max_d)
+    area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
+    cols = pd.DataFrame({
+        "mean_dist_m": grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[0], 1)),
+        "max_dist_m": grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[1], 1)),
+        "polsby_popper": np.round(np.where(perim > 0, 4 * math.pi * area / perim**2, 0.0), 4),
+        "contiguous": ~grids["grid_id"].isin(broken),
+        "balance": (grids["workload"] / grids.groupby("station_id")["workload"].transform("mean")).round(3),
+    }, index=grids.index)
+    if "hv_km" not in grids.columns:
+        cols["hv_km"] = 0.0
+    return cols
+
+
+def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
                  hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None
-                 ) -> dict[str, Any]:
-    """Compute the KPIs of ``plan`` and add the per-grid ones to ``plan.grids``.
+                 ) -> KpiResult:
+    """Compute the KPIs of ``plan`` and its per-grid figures (``plan`` is not changed).
 
     Returns
     -------
-    dict
-        ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "input": {...},
+    KpiResult
+        ``kpi``: ``{"county": {...}, "stations": {station_id: {...}}, "hv": {...}, "input": {...},
         "coverage": {...}, "notes": [...]}``: ``input`` lists what was done to the input (snapped
         and swapped rows, townships without 台区, stations without roster rows; see
-        :func:`input_kpis`), ``coverage`` the 乡乡有点、村村有人 figures (:func:`coverage_kpis`).
-        Notes on absorbed townships and stations without roster rows are added to ``plan.notes``.
+        :func:`input_kpis`), ``coverage`` the 乡乡有点、村村有人 figures (:func:`coverage_kpis`);
+        ``grid_columns`` the per-grid figures; ``notes`` what to add to the plan's notes.
+        :func:`gridplan.pipeline.with_kpis` makes the plan with them.
     """
-    from ..lv.territory import contiguity_edges
-
-    tr, grids = plan.transformers, plan.grids
+    tr = plan.transformers
     xy = shapely.get_coordinates(tr.geometry.values)
     gid = tr["grid_id"].astype(str).to_numpy()
     if edges is None:
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
     broken = noncontiguous_grids(xy, gid, edges)
-    split = multipart_grids(grids, plan.county.townships)
-
-    per = {}
-    for g, idx in pd.Series(np.arange(len(tr))).groupby(gid):
-        _, mean_d, max_d = medoid_distances(xy[idx.to_numpy()])
-        per[g] = (mean_d, max_d)
-    grids["mean_dist_m"] = grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[0], 1))
-    grids["max_dist_m"] = grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[1], 1))
-    area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
-    grids["polsby_popper"] = np.round(np.where(perim > 0, 4 * math.pi * area / perim**2, 0.0), 4)
-    grids["contiguous"] = ~grids["grid_id"].isin(broken)
-    grids["balance"] = (grids["workload"] / grids.groupby("station_id")["workload"].transform("mean")).round(3)
-    if "hv_km" not in grids.columns:
-        grids["hv_km"] = 0.0
+    split = multipart_grids(plan.grids, plan.county.townships)
+    columns = grid_figures(tr, plan.grids, xy, broken)
+    grids = plan.grids.assign(**columns)
 
     real = grids[grids["n_transformers"] > 0]
     county = {
         "name": plan.county.name,
-        "townships": int(len(plan.county.townships)),
-        "stations": int(len(plan.county.stations)),
-        "transformers": int(len(tr)),
+        "townships": len(plan.county.townships),
+        "stations": len(plan.county.stations),
+        "transformers": len(tr),
         "households": int(tr["customers"].sum()),
-        "grids": int(len(grids)),
+        "grids": len(grids),
         "grid_lower_bound": int(lower_bound) if lower_bound is not None else None,
         "capacity": plan.params.capacity,
         "workload": plan.params.workload,
@@ -146,26 +193,30 @@ def compute_kpis(plan: "Plan", *, lower_bound: int | None = None,
     for sid, sg in grids.groupby("station_id"):
         sg_real = sg[sg["n_transformers"] > 0]
         stations[str(sid)] = {
-            "grids": int(len(sg)), "transformers": int(sg["n_transformers"].sum()),
+            "grids": len(sg), "transformers": int(sg["n_transformers"].sum()),
             "households": int(sg["customers"].sum()), "workload": round(float(sg["workload"].sum()), 2),
             "placeholder_managers": int(sg["placeholder"].sum()),
             **balance_stats(sg_real["workload"].to_numpy())}
     hv: dict[str, Any] = dict(hv_kpi or {})
     if plan.segments is not None and len(plan.segments):
         s = plan.segments
-        hv |= {"segments": int(len(s)), "feeders": int(s["feeder_id"].nunique()),
+        hv |= {"segments": len(s), "feeders": int(s["feeder_id"].nunique()),
               "total_km": round(float(s["length_km"].sum()), 3),
               "max_segment_km": round(float(s["length_km"].max()), 3),
               "mean_segment_km": round(float(s["length_km"].mean()), 3)}
         if "share_in_grid" in s.columns:
             hv["mean_share_in_grid"] = round(float(np.average(s["share_in_grid"], weights=s["length_km"])), 4)
     inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
-    plan.notes.extend(n for n in more if n not in plan.notes)
-    return {"county": county, "stations": stations, "hv": hv, "input": inp,
-            "coverage": coverage_kpis(plan),
-            "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
-                                     scope=plan.params.scope),
-            "notes": list(plan.notes)}
+    notes: list[str] = []
+    for n in more:
+        if n not in plan.notes and n not in notes:
+            notes.append(n)
+    kpi = {"county": county, "stations": stations, "hv": hv, "input": inp,
+           "coverage": coverage_kpis(plan),
+           "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
+                                    scope=plan.params.scope),
+           "notes": [*plan.notes, *notes]}
+    return KpiResult(kpi, columns, notes)
 
 
 # --------------------------------------------------------------------------- 乡乡有点、村村有人
@@ -302,7 +353,7 @@ def _share(k: int, n: int) -> float | None:
     return round(k / n, 4) if n else None
 
 
-def coverage_kpis(plan: "Plan") -> dict[str, Any]:
+def coverage_kpis(plan: Plan) -> dict[str, Any]:
     """kpi["coverage"]: 乡乡有点 per township, 村村有人 per village, county and station figures.
 
     A township has a service point when a station of kind 供电所, 中心供电所 or 供电服务站 lies
@@ -316,12 +367,12 @@ def coverage_kpis(plan: "Plan") -> dict[str, Any]:
         if county.villages is not None and len(county.villages) else None
 
     def figures(t: pd.DataFrame, v: pd.DataFrame | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"townships": int(len(t)), "townships_with_point": int(t["has_point"].sum()),
+        out: dict[str, Any] = {"townships": len(t), "townships_with_point": int(t["has_point"].sum()),
                                "township_share": _share(int(t["has_point"].sum()), len(t))}
         if v is None:
             out |= {"villages": None, "villages_covered": None, "village_share": None}
         else:
-            out |= {"villages": int(len(v)), "villages_covered": int(v["covered"].sum()),
+            out |= {"villages": len(v), "villages_covered": int(v["covered"].sum()),
                     "village_share": _share(int(v["covered"].sum()), len(v))}
         return out
 
@@ -431,11 +482,11 @@ def stations_without_roster(grids, managers_in) -> pd.DataFrame:
     rows = []
     for sid, g in grids.groupby(grids["station_id"].astype(str)):
         if sid not in listed:
-            rows.append((sid, int(len(g)), int(g["placeholder"].astype(bool).sum())))
+            rows.append((sid, len(g), int(g["placeholder"].astype(bool).sum())))
     return pd.DataFrame(rows, columns=["station_id", "grids", "placeholders"])
 
 
-def input_kpis(plan: "Plan", *, swapped: list[dict[str, Any]] | None = None
+def input_kpis(plan: Plan, *, swapped: list[dict[str, Any]] | None = None
                ) -> tuple[dict[str, Any], list[str]]:
     """kpi["input"]: what the plan did with the input that the user should know, and notes.
 
@@ -522,8 +573,6 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         ``{"county": {"bound_m", "value_m", "gap"}, "<scope>s": {key: {...}}, "skipped": [...]}``;
         ``gap = (value − bound) / value`` (0 when the value is 0).
     """
-    from ..lv.solver import pmedian_lower_bound
-
     per: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
     for key in sorted(set(keys.tolist())):

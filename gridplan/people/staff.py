@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FIELD_POSTS", "POST_LABELS", "POSTS", "not_field", "parse_posts", "staff_change"]
+from .assign import parse_roles
+
+__all__ = ["FIELD_POSTS", "POSTS", "POST_LABELS", "not_field", "parse_posts", "staff_change"]
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,6 @@ def parse_posts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         ``head`` / ``office`` / ``counter`` / ``lv`` / ``hv`` per row (object array), and a mask of
         values that are none of them (those rows are ``lv``).
     """
-    from .assign import parse_roles
-
     field, bad = parse_roles(values)
     text = values.map(_text)
     out = np.asarray(field, dtype=object).copy()
@@ -83,7 +83,7 @@ def not_field(managers: pd.DataFrame | None) -> np.ndarray:
 
 
 def _count(managers: pd.DataFrame | None, stations: set[str]) -> dict[str, int]:
-    out = {p: 0 for p in POST_LABELS}
+    out = dict.fromkeys(POST_LABELS, 0)
     if managers is None or not len(managers):
         return out
     m = managers[managers["station_id"].astype(str).isin(stations)]

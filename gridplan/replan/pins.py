@@ -40,7 +40,6 @@ import dataclasses
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +47,17 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from shapely.geometry import shape
 
-from ..errors import InfeasibleError, Problems
-from ..model import County
+from ..coords import parse_system, to_wgs84
+from ..errors import InfeasibleError, Problems, natural_key
+from ..io import normalize_header, read_table
+from ..lv.workload import workload
+from ..model import County, issued_numbers
 from ..settings import Params
+from .store import load_snapshot
 
 __all__ = ["PIN_COLUMNS", "Pin", "Pins", "moved_summary", "prepare", "read_pins"]
 
@@ -134,8 +138,6 @@ def _cell(value: Any) -> str | None:
 
 
 def _read_table(path: Path, p: Problems) -> Pins:
-    from ..io import normalize_header, read_table
-
     frame = read_table(path).frame
     index = {normalize_header(a): canon for canon, names in _HEADERS.items() for a in names}
     rename: dict[str, str] = {}
@@ -246,8 +248,6 @@ def prepare(county: County, *, current: Any = None, pins: Any = None,
 
 
 def _with_current(tr: gpd.GeoDataFrame, current: Any) -> gpd.GeoDataFrame:
-    from .store import load_snapshot
-
     if isinstance(current, pd.DataFrame) and not hasattr(current, "county"):
         table = current
     else:
@@ -273,8 +273,6 @@ def issued_grid_numbers(current: Any, table: pd.DataFrame | None = None) -> dict
     in ``table`` (its ``grid_id`` column) always count. A replan numbers new grids above these, so
     an id is never reused for a different grid.
     """
-    from ..pipeline import issued_numbers
-
     before: dict[str, int] = {}
     ids: list[str] = []
     if table is not None and "grid_id" in table.columns:
@@ -292,8 +290,6 @@ def issued_grid_numbers(current: Any, table: pd.DataFrame | None = None) -> dict
 
 def _numbers_on_disk(path: Path) -> tuple[dict[str, int], list[str]]:
     """(``grid_numbers`` of a plan's meta, every grid id of a store's versions) of a file."""
-    import pyogrio
-
     if path.is_dir():
         path = path / "plan.gpkg"
     try:
@@ -313,8 +309,6 @@ def _numbers_on_disk(path: Path) -> tuple[dict[str, int], list[str]]:
 
 def _apply(county: County, tr: gpd.GeoDataFrame, pins: Pins, params: Params) -> None:
     """Resolve every edit onto the rows of ``tr`` (in place) and check the pins can hold."""
-    from ..lv.workload import workload
-
     label = pins.path.name if pins.path else "pins"
     p = Problems()
     ids = tr["transformer_id"].astype(str).to_numpy()
@@ -410,8 +404,6 @@ def _current_manager(values: np.ndarray, roster: dict | None) -> str | None:
 
 def _inside(county: County, tr: gpd.GeoDataFrame, pins: Pins) -> list[np.ndarray]:
     """Rows of ``tr`` inside each polygon edit (empty arrays for table edits)."""
-    from ..coords import parse_system, to_wgs84
-
     out: list[np.ndarray] = []
     pts = tr.geometry.to_crs(4326) if len(tr) else tr.geometry
     system = parse_system(pins.coords, source=str(pins.path))
@@ -475,11 +467,6 @@ def _check(tr, ids, managers, sources, roster, w, params: Params, county: County
     if lines:
         raise InfeasibleError(f"{len(lines)} 处固定(pins)无法同时满足:\n"
                               + "\n".join(f"  {k}. {t}" for k, t in enumerate(lines, 1)))
-
-
-def natural_key(text: str) -> list:
-    """Sort key putting "第2行" before "第10行"."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 # --------------------------------------------------------------------------- after the plan

@@ -43,7 +43,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import geopandas as gpd
 import pandas as pd
@@ -51,10 +51,18 @@ import pyogrio
 from pyproj import CRS
 
 from ..errors import InputError, Problem
-from ..files import FileLock, OutputError
-
-if TYPE_CHECKING:
-    from ..pipeline import Plan
+from ..files import (
+    FileLock,
+    OutputError,
+    make_dirs,
+    read_manifest,
+    recover_folder,
+    recovering,
+    register_recovery,
+    rmdir_quiet,
+)
+from ..io.planfile import read_plan
+from ..model import Plan
 
 __all__ = [
     "ASSIGNMENT_COLUMNS",
@@ -213,14 +221,10 @@ def recover_store(store: str | Path, *, locked: bool = False) -> list[str]:
     list of str
         What was done, one line per pending version.
     """
-    from ..files import read_manifest, recover_folder
-
     store = Path(store)
     if not store.exists():
         return []
-    lock = None if locked else _open_lock(store, "gridplan (clean-up)")
-    done = []
-    try:
+    with recovering(store, None if locked else _open_lock(store, "gridplan (clean-up)")) as done:
         committed = _committed(store)
         for item in _pending(store):
             v, out = item["version"], Path(item["out"])
@@ -233,11 +237,6 @@ def recover_store(store: str | Path, *, locked: bool = False) -> list[str]:
                 else:
                     done.append(f"dropped version {v} (its output {out} was never written)")
             _drop_pending(store, v)
-    finally:
-        if lock is not None:
-            lock.release()
-    for line in done:
-        log.info("%s: %s", store, line)
     return done
 
 
@@ -291,9 +290,7 @@ class StoreVersion:
             Not a store, a folder, not writable, or locked by another run.
         """
         _check_store_path(self.store, self.label)
-        from ..files import _makedirs
-
-        self._created = _makedirs(self.store.parent)
+        self._created = make_dirs(self.store.parent)
         if self.store.exists() and not os.access(self.store, os.W_OK):
             raise OutputError([Problem(f"{self.label} {self.store}", "is not writable",
                                        "make it writable or give another store")])
@@ -308,7 +305,8 @@ class StoreVersion:
 
     def prepare(self, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write the version's rows and its pending record; return the manifest entry."""
-        assert self._lock is not None and self.plan is not None, "open() and a plan first"
+        assert self._lock is not None, "open() first"
+        assert self.plan is not None, "a plan first"
         store, snap = self.store, snapshot_from_plan(self.plan)
         names = _layers(store)
         crs = snap.crs
@@ -346,7 +344,8 @@ class StoreVersion:
 
     def commit(self) -> None:
         """Write the ``versions`` row (the commit point of the store) and drop the pending record."""
-        assert self._row is not None and self.version is not None, "prepare() first"
+        assert self._row is not None, "prepare() first"
+        assert self.version is not None, "prepare() first"
         _write_versions_row(self.store, self._row)
         _drop_pending(self.store, self.version)
         log.info("plan saved as version %d of %s", self.version, self.store)
@@ -366,10 +365,7 @@ class StoreVersion:
             self._lock = None
         if not self.store.exists():  # nothing saved: remove the folders open() made for it
             for d in reversed(self._created):
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass
+                rmdir_quiet(d)
 
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self
@@ -459,8 +455,6 @@ def load_snapshot(ref: Any) -> Snapshot:
     if version is not None:
         raise InputError([Problem(str(path), "is a plan, not a plan store: it has no versions",
                                   f"drop '#{version}', or give a store written by --store")])
-    from ..pipeline import read_plan
-
     snap = snapshot_from_plan(read_plan(path), label=str(ref))
     return snap
 
@@ -493,3 +487,6 @@ def _from_store(path: Path, version: str | None, label: str) -> Snapshot:
     meta["version"] = int(meta["version"])
     return Snapshot(label, str(row["county"]), crs, read("assignments"), read("grids"),
                     read("managers"), meta)
+
+
+register_recovery("store", recover_store)  # a killed swap of a folder commits its --store version

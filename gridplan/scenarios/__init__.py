@@ -39,9 +39,10 @@ import pandas as pd
 from ..errors import Problems
 from ..files import OutputDir
 from ..metrics.response import TravelTimes, response_times, travel_times
-from ..model import County
+from ..model import County, Plan, make_plan
 from ..people.staff import staff_change
-from ..pipeline import Plan
+from ..pipeline import hv_staff_of, kpi_stage, lv_county, managers_stage, owners_stage
+from ..pipeline import plan as run_plan
 from ..settings import Params
 from .comparison import (
     SERVICE_STATION,
@@ -183,7 +184,7 @@ def merged_county(county: County, stations: Sequence[str], *, into: str | None =
     keep = [str(s) for s in keep_service_point]
     _check_merge(county, stations, into, keep)
     absorbed = set(stations) - {into}
-    remap = {s: into for s in absorbed}
+    remap = dict.fromkeys(absorbed, into)
 
     def move(df: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
         if df is None or "station_id" not in df.columns:
@@ -249,10 +250,6 @@ def replan_merged(before: Plan, merged: County, into: str, stations: Sequence[st
     -------
     Plan
     """
-    from ..metrics import kpi
-    from ..people import assign
-    from ..pipeline import plan as run_plan
-
     prm = before.params
     involved = set(map(str, stations))
     tr = before.transformers.copy()
@@ -272,47 +269,38 @@ def replan_merged(before: Plan, merged: County, into: str, stations: Sequence[st
         grids = pd.concat([grids[grids["station_id"] != into], sub.grids[keep_cols]], ignore_index=True)
         flags.update(dict(zip(sub.grids["grid_id"], sub.grids.get("flags", ""))))
     mine = grids[grids["station_id"] == into]
-    ctx = dataclasses.replace(merged, transformers=tr, managers=_lv_roster(merged.managers))
-    new_grids, new_managers, more = assign.assign_managers(
+    people = managers_stage(
         mine.drop(columns=[c for c in ("manager_id", "manager_name", "phone", "placeholder")
                            if c in mine.columns]),
-        tr[mask], ctx, params=prm, flags={g: flags.get(g, "") or "" for g in mine["grid_id"]})
-    notes.extend(more)
-    grids = pd.concat([grids[grids["station_id"] != into], new_grids], ignore_index=True)
+        tr[mask], lv_county(dataclasses.replace(merged, transformers=tr)), prm,
+        flags={g: flags.get(g, "") or "" for g in mine["grid_id"]})
+    notes.extend(people.notes)
+    grids = pd.concat([grids[grids["station_id"] != into], people.grids], ignore_index=True)
     grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=before.crs)
     grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
     old_m = before.managers
     hv_rows = old_m[old_m["station_id"].astype(str).isin(involved)
                     & (old_m.get("role", pd.Series("lv", index=old_m.index)) == "hv")].assign(station_id=into)
-    managers = pd.concat([old_m[~old_m["station_id"].astype(str).isin(involved)], new_managers, hv_rows],
+    managers = pd.concat([old_m[~old_m["station_id"].astype(str).isin(involved)], people.managers, hv_rows],
                          ignore_index=True)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
     segments = before.segments
+    hv_kpi = dict(before.kpi.get("hv") or {})
     if segments is not None and len(segments):
-        from ..hv.segments import align_segments
-
-        segments = align_segments(segments.drop(columns=["grid_id", "manager_id", "share_in_grid"],
-                                                errors="ignore"), grids)
-        hv = segments.groupby("grid_id")["length_km"].sum()
-        grids["hv_km"] = grids["grid_id"].map(hv).fillna(0.0).round(3)
-        managers["hv_km"] = managers["grid_id"].map(hv).fillna(0.0).round(3)
-    after = Plan(county=merged, params=prm, transformers=gpd.GeoDataFrame(tr, geometry="geometry",
-                                                                          crs=before.crs),
-                 grids=grids, managers=managers, segments=segments, notes=notes)
-    if kpis:
-        lb = before.kpi.get("county", {}).get("grid_lower_bound") if not _needs_full_replan(prm) else None
-        after.kpi = kpi.compute_kpis(after, lower_bound=lb, hv_kpi=dict(before.kpi.get("hv") or {}))
-    return after
-
-
-def _lv_roster(managers: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-    """The roster rows that hold a grid (no HV staff, no 所长 / 内勤 / 营业厅)."""
-    if managers is None or "role" not in managers.columns:
-        return managers
-    from ..people.assign import hv_staff
-    from ..people.staff import not_field
-
-    return managers[~(hv_staff(managers) | not_field(managers))]
+        owners = owners_stage(segments.drop(columns=["grid_id", "manager_id", "share_in_grid"],
+                                            errors="ignore"),
+                              grids, managers, merged, prm, staff=hv_staff_of(merged))
+        segments, grids, managers = owners.segments, owners.grids, owners.managers
+        notes.extend(n for n in owners.notes if n not in notes)
+        hv_kpi |= owners.kpi
+    after = make_plan(county=merged, params=prm,
+                      transformers=gpd.GeoDataFrame(tr, geometry="geometry", crs=before.crs),
+                      grids=grids, managers=managers, segments=segments, notes=notes,
+                      grid_numbers=before.grid_numbers)
+    if not kpis:
+        return after
+    lb = before.kpi.get("county", {}).get("grid_lower_bound") if not _needs_full_replan(prm) else None
+    return kpi_stage(after, lower_bound=lb, hv_kpi=hv_kpi, edges=None)
 
 
 def _plain(params: Params) -> dict[str, Any]:
@@ -366,8 +354,6 @@ def merge_stations(county: County, stations: Sequence[str], *, into: str | None 
         staff, the managers' travel, the service points proposed when 台区 are beyond their
         commitment (location set covering) and the verdict.
     """
-    from ..pipeline import plan as run_plan
-
     params = params or county.params
     if params is not county.params:
         county = dataclasses.replace(county, params=params)
@@ -423,7 +409,7 @@ def _decision_figures(sc: Scenario, county: County, merged: County, travel: Trav
     mb = manager_travel(sc.before.plan, travel, stations=scope).assign(side="before")
     ma = manager_travel(sc.after.plan, travel, stations={sc.into}, grid_base=grid_base).assign(side="after")
     sc.manager_travel = pd.concat([mb, ma], ignore_index=True)
-    mean = lambda d: round(float(d["mean_minutes"].mean()), 2) if len(d) else None  # noqa: E731
+    mean = lambda d: round(float(d["mean_minutes"].mean()), 2) if len(d) else None
     sc.travel_summary = (mean(mb), mean(ma))
     existing = merged.stations
     closed = county.stations[county.stations["station_id"].astype(str).isin(set(absorbed_st) - kept_sp)]
@@ -455,7 +441,7 @@ def _scenario_notes(sc: Scenario, county: County) -> list[str]:
              + (f"；保留 {'、'.join(label(s) for s in sc.keep_service_point)} 为供电服务站"
                 if sc.keep_service_point else "")]
     t = sc.townships[sc.townships["township_id"].isin(sc.absorbed_townships)]
-    fmt = lambda v: "—" if v is None or pd.isna(v) else f"{float(v):.1f}"  # noqa: E731
+    fmt = lambda v: "—" if v is None or pd.isna(v) else f"{float(v):.1f}"
     for r in t.itertuples(index=False):
         notes.append(f"并入的{r.township}（{r.area_class}，承诺 {sc.after.plan.params.commitments.get(r.area_class, 0):g}"
                      f" 分钟）：{r.transformers} 个台区、{r.customers} 户，95% 到达 {fmt(r.p95_before)} → "
@@ -514,8 +500,6 @@ def merge_candidates(county: County, *, params: Params | None = None, before: Pl
         One row per pair, best first: ``rank``, ``into``, ``absorbed``, names, and the numbers
         behind the ranking (see :func:`gridplan.scenarios.comparison.candidate_row`).
     """
-    from ..pipeline import plan as run_plan
-
     params = params or county.params
     if params is not county.params:
         county = dataclasses.replace(county, params=params)
@@ -556,7 +540,7 @@ def _pair_service_points(merged: County, rt_before: pd.DataFrame, rt_after: pd.D
     sub = sites[keep].reset_index(drop=True)
     only = dataclasses.replace(merged, transformers=merged.transformers[new.to_numpy()].reset_index(drop=True))
     rows = np.flatnonzero(new.to_numpy())
-    cut = lambda tt, cols: TravelTimes(tt.points.iloc[cols].reset_index(drop=True),  # noqa: E731
+    cut = lambda tt, cols: TravelTimes(tt.points.iloc[cols].reset_index(drop=True),
                                        tt.transformer_id[rows], tt.minutes[np.ix_(rows, cols)],
                                        tt.metres[np.ix_(rows, cols)], tt.via_road[np.ix_(rows, cols)],
                                        tt.method)
