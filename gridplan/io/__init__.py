@@ -43,6 +43,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from ..errors import GridplanError
 from ..files import sha256
 from .aliases import (  # noqa: F401  (re-exported: gridplan.io keeps every name)
     _BRACKETED,
@@ -85,7 +86,7 @@ GEO_EXTS = (".geojson", ".json", ".gpkg", ".shp")
 TABLE_EXTS = (".csv", ".txt", ".xlsx", ".xls")
 SHP_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd", ".shp.xml")
 
-class FileKindError(Exception):
+class FileKindError(GridplanError):
     """A file is not what its extension says, or cannot be read; ``what`` and ``fix`` say why."""
 
     def __init__(self, what: str, fix: str):
