@@ -1,7 +1,6 @@
 """Deprecated aliases of the modules that moved into stage subpackages (issue #12).
 
-Written by ``scripts/restructure.py``. Importing an old path (``gridplan.load``,
-``gridplan.partition``, ...) warns with a ``DeprecationWarning`` and yields an alias of the new
+Importing an old path (``gridplan.load``, ``gridplan.partition``, ...) warns with a ``DeprecationWarning`` and yields an alias of the new
 module: reading and setting attributes through it (monkeypatching included) reach the new module.
 No file sits at an old path, so git still sees every move as a rename. ``gridplan.plan`` is also
 the public function: its alias is callable and plans. Only the standard library is imported here.

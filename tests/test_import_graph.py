@@ -23,8 +23,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gridplan"
 # Optional heavy dependencies may be imported inside functions; gridplan modules may not.
 LAZY_ALLOWED: frozenset[str] = frozenset()
 
-PART_2 = ("issue #12, part 2: the restructure script moves the modules; removing the function-level "
-          "imports and the cycles they hide is the next round's work (then this mark goes)")
+PART_2 = ("issue #12, part 2: each engineer removes the function-level imports of their own modules; "
+          "the mark goes once every branch is merged")
 
 
 @dataclass(frozen=True)
@@ -223,13 +223,13 @@ def test_no_gridplan_import_inside_a_function() -> None:
 
 
 # The public paths of #12 (old ones included: they must keep working, with a DeprecationWarning
-# once their module has moved). scripts/restructure.py leaves these lines alone.
+# once their module has moved).
 PUBLIC = [
     ("gridplan", "load_county"),
     ("gridplan", "plan"),
-    ("gridplan.load", "load_county"),  # restructure: keep
-    ("gridplan.plan", "read_plan"),  # restructure: keep
-    ("gridplan.plan", "Plan"),  # restructure: keep
+    ("gridplan.load", "load_county"),
+    ("gridplan.plan", "read_plan"),
+    ("gridplan.plan", "Plan"),
     ("gridplan.io", "read_table"),
     ("gridplan.io", "from_pandapower"),
     ("gridplan.io", "from_network_geojson"),
@@ -250,6 +250,6 @@ def test_plan_is_still_the_function_once_the_module_path_is_imported() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        plans = importlib.import_module("gridplan.plan")  # restructure: keep
+        plans = importlib.import_module("gridplan.plan")
     assert callable(gridplan.plan)
     assert plans.Plan is gridplan.Plan and callable(gridplan.Plan.to_file)
