@@ -84,7 +84,7 @@ class County:
     snapped: list[dict[str, Any]] = field(default_factory=list)
     #: Structured records of what loading changed, by kind (``"swapped"``: per file, the rows
     #: whose lon/lat were swapped back); :func:`gridplan.metrics.kpi.input_kpis` reports them.
-    input: dict[str, list[dict]] = field(default_factory=dict)
+    input: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Where the county was read from, if from a folder.
     source: Path | None = None
     #: sha256 of every input file, by file name (for plan history and resumable batch runs).
