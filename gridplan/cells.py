@@ -69,10 +69,11 @@ def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for name in out.columns:
         col = out[name]
-        if col.dtype == object or isinstance(col.dtype, pd.StringDtype) or str(col.dtype) == "str":
-            if any(is_formula_like(v) for v in col.tolist()):
-                out[name] = pd.Series([safe_csv_text(v) for v in col.tolist()], index=col.index,
-                                      dtype=object)
+        is_text = (col.dtype == object or isinstance(col.dtype, pd.StringDtype)
+                   or str(col.dtype) == "str")
+        if is_text and any(is_formula_like(v) for v in col.tolist()):
+            out[name] = pd.Series([safe_csv_text(v) for v in col.tolist()], index=col.index,
+                                  dtype=object)
     out.columns = [safe_csv_text(c) for c in out.columns]
     return out
 

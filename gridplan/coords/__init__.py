@@ -134,7 +134,7 @@ class CoordSystem:
             return CRS.from_epsg(4326 if self.kind == "wgs84" else 4490)
         if self.kind == "gk3":
             return _gk_crs(self.zone) if self.zone else None
-        if self.kind == "epsg":
+        if self.kind == "epsg" and self.epsg is not None:
             return CRS.from_epsg(self.epsg)
         return None
 
@@ -268,7 +268,7 @@ def _gk_to_wgs84(x: np.ndarray, y: np.ndarray, system: CoordSystem,
     if needs_zone.size and system.zone is None:
         problems.add(source, "Gauss-Krüger eastings without the zone number in front (e.g. 512345 "
                      "instead of 38512345) need the zone",
-                     fix="name the zone or central meridian, e.g. coords = \"gk3:38\" (114°E), "
+                     fix='name the zone or central meridian, e.g. coords = "gk3:38" (114°E), '
                          "or use EPSG:4534-4554", rows=needs_zone + 1)
     problems.raise_if_any()
     if system.zone is not None:

@@ -150,9 +150,9 @@ def linear_partition(weights: np.ndarray, k: int, *, prefer_cut: np.ndarray | No
     runs = np.zeros(n, dtype=np.int64)
     i = n
     for j in range(k - 1, 0, -1):
-        t = int(choice[j, i])
-        runs[t:i] = j
-        i = t
+        start = int(choice[j, i])
+        runs[start:i] = j
+        i = start
     return runs
 
 
@@ -192,7 +192,7 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
     out["owner_share"] = out["share_in_grid"].astype(float)
     if mode != "separate" or not len(out):
         if staff is not None and len(staff):
-            notes.append(f"名册中有高压人员 {len(staff)} 名，但 hv_owner = \"lv\"：线段由所在网格的台区经理负责。")
+            notes.append(f'名册中有高压人员 {len(staff)} 名，但 hv_owner = "lv"：线段由所在网格的台区经理负责。')
         return out, notes
     staff = staff if staff is not None else pd.DataFrame(columns=["manager_id", "station_id"])
     length = shapely.length(np.asarray(out.geometry.values))
@@ -217,7 +217,7 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
                          f"{'、'.join(people[len(order):])} 未分到线段。")
     if no_staff:
         notes.append(f"供电所 {'、'.join(no_staff)} 的名册中没有高压人员（岗位 = 高压）：其线段仍由所在网格的"
-                     "台区经理负责（按 hv_owner = \"lv\" 处理）。")
+                     '台区经理负责（按 hv_owner = "lv" 处理）。')
     outside = out["station_id"].isna().sum()
     if outside:
         notes.append(f"{int(outside)} 段线路不在任何供电所的乡镇范围内，按所在网格确定负责人。")
@@ -226,7 +226,8 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
 
 def owner_summary(segments: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per owner (``manager_id``): ``km`` owned, ``segments``, ``mean_share`` (length-weighted
-    ``owner_share``, or ``share_in_grid`` before :func:`assign_owners`) and ``role``."""
+    ``owner_share``, or ``share_in_grid`` before :func:`assign_owners`) and ``role``.
+    """
     s = segments[segments["manager_id"].notna()].copy()
     share = s["owner_share"] if "owner_share" in s.columns else s["share_in_grid"]
     s["_w"] = share.astype(float) * s["length_km"]

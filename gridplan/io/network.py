@@ -35,6 +35,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point
 
+from ..coords import metric_crs_for
 from ..model import County
 from ..settings import Params
 
@@ -133,7 +134,7 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
 
 
 # ----------------------------------------------------------------------------- pandapower geodata
-def _geo(value: Any) -> dict | None:
+def _geo(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         return json.loads(value)
     if isinstance(value, dict):
@@ -143,7 +144,7 @@ def _geo(value: Any) -> dict | None:
 
 def _bus_xy(net: Any) -> pd.DataFrame:
     if "geo" in net.bus.columns and net.bus["geo"].notna().any():
-        xy = {i: _geo(g)["coordinates"][:2] for i, g in net.bus["geo"].items() if _geo(g)}
+        xy = {i: geo["coordinates"][:2] for i, g in net.bus["geo"].items() if (geo := _geo(g))}
         return pd.DataFrame.from_dict(xy, orient="index", columns=["x", "y"])
     gd = getattr(net, "bus_geodata", None)
     if gd is not None and len(gd):
@@ -218,15 +219,15 @@ def _feeders(lines: dict, subs: list, opens: dict[int, int | None]) -> tuple[dic
         fid = f"F{k:02d}"
         feeders.append((fid, None, f"未接入变电站的线路 {k}"))
         line_f[lid] = fid
-        queue = deque([lid])
-        while queue:
-            cur = queue.popleft()
+        pending = deque([lid])
+        while pending:
+            cur = pending.popleft()
             for b in lines[cur][:2]:
                 bus_f.setdefault(b, fid)
                 for nxt in at_bus.get(b, []):
                     if nxt not in line_f:
                         line_f[nxt] = fid
-                        queue.append(nxt)
+                        pending.append(nxt)
     for sid, _, sb in subs:
         for lid in at_bus.get(sb, []):
             bus_f.setdefault(sb, line_f[lid])
@@ -235,8 +236,6 @@ def _feeders(lines: dict, subs: list, opens: dict[int, int | None]) -> tuple[dic
 
 def _build(buses: pd.DataFrame, lines: dict, subs: list, tr: list[dict], switches: list[dict],
            name: str, report: list[str]) -> County:
-    from ..coords import metric_crs_for
-
     crs = metric_crs_for(buses["x"].to_numpy(), buses["y"].to_numpy())
     opens = {s["line"]: s["bus"] for s in switches if not s["closed"]}
     line_f, bus_f, feeders = _feeders(lines, subs, opens)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -43,19 +43,23 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from ..errors import Problems
 from ..model import County
 from ..settings import Params
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "SNAP_M",
     "URBAN_NAME_PATTERNS",
-    "classify_townships",
-    "township_classes",
     "RoadNetwork",
     "TravelTimes",
+    "classify_townships",
     "response_kpis",
     "response_times",
     "road_network",
+    "township_classes",
     "travel_times",
 ]
 
@@ -87,7 +91,7 @@ class RoadNetwork:
         """Number of nodes."""
         return len(self.xy)
 
-    def to_networkx(self):
+    def to_networkx(self) -> nx.Graph:
         """The network as an undirected :class:`networkx.Graph` (``minutes``, ``length_m`` edges)."""
         import networkx as nx
 
@@ -158,6 +162,7 @@ def _snap(coords: np.ndarray, snap_m: float) -> np.ndarray:
     pairs = cKDTree(coords).query_pairs(snap_m, output_type="ndarray")
     adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) \
         if len(pairs) else sparse.coo_matrix((n, n))
+    label: np.ndarray
     _, label = csgraph.connected_components(adj, directed=False)
     return label
 
@@ -396,8 +401,6 @@ def response_times(county: County, service_points: gpd.GeoDataFrame | None = Non
     cls, src = _area_class(county, params)
     unknown = sorted(set(cls) - set(params.commitments))
     if unknown:
-        from ..errors import Problems
-
         p = Problems()
         p.add("townships", f"area_class {', '.join(unknown)} has no response commitment",
               f"use one of {', '.join(params.commitments)} or add it under [response] commitments "

@@ -103,7 +103,7 @@ def _inside(frame: Box, b: Box) -> bool:
 def _largest_part(geom: BaseGeometry) -> Polygon:
     if isinstance(geom, MultiPolygon):
         return max(geom.geoms, key=lambda g: g.area)
-    return geom  # type: ignore[return-value]
+    return geom
 
 
 def label_anchor(geom: BaseGeometry) -> Point:
@@ -126,8 +126,8 @@ def _inside_candidates(ax: float, ay: float, w: float, h: float,
                        centre: Point) -> np.ndarray:
     """(n, 2) points: the anchor, the centroid, then a spiral of nearby points (nearest first)."""
     step = max(min(w, h) / 4.0, 1e-9)
-    i, j = np.meshgrid(np.arange(-12, 13), np.arange(-12, 13), indexing="ij")
-    i, j = i.ravel(), j.ravel()
+    gi, gj = np.meshgrid(np.arange(-12, 13), np.arange(-12, 13), indexing="ij")
+    i, j = gi.ravel(), gj.ravel()
     order = np.lexsort((j, i, np.hypot(i, j)))  # by distance, then i, then j: deterministic
     spiral = np.column_stack([ax + i[order] * step, ay + j[order] * step])
     return np.vstack([[ax, ay], [centre.x, centre.y], spiral])

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +51,11 @@ __all__ = [
     "AssetsMissingError",
     "collect_links",
     "copy_assets",
-    "user_cache_dir",
     "fetch_assets",
     "fetch_dir",
     "inline_assets",
     "missing_assets",
+    "user_cache_dir",
     "vendor_dir",
 ]
 
@@ -145,7 +145,7 @@ except ImportError:  # pragma: no cover - running as a script before installatio
     _Base = RuntimeError  # type: ignore[misc,assignment]
 
 
-class AssetsMissingError(_Base):  # type: ignore[valid-type,misc]
+class AssetsMissingError(_Base):
     """The vendored web assets are not unpacked; the message says how to fetch them."""
 
 
@@ -390,6 +390,11 @@ def _check(names: Iterable[str], root: Path) -> list[str]:
     return unknown
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for :func:`re.sub` that inserts ``text`` as is (no backslash escapes)."""
+    return lambda _m: text
+
+
 def inline_assets(html: str, links: dict[str, str], *, root: Path | None = None) -> str:
     """Replace the CDN ``<script>``/``<link>`` tags of a rendered page by inline copies.
 
@@ -433,7 +438,7 @@ def inline_assets(html: str, links: dict[str, str], *, root: Path | None = None)
                 if name == "leaflet":
                     cache[path] += "\n" + _leaflet_icon_fix(root)
         block = cache[path]
-        html = tag.sub(lambda _m, block=block: block, html, count=1)
+        html = tag.sub(_literal(block), html, count=1)
         html = tag.sub("", html)  # a second link to the same URL
     leftover = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https?:)?//[^"]*"', html)
     if leftover:

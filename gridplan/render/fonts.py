@@ -182,7 +182,8 @@ def _to_truetype(ttf: Any) -> None:
 def truetype_subset(path: Path, family: str, chars: str, *, bold: bool,
                     sub_family: str) -> Path:
     """A TrueType subset of ``path`` (face ``family``) holding ``chars``, named ``sub_family``,
-    registered with matplotlib; returns its file (in the cache)."""
+    registered with matplotlib; returns its file (in the cache).
+    """
     import hashlib
     import os
 

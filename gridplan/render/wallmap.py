@@ -27,7 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib
@@ -42,6 +42,9 @@ from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, _phone_lines, draw_roster_page, draw_sidebar, draw_title, roster_rows
 from .fonts import embed_truetype, find_cjk_font
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 __all__ = ["FORMATS", "PAPER_MM", "WallMap", "render_wallmap", "wallmap_figure"]
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ FORMATS = {".pdf": "pdf", ".png": "png", ".svg": "svg"}
 
 #: Matplotlib settings for every wall map: embedded TrueType/CID fonts, no mathtext parsing of
 #: ledger text (a name with "$" must print as typed), deterministic SVG ids.
-_RC: dict[str, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path",
+_RC: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path",
                        "text.parse_math": False, "svg.hashsalt": "gridplan",
                        "axes.unicode_minus": False}
 
@@ -151,13 +154,14 @@ def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
                    transformers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Fill the ``villages`` column (负责村; names, "、"-joined). With village polygons a grid
     answers for each village that has ≥ 20 % of its area in the grid (or covers ≥ 20 % of the
-    grid); without them, for the villages its 台区 name in the ledger (the plan's column)."""
+    grid); without them, for the villages its 台区 name in the ledger (the plan's column).
+    """
     has_polys = villages is not None and len(villages) and "name" in villages.columns
     if not has_polys and "villages" in grids.columns and grids["villages"].map(
             lambda v: isinstance(v, (list, tuple)) or (isinstance(v, str) and v != "")).any():
         return grids
     names: dict[str, list[str]] = {}
-    if has_polys:
+    if has_polys and villages is not None:
         vil = gpd.GeoDataFrame({"name": villages["name"].astype(str).to_numpy(),
                                 "v_area": villages.area.to_numpy()},
                                geometry=villages.geometry.to_numpy(), crs=villages.crs)
@@ -186,7 +190,8 @@ _COUNTY_COLUMNS = ("county_name", "county", "COUNTYNAME", "县", "县名", "县�
 
 def county_name(plan: Any) -> str:
     """The county's name for print: ``county_name`` from gridplan.toml, else a county column of
-    the townships, else the loaded name (which, without either, is the input folder's name)."""
+    the townships, else the loaded name (which, without either, is the input folder's name).
+    """
     county = plan.county
     name = str(county.name)
     if getattr(plan.params, "county_name", None):
@@ -335,8 +340,11 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     gridplan.render.fonts.FontNotFoundError
         No CJK font is installed (the message names the Debian package to install).
     """
-    target = out if isinstance(out, OutputFile) else None
-    out = target.path if target is not None else Path(out)
+    target: OutputFile | None = None
+    if isinstance(out, OutputFile):
+        target, out = out, out.path
+    else:
+        out = Path(out)
     _check(plan, str(station_id), str(size).upper(), orientation, language, out, dpi)
     fmt = FORMATS[out.suffix.lower()]
     wm = wallmap_figure(plan, station_id=station_id, size=size, orientation=orientation,

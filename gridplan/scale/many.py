@@ -390,7 +390,7 @@ def _plan_counties(root: Path, out: Path, counties: list[Path], target: Any, *,
     for cdir in counties:
         cout = out / cdir.name
         manifest = read_manifest(cout)
-        if _is_current(manifest, input_checksums(cdir), phash, cout):
+        if manifest is not None and _is_current(manifest, input_checksums(cdir), phash, cout):
             res = CountyResult(county=cdir.name, status=SKIPPED, kpi=manifest.get("kpi", {}),
                                outline=manifest.get("outline"))
             results[cdir.name] = res
