@@ -230,10 +230,10 @@ def _node(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
     own = (inv[li, 0] == pi) | (inv[li, 1] == pi)
     pi, li = pi[~own], li[~own]
     tj: set[int] = set()
-    for p, l in zip(pi.tolist(), li.tolist()):
-        d = float(shapely.line_locate_point(lines[l], pts[p]))
-        if tol < d < shapely.length(lines[l]) - tol:
-            cuts.setdefault(l, []).append((d, uend[p], 0))
+    for p, ln in zip(pi.tolist(), li.tolist()):
+        d = float(shapely.line_locate_point(lines[ln], pts[p]))
+        if tol < d < shapely.length(lines[ln]) - tol:
+            cuts.setdefault(ln, []).append((d, uend[p], 0))
             tj.add(p)
     stats["t_junctions"] = len(tj)
     # switches on line interiors
@@ -248,20 +248,20 @@ def _node(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
         missing = switches["switch_id"].astype(str).to_numpy()[~found]
         if len(missing):
             notes.append(f"开关 {_ids(missing)} 距任何线路超过 {stol:g} 米，未参与分段。")
-        for s, l in zip(s_idx.tolist(), l_idx.tolist()):
+        for s, ln in zip(s_idx.tolist(), l_idx.tolist()):
             is_open = bool(switches["normally_open"].iloc[s])
             sid = str(switches["switch_id"].iloc[s])
-            d = float(shapely.line_locate_point(lines[l], sp[s]))
-            q = np.asarray(shapely.get_coordinates(shapely.line_interpolate_point(lines[l], d)))[0]
-            if tol < d < shapely.length(lines[l]) - tol:
+            d = float(shapely.line_locate_point(lines[ln], sp[s]))
+            q = np.asarray(shapely.get_coordinates(shapely.line_interpolate_point(lines[ln], d)))[0]
+            if tol < d < shapely.length(lines[ln]) - tol:
                 if is_open:
                     sw_tag += 1
-                cuts.setdefault(l, []).append((d, q, sw_tag if is_open else 0))
+                cuts.setdefault(ln, []).append((d, q, sw_tag if is_open else 0))
                 if not is_open:
                     sw_at_vertex.append((-1, q, False, sid))
             else:
-                end = coords[l][0] if d <= tol else coords[l][-1]
-                sw_at_vertex.append((l, end, is_open, sid))
+                end = coords[ln][0] if d <= tol else coords[ln][-1]
+                sw_at_vertex.append((ln, end, is_open, sid))
     pieces: list[np.ndarray] = []
     pf: list[str] = []
     pr: list[int] = []

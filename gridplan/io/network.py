@@ -86,20 +86,20 @@ def from_pandapower(net: Any, *, name: str | None = None) -> County:
     report = []
     if len(mvlv):
         kw = loads.groupby("bus")["p_mw"].sum() * 1000.0
-        tr = [dict(transformer_id=f"TR{i}", name=str(r["name"]), bus=int(r["hv_bus"]),
-                   at=int(r["lv_bus"]) if int(r["lv_bus"]) in buses.index else int(r["hv_bus"]),
-                   capacity_kva=float(r["sn_mva"]) * 1000.0, kw=float(kw.get(r["lv_bus"], np.nan)))
+        tr = [{"transformer_id": f"TR{i}", "name": str(r["name"]), "bus": int(r["hv_bus"]),
+                   "at": int(r["lv_bus"]) if int(r["lv_bus"]) in buses.index else int(r["hv_bus"]),
+                   "capacity_kva": float(r["sn_mva"]) * 1000.0, "kw": float(kw.get(r["lv_bus"], np.nan))}
               for i, r in mvlv.iterrows()]
     else:
         mv_bus = net.bus.index[net.bus["vn_kv"] >= 1]
         lo = loads[loads["bus"].isin(mv_bus)]
-        tr = [dict(transformer_id=f"LD{i}", name=str(r["name"]), bus=int(r["bus"]), at=int(r["bus"]),
-                   capacity_kva=(float(r["sn_mva"]) if pd.notna(r.get("sn_mva")) else float(r["p_mw"])) * 1000.0,
-                   kw=float(r["p_mw"]) * 1000.0)
+        tr = [{"transformer_id": f"LD{i}", "name": str(r["name"]), "bus": int(r["bus"]), "at": int(r["bus"]),
+                   "capacity_kva": (float(r["sn_mva"]) if pd.notna(r.get("sn_mva")) else float(r["p_mw"])) * 1000.0,
+                   "kw": float(r["p_mw"]) * 1000.0}
               for i, r in lo.iterrows()]
         report.append(f"网络中没有配电变压器（MV/LV），以 {len(tr)} 个中压负荷点作为台区。")
     sw = net.switch[net.switch["et"] == "l"] if len(net.switch) else net.switch
-    switches = [dict(switch_id=f"SW{i}", line=int(r["element"]), bus=int(r["bus"]), closed=bool(r["closed"]))
+    switches = [{"switch_id": f"SW{i}", "line": int(r["element"]), "bus": int(r["bus"]), "closed": bool(r["closed"])}
                 for i, r in sw.iterrows() if int(r["element"]) in lines]
     return _build(buses, lines, subs, tr, switches, name or getattr(net, "name", None) or "pandapower", report)
 
@@ -124,11 +124,11 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
     mv = rd("mvlv_transformers")
     loads = rd("loads") if (folder / "loads.geojson").exists() else None
     kw = loads.groupby("bus")["p_mw"].sum() * 1000.0 if loads is not None else pd.Series(dtype=float)
-    tr = [dict(transformer_id=f"TR{int(r['trafo_id'])}", name=str(r["name"]), bus=int(r["hv_bus"]),
-               xy=(r.geometry.x, r.geometry.y), capacity_kva=float(r["sn_mva"]) * 1000.0,
-               kw=float(kw.get(r["lv_bus"], np.nan)))
+    tr = [{"transformer_id": f"TR{int(r['trafo_id'])}", "name": str(r["name"]), "bus": int(r["hv_bus"]),
+               "xy": (r.geometry.x, r.geometry.y), "capacity_kva": float(r["sn_mva"]) * 1000.0,
+               "kw": float(kw.get(r["lv_bus"], np.nan))}
           for _, r in mv.iterrows()]
-    switches = [dict(switch_id=f"OPEN{int(r['line_id'])}", line=int(r["line_id"]), bus=None, closed=False)
+    switches = [{"switch_id": f"OPEN{int(r['line_id'])}", "line": int(r["line_id"]), "bus": None, "closed": False}
                 for _, r in ln.iterrows() if bool(r.get("open_switch", False))]
     return _build(buses, lines, subs, tr, switches, name or folder.name, [])
 
