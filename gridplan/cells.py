@@ -1,4 +1,4 @@
-"""Spreadsheet-safe cells: text from the data is never written as a formula (CSV and XLSX).
+r"""Spreadsheet-safe cells: text from the data is never written as a formula (CSV and XLSX).
 
 Names in the input (台区名称, 姓名, 乡镇名称 …) end up in roster.xlsx, the merge and diff tables and
 the province summary. A name such as ``=HYPERLINK("http://x","y")`` or ``=cmd|' /C calc'!A0``
@@ -62,9 +62,10 @@ def safe_csv_text(value: Any) -> Any:
 
 
 def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose formula-like text cells (and column names) carry a leading ``'``.
+    """Return a copy of ``df`` whose formula-like text cells carry a leading ``'``.
 
-    Only text cells change; numeric columns and every other value are kept as they are.
+    Column names are treated the same way. Only text cells change; numeric columns and every
+    other value are kept as they are.
     """
     out = df.copy()
     for name in out.columns:
@@ -97,7 +98,7 @@ def xlsx_text(value: Any) -> Any:
 
 
 def xlsx_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` fit for ``to_excel``: text without illegal control characters.
+    """Return a copy of ``df`` fit for ``to_excel``: text without illegal control characters.
 
     Formula-like text is then made safe by :func:`safe_worksheet` on the written sheet.
     """

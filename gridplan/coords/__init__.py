@@ -121,6 +121,7 @@ class CoordSystem:
     epsg: int | None = None
 
     def __str__(self) -> str:
+        """Return the spelling :func:`parse_coords` reads back (``"gk3:38"``, ``"EPSG:4547"``)."""
         if self.kind == "gk3":
             return f"gk3:{self.zone}" if self.zone else "gk3"
         if self.kind == "epsg":
@@ -218,7 +219,7 @@ def parse_system(text: str | CoordSystem, *, source: str = "coordinate system") 
 
 @lru_cache(maxsize=64)
 def _gk_crs(zone: int) -> CRS:
-    """The CGCS2000 3-degree GK CRS of a zone, eastings without the zone prefix."""
+    """Return the CGCS2000 3-degree GK CRS of a zone, eastings without the zone prefix."""
     return CRS.from_epsg(_GK_PLAIN_EPSG0 + zone - 25)
 
 
@@ -332,7 +333,7 @@ def to_wgs84(x: object, y: object, system: str | CoordSystem, *,
 
 
 def gk_zone_of(lon: object) -> np.ndarray:
-    """The CGCS2000 3-degree zone (25-45) containing each longitude, clipped to China's zones.
+    """Return the CGCS2000 3-degree zone (25-45) of each longitude, clipped to China's zones.
 
     NaN longitudes give zone 0.
     """

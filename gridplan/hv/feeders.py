@@ -112,6 +112,7 @@ class FeederGraph:
     crs: object = None
 
     def __post_init__(self) -> None:
+        """Count the poles of a graph built by hand (one per vertex after each piece's start)."""
         if not len(self.poles) and len(self.parent):  # built by hand: a pole per vertex after the start
             counts = np.diff(self.edge_offsets)
             self.poles = np.where(self.parent >= 0, np.maximum(counts - 1, 0), 0).astype(float)
@@ -230,7 +231,7 @@ def _node(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
     own = (inv[li, 0] == pi) | (inv[li, 1] == pi)
     pi, li = pi[~own], li[~own]
     tj: set[int] = set()
-    for p, ln in zip(pi.tolist(), li.tolist()):
+    for p, ln in zip(pi.tolist(), li.tolist(), strict=True):
         d = float(shapely.line_locate_point(lines[ln], pts[p]))
         if tol < d < shapely.length(lines[ln]) - tol:
             cuts.setdefault(ln, []).append((d, uend[p], 0))
@@ -248,7 +249,7 @@ def _node(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
         missing = switches["switch_id"].astype(str).to_numpy()[~found]
         if len(missing):
             notes.append(f"开关 {_ids(missing)} 距任何线路超过 {stol:g} 米，未参与分段。")
-        for s, ln in zip(s_idx.tolist(), l_idx.tolist()):
+        for s, ln in zip(s_idx.tolist(), l_idx.tolist(), strict=True):
             is_open = bool(switches["normally_open"].iloc[s])
             sid = str(switches["switch_id"].iloc[s])
             d = float(shapely.line_locate_point(lines[ln], sp[s]))
@@ -393,7 +394,7 @@ def _open_at_vertices(P: _Pieces, sw_at_vertex: list[_SwitchAt], tol: float,
     vtree = cKDTree(P.vxy)
     closed = np.zeros(len(P.vxy), dtype=bool)
     n_open = 0
-    for line_pos, q, is_open, sid in sw_at_vertex:
+    for _part, q, is_open, sid in sw_at_vertex:
         dist, v = vtree.query(q)
         if dist > max(tol, 1e-6):
             continue
@@ -429,15 +430,14 @@ def _roots(P: _Pieces, county: County, params: Params, comp: np.ndarray, ncomp: 
     if subs is not None and len(subs):
         sxy = shapely.get_coordinates(shapely.force_2d(np.asarray(subs.geometry.values)))
         sids = subs["substation_id"].astype(str).tolist()
-        sub_xy = dict(zip(sids, sxy))
+        sub_xy = dict(zip(sids, sxy, strict=True))
         # every connected part with a vertex near a substation is rooted at its nearest such vertex
         near = cKDTree(P.vxy).query_ball_point(sxy, params.attach_tolerance_m)
-        cand = []
-        for sid, pt, vs in zip(sids, sxy, near):
-            for v in vs:
-                cand.append((int(comp[v]), float(np.hypot(*(P.vxy[v] - pt))), sid, int(v)))
+        cand: list[tuple[int, float, str, int]] = []
+        for sid, pt, vs in zip(sids, sxy, near, strict=True):
+            cand.extend((int(comp[v]), float(np.hypot(*(P.vxy[v] - pt))), sid, int(v)) for v in vs)
         taken: set[int] = set()
-        for c, d, sid, v in sorted(cand):
+        for c, _dist, sid, v in sorted(cand):
             if c not in taken:
                 taken.add(c)
                 roots[v] = sid
@@ -447,7 +447,7 @@ def _roots(P: _Pieces, county: County, params: Params, comp: np.ndarray, ncomp: 
     fsub: dict[str, Any] = {}
     feeders = county.feeders
     if feeders is not None and "substation_id" in feeders.columns:
-        fsub = dict(zip(feeders["feeder_id"].astype(str), feeders["substation_id"]))
+        fsub = dict(zip(feeders["feeder_id"].astype(str), feeders["substation_id"], strict=True))
     deg = np.bincount(np.r_[P.a, P.b], minlength=len(P.vxy))
     unrooted = []
     for part in np.flatnonzero(~has_root):
@@ -538,7 +538,7 @@ def _forest(P: _Pieces, roots: dict[int, str | None], pred: np.ndarray, pos: np.
     # root copies for every (root vertex, feeder) pair found on pieces leaving a root
     is_root = np.zeros(len(P.vxy), dtype=bool)
     is_root[list(roots)] = True
-    pairs = sorted({(int(u), int(f)) for u, f in zip(upper_v[is_root[upper_v]], pf[is_root[upper_v]])})
+    pairs = sorted({(int(u), int(f)) for u, f in zip(upper_v[is_root[upper_v]], pf[is_root[upper_v]], strict=True)})
     for r in sorted(roots):
         if not any(u == r for u, _ in pairs):
             pairs.append((r, -1))
@@ -575,9 +575,9 @@ def _forest(P: _Pieces, roots: dict[int, str | None], pred: np.ndarray, pos: np.
     for e in extra:
         x, y = P.vxy[child_v[e]]
         by_feeder.setdefault(P.fid[e], []).append(f"({x:.0f}, {y:.0f})")
-    for f in sorted(by_feeder):
-        notes.append(f"馈线 {f} 仍有 {len(by_feeder[f])} 处环路（未设常开开关），已在 {_ids(by_feeder[f])} 处"
-                     "按辐射状断开计算；请补充常开开关位置。")
+    notes.extend(f"馈线 {f} 仍有 {len(by_feeder[f])} 处环路（未设常开开关），"
+                 f"已在 {_ids(by_feeder[f])} 处按辐射状断开计算；请补充常开开关位置。"
+                 for f in sorted(by_feeder))
     return {"xy": xy, "parent": parent, "length_m": length, "feeder": feeder, "switch": switch,
                 "line_row": np.r_[np.full(nr, -1), P.row].astype(np.int64), "edge_coords": edge_coords,
                 "edge_offsets": offsets, "root_substation": {root_node[p]: roots[p[0]] for p in pairs},

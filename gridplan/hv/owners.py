@@ -78,7 +78,7 @@ def _station_lengths(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame) ->
 
 
 def _feeder_stations(segments: gpd.GeoDataFrame, inside: pd.DataFrame) -> pd.Series:
-    """The station of every segment: the one whose townships hold most of its feeder's length."""
+    """Return the station of every segment: the one holding most of its feeder's length."""
     by = inside.assign(feeder_id=segments["feeder_id"].to_numpy()[inside["i"].to_numpy()])
     tot = by.groupby(["feeder_id", "station_id"], as_index=False)["len"].sum()
     best = (tot[tot["len"] > 0].sort_values(["feeder_id", "len", "station_id"], ascending=[True, False, True])
@@ -89,14 +89,14 @@ def _feeder_stations(segments: gpd.GeoDataFrame, inside: pd.DataFrame) -> pd.Ser
 def _tree_order(seg: pd.DataFrame) -> list[int]:
     """Positions of ``seg`` rows walked feeder by feeder, depth first from the substation."""
     ids = seg["segment_id"].tolist()
-    pos = dict(zip(ids, range(len(ids))))
+    pos = dict(zip(ids, range(len(ids)), strict=True))
     kids: dict[object, list[str]] = {}
-    for sid, up in zip(ids, seg["upstream_segment_id"].tolist()):
+    for sid, up in zip(ids, seg["upstream_segment_id"].tolist(), strict=True):
         kids.setdefault(up if isinstance(up, str) and up in pos else None, []).append(sid)
     for v in kids.values():
         v.sort()
     out: list[int] = []
-    feeder = dict(zip(ids, seg["feeder_id"].tolist()))
+    feeder = dict(zip(ids, seg["feeder_id"].tolist(), strict=True))
     for top in sorted(kids.get(None, []), key=lambda s: (feeder[s], s)):
         stack = [top]
         while stack:
@@ -225,8 +225,10 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
 
 
 def owner_summary(segments: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Per owner (``manager_id``): ``km`` owned, ``segments``, ``mean_share`` (length-weighted
-    ``owner_share``, or ``share_in_grid`` before :func:`assign_owners`) and ``role``.
+    """Summarise the segments per owner (``manager_id``).
+
+    Columns: ``km`` owned, ``segments``, ``mean_share`` (length-weighted ``owner_share``, or
+    ``share_in_grid`` before :func:`assign_owners`) and ``role``.
     """
     s = segments[segments["manager_id"].notna()].copy()
     share = s["owner_share"] if "owner_share" in s.columns else s["share_in_grid"]

@@ -258,7 +258,7 @@ def cut_tree(parent: np.ndarray, weight: np.ndarray, cap: float, *,
 
 
 def _tree_counts(seg_tops: np.ndarray, seg_edges: np.ndarray, tree_node: np.ndarray) -> np.ndarray:
-    """Number of non-empty segments per tree, indexed by contracted node (valid at tree roots)."""
+    """Count the non-empty segments per tree, indexed by contracted node (valid at tree roots)."""
     out = np.zeros(len(tree_node), dtype=np.int64)
     np.add.at(out, tree_node[seg_tops], (seg_edges > 0).astype(np.int64))
     return out
@@ -300,7 +300,7 @@ class Weight:
         return (self.km, self.poles, self.transformers) == (1.0, 0.0, 0.0)
 
     def fmt(self, value: float) -> str:
-        """A weight for a note: ``"12.00 km"`` or ``"工作量 12.00"``."""
+        """Return a weight for a note: ``"12.00 km"`` or ``"工作量 12.00"``."""
         return f"{value:.2f} km" if self.is_km else f"工作量 {value:.2f}"
 
     def node_weights(self, g: FeederGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -402,7 +402,7 @@ def _switch_advice(g: FeederGraph, parent_cut: np.ndarray, cuttable: np.ndarray,
     for s in overlong.tolist():
         nodes = np.flatnonzero(sec == s)
         nodes = nodes[np.argsort(-depth[nodes], kind="stable")]
-        sub = dict(zip(nodes.tolist(), w[nodes].tolist()))
+        sub = dict(zip(nodes.tolist(), w[nodes].tolist(), strict=True))
         for v in nodes.tolist():
             p = int(parent_cut[v])
             if v != s and p in sub:
@@ -506,7 +506,7 @@ def _segment_table(g: FeederGraph, tc: TreeCut, county: County, parent_cut: np.n
     rank = np.arange(len(order)) - np.searchsorted(fcode, fcode)
     ids = np.full(len(top), None, dtype=object)
     nseg = np.bincount(fcode, minlength=len(g.feeder_ids))
-    for k, (s, f, r) in enumerate(zip(order.tolist(), fcode.tolist(), rank.tolist())):
+    for s, f, r in zip(order.tolist(), fcode.tolist(), rank.tolist(), strict=True):
         width = max(2, len(str(nseg[f])))
         ids[s] = f"{g.feeder_ids[f]}-{r + 1:0{width}d}"
     # the segment each segment hangs from (None when its top hangs from a substation root)
@@ -550,7 +550,7 @@ def _segment_table(g: FeederGraph, tc: TreeCut, county: County, parent_cut: np.n
 
 def _kpi(g: FeederGraph, seg: gpd.GeoDataFrame, wt: Weight, w: np.ndarray, unmet: set[int],
          tr_seg: pd.Series) -> dict[str, Any]:
-    """Counts, per-feeder bounds (in the weight's units) and length conservation."""
+    """Return the counts, per-feeder bounds (in the weight's units) and length conservation."""
     nf = len(g.feeder_ids)
     flen = np.bincount(g.feeder, weights=g.length_m, minlength=nf)
     fw = np.bincount(g.feeder, weights=w, minlength=nf)

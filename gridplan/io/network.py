@@ -111,7 +111,10 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
     the line's midpoint. No closed switch positions are given, so segments may be cut anywhere.
     """
     folder = Path(folder)
-    rd = lambda n: gpd.read_file(folder / f"{n}.geojson")
+
+    def rd(layer: str) -> gpd.GeoDataFrame:
+        return gpd.read_file(folder / f"{layer}.geojson")
+
     b = rd("buses")
     buses = pd.DataFrame({"x": b.geometry.x.to_numpy(), "y": b.geometry.y.to_numpy()},
                          index=b["bus_id"].astype(int).to_numpy())
@@ -228,7 +231,7 @@ def _feeders(lines: dict, subs: list, opens: dict[int, int | None]) -> tuple[dic
                     if nxt not in line_f:
                         line_f[nxt] = fid
                         pending.append(nxt)
-    for sid, _, sb in subs:
+    for _sid, _, sb in subs:
         for lid in at_bus.get(sb, []):
             bus_f.setdefault(sb, line_f[lid])
     return line_f, bus_f, feeders
@@ -247,7 +250,7 @@ def _build(buses: pd.DataFrame, lines: dict, subs: list, tr: list[dict], switche
         "substation_id": [fmeta[line_f[i]][0] for i in lids],
         "line_id": lids,
     }, geometry=[LineString(lines[i][2]) for i in lids], crs=4326).to_crs(crs)
-    geom_of = dict(zip(lids, fl.geometry.values))
+    geom_of = dict(zip(lids, fl.geometry.values, strict=True))
     bxy = gpd.GeoSeries(gpd.points_from_xy(buses["x"], buses["y"]), index=buses.index, crs=4326).to_crs(crs)
     # switches
     sp, sid, sopen = [], [], []

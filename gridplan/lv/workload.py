@@ -134,7 +134,7 @@ def _split(tokens: list[_Token], op: str, expr: str, *, flat: bool = False,
 
 
 def workload(transformers: pd.DataFrame, expr: str = "customers") -> np.ndarray:
-    """The workload of every 台区 under ``expr``.
+    """Return the workload of every 台区 under ``expr``.
 
     Parameters
     ----------

@@ -92,7 +92,10 @@ class RoadNetwork:
         return len(self.xy)
 
     def to_networkx(self) -> nx.Graph:
-        """The network as an undirected :class:`networkx.Graph` (``minutes``, ``length_m`` edges)."""
+        """Return the network as an undirected :class:`networkx.Graph`.
+
+        Nodes carry ``x`` and ``y``; edges ``minutes`` and ``length_m``.
+        """
         import networkx as nx
 
         g = nx.Graph()
@@ -100,7 +103,7 @@ class RoadNetwork:
             g.add_node(i, x=float(x), y=float(y))
         coo = sparse.triu(self.minutes).tocoo()
         length = self.metres
-        for a, b, w in zip(coo.row, coo.col, coo.data):
+        for a, b, w in zip(coo.row, coo.col, coo.data, strict=True):
             g.add_edge(int(a), int(b), minutes=float(w), length_m=float(length[a, b]))
         return g
 
@@ -195,7 +198,7 @@ class TravelTimes:
     method: str
 
     def subset(self, point_ids: Iterable[str]) -> TravelTimes:
-        """The same matrices restricted to ``point_ids`` (in that order)."""
+        """Return the same matrices restricted to ``point_ids`` (in that order)."""
         ids = [str(p) for p in point_ids]
         pos = {p: i for i, p in enumerate(self.points["point_id"])}
         missing = [p for p in ids if p not in pos]
@@ -334,7 +337,7 @@ def classify_townships(names: pd.Series, given: pd.Series, *, default: str = "�
     (['城区', '农村'], ['rule:城关', 'default'])
     """
     classes, sources = [], []
-    for name, cls in zip(names.tolist(), given.tolist()):
+    for name, cls in zip(names.tolist(), given.tolist(), strict=True):
         if cls is not None and not (isinstance(cls, float) and np.isnan(cls)) and str(cls).strip():
             classes.append(str(cls).strip())
             sources.append("data")

@@ -144,7 +144,7 @@ def _current_holders(tr: gpd.GeoDataFrame) -> dict[str, str]:
     tab = w.groupby(["current_grid_id", "current_manager_id"])["w"].sum().reset_index()
     tab = tab.sort_values(["current_grid_id", "w", "current_manager_id"], ascending=[True, False, True])
     top = tab.drop_duplicates("current_grid_id")
-    return {str(g): str(m) for g, m in zip(top["current_grid_id"], top["current_manager_id"])}
+    return {str(g): str(m) for g, m in zip(top["current_grid_id"], top["current_manager_id"], strict=True)}
 
 
 def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
@@ -194,11 +194,11 @@ def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.Data
             cost[i, j] = -_FORBIDDEN
     ri, ci = linear_sum_assignment(cost)
     ok = cost[ri, ci] < _FORBIDDEN
-    for r, c in zip(ri[ok], ci[ok]):
+    for r, c in zip(ri[ok], ci[ok], strict=True):
         if over[r, c]:
             log.warning("pinned manager %s gets grid %s above their max_workload",
                         m["manager_id"].iloc[r], g["grid_id"].iloc[c])
-    chosen = {g["grid_id"].iloc[c]: m.iloc[r].to_dict() for r, c in zip(ri[ok], ci[ok])}
+    chosen = {g["grid_id"].iloc[c]: m.iloc[r].to_dict() for r, c in zip(ri[ok], ci[ok], strict=True)}
     taken = set(m["manager_id"].iloc[ri[ok]])
     return chosen, m[~m["manager_id"].isin(taken)]
 
@@ -226,7 +226,7 @@ def parse_roles(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hv_staff_rows(staff: pd.DataFrame | None) -> pd.DataFrame:
-    """The roster rows of HV staff as rows of ``Plan.managers`` (no grid, ``role`` = ``"hv"``)."""
+    """Return the roster rows of HV staff as ``Plan.managers`` rows (no grid, ``role="hv"``)."""
     rows = [] if staff is None else [dict(_manager_row(r, None, 0.0, placeholder=False), role="hv")
                                      for _, r in staff.sort_values("manager_id").iterrows()]
     return pd.DataFrame(rows, columns=MANAGER_COLUMNS)

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .assign import parse_roles
+
 __all__ = ["FIELD_POSTS", "POSTS", "POST_LABELS", "not_field", "parse_posts", "staff_change"]
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,6 @@ def parse_posts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         ``head`` / ``office`` / ``counter`` / ``lv`` / ``hv`` per row (object array), and a mask of
         values that are none of them (those rows are ``lv``).
     """
-    from .assign import parse_roles
-
     field, bad = parse_roles(values)
     text = values.map(_text)
     out = np.asarray(field, dtype=object).copy()
@@ -96,7 +96,7 @@ def _count(managers: pd.DataFrame | None, stations: set[str]) -> dict[str, int]:
 
 def staff_change(managers: pd.DataFrame | None, *, into: str, absorbed: list[str],
                  kept: list[str], grids_before: int, grids_after: int) -> pd.DataFrame:
-    """What a merge releases and needs, post by post.
+    """Count what a merge releases and needs, post by post.
 
     Parameters
     ----------

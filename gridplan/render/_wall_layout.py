@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 def agg_renderer(fig: Figure | SubFigure) -> RendererAgg:
-    """The Agg renderer that measures text on ``fig`` (wall-map pages are made on an Agg canvas).
+    """Return the Agg renderer that measures text on ``fig`` (wall-map pages are on Agg canvases).
 
     Raises
     ------
@@ -172,7 +172,7 @@ def grid_colours(geoms: Sequence[BaseGeometry], *, palette: Sequence[str] = PALE
 
 
 def nice_length_km(width_m: float) -> float:
-    """A round scale-bar length (km) near a fifth of the map width."""
+    """Return a round scale-bar length (km) near a fifth of the map width."""
     target = width_m / 5.0 / 1000.0
     if target <= 0:
         return 1.0

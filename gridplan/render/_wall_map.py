@@ -92,7 +92,7 @@ def _label_box(name: str, phone: str, gid: str, *, lay: Layout, scale: float, fo
 
 
 def _number_box(number: int, *, lay: Layout, font: str) -> TextArea:
-    """The short form of a grid label: its roster number."""
+    """Return the short form of a grid label: its roster number."""
     return TextArea(str(number), textprops={"fontsize": lay.pt(17), "fontweight": "bold",
                                             "family": font, "color": "#111111"})
 
@@ -267,7 +267,7 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
     placements = place_labels(requests, frame=frame, scales=LABEL_SCALES, gap=0.08 * mpi,
                               obstacles=obstacles)
     artists = []
-    for (name, phone, gid, number), p, colour in zip(texts, placements, d.colours):
+    for (name, phone, gid, number), p, colour in zip(texts, placements, d.colours, strict=True):
         if not p.placed:
             continue
         content = (_number_box(number, lay=lay, font=font) if p.compact else

@@ -65,7 +65,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 def _inch_axes(fig: Figure, rect: tuple[float, float, float, float], lay: Layout) -> Axes:
-    """An invisible axes over ``rect`` whose data units are inches (origin bottom left)."""
+    """Add an invisible axes over ``rect`` whose data units are inches (origin bottom left)."""
     ax = fig.add_axes(rect)
     ax.set_axis_off()
     ax.set_xlim(0, rect[2] * lay.width_in)
@@ -93,7 +93,7 @@ def draw_title(fig: Figure, lay: Layout, t: dict[str, str], *, title: str, subti
 
 
 def roster_rows(grids: pd.DataFrame, t: dict[str, str]) -> list[list[str]]:
-    """The roster table's cells, one row per grid (序号, 网格, 台区经理, 电话, 户数, 台区数, 负责村)."""
+    """Return the roster table's cells, one row per grid (序号, 网格, 台区经理, 电话, 户数, 台区数, 负责村)."""
     rows = []
     for number, (_, g) in enumerate(grids.iterrows(), start=1):
         name = str(g.get("manager_name") or "—")
@@ -163,8 +163,9 @@ def _layout_rows(rows: list[list[str]], width: float, size: float) -> list[tuple
 def _draw_table(ax: Axes | None, rows: list[list[str]], colours: list[str], *, first: int, top: float,
                 x: float, width: float, bottom: float, lay: Layout, t: dict[str, str], font: str,
                 heading: str | None, draw: bool = True, at_least_one: bool = False) -> int:
-    """Draw roster rows from ``first`` down from ``top`` (inches) while they fit above
-    ``bottom``; return the index of the first row not drawn.
+    """Draw roster rows from ``first``; return the index of the first row not drawn.
+
+    Rows go down from ``top`` (inches) while they fit above ``bottom``.
 
     With ``draw=False`` (or no axes) nothing is drawn: the rows that would fit are only counted.
     """
@@ -337,7 +338,7 @@ def roster_page_capacity(lay: Layout) -> tuple[int, float, float]:
 def draw_roster_page(fig: Figure | None, lay: Layout, t: dict[str, str], *, rows: list[list[str]],
                      colours: list[str], first: int, title: str, phones: list[str], page: str,
                      note: str, font: str, draw: bool = True) -> int:
-    """A continuation page: the roster from row ``first`` on, in as many columns as fit.
+    """Draw a continuation page: the roster from row ``first`` on, in as many columns as fit.
 
     Returns the index of the first row not on this page. With ``draw=False`` (``fig`` may then be
     None) nothing is drawn: the rows that would fit are only counted.

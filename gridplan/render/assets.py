@@ -102,7 +102,7 @@ class Asset:
         return "css" if self.path.endswith(".css") else "js"
 
     def file(self, root: Path | None = None) -> Path:
-        """The unpacked file under the vendor folder."""
+        """Return the unpacked file under the vendor folder."""
         version = PACKAGES[self.package][0]
         return (root or vendor_dir()) / f"{self.package}@{version}" / self.path
 
@@ -154,7 +154,7 @@ def _cache_home() -> Path:
 
 
 def user_cache_dir() -> Path:
-    """The user's asset cache: ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``."""
+    """Return the user's asset cache: ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``."""
     return _cache_home() / "assets"
 
 
@@ -185,7 +185,7 @@ def _stamp(root: Path, package: str) -> Path:
 
 
 def _signature(package: str) -> str:
-    """What a complete unpack of ``package`` holds (version and file globs)."""
+    """Return what a complete unpack of ``package`` holds (version and file globs)."""
     ver, globs = PACKAGES[package]
     return f"{package}@{ver} " + " ".join(globs)
 
@@ -391,7 +391,7 @@ def _check(names: Iterable[str], root: Path) -> list[str]:
 
 
 def _literal(text: str) -> Callable[[re.Match[str]], str]:
-    """A replacement for :func:`re.sub` that inserts ``text`` as is (no backslash escapes)."""
+    """Return a :func:`re.sub` replacement inserting ``text`` as is (no backslash escapes)."""
     return lambda _m: text
 
 
