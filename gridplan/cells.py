@@ -1,4 +1,4 @@
-"""Spreadsheet-safe cells: text from the data is never written as a formula (CSV and XLSX).
+r"""Spreadsheet-safe cells: text from the data is never written as a formula (CSV and XLSX).
 
 Names in the input (台区名称, 姓名, 乡镇名称 …) end up in roster.xlsx, the merge and diff tables and
 the province summary. A name such as ``=HYPERLINK("http://x","y")`` or ``=cmd|' /C calc'!A0``
@@ -62,17 +62,19 @@ def safe_csv_text(value: Any) -> Any:
 
 
 def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose formula-like text cells (and column names) carry a leading ``'``.
+    """Return a copy of ``df`` whose formula-like text cells carry a leading ``'``.
 
-    Only text cells change; numeric columns and every other value are kept as they are.
+    Column names are treated the same way. Only text cells change; numeric columns and every
+    other value are kept as they are.
     """
     out = df.copy()
     for name in out.columns:
         col = out[name]
-        if col.dtype == object or isinstance(col.dtype, pd.StringDtype) or str(col.dtype) == "str":
-            if any(is_formula_like(v) for v in col.tolist()):
-                out[name] = pd.Series([safe_csv_text(v) for v in col.tolist()], index=col.index,
-                                      dtype=object)
+        is_text = (col.dtype == object or isinstance(col.dtype, pd.StringDtype)
+                   or str(col.dtype) == "str")
+        if is_text and any(is_formula_like(v) for v in col.tolist()):
+            out[name] = pd.Series([safe_csv_text(v) for v in col.tolist()], index=col.index,
+                                  dtype=object)
     out.columns = [safe_csv_text(c) for c in out.columns]
     return out
 
@@ -96,7 +98,7 @@ def xlsx_text(value: Any) -> Any:
 
 
 def xlsx_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` fit for ``to_excel``: text without illegal control characters.
+    """Return a copy of ``df`` fit for ``to_excel``: text without illegal control characters.
 
     Formula-like text is then made safe by :func:`safe_worksheet` on the written sheet.
     """

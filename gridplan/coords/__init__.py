@@ -121,6 +121,7 @@ class CoordSystem:
     epsg: int | None = None
 
     def __str__(self) -> str:
+        """Return the spelling :func:`parse_coords` reads back (``"gk3:38"``, ``"EPSG:4547"``)."""
         if self.kind == "gk3":
             return f"gk3:{self.zone}" if self.zone else "gk3"
         if self.kind == "epsg":
@@ -134,7 +135,7 @@ class CoordSystem:
             return CRS.from_epsg(4326 if self.kind == "wgs84" else 4490)
         if self.kind == "gk3":
             return _gk_crs(self.zone) if self.zone else None
-        if self.kind == "epsg":
+        if self.kind == "epsg" and self.epsg is not None:
             return CRS.from_epsg(self.epsg)
         return None
 
@@ -218,7 +219,7 @@ def parse_system(text: str | CoordSystem, *, source: str = "coordinate system") 
 
 @lru_cache(maxsize=64)
 def _gk_crs(zone: int) -> CRS:
-    """The CGCS2000 3-degree GK CRS of a zone, eastings without the zone prefix."""
+    """Return the CGCS2000 3-degree GK CRS of a zone, eastings without the zone prefix."""
     return CRS.from_epsg(_GK_PLAIN_EPSG0 + zone - 25)
 
 
@@ -268,7 +269,7 @@ def _gk_to_wgs84(x: np.ndarray, y: np.ndarray, system: CoordSystem,
     if needs_zone.size and system.zone is None:
         problems.add(source, "Gauss-Krüger eastings without the zone number in front (e.g. 512345 "
                      "instead of 38512345) need the zone",
-                     fix="name the zone or central meridian, e.g. coords = \"gk3:38\" (114°E), "
+                     fix='name the zone or central meridian, e.g. coords = "gk3:38" (114°E), '
                          "or use EPSG:4534-4554", rows=needs_zone + 1)
     problems.raise_if_any()
     if system.zone is not None:
@@ -332,7 +333,7 @@ def to_wgs84(x: object, y: object, system: str | CoordSystem, *,
 
 
 def gk_zone_of(lon: object) -> np.ndarray:
-    """The CGCS2000 3-degree zone (25-45) containing each longitude, clipped to China's zones.
+    """Return the CGCS2000 3-degree zone (25-45) of each longitude, clipped to China's zones.
 
     NaN longitudes give zone 0.
     """

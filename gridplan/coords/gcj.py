@@ -50,7 +50,7 @@ def _in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The GCJ-02 offset (degrees) at a WGS84 point, ignoring the China box."""
+    """Return the GCJ-02 offset (degrees) at a WGS84 point, ignoring the China box."""
     x, y = lon - 105.0, lat - 35.0
     common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
     dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))

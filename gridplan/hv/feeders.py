@@ -29,8 +29,11 @@ Chinese sentence in ``FeederGraph.notes``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -38,6 +41,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from ..errors import InputError, Problem
 from ..model import County
 from ..settings import Params
 
@@ -49,10 +53,10 @@ log = logging.getLogger(__name__)
 _SHOW = 10
 
 
-def _ids(items) -> str:
-    items = [str(i) for i in items]
-    more = f" 等 {len(items)} 处" if len(items) > _SHOW else ""
-    return "、".join(items[:_SHOW]) + more
+def _ids(items: Iterable[object]) -> str:
+    names = [str(i) for i in items]
+    more = f" 等 {len(names)} 处" if len(names) > _SHOW else ""
+    return "、".join(names[:_SHOW]) + more
 
 
 @dataclass
@@ -102,13 +106,14 @@ class FeederGraph:
     edge_offsets: np.ndarray
     root_substation: dict[int, str | None]
     transformer_node: pd.Series
-    poles: np.ndarray | None = None
+    poles: np.ndarray = field(default_factory=lambda: np.empty(0))
     notes: list[str] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     crs: object = None
 
     def __post_init__(self) -> None:
-        if self.poles is None:  # a graph built by hand: one pole per vertex after the start
+        """Count the poles of a graph built by hand (one per vertex after each piece's start)."""
+        if not len(self.poles) and len(self.parent):  # built by hand: a pole per vertex after the start
             counts = np.diff(self.edge_offsets)
             self.poles = np.where(self.parent >= 0, np.maximum(counts - 1, 0), 0).astype(float)
 
@@ -121,15 +126,21 @@ class FeederGraph:
         """Return the pieces into ``nodes`` (default: every non-root node) as shapely LineStrings."""
         if nodes is None:
             nodes = np.flatnonzero(self.parent >= 0)
-        starts, ends = self.edge_offsets[nodes], self.edge_offsets[nodes + 1]
-        counts = ends - starts
-        idx = np.repeat(np.arange(len(nodes)), counts)
-        take = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
-        return shapely.linestrings(self.edge_coords[take], indices=idx)
+        return _edge_lines(self.edge_coords, self.edge_offsets, nodes)
+
+
+def _edge_lines(edge_coords: np.ndarray, edge_offsets: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Return the pieces into ``nodes`` as shapely LineStrings (see :meth:`FeederGraph.edge_lines`)."""
+    starts, ends = edge_offsets[nodes], edge_offsets[nodes + 1]
+    counts = ends - starts
+    idx = np.repeat(np.arange(len(nodes)), counts)
+    take = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
+    lines: np.ndarray = shapely.linestrings(edge_coords[take], indices=idx)
+    return lines
 
 
 # ----------------------------------------------------------------------------- cleaning steps
-def _explode(feeders) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def _explode(feeders: gpd.GeoDataFrame) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Return (coordinate arrays, feeder_id, source row) of every non-degenerate LineString part."""
     geoms = feeders.geometry.values
     parts, index = shapely.get_parts(np.asarray(geoms), return_index=True)
@@ -172,7 +183,7 @@ def _split_coords(c: np.ndarray, cuts: list[tuple[float, np.ndarray, int]]) -> l
     """
     seg = np.hypot(*np.diff(c, axis=0).T)
     cum = np.r_[0.0, np.cumsum(seg)]
-    out = []
+    out: list[tuple[np.ndarray, int, int]] = []
     cur = [c[0]]
     tag_start = 0
     j = 1
@@ -201,11 +212,17 @@ class _Pieces:
     vxy: np.ndarray  # vertex coordinates
 
 
-def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[str, int]):
+#: A switch at a line end: (exploded part or -1, point, normally open, switch id).
+_SwitchAt = tuple[int, np.ndarray, bool, str]
+
+
+def _node(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
+          switches: gpd.GeoDataFrame | None, tol: float, notes: list[str],
+          stats: dict[str, int]) -> tuple[_Pieces, list[_SwitchAt]]:
     """Split lines at T-junctions and switches; return pieces with vertex ids and switch vertices."""
     lines = np.array([shapely.linestrings(c) for c in coords], dtype=object)
     tree = shapely.STRtree(lines)
-    cuts: dict[int, list] = {}
+    cuts: dict[int, list[tuple[float, np.ndarray, int]]] = {}
     ends = np.array([[c[0], c[-1]] for c in coords]).reshape(-1, 2)
     uend, inv = np.unique(ends, axis=0, return_inverse=True)
     inv = inv.reshape(-1, 2)
@@ -213,15 +230,15 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
     pi, li = tree.query(pts, predicate="dwithin", distance=tol)
     own = (inv[li, 0] == pi) | (inv[li, 1] == pi)
     pi, li = pi[~own], li[~own]
-    tj = set()
-    for p, l in zip(pi.tolist(), li.tolist()):
-        d = float(shapely.line_locate_point(lines[l], pts[p]))
-        if tol < d < shapely.length(lines[l]) - tol:
-            cuts.setdefault(l, []).append((d, uend[p], 0))
+    tj: set[int] = set()
+    for p, ln in zip(pi.tolist(), li.tolist(), strict=True):
+        d = float(shapely.line_locate_point(lines[ln], pts[p]))
+        if tol < d < shapely.length(lines[ln]) - tol:
+            cuts.setdefault(ln, []).append((d, uend[p], 0))
             tj.add(p)
     stats["t_junctions"] = len(tj)
     # switches on line interiors
-    sw_at_vertex: list[tuple[int, np.ndarray, bool, str]] = []
+    sw_at_vertex: list[_SwitchAt] = []
     sw_tag = 0
     if switches is not None and len(switches):
         sp = shapely.force_2d(np.asarray(switches.geometry.values))
@@ -232,21 +249,25 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
         missing = switches["switch_id"].astype(str).to_numpy()[~found]
         if len(missing):
             notes.append(f"开关 {_ids(missing)} 距任何线路超过 {stol:g} 米，未参与分段。")
-        for s, l in zip(s_idx.tolist(), l_idx.tolist()):
+        for s, ln in zip(s_idx.tolist(), l_idx.tolist(), strict=True):
             is_open = bool(switches["normally_open"].iloc[s])
             sid = str(switches["switch_id"].iloc[s])
-            d = float(shapely.line_locate_point(lines[l], sp[s]))
-            q = np.asarray(shapely.get_coordinates(shapely.line_interpolate_point(lines[l], d)))[0]
-            if tol < d < shapely.length(lines[l]) - tol:
+            d = float(shapely.line_locate_point(lines[ln], sp[s]))
+            q = np.asarray(shapely.get_coordinates(shapely.line_interpolate_point(lines[ln], d)))[0]
+            if tol < d < shapely.length(lines[ln]) - tol:
                 if is_open:
                     sw_tag += 1
-                cuts.setdefault(l, []).append((d, q, sw_tag if is_open else 0))
+                cuts.setdefault(ln, []).append((d, q, sw_tag if is_open else 0))
                 if not is_open:
                     sw_at_vertex.append((-1, q, False, sid))
             else:
-                end = coords[l][0] if d <= tol else coords[l][-1]
-                sw_at_vertex.append((l, end, is_open, sid))
-    pieces, pf, pr, pp, tags = [], [], [], [], []
+                end = coords[ln][0] if d <= tol else coords[ln][-1]
+                sw_at_vertex.append((ln, end, is_open, sid))
+    pieces: list[np.ndarray] = []
+    pf: list[str] = []
+    pr: list[int] = []
+    pp: list[int] = []
+    tags: list[tuple[int, int]] = []
     for i, c in enumerate(coords):
         for arr, ts, te in (_split_coords(c, cuts[i]) if i in cuts else [(c, 0, 0)]):
             pieces.append(arr)
@@ -254,9 +275,9 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
             pr.append(row[i])
             pp.append(i)
             tags.append((ts, te))
-    tags = np.array(tags, dtype=float).reshape(-1, 2)
+    tag_arr = np.array(tags, dtype=float).reshape(-1, 2)
     ends = np.array([[p[0], p[-1]] for p in pieces]).reshape(-1, 2)
-    keys = np.c_[ends, tags.reshape(-1)]
+    keys = np.c_[ends, tag_arr.reshape(-1)]
     ukeys, vid = np.unique(keys, axis=0, return_inverse=True)
     vid = vid.reshape(-1, 2)
     P = _Pieces(pieces, np.array(pf), np.array(pr), np.array(pp, dtype=np.int64), vid[:, 0].copy(),
@@ -264,7 +285,9 @@ def _node(coords, fid, row, switches, tol: float, notes: list[str], stats: dict[
     return P, sw_at_vertex
 
 
-def _drop_twin_parts(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray, feeders):
+def _drop_twin_parts(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
+                     feeders: gpd.GeoDataFrame,
+                     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """Drop exploded parts that repeat an earlier part exactly (same vertices, either direction).
 
     Done before the lines are split at junctions and switches, so that a line exported twice is
@@ -300,7 +323,11 @@ def _drop_twin_parts(coords: list[np.ndarray], fid: np.ndarray, row: np.ndarray,
     return [coords[i] for i in keep], fid[keep], row[keep], twins
 
 
-def _row_keys(feeders) -> tuple[list[str | None], list[tuple], bool]:
+#: A feeders row's attributes, as text (None where missing).
+_Attrs = tuple[str | None, ...]
+
+
+def _row_keys(feeders: gpd.GeoDataFrame) -> tuple[list[str | None], list[_Attrs], bool]:
     """Per feeders row: its ``line_id`` (or None), its attributes as a tuple, whether ids exist."""
     cols = [c for c in feeders.columns if c not in ("geometry", "_row")]
     has_ids = "line_id" in feeders.columns
@@ -313,18 +340,20 @@ def _row_keys(feeders) -> tuple[list[str | None], list[tuple], bool]:
     return ids, attrs, has_ids
 
 
-def _piece_label(feeders, row: int, ids: list[str | None]) -> str:
+def _piece_label(feeders: gpd.GeoDataFrame, row: int, ids: list[str | None]) -> str:
     """How a dropped piece is named in the notes: its line_id, else feeder id and row number."""
-    if ids[row] is not None:
-        return ids[row]
+    line_id = ids[row]
+    if line_id is not None:
+        return line_id
     return f"{feeders['feeder_id'].astype(str).iloc[row]}(第 {row + 1} 行)"
 
 
-def _is_duplicate(P: _Pieces, i: int, j: int, tol: float, ids, attrs) -> bool:
+def _is_duplicate(P: _Pieces, i: int, j: int, tol: float, ids: list[str | None],
+                  attrs: list[_Attrs]) -> bool:
     """Whether piece ``j`` repeats piece ``i`` (both join the same two vertices)."""
     ri, rj = int(P.row[i]), int(P.row[j])
-    same_shape = shapely.hausdorff_distance(shapely.linestrings(P.coords[i]),
-                                            shapely.linestrings(P.coords[j])) <= max(tol, 1e-6)
+    same_shape = bool(shapely.hausdorff_distance(shapely.linestrings(P.coords[i]),
+                                                 shapely.linestrings(P.coords[j])) <= max(tol, 1e-6))
     if ri == rj:
         return same_shape  # one row drawing the same part twice
     if ids[ri] is not None and ids[rj] is not None:
@@ -332,7 +361,7 @@ def _is_duplicate(P: _Pieces, i: int, j: int, tol: float, ids, attrs) -> bool:
     return same_shape and attrs[ri] == attrs[rj]
 
 
-def _drop_duplicates(P: _Pieces, tol: float, feeders) -> list[str]:
+def _drop_duplicates(P: _Pieces, tol: float, feeders: gpd.GeoDataFrame) -> list[str]:
     """Remove pieces that truly repeat another (see step 4); return the labels of those dropped."""
     ids, attrs, _ = _row_keys(feeders)
     lo, hi = np.minimum(P.a, P.b), np.maximum(P.a, P.b)
@@ -359,12 +388,13 @@ def _drop_duplicates(P: _Pieces, tol: float, feeders) -> list[str]:
     return dropped + ["" for _ in range(int(self_loop.sum()))]
 
 
-def _open_at_vertices(P: _Pieces, sw_at_vertex, tol: float, notes: list[str]) -> tuple[np.ndarray, int]:
+def _open_at_vertices(P: _Pieces, sw_at_vertex: list[_SwitchAt], tol: float,
+                      notes: list[str]) -> tuple[np.ndarray, int]:
     """Apply switches at line ends: open ones detach one piece, closed ones mark the vertex."""
     vtree = cKDTree(P.vxy)
     closed = np.zeros(len(P.vxy), dtype=bool)
     n_open = 0
-    for line_pos, q, is_open, sid in sw_at_vertex:
+    for _part, q, is_open, sid in sw_at_vertex:
         dist, v = vtree.query(q)
         if dist > max(tol, 1e-6):
             continue
@@ -400,29 +430,29 @@ def _roots(P: _Pieces, county: County, params: Params, comp: np.ndarray, ncomp: 
     if subs is not None and len(subs):
         sxy = shapely.get_coordinates(shapely.force_2d(np.asarray(subs.geometry.values)))
         sids = subs["substation_id"].astype(str).tolist()
-        sub_xy = dict(zip(sids, sxy))
+        sub_xy = dict(zip(sids, sxy, strict=True))
         # every connected part with a vertex near a substation is rooted at its nearest such vertex
         near = cKDTree(P.vxy).query_ball_point(sxy, params.attach_tolerance_m)
-        cand = []
-        for sid, pt, vs in zip(sids, sxy, near):
-            for v in vs:
-                cand.append((int(comp[v]), float(np.hypot(*(P.vxy[v] - pt))), sid, int(v)))
+        cand: list[tuple[int, float, str, int]] = []
+        for sid, pt, vs in zip(sids, sxy, near, strict=True):
+            cand.extend((int(comp[v]), float(np.hypot(*(P.vxy[v] - pt))), sid, int(v)) for v in vs)
         taken: set[int] = set()
-        for c, d, sid, v in sorted(cand):
+        for c, _dist, sid, v in sorted(cand):
             if c not in taken:
                 taken.add(c)
                 roots[v] = sid
     has_root = np.zeros(ncomp, dtype=bool)
     if roots:
         has_root[comp[np.array(sorted(roots))]] = True
-    fsub = {}
-    if "substation_id" in county.feeders.columns:
-        fsub = dict(zip(county.feeders["feeder_id"].astype(str), county.feeders["substation_id"]))
+    fsub: dict[str, Any] = {}
+    feeders = county.feeders
+    if feeders is not None and "substation_id" in feeders.columns:
+        fsub = dict(zip(feeders["feeder_id"].astype(str), feeders["substation_id"], strict=True))
     deg = np.bincount(np.r_[P.a, P.b], minlength=len(P.vxy))
     unrooted = []
-    for c in np.flatnonzero(~has_root):
-        verts = np.flatnonzero(comp == c)
-        edges = np.flatnonzero(comp[P.a] == c)
+    for part in np.flatnonzero(~has_root):
+        verts = np.flatnonzero(comp == part)
+        edges = np.flatnonzero(comp[P.a] == part)
         fids = sorted(set(P.fid[edges].tolist()))
         sid = next((str(fsub[f]) for f in fids if f in fsub and pd.notna(fsub[f]) and str(fsub[f]) in sub_xy), None)
         if sid is not None:
@@ -443,7 +473,8 @@ def _roots(P: _Pieces, county: County, params: Params, comp: np.ndarray, ncomp: 
     return roots
 
 
-def _spanning_tree(P: _Pieces, roots: dict[int, str | None]):
+def _spanning_tree(P: _Pieces, roots: dict[int, str | None],
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Breadth-first tree from every root; return (pred, order position, tree piece per vertex)."""
     nv = len(P.vxy)
     S = nv  # super source
@@ -487,8 +518,9 @@ def _parallel_pieces(P: _Pieces, in_tree: np.ndarray, tol: float = 1.0) -> np.nd
     return out
 
 
-def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], notes, stats,
-            labels: list[str]) -> dict:
+def _forest(P: _Pieces, roots: dict[int, str | None], pred: np.ndarray, pos: np.ndarray,
+            tree_piece: np.ndarray, closed: np.ndarray, fids: list[str], notes: list[str],
+            stats: dict[str, int], labels: list[str]) -> dict[str, Any]:
     """Build node arrays: root copies per (root, feeder), then one node per piece.
 
     ``labels`` names every piece in the notes (its ``line_id``, else feeder id and row).
@@ -506,7 +538,7 @@ def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], n
     # root copies for every (root vertex, feeder) pair found on pieces leaving a root
     is_root = np.zeros(len(P.vxy), dtype=bool)
     is_root[list(roots)] = True
-    pairs = sorted({(int(u), int(f)) for u, f in zip(upper_v[is_root[upper_v]], pf[is_root[upper_v]])})
+    pairs = sorted({(int(u), int(f)) for u, f in zip(upper_v[is_root[upper_v]], pf[is_root[upper_v]], strict=True)})
     for r in sorted(roots):
         if not any(u == r for u, _ in pairs):
             pairs.append((r, -1))
@@ -543,16 +575,17 @@ def _forest(P: _Pieces, roots, pred, pos, tree_piece, closed, fids: list[str], n
     for e in extra:
         x, y = P.vxy[child_v[e]]
         by_feeder.setdefault(P.fid[e], []).append(f"({x:.0f}, {y:.0f})")
-    for f in sorted(by_feeder):
-        notes.append(f"馈线 {f} 仍有 {len(by_feeder[f])} 处环路（未设常开开关），已在 {_ids(by_feeder[f])} 处"
-                     "按辐射状断开计算；请补充常开开关位置。")
+    notes.extend(f"馈线 {f} 仍有 {len(by_feeder[f])} 处环路（未设常开开关），"
+                 f"已在 {_ids(by_feeder[f])} 处按辐射状断开计算；请补充常开开关位置。"
+                 for f in sorted(by_feeder))
     return {"xy": xy, "parent": parent, "length_m": length, "feeder": feeder, "switch": switch,
                 "line_row": np.r_[np.full(nr, -1), P.row].astype(np.int64), "edge_coords": edge_coords,
                 "edge_offsets": offsets, "root_substation": {root_node[p]: roots[p[0]] for p in pairs},
                 "vnode": vnode, "root_node": root_node, "piece_node": piece_node}
 
 
-def _attach(county: County, g: dict, fids: list[str], params: Params, notes: list[str]) -> pd.Series:
+def _attach(county: County, g: dict[str, Any], fids: list[str], params: Params,
+            notes: list[str]) -> pd.Series:
     """Attach every 台区 to a node: nearest node of its feeder, else nearest piece within tolerance."""
     tr = county.transformers
     out = pd.Series(-1, index=tr.index, dtype=np.int64)
@@ -563,7 +596,7 @@ def _attach(county: County, g: dict, fids: list[str], params: Params, notes: lis
     fcode = {f: i for i, f in enumerate(fids)}
     far = []
     nodes_all = np.flatnonzero(g["parent"] >= 0)
-    lines_all = FeederGraph.edge_lines(_Shim(g), nodes_all)
+    lines_all = _edge_lines(g["edge_coords"], g["edge_offsets"], nodes_all)
     for f in sorted(set(tf.tolist()) & set(fcode)):
         rows = np.flatnonzero(tf == f)
         mine = g["feeder"][nodes_all] == fcode[f]
@@ -588,7 +621,7 @@ def _attach(county: County, g: dict, fids: list[str], params: Params, notes: lis
     return out
 
 
-def _piece_poles(P: _Pieces, feeders, notes: list[str]) -> np.ndarray:
+def _piece_poles(P: _Pieces, feeders: gpd.GeoDataFrame, notes: list[str]) -> np.ndarray:
     """Poles per piece: the row's ``poles`` shared by length, else vertices after the piece's start."""
     lengths = np.array([np.hypot(*np.diff(c, axis=0).T).sum() for c in P.coords])
     out = np.array([len(c) - 1 for c in P.coords], dtype=float)
@@ -607,20 +640,11 @@ def _piece_poles(P: _Pieces, feeders, notes: list[str]) -> np.ndarray:
     return out
 
 
-def _no_lines(why: str) -> None:
+def _no_lines(why: str) -> NoReturn:
     """Raise the input error of a feeders layer with no usable line."""
-    from ..errors import InputError, Problem
-
     raise InputError([Problem("feeders.*", f"no usable 10 kV line: {why}",
                               "draw the feeder lines (in metres they must be longer than "
                               "snap_lines_m), lower snap_lines_m under [hv], or remove the feeders file")])
-
-
-class _Shim:
-    """Lets :meth:`FeederGraph.edge_lines` run on the raw arrays before the graph exists."""
-
-    def __init__(self, g: dict):
-        self.parent, self.edge_offsets, self.edge_coords = g["parent"], g["edge_offsets"], g["edge_coords"]
 
 
 def build_feeder_graph(county: County, *, params: Params | None = None) -> FeederGraph:

@@ -78,7 +78,7 @@ def _station_lengths(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame) ->
 
 
 def _feeder_stations(segments: gpd.GeoDataFrame, inside: pd.DataFrame) -> pd.Series:
-    """The station of every segment: the one whose townships hold most of its feeder's length."""
+    """Return the station of every segment: the one holding most of its feeder's length."""
     by = inside.assign(feeder_id=segments["feeder_id"].to_numpy()[inside["i"].to_numpy()])
     tot = by.groupby(["feeder_id", "station_id"], as_index=False)["len"].sum()
     best = (tot[tot["len"] > 0].sort_values(["feeder_id", "len", "station_id"], ascending=[True, False, True])
@@ -89,14 +89,14 @@ def _feeder_stations(segments: gpd.GeoDataFrame, inside: pd.DataFrame) -> pd.Ser
 def _tree_order(seg: pd.DataFrame) -> list[int]:
     """Positions of ``seg`` rows walked feeder by feeder, depth first from the substation."""
     ids = seg["segment_id"].tolist()
-    pos = dict(zip(ids, range(len(ids))))
+    pos = dict(zip(ids, range(len(ids)), strict=True))
     kids: dict[object, list[str]] = {}
-    for sid, up in zip(ids, seg["upstream_segment_id"].tolist()):
+    for sid, up in zip(ids, seg["upstream_segment_id"].tolist(), strict=True):
         kids.setdefault(up if isinstance(up, str) and up in pos else None, []).append(sid)
     for v in kids.values():
         v.sort()
     out: list[int] = []
-    feeder = dict(zip(ids, seg["feeder_id"].tolist()))
+    feeder = dict(zip(ids, seg["feeder_id"].tolist(), strict=True))
     for top in sorted(kids.get(None, []), key=lambda s: (feeder[s], s)):
         stack = [top]
         while stack:
@@ -150,9 +150,9 @@ def linear_partition(weights: np.ndarray, k: int, *, prefer_cut: np.ndarray | No
     runs = np.zeros(n, dtype=np.int64)
     i = n
     for j in range(k - 1, 0, -1):
-        t = int(choice[j, i])
-        runs[t:i] = j
-        i = t
+        start = int(choice[j, i])
+        runs[start:i] = j
+        i = start
     return runs
 
 
@@ -192,7 +192,7 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
     out["owner_share"] = out["share_in_grid"].astype(float)
     if mode != "separate" or not len(out):
         if staff is not None and len(staff):
-            notes.append(f"名册中有高压人员 {len(staff)} 名，但 hv_owner = \"lv\"：线段由所在网格的台区经理负责。")
+            notes.append(f'名册中有高压人员 {len(staff)} 名，但 hv_owner = "lv"：线段由所在网格的台区经理负责。')
         return out, notes
     staff = staff if staff is not None else pd.DataFrame(columns=["manager_id", "station_id"])
     length = shapely.length(np.asarray(out.geometry.values))
@@ -217,7 +217,7 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
                          f"{'、'.join(people[len(order):])} 未分到线段。")
     if no_staff:
         notes.append(f"供电所 {'、'.join(no_staff)} 的名册中没有高压人员（岗位 = 高压）：其线段仍由所在网格的"
-                     "台区经理负责（按 hv_owner = \"lv\" 处理）。")
+                     '台区经理负责（按 hv_owner = "lv" 处理）。')
     outside = out["station_id"].isna().sum()
     if outside:
         notes.append(f"{int(outside)} 段线路不在任何供电所的乡镇范围内，按所在网格确定负责人。")
@@ -225,8 +225,11 @@ def assign_owners(segments: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, mo
 
 
 def owner_summary(segments: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Per owner (``manager_id``): ``km`` owned, ``segments``, ``mean_share`` (length-weighted
-    ``owner_share``, or ``share_in_grid`` before :func:`assign_owners`) and ``role``."""
+    """Summarise the segments per owner (``manager_id``).
+
+    Columns: ``km`` owned, ``segments``, ``mean_share`` (length-weighted ``owner_share``, or
+    ``share_in_grid`` before :func:`assign_owners`) and ``role``.
+    """
     s = segments[segments["manager_id"].notna()].copy()
     share = s["owner_share"] if "owner_share" in s.columns else s["share_in_grid"]
     s["_w"] = share.astype(float) * s["length_km"]

@@ -43,6 +43,7 @@ from shapely.ops import substring
 
 from ..model import County
 from ..settings import Params, parse_weight
+from .feeders import FeederGraph, build_feeder_graph
 from .owners import align_segments, assign_owners, linear_partition, owner_summary
 
 __all__ = ["SegmentResult", "TreeCut", "Weight", "align_segments", "assign_owners", "cut_tree",
@@ -109,7 +110,8 @@ class TreeCut:
     cap_used: np.ndarray
 
 
-def _contract(parent: np.ndarray, weight: np.ndarray, cuttable: np.ndarray):
+def _contract(parent: np.ndarray, weight: np.ndarray, cuttable: np.ndarray,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Contract non-cuttable edges: return (node of each vertex, section tops, W, P)."""
     top = (parent < 0) | cuttable
     sec = climb(parent, top)
@@ -126,39 +128,39 @@ def _contract(parent: np.ndarray, weight: np.ndarray, cuttable: np.ndarray):
 class _Levels:
     """Nodes of a forest grouped by depth, deepest first, with parents' local positions."""
 
-    def __init__(self, P: np.ndarray):
+    def __init__(self, P: np.ndarray) -> None:
         self.P = P
         depth = depth_of(P)
         order = np.argsort(depth, kind="stable")
         bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2 if len(depth) else 1))
         self.levels = [order[bounds[d]:bounds[d + 1]] for d in range(len(bounds) - 1)][::-1]
         # position of each child's parent within the parent level (levels are sorted ascending)
-        self.parent_pos = []
+        self.parent_pos: list[np.ndarray | None] = []
         for i, nodes in enumerate(self.levels):
             up = self.levels[i + 1] if i + 1 < len(self.levels) else np.empty(0, np.int64)
             self.parent_pos.append(np.searchsorted(up, P[nodes]) if len(up) else None)
 
 
-def _greedy(lv: _Levels, W: np.ndarray, capN: np.ndarray):
+def _greedy(lv: _Levels, W: np.ndarray, capN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kundu–Misra greedy on a contracted forest (every edge cuttable); return (cut, overlong)."""
     P = lv.P
     m = len(W)
     cut = np.zeros(m, dtype=bool)
-    overlong = W > capN
+    overlong = capN < W
     res = np.zeros(m)
     acc = np.zeros(m)
-    prev = None  # children level (already resolved)
-    prev_pos = None
+    prev: np.ndarray | None = None  # children level (already resolved)
+    prev_pos: np.ndarray | None = None
     for i, nodes in enumerate(lv.levels):
         tot = W[nodes] + acc[nodes]
         cap = capN[nodes]
         need = (tot > cap) | overlong[nodes]
-        if prev is not None and need.any():
+        C = pc = np.empty(0, np.int64)
+        r = np.empty(0)
+        if prev is not None and prev_pos is not None and need.any():
             sel = need[prev_pos]
             C, pc = prev[sel], prev_pos[sel]
             r = res[C]
-        else:
-            C = np.empty(0, np.int64)
         if len(C):
             o = np.lexsort((C, -r, pc))
             C, pc, r = C[o], pc[o], r[o]
@@ -180,7 +182,8 @@ def _greedy(lv: _Levels, W: np.ndarray, capN: np.ndarray):
     return cut, overlong
 
 
-def _label(P: np.ndarray, cut: np.ndarray, W: np.ndarray, wcount: np.ndarray, tree: np.ndarray):
+def _label(P: np.ndarray, cut: np.ndarray, W: np.ndarray, wcount: np.ndarray, tree: np.ndarray,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Segment labels per contracted node plus per-tree segment counts (non-empty segments)."""
     seg_top_node = climb(P, cut | (P < 0))
     tops, label = np.unique(seg_top_node, return_inverse=True)
@@ -255,7 +258,7 @@ def cut_tree(parent: np.ndarray, weight: np.ndarray, cap: float, *,
 
 
 def _tree_counts(seg_tops: np.ndarray, seg_edges: np.ndarray, tree_node: np.ndarray) -> np.ndarray:
-    """Number of non-empty segments per tree, indexed by contracted node (valid at tree roots)."""
+    """Count the non-empty segments per tree, indexed by contracted node (valid at tree roots)."""
     out = np.zeros(len(tree_node), dtype=np.int64)
     np.add.at(out, tree_node[seg_tops], (seg_edges > 0).astype(np.int64))
     return out
@@ -297,10 +300,10 @@ class Weight:
         return (self.km, self.poles, self.transformers) == (1.0, 0.0, 0.0)
 
     def fmt(self, value: float) -> str:
-        """A weight for a note: ``"12.00 km"`` or ``"工作量 12.00"``."""
+        """Return a weight for a note: ``"12.00 km"`` or ``"工作量 12.00"``."""
         return f"{value:.2f} km" if self.is_km else f"工作量 {value:.2f}"
 
-    def node_weights(self, g) -> tuple[np.ndarray, np.ndarray]:
+    def node_weights(self, g: FeederGraph) -> tuple[np.ndarray, np.ndarray]:
         """Return (line weight, point weight) of every node of a FeederGraph.
 
         The line weight (km and poles of the piece into the node) can be split along the piece;
@@ -344,13 +347,11 @@ def _pieces_needed(line_w: np.ndarray, point_w: np.ndarray, cap: float) -> np.nd
     return np.where((line_w + point_w > cap) & (line_w > 0), np.maximum(k, 1), 1).astype(np.int64)
 
 
-def _split_long(g, cap: float, line_w: np.ndarray, point_w: np.ndarray):
+def _split_long(g: FeederGraph, cap: float, line_w: np.ndarray, point_w: np.ndarray) -> FeederGraph:
     """Split pieces heavier than ``cap`` into equal parts (new nodes in the middle); return g copy.
 
     Length and poles are shared equally among the parts; the 台区 stay at the piece's far end.
     """
-    from .feeders import FeederGraph  # local: feeders imports nothing from here
-
     need = _pieces_needed(line_w, point_w, cap)
     long = np.flatnonzero(need > 1)
     if not len(long):
@@ -387,8 +388,8 @@ def _split_long(g, cap: float, line_w: np.ndarray, point_w: np.ndarray):
                        poles=np.array(poles, dtype=float), notes=g.notes, stats=g.stats, crs=g.crs)
 
 
-def _switch_advice(g, parent_cut, cuttable, overlong, w: np.ndarray, wt: Weight
-                   ) -> tuple[list[str], set[int]]:
+def _switch_advice(g: FeederGraph, parent_cut: np.ndarray, cuttable: np.ndarray,
+                   overlong: np.ndarray, w: np.ndarray, wt: Weight) -> tuple[list[str], set[int]]:
     """For each section heavier than the cap, the vertex where one new switch splits it most evenly."""
     notes: list[str] = []
     feeders: set[int] = set()
@@ -401,7 +402,7 @@ def _switch_advice(g, parent_cut, cuttable, overlong, w: np.ndarray, wt: Weight
     for s in overlong.tolist():
         nodes = np.flatnonzero(sec == s)
         nodes = nodes[np.argsort(-depth[nodes], kind="stable")]
-        sub = dict(zip(nodes.tolist(), w[nodes].tolist()))
+        sub = dict(zip(nodes.tolist(), w[nodes].tolist(), strict=True))
         for v in nodes.tolist():
             p = int(parent_cut[v])
             if v != s and p in sub:
@@ -427,14 +428,16 @@ def _switch_advice(g, parent_cut, cuttable, overlong, w: np.ndarray, wt: Weight
     return notes, feeders
 
 
-def _heavy_points(g, overlong, point_w: np.ndarray, wt: Weight) -> list[str]:
+def _heavy_points(g: FeederGraph, overlong: np.ndarray, point_w: np.ndarray,
+                  wt: Weight) -> list[str]:
     """Vertices whose attached 台区 alone outweigh the cap (cutting anywhere cannot fix them)."""
     heavy = [int(v) for v in overlong.tolist() if point_w[v] > wt.cap]
     return [f"馈线 {g.feeder_ids[int(g.feeder[v])]} 在 ({g.xy[v][0]:.0f}, {g.xy[v][1]:.0f}) 处挂接的台区"
             f"{wt.fmt(point_w[v])}，超过上限 {wt.fmt(wt.cap)}，该处单独成段。" for v in heavy]
 
 
-def segment_feeders(county: County, *, params: Params | None = None, graph=None) -> SegmentResult:
+def segment_feeders(county: County, *, params: Params | None = None,
+                    graph: FeederGraph | None = None) -> SegmentResult:
     """Cut every feeder into the fewest connected segments whose weight is at most the cap.
 
     Parameters
@@ -460,8 +463,6 @@ def segment_feeders(county: County, *, params: Params | None = None, graph=None)
         ``max_segment_weight``, ``mean_segment_weight``, ``poles``, ``feeders_cap_unmet``
         (switch-only cuts could not meet the cap), ``loops``, ``unattached_transformers``.
     """
-    from .feeders import build_feeder_graph
-
     params = params or county.params
     wt = Weight.from_params(params)
     g = graph if graph is not None else build_feeder_graph(county, params=params)
@@ -493,7 +494,8 @@ def segment_feeders(county: County, *, params: Params | None = None, graph=None)
     return SegmentResult(segments=seg, transformer_segment=tr_seg, notes=notes, kpi=kpi)
 
 
-def _segment_table(g, tc: TreeCut, county: County, parent_cut: np.ndarray):
+def _segment_table(g: FeederGraph, tc: TreeCut, county: County, parent_cut: np.ndarray,
+                   ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     """Segment GeoDataFrame (ids by feeder, nearest the substation first) and 台区 mapping."""
     nonempty = tc.seg_edges > 0
     top = tc.seg_top
@@ -504,7 +506,7 @@ def _segment_table(g, tc: TreeCut, county: County, parent_cut: np.ndarray):
     rank = np.arange(len(order)) - np.searchsorted(fcode, fcode)
     ids = np.full(len(top), None, dtype=object)
     nseg = np.bincount(fcode, minlength=len(g.feeder_ids))
-    for k, (s, f, r) in enumerate(zip(order.tolist(), fcode.tolist(), rank.tolist())):
+    for s, f, r in zip(order.tolist(), fcode.tolist(), rank.tolist(), strict=True):
         width = max(2, len(str(nseg[f])))
         ids[s] = f"{g.feeder_ids[f]}-{r + 1:0{width}d}"
     # the segment each segment hangs from (None when its top hangs from a substation root)
@@ -546,13 +548,14 @@ def _segment_table(g, tc: TreeCut, county: County, parent_cut: np.ndarray):
     return seg, tr_seg
 
 
-def _kpi(g, seg: gpd.GeoDataFrame, wt: Weight, w: np.ndarray, unmet: set[int], tr_seg: pd.Series) -> dict:
-    """Counts, per-feeder bounds (in the weight's units) and length conservation."""
+def _kpi(g: FeederGraph, seg: gpd.GeoDataFrame, wt: Weight, w: np.ndarray, unmet: set[int],
+         tr_seg: pd.Series) -> dict[str, Any]:
+    """Return the counts, per-feeder bounds (in the weight's units) and length conservation."""
     nf = len(g.feeder_ids)
     flen = np.bincount(g.feeder, weights=g.length_m, minlength=nf)
     fw = np.bincount(g.feeder, weights=w, minlength=nf)
     nseg = seg.groupby("feeder_id").size()
-    per = {}
+    per: dict[str, dict[str, Any]] = {}
     for f, fid in enumerate(g.feeder_ids):
         per[fid] = {"length_km": round(float(flen[f]) / 1000.0, 6), "weight": round(float(fw[f]), 6),
                     "lower_bound": math.ceil(fw[f] / wt.cap - 1e-9) if fw[f] > 0 else 0,

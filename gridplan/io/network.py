@@ -35,6 +35,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point
 
+from ..coords import metric_crs_for
 from ..model import County
 from ..settings import Params
 
@@ -85,20 +86,20 @@ def from_pandapower(net: Any, *, name: str | None = None) -> County:
     report = []
     if len(mvlv):
         kw = loads.groupby("bus")["p_mw"].sum() * 1000.0
-        tr = [dict(transformer_id=f"TR{i}", name=str(r["name"]), bus=int(r["hv_bus"]),
-                   at=int(r["lv_bus"]) if int(r["lv_bus"]) in buses.index else int(r["hv_bus"]),
-                   capacity_kva=float(r["sn_mva"]) * 1000.0, kw=float(kw.get(r["lv_bus"], np.nan)))
+        tr = [{"transformer_id": f"TR{i}", "name": str(r["name"]), "bus": int(r["hv_bus"]),
+                   "at": int(r["lv_bus"]) if int(r["lv_bus"]) in buses.index else int(r["hv_bus"]),
+                   "capacity_kva": float(r["sn_mva"]) * 1000.0, "kw": float(kw.get(r["lv_bus"], np.nan))}
               for i, r in mvlv.iterrows()]
     else:
         mv_bus = net.bus.index[net.bus["vn_kv"] >= 1]
         lo = loads[loads["bus"].isin(mv_bus)]
-        tr = [dict(transformer_id=f"LD{i}", name=str(r["name"]), bus=int(r["bus"]), at=int(r["bus"]),
-                   capacity_kva=(float(r["sn_mva"]) if pd.notna(r.get("sn_mva")) else float(r["p_mw"])) * 1000.0,
-                   kw=float(r["p_mw"]) * 1000.0)
+        tr = [{"transformer_id": f"LD{i}", "name": str(r["name"]), "bus": int(r["bus"]), "at": int(r["bus"]),
+                   "capacity_kva": (float(r["sn_mva"]) if pd.notna(r.get("sn_mva")) else float(r["p_mw"])) * 1000.0,
+                   "kw": float(r["p_mw"]) * 1000.0}
               for i, r in lo.iterrows()]
         report.append(f"网络中没有配电变压器（MV/LV），以 {len(tr)} 个中压负荷点作为台区。")
     sw = net.switch[net.switch["et"] == "l"] if len(net.switch) else net.switch
-    switches = [dict(switch_id=f"SW{i}", line=int(r["element"]), bus=int(r["bus"]), closed=bool(r["closed"]))
+    switches = [{"switch_id": f"SW{i}", "line": int(r["element"]), "bus": int(r["bus"]), "closed": bool(r["closed"])}
                 for i, r in sw.iterrows() if int(r["element"]) in lines]
     return _build(buses, lines, subs, tr, switches, name or getattr(net, "name", None) or "pandapower", report)
 
@@ -110,7 +111,10 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
     the line's midpoint. No closed switch positions are given, so segments may be cut anywhere.
     """
     folder = Path(folder)
-    rd = lambda n: gpd.read_file(folder / f"{n}.geojson")
+
+    def rd(layer: str) -> gpd.GeoDataFrame:
+        return gpd.read_file(folder / f"{layer}.geojson")
+
     b = rd("buses")
     buses = pd.DataFrame({"x": b.geometry.x.to_numpy(), "y": b.geometry.y.to_numpy()},
                          index=b["bus_id"].astype(int).to_numpy())
@@ -123,17 +127,17 @@ def from_network_geojson(folder: str | Path, *, name: str | None = None) -> Coun
     mv = rd("mvlv_transformers")
     loads = rd("loads") if (folder / "loads.geojson").exists() else None
     kw = loads.groupby("bus")["p_mw"].sum() * 1000.0 if loads is not None else pd.Series(dtype=float)
-    tr = [dict(transformer_id=f"TR{int(r['trafo_id'])}", name=str(r["name"]), bus=int(r["hv_bus"]),
-               xy=(r.geometry.x, r.geometry.y), capacity_kva=float(r["sn_mva"]) * 1000.0,
-               kw=float(kw.get(r["lv_bus"], np.nan)))
+    tr = [{"transformer_id": f"TR{int(r['trafo_id'])}", "name": str(r["name"]), "bus": int(r["hv_bus"]),
+               "xy": (r.geometry.x, r.geometry.y), "capacity_kva": float(r["sn_mva"]) * 1000.0,
+               "kw": float(kw.get(r["lv_bus"], np.nan))}
           for _, r in mv.iterrows()]
-    switches = [dict(switch_id=f"OPEN{int(r['line_id'])}", line=int(r["line_id"]), bus=None, closed=False)
+    switches = [{"switch_id": f"OPEN{int(r['line_id'])}", "line": int(r["line_id"]), "bus": None, "closed": False}
                 for _, r in ln.iterrows() if bool(r.get("open_switch", False))]
     return _build(buses, lines, subs, tr, switches, name or folder.name, [])
 
 
 # ----------------------------------------------------------------------------- pandapower geodata
-def _geo(value: Any) -> dict | None:
+def _geo(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         return json.loads(value)
     if isinstance(value, dict):
@@ -143,7 +147,7 @@ def _geo(value: Any) -> dict | None:
 
 def _bus_xy(net: Any) -> pd.DataFrame:
     if "geo" in net.bus.columns and net.bus["geo"].notna().any():
-        xy = {i: _geo(g)["coordinates"][:2] for i, g in net.bus["geo"].items() if _geo(g)}
+        xy = {i: geo["coordinates"][:2] for i, g in net.bus["geo"].items() if (geo := _geo(g))}
         return pd.DataFrame.from_dict(xy, orient="index", columns=["x", "y"])
     gd = getattr(net, "bus_geodata", None)
     if gd is not None and len(gd):
@@ -218,16 +222,16 @@ def _feeders(lines: dict, subs: list, opens: dict[int, int | None]) -> tuple[dic
         fid = f"F{k:02d}"
         feeders.append((fid, None, f"未接入变电站的线路 {k}"))
         line_f[lid] = fid
-        queue = deque([lid])
-        while queue:
-            cur = queue.popleft()
+        pending = deque([lid])
+        while pending:
+            cur = pending.popleft()
             for b in lines[cur][:2]:
                 bus_f.setdefault(b, fid)
                 for nxt in at_bus.get(b, []):
                     if nxt not in line_f:
                         line_f[nxt] = fid
-                        queue.append(nxt)
-    for sid, _, sb in subs:
+                        pending.append(nxt)
+    for _sid, _, sb in subs:
         for lid in at_bus.get(sb, []):
             bus_f.setdefault(sb, line_f[lid])
     return line_f, bus_f, feeders
@@ -235,8 +239,6 @@ def _feeders(lines: dict, subs: list, opens: dict[int, int | None]) -> tuple[dic
 
 def _build(buses: pd.DataFrame, lines: dict, subs: list, tr: list[dict], switches: list[dict],
            name: str, report: list[str]) -> County:
-    from ..coords import metric_crs_for
-
     crs = metric_crs_for(buses["x"].to_numpy(), buses["y"].to_numpy())
     opens = {s["line"]: s["bus"] for s in switches if not s["closed"]}
     line_f, bus_f, feeders = _feeders(lines, subs, opens)
@@ -248,7 +250,7 @@ def _build(buses: pd.DataFrame, lines: dict, subs: list, tr: list[dict], switche
         "substation_id": [fmeta[line_f[i]][0] for i in lids],
         "line_id": lids,
     }, geometry=[LineString(lines[i][2]) for i in lids], crs=4326).to_crs(crs)
-    geom_of = dict(zip(lids, fl.geometry.values))
+    geom_of = dict(zip(lids, fl.geometry.values, strict=True))
     bxy = gpd.GeoSeries(gpd.points_from_xy(buses["x"], buses["y"]), index=buses.index, crs=4326).to_crs(crs)
     # switches
     sp, sid, sopen = [], [], []

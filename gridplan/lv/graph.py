@@ -138,7 +138,8 @@ def _barrier_geoms(barriers: Any) -> np.ndarray:
     if not len(geoms):
         return geoms
     geoms = shapely.get_parts(geoms)
-    return geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    kept: np.ndarray = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    return kept
 
 
 def _drop_crossing(xy: np.ndarray, edges: np.ndarray, barriers: Any) -> np.ndarray:

@@ -19,11 +19,13 @@ The expression is parsed by hand (no ``eval``): only these names, non-negative n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Literal, NoReturn, overload
 
 import numpy as np
 import pandas as pd
 
-from ..errors import Problems
+from ..errors import InputError, Problem, Problems
 
 __all__ = ["NAMES", "parse_workload", "workload"]
 
@@ -31,14 +33,12 @@ __all__ = ["NAMES", "parse_workload", "workload"]
 NAMES = ("customers", "transformers", "capacity")
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>[A-Za-z_]+)|(?P<op>[+*]))")
-_FIX = ("write a sum of terms such as \"customers + 20*transformers + 0.1*capacity\": names "
+_FIX = ('write a sum of terms such as "customers + 20*transformers + 0.1*capacity": names '
         f"{', '.join(NAMES)}, numbers, '+' and '*' only")
 
 
-def _fail(expr: str, what: str, label: str = "workload", fix: str = _FIX) -> None:
-    p = Problems()
-    p.add(label, f"cannot read the {label} expression {expr!r}: {what}", fix)
-    p.raise_if_any()
+def _fail(expr: str, what: str, label: str = "workload", fix: str = _FIX) -> NoReturn:
+    raise InputError([Problem(label, f"cannot read the {label} expression {expr!r}: {what}", fix)])
 
 
 def parse_workload(expr: str, *, names: tuple[str, ...] = NAMES, constant: str | None = "transformers",
@@ -69,7 +69,7 @@ def parse_workload(expr: str, *, names: tuple[str, ...] = NAMES, constant: str |
     fix = (f"write a sum of terms such as \"{example}\": names {', '.join(names)}, numbers, "
            "'+' and '*' only")
 
-    def _bad(e: str, what: str) -> None:
+    def _bad(e: str, what: str) -> NoReturn:
         _fail(e, what, label, fix)
 
     if not isinstance(expr, str) or not expr.strip():
@@ -104,7 +104,19 @@ def parse_workload(expr: str, *, names: tuple[str, ...] = NAMES, constant: str |
     return weights
 
 
-def _split(tokens: list[tuple[str, str]], op: str, expr: str, *, flat: bool = False, bad=_fail) -> list:
+#: Reports a bad expression (``expr``, what is wrong) and raises.
+_Bad = Callable[[str, str], NoReturn]
+_Token = tuple[str, str]
+
+
+@overload
+def _split(tokens: list[_Token], op: str, expr: str, *, flat: Literal[False] = ...,
+           bad: _Bad = ...) -> list[list[_Token]]: ...
+@overload
+def _split(tokens: list[_Token], op: str, expr: str, *, flat: Literal[True],
+           bad: _Bad = ...) -> list[_Token]: ...
+def _split(tokens: list[_Token], op: str, expr: str, *, flat: bool = False,
+           bad: _Bad = _fail) -> list[list[_Token]] | list[_Token]:
     """Split tokens on ``op``; every part must be non-empty (no '++', no trailing '+')."""
     parts: list[list[tuple[str, str]]] = [[]]
     for tok in tokens:
@@ -122,7 +134,7 @@ def _split(tokens: list[tuple[str, str]], op: str, expr: str, *, flat: bool = Fa
 
 
 def workload(transformers: pd.DataFrame, expr: str = "customers") -> np.ndarray:
-    """The workload of every 台区 under ``expr``.
+    """Return the workload of every 台区 under ``expr``.
 
     Parameters
     ----------

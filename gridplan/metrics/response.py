@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -43,19 +43,23 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from ..errors import Problems
 from ..model import County
 from ..settings import Params
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "SNAP_M",
     "URBAN_NAME_PATTERNS",
-    "classify_townships",
-    "township_classes",
     "RoadNetwork",
     "TravelTimes",
+    "classify_townships",
     "response_kpis",
     "response_times",
     "road_network",
+    "township_classes",
     "travel_times",
 ]
 
@@ -87,8 +91,11 @@ class RoadNetwork:
         """Number of nodes."""
         return len(self.xy)
 
-    def to_networkx(self):
-        """The network as an undirected :class:`networkx.Graph` (``minutes``, ``length_m`` edges)."""
+    def to_networkx(self) -> nx.Graph:
+        """Return the network as an undirected :class:`networkx.Graph`.
+
+        Nodes carry ``x`` and ``y``; edges ``minutes`` and ``length_m``.
+        """
         import networkx as nx
 
         g = nx.Graph()
@@ -96,7 +103,7 @@ class RoadNetwork:
             g.add_node(i, x=float(x), y=float(y))
         coo = sparse.triu(self.minutes).tocoo()
         length = self.metres
-        for a, b, w in zip(coo.row, coo.col, coo.data):
+        for a, b, w in zip(coo.row, coo.col, coo.data, strict=True):
             g.add_edge(int(a), int(b), minutes=float(w), length_m=float(length[a, b]))
         return g
 
@@ -158,6 +165,7 @@ def _snap(coords: np.ndarray, snap_m: float) -> np.ndarray:
     pairs = cKDTree(coords).query_pairs(snap_m, output_type="ndarray")
     adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) \
         if len(pairs) else sparse.coo_matrix((n, n))
+    label: np.ndarray
     _, label = csgraph.connected_components(adj, directed=False)
     return label
 
@@ -190,7 +198,7 @@ class TravelTimes:
     method: str
 
     def subset(self, point_ids: Iterable[str]) -> TravelTimes:
-        """The same matrices restricted to ``point_ids`` (in that order)."""
+        """Return the same matrices restricted to ``point_ids`` (in that order)."""
         ids = [str(p) for p in point_ids]
         pos = {p: i for i, p in enumerate(self.points["point_id"])}
         missing = [p for p in ids if p not in pos]
@@ -329,7 +337,7 @@ def classify_townships(names: pd.Series, given: pd.Series, *, default: str = "�
     (['城区', '农村'], ['rule:城关', 'default'])
     """
     classes, sources = [], []
-    for name, cls in zip(names.tolist(), given.tolist()):
+    for name, cls in zip(names.tolist(), given.tolist(), strict=True):
         if cls is not None and not (isinstance(cls, float) and np.isnan(cls)) and str(cls).strip():
             classes.append(str(cls).strip())
             sources.append("data")
@@ -396,8 +404,6 @@ def response_times(county: County, service_points: gpd.GeoDataFrame | None = Non
     cls, src = _area_class(county, params)
     unknown = sorted(set(cls) - set(params.commitments))
     if unknown:
-        from ..errors import Problems
-
         p = Problems()
         p.add("townships", f"area_class {', '.join(unknown)} has no response commitment",
               f"use one of {', '.join(params.commitments)} or add it under [response] commitments "

@@ -12,6 +12,8 @@ is no roster.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -76,8 +78,8 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     holders = _current_holders(transformers)
     pinned = _pinned(transformers)
     notes: list[str] = []
-    rows: list[dict] = []
-    picks: dict[str, dict] = {}
+    rows: list[dict[str, Any]] = []
+    picks: dict[str, dict[str, Any]] = {}
     for sid in sorted(grids["station_id"].dropna().unique()):
         g = grids[grids["station_id"] == sid]
         m = roster[roster["station_id"] == sid] if roster is not None else roster
@@ -142,7 +144,7 @@ def _current_holders(tr: gpd.GeoDataFrame) -> dict[str, str]:
     tab = w.groupby(["current_grid_id", "current_manager_id"])["w"].sum().reset_index()
     tab = tab.sort_values(["current_grid_id", "w", "current_manager_id"], ascending=[True, False, True])
     top = tab.drop_duplicates("current_grid_id")
-    return {str(g): str(m) for g, m in zip(top["current_grid_id"], top["current_manager_id"])}
+    return {str(g): str(m) for g, m in zip(top["current_grid_id"], top["current_manager_id"], strict=True)}
 
 
 def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
@@ -156,7 +158,7 @@ def _pinned(tr: gpd.GeoDataFrame) -> dict[str, str]:
 def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.DataFrame | None,
                    params: Params, pinned: dict[str, str] | None = None,
                    holders: dict[str, str] | None = None
-                   ) -> tuple[dict[str, dict], pd.DataFrame]:
+                   ) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
     if m is None or len(m) == 0:
         return {}, pd.DataFrame(columns=["manager_id"])
     centres = g.geometry.representative_point()
@@ -164,8 +166,8 @@ def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.Data
     homes = m.geometry if isinstance(m, gpd.GeoDataFrame) else None
     if homes is not None:
         has = ~(homes.is_empty | homes.isna())
-        for i in np.flatnonzero(has.to_numpy()):
-            cost[i] = centres.distance(homes.iloc[i]).to_numpy()
+        for k in np.flatnonzero(has.to_numpy()):
+            cost[k] = centres.distance(homes.iloc[k]).to_numpy()
     if current is not None:
         cur = current[current["grid_id"].isin(g["grid_id"])]
         col = {gid: j for j, gid in enumerate(g["grid_id"])}
@@ -192,17 +194,18 @@ def _match_station(g: gpd.GeoDataFrame, m: pd.DataFrame | None, current: pd.Data
             cost[i, j] = -_FORBIDDEN
     ri, ci = linear_sum_assignment(cost)
     ok = cost[ri, ci] < _FORBIDDEN
-    for r, c in zip(ri[ok], ci[ok]):
+    for r, c in zip(ri[ok], ci[ok], strict=True):
         if over[r, c]:
             log.warning("pinned manager %s gets grid %s above their max_workload",
                         m["manager_id"].iloc[r], g["grid_id"].iloc[c])
-    chosen = {g["grid_id"].iloc[c]: m.iloc[r].to_dict() for r, c in zip(ri[ok], ci[ok])}
+    chosen = {g["grid_id"].iloc[c]: m.iloc[r].to_dict() for r, c in zip(ri[ok], ci[ok], strict=True)}
     taken = set(m["manager_id"].iloc[ri[ok]])
     return chosen, m[~m["manager_id"].isin(taken)]
 
 
-def _manager_row(man, grid_id, workload: float, *, placeholder: bool) -> dict:
-    get = man.get if isinstance(man, dict) else man.__getitem__
+def _manager_row(man: Mapping[str, Any] | pd.Series, grid_id: object, workload: float, *,
+                 placeholder: bool) -> dict[str, Any]:
+    get: Callable[[str], Any] = man.get if isinstance(man, dict) else man.__getitem__
     return {"manager_id": str(get("manager_id")), "name": str(get("name")),
             "phone": "" if pd.isna(get("phone")) else str(get("phone")),
             "station_id": get("station_id"), "grid_id": grid_id, "workload": float(workload),
@@ -223,7 +226,7 @@ def parse_roles(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hv_staff_rows(staff: pd.DataFrame | None) -> pd.DataFrame:
-    """The roster rows of HV staff as rows of ``Plan.managers`` (no grid, ``role`` = ``"hv"``)."""
+    """Return the roster rows of HV staff as ``Plan.managers`` rows (no grid, ``role="hv"``)."""
     rows = [] if staff is None else [dict(_manager_row(r, None, 0.0, placeholder=False), role="hv")
                                      for _, r in staff.sort_values("manager_id").iterrows()]
     return pd.DataFrame(rows, columns=MANAGER_COLUMNS)
@@ -233,4 +236,6 @@ def hv_staff(managers: pd.DataFrame | None) -> np.ndarray:
     """Mask of the roster rows that are HV staff (``role`` 高压 / hv); all False without a role column."""
     if managers is None or "role" not in managers.columns:
         return np.zeros(0 if managers is None else len(managers), dtype=bool)
-    return parse_roles(managers["role"])[0] == "hv"
+    roles, _ = parse_roles(managers["role"])
+    mask: np.ndarray = roles == "hv"
+    return mask

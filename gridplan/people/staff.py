@@ -79,7 +79,8 @@ def not_field(managers: pd.DataFrame | None) -> np.ndarray:
     """Mask of the roster rows whose ``role`` is a post without a grid (所长, 内勤, 营业厅)."""
     if managers is None or "role" not in managers.columns:
         return np.zeros(0 if managers is None else len(managers), dtype=bool)
-    return managers["role"].astype(str).isin(list(POSTS)).to_numpy()
+    mask: np.ndarray = managers["role"].astype(str).isin(list(POSTS)).to_numpy()
+    return mask
 
 
 def _count(managers: pd.DataFrame | None, stations: set[str]) -> dict[str, int]:
@@ -95,7 +96,7 @@ def _count(managers: pd.DataFrame | None, stations: set[str]) -> dict[str, int]:
 
 def staff_change(managers: pd.DataFrame | None, *, into: str, absorbed: list[str],
                  kept: list[str], grids_before: int, grids_after: int) -> pd.DataFrame:
-    """What a merge releases and needs, post by post.
+    """Count what a merge releases and needs, post by post.
 
     Parameters
     ----------

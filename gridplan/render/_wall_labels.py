@@ -103,7 +103,7 @@ def _inside(frame: Box, b: Box) -> bool:
 def _largest_part(geom: BaseGeometry) -> Polygon:
     if isinstance(geom, MultiPolygon):
         return max(geom.geoms, key=lambda g: g.area)
-    return geom  # type: ignore[return-value]
+    return geom
 
 
 def label_anchor(geom: BaseGeometry) -> Point:
@@ -126,8 +126,8 @@ def _inside_candidates(ax: float, ay: float, w: float, h: float,
                        centre: Point) -> np.ndarray:
     """(n, 2) points: the anchor, the centroid, then a spiral of nearby points (nearest first)."""
     step = max(min(w, h) / 4.0, 1e-9)
-    i, j = np.meshgrid(np.arange(-12, 13), np.arange(-12, 13), indexing="ij")
-    i, j = i.ravel(), j.ravel()
+    gi, gj = np.meshgrid(np.arange(-12, 13), np.arange(-12, 13), indexing="ij")
+    i, j = gi.ravel(), gj.ravel()
     order = np.lexsort((j, i, np.hypot(i, j)))  # by distance, then i, then j: deterministic
     spiral = np.column_stack([ax + i[order] * step, ay + j[order] * step])
     return np.vstack([[ax, ay], [centre.x, centre.y], spiral])
@@ -186,9 +186,9 @@ def segments_hit_boxes(segs: np.ndarray, boxes: np.ndarray, pad: float = 0.0) ->
     t1 = np.ones((len(segs), len(boxes)))
     ok = np.ones((len(segs), len(boxes)), dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for p, q in ((-dx, x0 - bx0), (dx, bx1 - x0), (-dy, y0 - by0), (dy, by1 - y0)):
-            p = np.broadcast_to(p, t0.shape)
-            q = np.broadcast_to(q, t0.shape)
+        for p_side, q_side in ((-dx, x0 - bx0), (dx, bx1 - x0), (-dy, y0 - by0), (dy, by1 - y0)):
+            p = np.broadcast_to(p_side, t0.shape)
+            q = np.broadcast_to(q_side, t0.shape)
             zero = p == 0
             ok &= ~(zero & (q < 0))
             t = np.where(zero, 0.0, q / np.where(zero, 1.0, p))
@@ -224,7 +224,7 @@ def _coords(seg: LineString) -> tuple[float, float, float, float]:
 
 def _leader_ok(seg: LineString, b: Box, placed: Sequence[Box], leaders: Sequence[LineString],
                gap: float) -> bool:
-    """The box ``b`` crosses no leader, and its leader ``seg`` crosses no box and no leader."""
+    """Tell whether box ``b`` crosses no leader and its leader ``seg`` no box and no leader."""
     s4 = _coords(seg)
     if leaders:
         lines = np.array([_coords(ln) for ln in leaders])
@@ -271,7 +271,7 @@ def _try_outside(req: LabelRequest, anchor: Point, size: tuple[float, float], sc
 def _try_anywhere(req: LabelRequest, anchor: Point, size: tuple[float, float],
                   placed: list[Box], leaders: list[LineString], frame: Box,
                   gap: float) -> Placement | None:
-    """The nearest free spot of the whole frame whose leader crosses nothing (short labels)."""
+    """Return the nearest free spot of the frame whose leader crosses nothing (short labels)."""
     w, h = size
     xs = np.arange(frame[0] + w / 2, frame[2] - w / 2, max(w * 0.75, 1e-9))
     ys = np.arange(frame[1] + h / 2, frame[3] - h / 2, max(h * 0.75, 1e-9))
@@ -404,9 +404,11 @@ def place_labels(requests: Sequence[LabelRequest], *, frame: Box,
 def place_point_labels(labels: Sequence[PointLabel], *, blocked: Sequence[Box], frame: Box,
                        gap: float = 0.0,
                        lines: Sequence[BaseGeometry] = ()) -> list[tuple[PointLabel, Box]]:
-    """Keep each secondary label (centred on its point, else just above or below) that collides
-    with nothing in ``blocked``, crosses none of ``lines`` (leader lines) and overlaps no label
-    kept before it; drop the rest.
+    """Place the secondary labels that fit; drop the rest.
+
+    A label is kept (centred on its point, else just above or below) when it collides with
+    nothing in ``blocked``, crosses none of ``lines`` (leader lines) and overlaps no label kept
+    before it.
 
     Returns
     -------

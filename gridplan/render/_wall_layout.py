@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.figure import Figure, SubFigure
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
@@ -22,6 +24,7 @@ __all__ = [
     "ROSTER_MIN_MM",
     "TEXT_MM",
     "Layout",
+    "agg_renderer",
     "fit_text",
     "format_phone",
     "grid_colours",
@@ -30,6 +33,20 @@ __all__ = [
     "page_layout",
     "text_width_em",
 ]
+
+def agg_renderer(fig: Figure | SubFigure) -> RendererAgg:
+    """Return the Agg renderer that measures text on ``fig`` (wall-map pages are on Agg canvases).
+
+    Raises
+    ------
+    TypeError
+        The figure is not on an Agg canvas (it was not made by the wall-map code).
+    """
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        raise TypeError(f"a wall-map page must be on an Agg canvas, not {type(canvas).__name__}")
+    return canvas.get_renderer()
+
 
 #: ISO 216 sizes, portrait (width, height) in millimetres.
 PAPER_MM: dict[str, tuple[float, float]] = {
@@ -155,7 +172,7 @@ def grid_colours(geoms: Sequence[BaseGeometry], *, palette: Sequence[str] = PALE
 
 
 def nice_length_km(width_m: float) -> float:
-    """A round scale-bar length (km) near a fifth of the map width."""
+    """Return a round scale-bar length (km) near a fifth of the map width."""
     target = width_m / 5.0 / 1000.0
     if target <= 0:
         return 1.0

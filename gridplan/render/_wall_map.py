@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, TextArea, VPacker
 from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 from shapely.geometry import box as shp_box
 
 from ._wall_labels import (
@@ -24,7 +25,7 @@ from ._wall_labels import (
     place_labels,
     place_point_labels,
 )
-from ._wall_layout import Layout, format_phone, nice_length_km, text_width_em
+from ._wall_layout import Layout, agg_renderer, format_phone, nice_length_km, text_width_em
 
 __all__ = ["MapPanel", "StationLayers", "draw_map"]
 
@@ -91,7 +92,7 @@ def _label_box(name: str, phone: str, gid: str, *, lay: Layout, scale: float, fo
 
 
 def _number_box(number: int, *, lay: Layout, font: str) -> TextArea:
-    """The short form of a grid label: its roster number."""
+    """Return the short form of a grid label: its roster number."""
     return TextArea(str(number), textprops={"fontsize": lay.pt(17), "fontweight": "bold",
                                             "family": font, "color": "#111111"})
 
@@ -201,9 +202,11 @@ def _station_marker(ax: Axes, d: StationLayers, mpi: float, lay: Layout, font: s
 
 def _measure(ax: Axes, artist: Any, mpi: float) -> tuple[float, float]:
     """Width and height of ``artist`` in map units (drawn with the Agg renderer)."""
-    renderer = ax.figure.canvas.get_renderer()
-    bb = artist.get_window_extent(renderer)
-    dpi = ax.figure.dpi
+    fig = ax.get_figure(root=True)
+    if fig is None:
+        raise ValueError("the axes is not on a figure")
+    bb = artist.get_window_extent(agg_renderer(fig))
+    dpi = fig.dpi
     return bb.width / dpi * mpi, bb.height / dpi * mpi
 
 
@@ -264,7 +267,7 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
     placements = place_labels(requests, frame=frame, scales=LABEL_SCALES, gap=0.08 * mpi,
                               obstacles=obstacles)
     artists = []
-    for (name, phone, gid, number), p, colour in zip(texts, placements, d.colours):
+    for (name, phone, gid, number), p, colour in zip(texts, placements, d.colours, strict=True):
         if not p.placed:
             continue
         content = (_number_box(number, lay=lay, font=font) if p.compact else
@@ -285,13 +288,13 @@ def _grid_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, 
 
 
 def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layout, font: str,
-                    blocked: list[Box], leaders: list[Any]) -> list[Any]:
+                    blocked: list[Box], leaders: list[Any]) -> tuple[list[Text], list[Box]]:
     if d.villages is None or not len(d.villages) or "name" not in d.villages.columns:
         return [], []
     fs = lay.pt(12.75)  # 4.5 mm
     h = fs / 72 * mpi * 1.3
     view = shp_box(*ext)
-    labels = []
+    labels: list[PointLabel] = []
     order = d.villages.assign(_a=d.villages.area).sort_values(["_a", "name"], ascending=[False, True])
     for _, v in order.iterrows():
         if v.geometry is None or v.geometry.is_empty or not v.geometry.intersects(view):
@@ -301,7 +304,7 @@ def _village_labels(ax: Axes, d: StationLayers, ext: Box, mpi: float, lay: Layou
         labels.append(PointLabel(name, pt.x, pt.y, text_width_em(name) * fs / 72 * mpi + 0.04 * mpi,
                                  h))
     kept = place_point_labels(labels, blocked=blocked, frame=ext, gap=0.03 * mpi, lines=leaders)
-    out = []
+    out: list[Text] = []
     for lab, b in kept:
         out.append(ax.text((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, lab.key, fontsize=fs, family=font,
                            ha="center", va="center", color="#555555", zorder=12,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
@@ -16,6 +16,7 @@ from ._wall_layout import (
     ROSTER_MIN_MM,
     TEXT_MM,
     Layout,
+    agg_renderer,
     fit_text,
     format_phone,
     mm_pt,
@@ -63,8 +64,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-def _inch_axes(fig: Figure, rect: Sequence[float], lay: Layout) -> Axes:
-    """An invisible axes over ``rect`` whose data units are inches (origin bottom left)."""
+def _inch_axes(fig: Figure, rect: tuple[float, float, float, float], lay: Layout) -> Axes:
+    """Add an invisible axes over ``rect`` whose data units are inches (origin bottom left)."""
     ax = fig.add_axes(rect)
     ax.set_axis_off()
     ax.set_xlim(0, rect[2] * lay.width_in)
@@ -92,7 +93,7 @@ def draw_title(fig: Figure, lay: Layout, t: dict[str, str], *, title: str, subti
 
 
 def roster_rows(grids: pd.DataFrame, t: dict[str, str]) -> list[list[str]]:
-    """The roster table's cells, one row per grid (序号, 网格, 台区经理, 电话, 户数, 台区数, 负责村)."""
+    """Return the roster table's cells, one row per grid (序号, 网格, 台区经理, 电话, 户数, 台区数, 负责村)."""
     rows = []
     for number, (_, g) in enumerate(grids.iterrows(), start=1):
         name = str(g.get("manager_name") or "—")
@@ -159,15 +160,19 @@ def _layout_rows(rows: list[list[str]], width: float, size: float) -> list[tuple
     return out
 
 
-def _draw_table(ax: Axes, rows: list[list[str]], colours: list[str], *, first: int, top: float,
+def _draw_table(ax: Axes | None, rows: list[list[str]], colours: list[str], *, first: int, top: float,
                 x: float, width: float, bottom: float, lay: Layout, t: dict[str, str], font: str,
                 heading: str | None, draw: bool = True, at_least_one: bool = False) -> int:
-    """Draw roster rows from ``first`` down from ``top`` (inches) while they fit above
-    ``bottom``; return the index of the first row not drawn."""
+    """Draw roster rows from ``first``; return the index of the first row not drawn.
+
+    Rows go down from ``top`` (inches) while they fit above ``bottom``.
+
+    With ``draw=False`` (or no axes) nothing is drawn: the rows that would fit are only counted.
+    """
     size = mm_pt(TEXT_MM["roster"])
     em = size / 72
     if heading:
-        if draw:
+        if draw and ax is not None:
             ax.text(x, top, heading, fontsize=mm_pt(TEXT_MM["roster_head"]), fontweight="bold",
                     family=font, va="top", color="#1f4e79")
         top -= mm_pt(TEXT_MM["roster_head"]) / 72 * 1.5
@@ -183,7 +188,7 @@ def _draw_table(ax: Axes, rows: list[list[str]], colours: list[str], *, first: i
         n += 1
     if n == 0 and at_least_one and laid:
         n = 1  # a row taller than a whole page still prints (it runs into the footer)
-    if not draw or n == 0:
+    if not draw or ax is None or n == 0:
         return first + n
     y = top
     ax.add_patch(Rectangle((x, y - head_h), width, head_h, color="#1f4e79", lw=0))
@@ -228,10 +233,9 @@ def _draw_legend(ax: Axes, *, x: float, top: float, lay: Layout, t: dict[str, st
     leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, top), ncol=ncol,
                     bbox_transform=ax.transData, frameon=False, title=t["legend"],
                     prop={"family": font, "size": mm_pt(TEXT_MM["legend"])}, borderaxespad=0,
-                    handlelength=2.2, columnspacing=1.5)
-    leg.get_title().set_fontproperties({"family": font, "size": mm_pt(TEXT_MM["legend_title"]),
-                                        "weight": "bold"})
-    leg._legend_box.align = "left"  # title flush left with the entries
+                    handlelength=2.2, columnspacing=1.5, alignment="left")  # title flush left
+    leg.get_title().set_fontproperties(FontProperties(family=font, weight="bold",
+                                                      size=mm_pt(TEXT_MM["legend_title"])))
     return leg
 
 
@@ -291,7 +295,7 @@ def draw_sidebar(fig: Figure, lay: Layout, t: dict[str, str], *, rows: list[list
     ncol = 2 if col_w * 25.4 >= 150 else 1
     leg = _draw_legend(ax, x=col_x, top=h, lay=lay, t=t, font=font, have=have, colours=colours,
                        ncol=ncol)
-    leg_h = leg.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi + 0.12
+    leg_h = leg.get_window_extent(agg_renderer(fig)).height / fig.dpi + 0.12
     extra = []
     if numbers:
         extra.append(t["numbers"])
@@ -331,20 +335,22 @@ def roster_page_capacity(lay: Layout) -> tuple[int, float, float]:
     return ncols, width, gap
 
 
-def draw_roster_page(fig: Figure, lay: Layout, t: dict[str, str], *, rows: list[list[str]],
+def draw_roster_page(fig: Figure | None, lay: Layout, t: dict[str, str], *, rows: list[list[str]],
                      colours: list[str], first: int, title: str, phones: list[str], page: str,
                      note: str, font: str, draw: bool = True) -> int:
-    """A continuation page: the roster from row ``first`` on, in as many columns as fit.
+    """Draw a continuation page: the roster from row ``first`` on, in as many columns as fit.
 
-    Returns the index of the first row not on this page.
+    Returns the index of the first row not on this page. With ``draw=False`` (``fig`` may then be
+    None) nothing is drawn: the rows that would fit are only counted.
     """
+    if draw and fig is None:
+        raise ValueError("draw_roster_page: a figure is needed to draw on (or pass draw=False)")
     rect = (0.0, 0.0, 1.0, 1.0)
-    ax = _inch_axes(fig, rect, lay) if draw else None
+    ax = _inch_axes(fig, rect, lay) if draw and fig is not None else None
     m = lay.margin_in
     w, h = lay.width_in, lay.height_in
     title_pt = mm_pt(TEXT_MM["roster_head"]) * 1.3
-    if draw:
-        assert ax is not None
+    if ax is not None:
         ax.text(m, h - m, title, fontsize=title_pt, fontweight="bold", family=font, va="top",
                 color="#1a1a1a")
         ax.text(w - m, h - m, page, fontsize=mm_pt(TEXT_MM["subtitle"]), family=font, va="top",

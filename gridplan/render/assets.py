@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +51,11 @@ __all__ = [
     "AssetsMissingError",
     "collect_links",
     "copy_assets",
-    "user_cache_dir",
     "fetch_assets",
     "fetch_dir",
     "inline_assets",
     "missing_assets",
+    "user_cache_dir",
     "vendor_dir",
 ]
 
@@ -102,7 +102,7 @@ class Asset:
         return "css" if self.path.endswith(".css") else "js"
 
     def file(self, root: Path | None = None) -> Path:
-        """The unpacked file under the vendor folder."""
+        """Return the unpacked file under the vendor folder."""
         version = PACKAGES[self.package][0]
         return (root or vendor_dir()) / f"{self.package}@{version}" / self.path
 
@@ -145,7 +145,7 @@ except ImportError:  # pragma: no cover - running as a script before installatio
     _Base = RuntimeError  # type: ignore[misc,assignment]
 
 
-class AssetsMissingError(_Base):  # type: ignore[valid-type,misc]
+class AssetsMissingError(_Base):
     """The vendored web assets are not unpacked; the message says how to fetch them."""
 
 
@@ -154,7 +154,7 @@ def _cache_home() -> Path:
 
 
 def user_cache_dir() -> Path:
-    """The user's asset cache: ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``."""
+    """Return the user's asset cache: ``${XDG_CACHE_HOME:-~/.cache}/gridplan/assets``."""
     return _cache_home() / "assets"
 
 
@@ -185,7 +185,7 @@ def _stamp(root: Path, package: str) -> Path:
 
 
 def _signature(package: str) -> str:
-    """What a complete unpack of ``package`` holds (version and file globs)."""
+    """Return what a complete unpack of ``package`` holds (version and file globs)."""
     ver, globs = PACKAGES[package]
     return f"{package}@{ver} " + " ".join(globs)
 
@@ -390,6 +390,11 @@ def _check(names: Iterable[str], root: Path) -> list[str]:
     return unknown
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """Return a :func:`re.sub` replacement inserting ``text`` as is (no backslash escapes)."""
+    return lambda _m: text
+
+
 def inline_assets(html: str, links: dict[str, str], *, root: Path | None = None) -> str:
     """Replace the CDN ``<script>``/``<link>`` tags of a rendered page by inline copies.
 
@@ -433,7 +438,7 @@ def inline_assets(html: str, links: dict[str, str], *, root: Path | None = None)
                 if name == "leaflet":
                     cache[path] += "\n" + _leaflet_icon_fix(root)
         block = cache[path]
-        html = tag.sub(lambda _m, block=block: block, html, count=1)
+        html = tag.sub(_literal(block), html, count=1)
         html = tag.sub("", html)  # a second link to the same URL
     leftover = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https?:)?//[^"]*"', html)
     if leftover:
@@ -475,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         done = fetch_assets(root, cache=args.cache, force=args.force)
     except (AssetsMissingError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or ""
-        log.error("could not fetch the map assets: %s %s", exc, detail.strip())
+        log.error("could not fetch the map assets: %s %s", exc, detail.strip())  # noqa: TRY400 (no traceback: the message says what failed)
         return 1
     log.info("map assets: %s in %s", f"fetched {', '.join(done)}" if done else "already present", root)
     return 0

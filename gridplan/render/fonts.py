@@ -124,11 +124,10 @@ def _cache_dir() -> Path:
     d = Path(base) / "gridplan" / "fonts"
     try:
         d.mkdir(parents=True, exist_ok=True)
-        return d
     except OSError:  # read-only home: a private temporary folder
         d = Path(tempfile.gettempdir()) / f"gridplan-fonts-{os.getuid()}"
         d.mkdir(parents=True, exist_ok=True)
-        return d
+    return d
 
 
 def _open_face(path: Path, family: str) -> Any:
@@ -181,8 +180,10 @@ def _to_truetype(ttf: Any) -> None:
 
 def truetype_subset(path: Path, family: str, chars: str, *, bold: bool,
                     sub_family: str) -> Path:
-    """A TrueType subset of ``path`` (face ``family``) holding ``chars``, named ``sub_family``,
-    registered with matplotlib; returns its file (in the cache)."""
+    """Make a TrueType subset of ``path`` holding ``chars``; return its file (in the cache).
+
+    The subset of face ``family`` is named ``sub_family`` and registered with matplotlib.
+    """
     import hashlib
     import os
 
@@ -221,8 +222,9 @@ def truetype_subset(path: Path, family: str, chars: str, *, bold: bool,
 
 
 def embed_truetype(figs: Any, font: CJKFont) -> None:
-    """Switch every text of ``figs`` (a figure or a list) drawn in ``font`` to one TrueType
-    subset of it (same metrics, so nothing moves).
+    """Switch every text of ``figs`` drawn in ``font`` to one TrueType subset of it.
+
+    ``figs`` is a figure or a list of them; the subset has the same metrics, so nothing moves.
 
     Call after the figures are laid out and before saving: the PDF then embeds TrueType CID
     fonts that poppler reads without warnings, and only the glyphs used.

@@ -27,20 +27,24 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import matplotlib
+import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from shapely.geometry import box as shp_box
 
+from .. import __version__
 from ..errors import Problems
 from ..files import OutputFile, open_output_file
 from ._wall_layout import PAPER_MM, Layout, grid_colours, page_layout
 from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, _phone_lines, draw_roster_page, draw_sidebar, draw_title, roster_rows
 from .fonts import embed_truetype, find_cjk_font
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["FORMATS", "PAPER_MM", "WallMap", "render_wallmap", "wallmap_figure"]
 
@@ -51,7 +55,7 @@ FORMATS = {".pdf": "pdf", ".png": "png", ".svg": "svg"}
 
 #: Matplotlib settings for every wall map: embedded TrueType/CID fonts, no mathtext parsing of
 #: ledger text (a name with "$" must print as typed), deterministic SVG ids.
-_RC: dict[str, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path",
+_RC: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path",
                        "text.parse_math": False, "svg.hashsalt": "gridplan",
                        "axes.unicode_minus": False}
 
@@ -97,7 +101,7 @@ def _check(plan: Any, station_id: str, size: str, orientation: str, language: st
 
 
 def _station_layers(plan: Any, station_id: str) -> tuple[StationLayers, str | None]:
-    """The station's layers and its duty phone (``stations.phone`` / 值班电话; None if not given)."""
+    """Return the station's layers and duty phone (``stations.phone`` / 值班电话, or None)."""
     county = plan.county
     all_grids = plan.grids
     mask = all_grids["station_id"].astype(str) == station_id
@@ -149,20 +153,23 @@ def _station_layers(plan: Any, station_id: str) -> tuple[StationLayers, str | No
 
 def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
                    transformers: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Fill the ``villages`` column (负责村; names, "、"-joined). With village polygons a grid
-    answers for each village that has ≥ 20 % of its area in the grid (or covers ≥ 20 % of the
-    grid); without them, for the villages its 台区 name in the ledger (the plan's column)."""
+    """Fill the ``villages`` column (负责村; names, "、"-joined).
+
+    With village polygons a grid answers for each village that has ≥ 20 % of its area in the
+    grid (or covers ≥ 20 % of the grid); without them, for the villages its 台区 name in the
+    ledger (the plan's column).
+    """
     has_polys = villages is not None and len(villages) and "name" in villages.columns
     if not has_polys and "villages" in grids.columns and grids["villages"].map(
             lambda v: isinstance(v, (list, tuple)) or (isinstance(v, str) and v != "")).any():
         return grids
     names: dict[str, list[str]] = {}
-    if has_polys:
+    if has_polys and villages is not None:
         vil = gpd.GeoDataFrame({"name": villages["name"].astype(str).to_numpy(),
                                 "v_area": villages.area.to_numpy()},
                                geometry=villages.geometry.to_numpy(), crs=villages.crs)
         hit = gpd.sjoin(vil, grids[["grid_id", "geometry"]], predicate="intersects", how="inner")
-        geom_of = dict(zip(grids["grid_id"].astype(str), grids.geometry))
+        geom_of = dict(zip(grids["grid_id"].astype(str), grids.geometry, strict=True))
         for (gid, name), grp in hit.groupby([hit["grid_id"].astype(str), "name"], sort=True):
             share = grp.geometry.iloc[0].intersection(geom_of[gid]).area
             if share >= 0.2 * max(grp["v_area"].iloc[0], 1.0) or \
@@ -176,7 +183,7 @@ def _with_villages(grids: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None,
     grids["villages"] = grids["grid_id"].astype(str).map(lambda g: "、".join(names.get(g, [])))
     if old is not None:  # a grid no polygon reaches keeps the ledger's villages
         grids["villages"] = [new or ("" if not isinstance(o, str) else o)
-                             for new, o in zip(grids["villages"], old)]
+                             for new, o in zip(grids["villages"], old, strict=True)]
     return grids
 
 
@@ -185,8 +192,11 @@ _COUNTY_COLUMNS = ("county_name", "county", "COUNTYNAME", "县", "县名", "县�
 
 
 def county_name(plan: Any) -> str:
-    """The county's name for print: ``county_name`` from gridplan.toml, else a county column of
-    the townships, else the loaded name (which, without either, is the input folder's name)."""
+    """Return the county's name for print.
+
+    That is ``county_name`` from gridplan.toml, else a county column of the townships, else the
+    loaded name (which, without either, is the input folder's name).
+    """
     county = plan.county
     name = str(county.name)
     if getattr(plan.params, "county_name", None):
@@ -223,8 +233,6 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
     WallMap
         The figure (paper-sized, in inches) and the label placements of the map panel.
     """
-    from .. import __version__
-
     size = str(size).upper()
     station_id = str(station_id)
     _check(plan, station_id, size, orientation, language, None, 300)
@@ -236,7 +244,7 @@ def wallmap_figure(plan: Any, *, station_id: str, size: str = "A1", orientation:
         log.warning("station %s has no duty phone (a phone / 值班电话 column of stations): the "
                     "wall map prints 95598 only", station_id)
     county = county_name(plan)
-    with matplotlib.rc_context(_RC):
+    with mpl.rc_context(_RC):
         fig = _page(lay)
         date_text = _date_text(date, t)
         customers = int(d.grids["customers"].sum()) if "customers" in d.grids else 0
@@ -335,8 +343,11 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     gridplan.render.fonts.FontNotFoundError
         No CJK font is installed (the message names the Debian package to install).
     """
-    target = out if isinstance(out, OutputFile) else None
-    out = target.path if target is not None else Path(out)
+    target: OutputFile | None = None
+    if isinstance(out, OutputFile):
+        target, out = out, out.path
+    else:
+        out = Path(out)
     _check(plan, str(station_id), str(size).upper(), orientation, language, out, dpi)
     fmt = FORMATS[out.suffix.lower()]
     wm = wallmap_figure(plan, station_id=station_id, size=size, orientation=orientation,
@@ -358,7 +369,7 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
             fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=out.parent)
             os.close(fd)
             tmps.append(tmp)
-        with matplotlib.rc_context(_RC):
+        with mpl.rc_context(_RC):
             if fmt == "pdf":
                 from matplotlib.backends.backend_pdf import PdfPages
 
@@ -367,9 +378,9 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
                         pdf.savefig(f, facecolor="white")
             else:
                 wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
-                for f, tmp in zip(figs[1:], tmps):
+                for f, tmp in zip(figs[1:], tmps, strict=True):
                     f.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
-        for tmp, path in zip(tmps, extra):
+        for tmp, path in zip(tmps, extra, strict=True):
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         target.commit()

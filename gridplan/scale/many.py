@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gridplan  # its load_county and plan, looked up when a county is planned
+
 from .. import __version__
 from ..errors import GridplanError, Problems
 from ..files import json_default, open_output, sha256
@@ -177,12 +179,9 @@ def discover_counties(province_dir: str | Path) -> list[Path]:
     Hidden folders (``.name``) are ignored; the list is sorted by name.
     """
     root = Path(province_dir)
-    found = []
-    for sub in sorted(root.iterdir()):
-        if sub.is_dir() and not sub.name.startswith(".") and any(
-                f.is_file() for f in sub.glob("townships.*")):
-            found.append(sub)
-    return found
+    return [sub for sub in sorted(root.iterdir())
+            if sub.is_dir() and not sub.name.startswith(".")
+            and any(f.is_file() for f in sub.glob("townships.*"))]
 
 
 def input_checksums(county_dir: str | Path) -> dict[str, str]:
@@ -228,8 +227,6 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
     (:func:`gridplan.files.open_output`: atomic, never over files gridplan did not write); errors
     become a failure record carrying the message and the exception type.
     """
-    import gridplan
-
     start, cpu = time.perf_counter(), time.process_time()
     name = Path(county_dir).name
     res = CountyResult(county=name, status=PLANNED, worker=_worker_address())
@@ -268,7 +265,7 @@ def plan_one_county(county_dir: str, out_dir: str, params: dict[str, Any], *, ma
 
 
 def _outline(county: Any) -> dict[str, Any] | None:
-    """The union of the county's townships in WGS84, simplified (metres) and as GeoJSON."""
+    """Return the union of the county's townships in WGS84, simplified (metres) and as GeoJSON."""
     from shapely.geometry import mapping
 
     try:
@@ -390,7 +387,7 @@ def _plan_counties(root: Path, out: Path, counties: list[Path], target: Any, *,
     for cdir in counties:
         cout = out / cdir.name
         manifest = read_manifest(cout)
-        if _is_current(manifest, input_checksums(cdir), phash, cout):
+        if manifest is not None and _is_current(manifest, input_checksums(cdir), phash, cout):
             res = CountyResult(county=cdir.name, status=SKIPPED, kpi=manifest.get("kpi", {}),
                                outline=manifest.get("outline"))
             results[cdir.name] = res
@@ -405,7 +402,7 @@ def _plan_counties(root: Path, out: Path, counties: list[Path], target: Any, *,
     if todo:
         # Largest first: the long tasks start early and the short ones fill the gaps at the end.
         todo.sort(key=lambda item: (-item[1], item[0].name))
-        with _client(client, scheduler, workers) as cl:
+        with _Client(client, scheduler, workers) as cl:
             for res in _run(cl, [c for c, _ in todo], out, params, maps, phash):
                 results[res.county] = res
                 done += 1
@@ -463,7 +460,7 @@ def _run(cl: Any, todo: list[Path], out: Path, params: dict[str, Any], maps: boo
         fut.release()
 
 
-class _client:
+class _Client:
     """Context manager: the given client, a client of ``scheduler``, or a new LocalCluster."""
 
     def __init__(self, client: Any | None, scheduler: str | None, workers: int | None):
