@@ -12,7 +12,7 @@ words) and a description. Everything else is derived from these declarations:
 - the columns :func:`gridplan.io.load.load_county` requires and keeps,
 - the input table of README.md, docs/input.md and the column list of :class:`gridplan.County`
   (:func:`readme_table`, :func:`reference_markdown`, :func:`county_columns`; rewritten with
-  ``python -m gridplan.io.schema --write``, checked by ``tests/test_schema.py``).
+  ``python scripts/gen_schema_docs.py``, checked by ``tests/test_schema.py``).
 
 Adding a plain column (an id, a text, a number with a range) is one edit: one ``Column(...)`` in
 its layer below. A column whose values need their own reading (a class such as ``area_class``)
@@ -23,7 +23,6 @@ This module imports nothing from gridplan, so every other module may read it.
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 __all__ = ["ALIASES", "GEOM_TYPES", "GEO_EXTS", "KINDS", "MAX_CAPACITY_KVA", "MAX_CUSTOMERS", "SPECS", "TABLE_EXTS",
-           "Column", "LayerSpec", "county_columns", "readme_table", "reference_markdown"]
+           "Column", "LayerSpec", "aliases_of", "county_columns", "readme_table", "reference_markdown"]
 
 GEO_EXTS = (".geojson", ".json", ".gpkg", ".shp")
 TABLE_EXTS = (".csv", ".txt", ".xlsx", ".xls")
@@ -398,9 +397,12 @@ SPECS: dict[str, LayerSpec] = {s.name: s for s in (
 
 #: Accepted column names per layer, canonical name first (derived from :data:`SPECS`). Matching is
 #: done on :func:`gridplan.io.aliases.normalize_header` of both sides.
-ALIASES: dict[str, dict[str, list[str]]] = {
-    layer: {c.name: list(c.names) for c in spec.fields if not c.derived}
-    for layer, spec in SPECS.items()}
+def aliases_of(spec: LayerSpec) -> dict[str, list[str]]:
+    """The accepted names of every column of one layer read from its file, canonical name first."""
+    return {c.name: list(c.names) for c in spec.fields if not c.derived}
+
+
+ALIASES: dict[str, dict[str, list[str]]] = {layer: aliases_of(spec) for layer, spec in SPECS.items()}
 
 
 # ----------------------------------------------------------------------------- documentation
@@ -427,9 +429,13 @@ def readme_table() -> str:
     rows = ["| file | required | geometry | columns (Chinese aliases accepted) | what |",
             "|---|---|---|---|---|"]
     for spec in SPECS.values():
-        read = [c for c in spec.fields if not c.derived]
+        read = [c for c in spec.fields if not c.derived and c.kind != "coord"]
         need = [_short(c) for c in read if c.required]
         opt = [_short(c) for c in read if not c.required]
+        if any(c.kind == "coord" for c in spec.fields):  # a table's 经度/纬度
+            (need if spec.geom == "point" else opt).insert(
+                1, "`lon`/`lat` (经度/纬度" + ("; a table's" if spec.geom == "point" else ": home")
+                + ")")
         cols = ", ".join(need + ([f"optional {', '.join(opt)}"] if opt else []))
         rows.append(f"| `{spec.name}.*` ({_formats(spec)}) | {'yes' if spec.required else 'no'} | "
                     f"{_GEOMETRY[spec.geom]} | {cols} | {spec.description} |")
@@ -457,7 +463,7 @@ def reference_markdown() -> str:
     """docs/input.md: every layer and column with names, kind, unit, checks and meaning."""
     out = ["# The county folder: every layer and column",
            "",
-           ("Generated from `gridplan/io/schema.py` (`python -m gridplan.io.schema --write`); "
+           ("Generated from `gridplan/io/schema.py` (`python scripts/gen_schema_docs.py`); "
             "`tests/test_schema.py` fails when this file and the schema disagree. Header matching "
             "ignores case, spaces, full-width forms and brackets (`容量(kVA)` = `容量（KVA）` = "
             "`capacity_kva`); the first listed name of two columns meaning the same wins."),
@@ -469,11 +475,13 @@ def reference_markdown() -> str:
                 f"geometry: {_GEOMETRY[spec.geom]}"
                 + (f"; id: `{spec.id_col}`" + ("" if spec.unique_id else " (repeats allowed)")
                    if spec.id_col else "") + ".", "",
-                "| column | kind | required | unit | checks | accepted names | meaning |",
+                "| column | type | required | unit | checks | accepted names | meaning |",
                 "|---|---|---|---|---|---|---|"]
         for c in spec.fields:
             names = "added by loading" if c.derived else " / ".join(c.names)
             req = "—" if c.derived else ("yes" if c.required else "no")
+            if c.kind == "coord":
+                req = "tables: yes" if spec.geom == "point" else "no"
             out.append(f"| `{c.name}` | {KINDS[c.kind]} | {req} | {c.unit or ''} | {_checks(c)} | "
                        f"{names} | {c.description} |")
         out.append("")
@@ -490,11 +498,22 @@ def county_columns(indent: str = "    ") -> str:
         for c in spec.fields:
             if c.kind == "coord":
                 continue
-            note = " (dropped when empty)" if c.drop_if_empty else ""
-            cols.append(f"``{c.name}`` ({KINDS[c.kind]}{note})")
+            cols.append(f"``{c.name}`` ({_county_note(c)})")
         text = ", ".join(cols) + "; " + _GEOMETRY[spec.geom].split(",")[0].replace("`", "") + "."
         lines += [f"{indent}    {line}" for line in _wrap(text, 92 - len(indent))]
     return "\n".join(lines)
+
+
+def _county_note(c: Column) -> str:
+    """``str``, ``str: 城区 / 农村 / 特殊边远``, ``str; only when given``, ``float: <what>``."""
+    note = KINDS[c.kind]
+    if c.kind == "class" and 0 < len(c.values) <= 3:
+        note += ": " + " / ".join(c.values)
+    if c.derived:
+        note += ": " + c.description
+    if c.drop_if_empty:
+        note += "; only when the file has values"
+    return note
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -511,16 +530,16 @@ def _wrap(text: str, width: int) -> list[str]:
 # ----------------------------------------------------------------------------- generated sections
 
 #: Files with generated sections: path (from the repository root) -> (begin, end, renderer).
-BEGIN, END = "<!-- schema:begin (generated by python -m gridplan.io.schema --write) -->", \
+BEGIN, END = "<!-- schema:begin (generated by python scripts/gen_schema_docs.py) -->", \
     "<!-- schema:end -->"
-_DOC_BEGIN, _DOC_END = "    .. schema:begin (generated by python -m gridplan.io.schema --write)", \
+_DOC_BEGIN, _DOC_END = "    .. schema:begin (generated by python scripts/gen_schema_docs.py)", \
     "    .. schema:end"
 
 
 def generated_sections() -> dict[str, tuple[str, str, str]]:
     """Per file (relative to the repository root): begin marker, end marker, expected text."""
     return {"README.md": (BEGIN, END, readme_table()),
-            "gridplan/model.py": (_DOC_BEGIN, _DOC_END, county_columns())}
+            "gridplan/model.py": (_DOC_BEGIN, _DOC_END, f"\n{county_columns()}\n")}
 
 
 def splice(text: str, begin: str, end: str, body: str) -> str:
@@ -547,21 +566,3 @@ def write_docs(root: Path) -> list[Path]:
         ref.write_text(body, encoding="utf-8")
         changed.append(ref)
     return changed
-
-
-def _main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gridplan.io.schema",
-                                 description="Rewrite the documentation generated from the input schema.")
-    ap.add_argument("--write", action="store_true", help="rewrite README.md, docs/input.md and model.py")
-    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
-    args = ap.parse_args(argv)
-    if not args.write:
-        print(reference_markdown())  # noqa: T201 - a developer's command-line tool
-        return 0
-    for path in write_docs(args.root):
-        print(f"rewrote {path}")  # noqa: T201
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
