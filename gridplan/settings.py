@@ -54,7 +54,8 @@ import numpy as np
 from .errors import InputError, Problems
 from .lv.workload import parse_workload
 
-__all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read_params"]
+__all__ = ["COMMITMENT_MINUTES", "SECTION_OF", "WEIGHT_NAMES", "Params", "field_kind", "param", "parse_weight",
+           "read_params"]
 
 #: Repair-arrival commitments by area class (domain primer: 45 / 90 / 120 minutes).
 COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊边远": 120.0}
@@ -303,6 +304,11 @@ def _kind(annotation: object) -> str:
     return {"float": "number", "float|None": "number", "int": "integer", "int|None": "integer",
             "str": "text", "str|None": "text", "bool": "flag", "dict[str,str]": "text table",
             "dict[str,float]": "number table"}.get(text, "any")
+
+
+def field_kind(f: dataclasses.Field[Any]) -> str:
+    """The kind of value a :class:`Params` field holds: number, integer, text, flag or a table."""
+    return _kind(f.type)
 
 
 _KIND_WORDS = {"number": "a number", "integer": "a whole number", "text": "a text in quotes",

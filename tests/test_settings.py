@@ -65,3 +65,39 @@ def test_defaults_are_valid_and_unchanged():
     p = Params()
     assert (p.capacity, p.tolerance, p.scope, p.seed, p.segment_cap_km) == (1500.0, 0.05, "township", 0, 15.0)
     assert read_params(None) == p
+
+
+def test_plan_options_are_derived_from_params():
+    from click.testing import CliRunner
+
+    from gridplan.cli import main
+    from gridplan.cli.options import CLI_PARAMS
+    from gridplan.cli.plan import plan_cmd
+
+    by_name = {p.name: p for p in plan_cmd.params}
+    fields = {f.name: f for f in dataclasses.fields(Params)}
+    for name in CLI_PARAMS:
+        opt = by_name[name]
+        assert list(opt.opts + opt.secondary_opts) == list(fields[name].metadata["cli"])
+        assert opt.help == fields[name].metadata["help"] and opt.default is None
+    # the options the command had before they were derived: same names
+    assert {o for p in plan_cmd.params for o in p.opts} >= {
+        "--coords", "--layer-coords", "--coords-by-layer", "--capacity", "--workload", "--tolerance",
+        "--scope", "--segment-cap-km", "--segment-weight", "--segment-cap", "--hv-owner", "--seed",
+        "--basemap", "--stability"}
+    out = CliRunner().invoke(main, ["plan", "--help"], terminal_width=200).output
+    assert "Maximum workload per manager (grid)." in out and "[township|station]" in out
+
+
+def test_bad_option_values_are_input_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from gridplan.cli import main
+
+    county = tmp_path / "county"
+    county.mkdir()
+    result = CliRunner().invoke(main, ["plan", str(county), "--out", str(tmp_path / "o"),
+                                       "--capacity", "-5", "--tolerance", "3"])
+    assert result.exit_code == 2 and "capacity must be > 0" in result.output
+    assert "tolerance must be in (0, 1)" in result.output
+    assert isinstance(result.exception, SystemExit) and not (tmp_path / "o").exists()
