@@ -115,3 +115,9 @@ def test_a_new_column_is_one_declaration(tmp_path, monkeypatch):
 def test_unknown_column_kinds_are_refused():
     with pytest.raises(ValueError, match="unknown kind"):
         Column("x", "date", description="when")
+
+
+def test_coords_by_layer_knows_every_layer():
+    from gridplan.settings import LAYERS
+
+    assert set(LAYERS) == set(SPECS)
