@@ -577,8 +577,8 @@ def parse_columns(spec: LayerSpec, fr: pd.DataFrame, *, file: str, problems: Pro
         elif col.kind in ("text", "class"):
             fr[col.name] = _clean_text(fr[col.name], col.clean)
             if col.default_from:
-                fr[col.name] = fr[col.name].astype(object).where(fr[col.name].notna(),
-                                                                 fr[col.default_from])
+                text = fr[col.name].astype(object) if col.clean == "none" else fr[col.name]
+                fr[col.name] = text.where(text.notna(), fr[col.default_from])
         else:
             fr[col.name] = _parse_number_column(col, fr, id_col=spec.id_col, file=file,
                                                 problems=problems)
