@@ -10,7 +10,8 @@ Everything here is about *reading* bytes into frames the way the users' files re
   their ``.cpg`` when present; otherwise the ``.dbf`` is decoded as UTF-8 if it can be, else GB18030
   (a superset of GBK).
 - **Headers.** Column names are matched to canonical names through per-layer alias tables
-  (:data:`ALIASES`, kept in :mod:`gridplan.io.aliases` and re-exported here), insensitive to case, spaces, full-width forms and brackets: ``容量(kVA)``,
+  (:data:`ALIASES`, derived from the schema of every layer, :mod:`gridplan.io.schema`,
+  and re-exported here), insensitive to case, spaces, full-width forms and brackets: ``容量(kVA)``,
   ``容量（KVA）`` and ``容量`` all mean ``capacity_kva``. A title row above the header (common in
   exports: "XX供电所台区台账") is skipped: the header is the first of the first ten rows that names
   the most known columns.
@@ -56,6 +57,7 @@ from .aliases import (  # noqa: F401  (re-exported: gridplan.io keeps every name
     normalize_header,
     rename_columns,
 )
+from .schema import GEO_EXTS, TABLE_EXTS
 
 if TYPE_CHECKING:
     from ..model import County
@@ -82,8 +84,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GEO_EXTS = (".geojson", ".json", ".gpkg", ".shp")
-TABLE_EXTS = (".csv", ".txt", ".xlsx", ".xls")
 SHP_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd", ".shp.xml")
 
 class FileKindError(GridplanError):

@@ -99,7 +99,7 @@ from ..errors import InputError, Problem, Problems
 from ..model import County
 from ..settings import Params, read_params
 from . import validate as V
-from .schema import _ATTRS, _GEOM_TYPES, SPECS, LayerSpec
+from .schema import GEOM_TYPES, SPECS, LayerSpec
 
 __all__ = ["SPECS", "LayerSpec", "load_county"]
 
@@ -276,7 +276,7 @@ def _converter(ctx: _Ctx, spec: LayerSpec, declared: CRS | None, file: str) -> t
             if default is not None and default.kind in ("gcj02", "bd09"):
                 ctx.report.append(f"{file}:文件自带坐标系 {declared.to_string()},按其读取,未按 "
                                   f"{default} 转换;若该文件实为 {default},请在 gridplan.toml 的 "
-                                  f"[input.coords_by_layer] 中写 {spec.name} = \"{default}\"")
+                                  f'[input.coords_by_layer] 中写 {spec.name} = "{default}"')
             tr = Transformer.from_crs(declared, 4326, always_xy=True)
             ctx.used[spec.name] = _crs_label(declared)
             return (lambda x, y: tr.transform(x, y)), declared.is_geographic
@@ -324,7 +324,7 @@ def _load_layer(ctx: _Ctx, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame | No
             V.check_ids(frame, spec.id_col, file, ctx.problems)
         else:
             _check_missing_ids(frame, spec.id_col, file, ctx.problems)
-    frame = _ATTRS.get(spec.name, lambda c, f, fr: fr)(ctx, file, frame)
+    frame = _attributes(ctx, spec, file, frame)
     if frame is None:
         return None
     conv = _converter(ctx, spec, rr.crs, file)
@@ -340,10 +340,21 @@ def _load_layer(ctx: _Ctx, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame | No
         return None
     if geom is None:
         return None
-    keep = [c for c in frame.columns if c in (spec.columns + spec.optional + ("_row",))]
+    keep = [c for c in frame.columns if c in (*spec.kept, "_row")]
     keep += [c for c in ("lon", "lat") if c in frame.columns and spec.geom != "home"]
     out = gpd.GeoDataFrame(frame[keep].reset_index(drop=True), geometry=geom, crs=4326)
     return out.drop(columns=[c for c in ("lon", "lat") if c in out.columns])
+
+
+def _attributes(ctx: _Ctx, spec: LayerSpec, file: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Read and check the values of one layer: its own steps around the schema's typed columns."""
+    before, after = V.LAYER_STEPS.get(spec.name, (None, None))
+    if before is not None:
+        frame = before(ctx, file, frame)
+        if frame is None:
+            return None
+    frame = V.parse_columns(spec, frame, file=file, problems=ctx.problems)
+    return after(ctx, file, frame) if after is not None else frame
 
 
 def _check_missing_ids(frame: pd.DataFrame, id_col: str, file: str, problems: Problems) -> None:
@@ -402,11 +413,11 @@ def _geometry(ctx: _Ctx, spec: LayerSpec, frame: gpd.GeoDataFrame, file: str,
     geoms = frame.geometry.to_numpy().copy()
     null = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     types = np.array([g.geom_type if g is not None else "" for g in geoms])
-    wrong = ~null & ~np.isin(types, _GEOM_TYPES[spec.geom])
+    wrong = ~null & ~np.isin(types, GEOM_TYPES[spec.geom])
     if wrong.any():
         found = ", ".join(sorted(set(types[wrong])))
         ctx.problems.add(file, f"{int(wrong.sum())} feature(s) are {found}, not "
-                               f"{' / '.join(_GEOM_TYPES[spec.geom][:2])}",
+                               f"{' / '.join(GEOM_TYPES[spec.geom][:2])}",
                          f"{spec.name} must hold {spec.geom} geometries: export the right layer",
                          rows=V.row_labels(frame, spec.id_col, wrong))
         return None
@@ -547,9 +558,8 @@ def _join_townships(ctx: _Ctx, tr: gpd.GeoDataFrame, town: gpd.GeoDataFrame, idx
             ctx.report.append(f"{file}:{int(differ.sum())} 个台区台账中的所属{word}与其位置不符,"
                               f"已按位置归属")
         tr[col] = new
-    cols = ["transformer_id", "name", "customers", "capacity_kva", "feeder_id", "status",
-            "township_id", "station_id", "village"]
-    cols += [c for c in ("current_manager_id", "current_grid_id", "sales_kwh") if c in tr.columns]
+    cols = [c.name for c in SPECS["transformers"].fields
+            if not c.derived and c.kind != "coord" and (c.name in tr.columns or not c.drop_if_empty)]
     return tr[cols + ["_row", "geometry"]]
 
 
@@ -565,8 +575,7 @@ def _check_managers(ctx: _Ctx, man: gpd.GeoDataFrame, stations: gpd.GeoDataFrame
         log.info("%s: %d station names mapped to ids", file, int(named.sum()))
     V.check_references(man, "station_id", ids, id_col="manager_id", file=file, target=sfile,
                        problems=ctx.problems)
-    cols = ["manager_id", "name", "phone", "station_id", "max_workload", "role", "_row", "geometry"]
-    return man[cols]
+    return man[[*SPECS["managers"].kept, "_row", "geometry"]]
 
 
 def _villages(ctx: _Ctx, vil: gpd.GeoDataFrame, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -725,7 +734,8 @@ def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
                    for p, ok in zip(prefer[name], live) if ok]
         lon, lat = shapely.get_x(pts[live]), shapely.get_y(pts[live])
 
-        def score(x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+        def score(x: np.ndarray, y: np.ndarray,
+                  allowed: list[set[int] | None] = allowed) -> tuple[int, int]:
             mx, my = to_metric.transform(x, y)
             p_idx, t_idx = tree.query(shapely.points(np.column_stack([mx, my])),
                                       predicate="intersects")

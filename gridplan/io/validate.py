@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -25,12 +25,28 @@ import shapely
 
 from .. import coords as _coords
 from ..errors import Problems
-from . import ALIASES, accepted_names
+from ..metrics.response import classify_townships
+from ..people.staff import parse_posts
+from ..settings import Params
+from . import ALIASES, accepted_names, as_ids, parse_numbers
+from .schema import (
+    AREA_CLASSES,
+    CLOSED_WORDS,
+    IN_SERVICE,
+    MAX_CAPACITY_KVA,
+    MAX_CUSTOMERS,
+    OPEN_WORDS,
+    RETIRED,
+    STATION_KINDS,
+    Column,
+    LayerSpec,
+)
 
 __all__ = [
     "AREA_CLASSES",
     "FAR_M",
     "IN_SERVICE",
+    "LAYER_STEPS",
     "MAX_CAPACITY_KVA",
     "MAX_CUSTOMERS",
     "RETIRED",
@@ -38,47 +54,26 @@ __all__ = [
     "assign_townships",
     "check_columns",
     "check_coordinates",
+    "check_counts",
     "check_ids",
     "check_numbers",
     "check_overlaps",
-    "check_counts",
     "check_plausible",
     "check_references",
     "is_retired",
-    "parse_status",
     "parse_area_class",
     "parse_bool",
+    "parse_columns",
+    "parse_status",
     "repair_townships",
     "row_labels",
 ]
 
 log = logging.getLogger(__name__)
 
-AREA_CLASSES = {"城区": "城区", "城市": "城区", "市区": "城区", "城镇": "城区", "urban": "城区",
-                "农村": "农村", "乡村": "农村", "rural": "农村",
-                "特殊边远": "特殊边远", "特殊边远地区": "特殊边远", "边远": "特殊边远",
-                "边远地区": "特殊边远", "remote": "特殊边远"}
-STATION_KINDS = {"供电所": "供电所", "中心供电所": "中心供电所", "中心所": "中心供电所",
-                 "供电服务站": "供电服务站", "服务站": "供电服务站", "station": "供电所",
-                 "central": "中心供电所", "service": "供电服务站"}
-#: Status words that take a 台区 out of the plan (matched as substrings, case-insensitive).
-RETIRED = ("停运", "拆除", "退运", "报废", "注销", "废弃", "已拆", "停用", "停止运行", "未投运",
-           "待投运", "retired", "out of service", "decommissioned", "removed", "inactive",
-           "demolished")
-#: Status words of a 台区 in service (matched as substrings once RETIRED did not match). Any
-#: other non-empty status is an error that lists these and RETIRED; an empty status is in service.
-IN_SERVICE = ("运行", "在运", "投运", "在用", "正常", "备用", "启用", "检修", "active", "in service",
-              "in-service", "running", "normal", "operating")
-
-# Plausibility limits of one 台区 (the README's "Values checked" table says the same). A value
-# above them is a typo or a unit mix-up (kVA for VA, a village total for one 台区): an error.
-#: Most households (customers) one 台区 can serve: a 2,500 kVA transformer at ~0.5 kVA/household.
-MAX_CUSTOMERS = 5_000
-#: Largest distribution transformer capacity of one 台区 (kVA); 10 kV units stop near 2,500 kVA.
-MAX_CAPACITY_KVA = 10_000.0
-_TRUE = {"1", "true", "t", "yes", "y", "是", "常开", "开", "分", "断开", "open", "no"}
-_FALSE = {"0", "false", "f", "n", "否", "常闭", "闭", "合", "闭合", "closed", "nc"}
-_TRUE.discard("no")  # "no" (normally open) is ambiguous with "no" (false): not accepted either way
+# The accepted words and the plausibility limits are declared with their columns in the schema.
+_TRUE = set(OPEN_WORDS)
+_FALSE = set(CLOSED_WORDS)
 #: A point farther than this from every township is "outside the county", not a near miss.
 FAR_M = 10_000.0
 
@@ -252,7 +247,7 @@ def check_coordinates(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, bad: np
         if out.any():
             problems.add(file, f"{int(out.sum())} row(s) have coordinates outside longitude "
                                "-180..180 / latitude -90..90",
-                         "these look like projected metres: set coords = \"gk3\" (or the EPSG code) "
+                         'these look like projected metres: set coords = "gk3" (or the EPSG code) '
                          "in gridplan.toml, or correct the rows", rows=row_labels(frame, id_col, out))
             ok &= ~out
     return x, y, ok
@@ -472,7 +467,7 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
     distance[near[0]] = dist
     tids = row_labels(town, "township_id")
     tnames = [str(n) if isinstance(n, str) and n else t
-              for n, t in zip(town["name"] if "name" in town else tids, tids)]
+              for n, t in zip(town.get("name", tids), tids)]
     labels = np.asarray(row_labels(frame, id_col, np.isin(np.arange(len(pts)), lost)), dtype=object)
     chosen, chosen_d, basis = nearest.copy(), distance.copy(), ["最近乡镇"] * len(lost)
     for k, i in enumerate(lost):
@@ -520,3 +515,196 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
                      "check these coordinates: a typo, a wrong coordinate system (coords in "
                      "gridplan.toml) or a point of another county", rows=rows)
     return out
+
+
+# ----------------------------------------------------------------------------- attributes
+
+class LoadContext(Protocol):
+    """What the attribute steps of one load read and add to (the loader's context)."""
+
+    params: Params
+    problems: Problems
+    report: list[str]
+
+
+def _clean_text(values: pd.Series, how: str) -> pd.Series:
+    """Texts as a schema column says: ``blank`` (stripped, empty -> None), ``strip``, ``none``."""
+    if how == "none":
+        return values
+    blank = how == "blank"
+
+    def one(v: object) -> object:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None
+        return str(v).strip() or None if blank else str(v).strip()
+    return values.map(one)
+
+
+def _parse_number_column(col: Column, fr: pd.DataFrame, *, id_col: str | None, file: str,
+                         problems: Problems) -> np.ndarray:
+    """Read one ``number`` / ``count`` column and record its problems; return the values to keep."""
+    vals, bad = parse_numbers(fr[col.name], thousands=col.thousands)
+    check_numbers(fr, vals, bad, column=col.name, id_col=id_col, file=file, problems=problems,
+                  required=col.filled, minimum=col.minimum)
+    if col.kind == "count":
+        check_counts(fr, vals, column=col.name, id_col=id_col, file=file, problems=problems)
+    if col.maximum is not None:
+        check_plausible(fr, vals, column=col.name, maximum=col.maximum, unit=col.unit or "",
+                        id_col=id_col, file=file, problems=problems)
+    if col.kind != "count":
+        return vals
+    ok = np.isfinite(vals) & (vals >= (col.minimum or 0))
+    if col.maximum is not None:
+        ok &= vals <= col.maximum
+    return np.where(ok, np.round(np.where(ok, vals, 0)), 0).astype(np.int64)
+
+
+def parse_columns(spec: LayerSpec, fr: pd.DataFrame, *, file: str, problems: Problems) -> pd.DataFrame:
+    """Read the ids, texts and numbers of one layer as its schema declares, checking them.
+
+    Ids become text (:func:`gridplan.io.as_ids`), texts are cleaned (and an empty one may take
+    another column's value, ``default_from``), numbers are parsed from text and checked
+    (non-numeric, infinite, missing when ``filled``, below ``minimum``, whole for a ``count``,
+    above ``maximum``); every fault is one problem naming the rows. ``class`` columns are only
+    cleaned: their words are read by the layer's step in :data:`LAYER_STEPS`. Columns declared
+    ``drop_if_empty`` are dropped when no row has a value.
+    """
+    for col in spec.fields:
+        if col.derived or col.kind in ("coord", "flag") or col.name not in fr.columns:
+            continue
+        if col.kind == "id":
+            fr[col.name] = as_ids(fr[col.name])
+        elif col.kind in ("text", "class"):
+            fr[col.name] = _clean_text(fr[col.name], col.clean)
+            if col.default_from:
+                text = fr[col.name].astype(object) if col.clean == "none" else fr[col.name]
+                fr[col.name] = text.where(text.notna(), fr[col.default_from])
+        else:
+            fr[col.name] = _parse_number_column(col, fr, id_col=spec.id_col, file=file,
+                                                problems=problems)
+    empty = [c.name for c in spec.fields if c.drop_if_empty and c.name in fr.columns
+             and fr[c.name].isna().all()]
+    return fr.drop(columns=empty) if empty else fr
+
+
+def _before_transformers(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame | None:
+    """Statuses: an unknown one is a problem; retired 台区 are left out (and counted)."""
+    retired, unknown = parse_status(fr["status"])
+    if unknown.any():
+        vals = fr.loc[unknown, "status"].astype(str).tolist()
+        ctx.problems.add(file, f"{int(unknown.sum())} 台区 have an unknown status (运行状态)",
+                         "write a status gridplan knows — in service: " + "、".join(IN_SERVICE)
+                         + "; retired (left out of the plan): " + "、".join(RETIRED)
+                         + " — or leave it empty (in service)",
+                         rows=[f"{r} ({v!r})" for r, v in
+                               zip(row_labels(fr, "transformer_id", unknown), vals)])
+    if retired.any():
+        ctx.report.append(f"{file}:已排除 {int(retired.sum())} 个停运/拆除台区")
+        fr = fr.loc[~retired].reset_index(drop=True)
+    if len(fr) == 0:
+        ctx.problems.add(file, "the ledger has no 台区 in service"
+                         + (f" (all {int(retired.sum())} are retired)" if retired.any() else ""),
+                         "add the 台区 in service (运行) to the ledger")
+        return None
+    return fr
+
+
+def _townships(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """Area classes (given, else from the name, else the default) and the serving station."""
+    cls, bad = parse_area_class(fr["area_class"], ctx.params.area_class)
+    if bad.any():
+        vals = fr.loc[bad, "area_class"].astype(str).tolist()
+        ctx.problems.add(file, f"{int(bad.sum())} township(s) have an unknown area_class",
+                         "use 城区, 农村 or 特殊边远 (or leave it empty for the default "
+                         f"{ctx.params.area_class})",
+                         rows=[f"{r} ({v})" for r, v in zip(row_labels(fr, "township_id", bad), vals)])
+    given = fr["area_class"].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
+                                 and str(v).strip() != "").to_numpy(dtype=bool)
+    fr["area_class"], fr["class_source"] = classify_townships(
+        fr["name"], pd.Series(cls, index=fr.index).where(given), default=ctx.params.area_class)
+    missing = fr["station_id"].isna().to_numpy()
+    if missing.any():
+        ctx.problems.add(file, f"{int(missing.sum())} township(s) have no station_id",
+                         "fill in the 供电所 that serves each township",
+                         rows=row_labels(fr, "township_id", missing))
+    return fr
+
+
+def _stations(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """Station kinds (供电所 / 中心供电所 / 供电服务站) and the parents of service stations."""
+    kinds = []
+    bad = np.zeros(len(fr), dtype=bool)
+    for i, v in enumerate(fr["kind"].tolist()):
+        key = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().lower()
+        kinds.append(STATION_KINDS.get(key, "供电所"))
+        bad[i] = key != "" and key not in STATION_KINDS
+    if bad.any():
+        ctx.problems.add(file, f"{int(bad.sum())} station(s) have an unknown kind",
+                         "use 供电所, 中心供电所 or 供电服务站", rows=row_labels(fr, "station_id", bad))
+    fr["kind"] = kinds
+    check_references(fr, "parent_id", fr["station_id"].dropna(), id_col="station_id", file=file,
+                     target=file, problems=ctx.problems)
+    return fr
+
+
+def _managers(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """Every manager has a station; roles (岗位) are known posts."""
+    missing = fr["station_id"].isna().to_numpy()
+    if missing.any():
+        ctx.problems.add(file, f"{int(missing.sum())} manager(s) have no station_id",
+                         "fill in the 供电所 of each manager", rows=row_labels(fr, "manager_id", missing))
+    fr["role"], bad_role = parse_posts(fr["role"])
+    if bad_role.any():
+        ctx.problems.add(file, f"{int(bad_role.sum())} manager(s) have an unknown role (岗位)",
+                         "write 高压 (HV staff, owns 10 kV segments), 台区经理 / 低压, 所长, 内勤 / 综合 "
+                         "or 营业厅 / 柜台, or leave it empty",
+                         rows=row_labels(fr, "manager_id", bad_role))
+    return fr
+
+
+def _switches(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """``normally_open`` read as yes/no."""
+    val, bad = parse_bool(fr["normally_open"])
+    if bad.any():
+        ctx.problems.add(file, f"{int(bad.sum())} switch(es) have an unreadable normally_open",
+                         "write 是/否, 常开/常闭, true/false or 1/0", rows=row_labels(fr, "switch_id", bad))
+    fr["normally_open"] = val
+    return fr
+
+
+def _feeders(ctx: LoadContext, file: str, fr: pd.DataFrame) -> pd.DataFrame:
+    """One row per feeder or per line section: every row of a feeder names the same substation.
+
+    Sections that leave ``substation_id`` empty take the one their feeder's other rows name.
+    """
+    named = fr.loc[fr["feeder_id"].notna() & fr["substation_id"].notna(), ["feeder_id", "substation_id"]]
+    subs = named.drop_duplicates().groupby("feeder_id", sort=True)["substation_id"].agg(sorted)
+    conflict = subs[subs.map(len) > 1]
+    if len(conflict):
+        ctx.problems.add(file, f"{len(conflict)} feeder(s) name more than one substation_id across "
+                               "their rows (line sections)",
+                         "give every section of a feeder the substation_id it leaves from "
+                         "(or split it into feeders with their own feeder_id)",
+                         rows=[f"{fid} ({', '.join(v)})" for fid, v in conflict.items()])
+    one = subs[subs.map(len) == 1].map(lambda v: v[0])
+    fill = fr["substation_id"].isna() & fr["feeder_id"].isin(one.index)
+    if fill.any():
+        fr.loc[fill, "substation_id"] = fr.loc[fill, "feeder_id"].map(one)
+        logging.getLogger("gridplan.io.load").info(
+            "%s: substation_id of %d section row(s) taken from their feeder's other rows",
+            file, int(fill.sum()))
+    return fr
+
+
+Step = Callable[[LoadContext, str, pd.DataFrame], "pd.DataFrame | None"]
+
+#: Per layer, the steps that read what a schema cannot declare: ``(before, after)``
+#: :func:`parse_columns` (``before`` may drop rows, e.g. retired 台区; returning None stops).
+LAYER_STEPS: dict[str, tuple[Step | None, Step | None]] = {
+    "townships": (None, _townships),
+    "stations": (None, _stations),
+    "transformers": (_before_transformers, None),
+    "managers": (None, _managers),
+    "switches": (None, _switches),
+    "feeders": (None, _feeders),
+}
