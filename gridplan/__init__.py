@@ -6,13 +6,14 @@ Township boundaries, stations and the transformer-area (台区) ledger go in; se
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import _compat  # noqa: E402,F401 - deprecated aliases of the old module paths
 from .errors import GridplanError, InfeasibleError, InputError, Problem  # noqa: E402
 from .model import County  # noqa: E402
 from .pipeline import Plan, plan  # noqa: E402
 from .settings import Params, read_params  # noqa: E402
+from . import render  # noqa: F401 - registers the pages stage outputs hold (gridplan.pages)
 
 
 def load_county(path, **kwargs):

@@ -243,7 +243,8 @@ def _boxes_at(cand: np.ndarray, w: float, h: float) -> np.ndarray:
 def _leaders_ok(a: tuple[float, float], boxes: np.ndarray, placed: Sequence[Box],
                 lines: np.ndarray, gap: float) -> np.ndarray:
     """Mask over candidate ``boxes`` (n, 4): the box crosses no leader of ``lines``, and its own
-    leader from ``a`` (:func:`leader_segment`) crosses no box of ``placed`` and no leader."""
+    leader from ``a`` (:func:`leader_segment`) crosses no box of ``placed`` and no leader.
+    """
     ex = np.minimum(np.maximum(a[0], boxes[:, 0]), boxes[:, 2])
     ey = np.minimum(np.maximum(a[1], boxes[:, 1]), boxes[:, 3])
     segs = np.column_stack([np.full(len(boxes), a[0]), np.full(len(boxes), a[1]), ex, ey])
@@ -259,7 +260,8 @@ def _leaders_ok(a: tuple[float, float], boxes: np.ndarray, placed: Sequence[Box]
 def _clear_outside(solid: BaseGeometry, cand: np.ndarray, w: float, h: float, a: tuple[float, float],
                    placed: list[Box], leaders: np.ndarray, frame: Box, gap: float) -> np.ndarray:
     """Mask of candidate centres whose box is in ``frame``, clear of ``placed`` and of ``solid``
-    and whose leader from ``a`` crosses nothing (the cheap tests first, on fewer candidates)."""
+    and whose leader from ``a`` crosses nothing (the cheap tests first, on fewer candidates).
+    """
     ok = _free(cand, w, h, placed, frame, gap)
     idx = np.flatnonzero(ok)
     if len(idx):
