@@ -8,11 +8,13 @@ writes it (as the ``diff`` page of :mod:`gridplan.pages`). Self-contained and of
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from branca.element import Figure
 
 from .. import pages
 from ..replan.diff import PlanDiff, changed_grid_layers
@@ -113,7 +115,7 @@ def diff_map_html(d: PlanDiff, *, basemap: str = "osm", cdn: bool = False) -> st
                        marker=folium.CircleMarker(radius=5, weight=1, color="#222", fill=True,
                                                   fill_color=colour, fill_opacity=0.9),
                        tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(m)
-    root = m.get_root()
+    root = cast("Figure", m.get_root())
     root.header.add_child(folium.Element(f"<style>{POPUP_CSS}</style>"))
     root.html.add_child(folium.Element(_panel(d)))
     folium.LayerControl(collapsed=False).add_to(m)

@@ -10,11 +10,12 @@ and lists the counties that failed with their error. Every name is escaped.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import branca.colormap as cm
 import folium
+from branca.element import Figure
 from shapely.geometry import shape
 
 from .. import pages
@@ -57,12 +58,12 @@ def overview_map(result: ManyResult, *, maps: bool = True) -> folium.Map:
             _county_shape(c, cmap(v), maps=has_map).add_to(group)
         group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    bounds = _bounds([c.outline for c in shaped])
+    bounds = _bounds([c.outline for c in shaped if c.outline])
     if bounds:
         m.fit_bounds(bounds)
     legend = [(f"网格数 {by_grids.vmin:.0f} → {by_grids.vmax:.0f}", by_grids),
               (f"变异系数 0 → {by_cv.vmax:.2f} (越小越均衡)", by_cv)]
-    root = m.get_root()
+    root = cast("Figure", m.get_root())
     root.header.add_child(folium.Element(f"<style>{POPUP_CSS}</style>"))
     root.html.add_child(folium.Element(_panel(result, legend)))
     return m
