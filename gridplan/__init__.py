@@ -7,7 +7,11 @@ Township boundaries, stations and the transformer-area (台区) ledger go in; se
 from __future__ import annotations
 
 # _compat: deprecated aliases of the old module paths; output: the writer behind Plan.to_file
-from . import _compat, output  # noqa: F401
+from . import (  # noqa: F401
+           _compat,
+           output,
+           render,
+)
 from ._version import __version__
 from .errors import GridplanError, InfeasibleError, InputError, Problem
 from .io.load import load_county

@@ -14,6 +14,9 @@ Three kinds of county, cheapest first:
     ``../shared/data/townships`` with synthetic stations and seeded 台区 inside the villages;
     skipped, with the reason, when ``../shared`` is absent (a user's clone).
 
+``chromium`` is a headless Debian Chromium driven by Playwright (one per test module), for the
+browser tests of the map and the editor; skipped, with the reason, without either.
+
 ``sample_dir`` / ``sample_county`` are the shipped sample county (``geodata/sample``), its folder
 and a loaded copy (loaded once per session; each test gets its own deep copy, so a test may
 change it). Tests that take more than a few seconds carry ``@pytest.mark.slow``: ``-m "not slow"``
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "geodata" / "sample"
 SHARED = ROOT.parent / "shared" / "data"
 REAL_COUNTIES = ("10002_宜蘭縣", "10015_花蓮縣", "10009_雲林縣", "10014_台東縣")
+CHROMIUM = Path("/usr/bin/chromium")
+#: Headless, and nothing that would reach the network on its own.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture
@@ -98,3 +105,24 @@ def _sample_county_once() -> Any:
 def sample_county(_sample_county_once: Any) -> Any:
     """The sample county, loaded once per session; a deep copy per test."""
     return copy.deepcopy(_sample_county_once)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A launched headless Chromium (a Playwright ``Browser``), shared by the tests of a module."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        sync_playwright = None
+    if sync_playwright is None or not CHROMIUM.exists():
+        pytest.skip("needs playwright and /usr/bin/chromium (apt-get install chromium; the test "
+                    "command installs both)")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    except BaseException:
+        pw.stop()
+        raise
+    yield browser
+    browser.close()
+    pw.stop()

@@ -55,7 +55,7 @@ import shapely
 from gridplan import coords
 
 __all__ = ["CHINA_OSM", "COUNTIES", "SHARED", "TOWNS", "Truth", "make_china_osm_county",
-           "make_real_county"]
+           "make_real_county", "station_groups"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS = SHARED / "townships"
@@ -86,7 +86,7 @@ class Truth:
     townships: gpd.GeoDataFrame | None = None
 
 
-def _station_groups(towns: gpd.GeoDataFrame) -> list[str]:
+def station_groups(towns: gpd.GeoDataFrame) -> list[str]:
     """Station of every township: groups of 2-3 touching townships, greedily in TOWNCODE order."""
     station = [""] * len(towns)
     geoms = towns.geometry.to_numpy()
@@ -247,7 +247,7 @@ def make_real_county(tmp: Path, code: str, *, variant: str | None = None, seed: 
     vil = gpd.read_file(TOWNS / f"{code}_villages.geojson").sort_values("VILLCODE").reset_index(drop=True)
     towns = gpd.GeoDataFrame({"township_id": raw["TOWNCODE"], "name": raw["TOWNNAME"]},
                              geometry=raw.geometry, crs=4326).to_crs(_BUILD_CRS)
-    towns["station_id"] = _station_groups(towns)
+    towns["station_id"] = station_groups(towns)
     towns, islets = _drop_islets(towns)
     vil = vil.to_crs(_BUILD_CRS)
     truth = Truth()

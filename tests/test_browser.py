@@ -16,22 +16,11 @@ from gridplan.render import assets
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 LAYERS = ["服务网格", "乡镇", "10kV线路", "开关", "台区", "供电所"]  # drawing order
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover
-    sync_playwright = None
-
-if sync_playwright is None or not CHROMIUM.exists():
-    pytest.skip("needs playwright and /usr/bin/chromium (apt-get install chromium; the test "
-                "command installs both)", allow_module_level=True)
 if assets.missing_assets():
     pytest.skip("offline map assets not installed: run scripts/fetch_assets.sh",
                 allow_module_level=True)
@@ -50,11 +39,10 @@ JS_MAP = "Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[
 
 
 class Browser:
-    """One Chromium for the module; each ``open`` gets a fresh offline page."""
+    """One Chromium for the module (the ``chromium`` fixture); each ``open`` gets a fresh offline page."""
 
-    def __init__(self) -> None:
-        self._pw = sync_playwright().start()
-        self.browser = self._pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
 
     def open(self, html_file: Path, *, width: int = 1200, height: int = 800) -> dict[str, Any]:
         ctx = self.browser.new_context(viewport={"width": width, "height": height})
@@ -79,16 +67,10 @@ class Browser:
         page.wait_for_timeout(300)  # canvas redraw after fitBounds
         return state
 
-    def close(self) -> None:
-        self.browser.close()
-        self._pw.stop()
-
 
 @pytest.fixture(scope="module")
-def browser():
-    b = Browser()
-    yield b
-    b.close()
+def browser(chromium: Any) -> Browser:
+    return Browser(chromium)
 
 
 @pytest.fixture(scope="module")

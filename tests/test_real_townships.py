@@ -17,36 +17,15 @@ import pytest
 import shapely
 from _invariants import assert_grids_connected, assert_plan_invariants, split_grids
 from click.testing import CliRunner
+from realcounty import TOWNS, station_groups
 
 from gridplan.cli import main
 from gridplan.pipeline import read_plan
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOWNS = SHARED / "townships"
 COUNTIES = ["10002_宜蘭縣", "10015_花蓮縣"]
 
 pytestmark = pytest.mark.skipif(not TOWNS.exists(),
                                 reason="../shared/data not present (only in the dev workspace)")
-
-
-def _stations(towns: gpd.GeoDataFrame) -> list[str]:
-    """Station of every township: groups of 2-3 touching townships, greedily in TOWNCODE order."""
-    station = [""] * len(towns)
-    geoms = towns.geometry.to_numpy()
-    n = 0
-    for i in range(len(towns)):
-        if station[i]:
-            continue
-        n += 1
-        group = [i]
-        for j in range(len(towns)):
-            if len(group) == 3:
-                break
-            if not station[j] and j not in group and shapely.intersects(geoms[i], geoms[j]):
-                group.append(j)
-        for j in group:
-            station[j] = f"S{n:02d}"
-    return station
 
 
 def _points_in(poly: shapely.Geometry, k: int, rng: np.random.Generator) -> list[shapely.Point]:
@@ -67,7 +46,7 @@ def make_real_county(tmp: Path, code: str, *, seed: int = 0) -> Path:
     folder = tmp / code
     folder.mkdir()
     towns = gpd.GeoDataFrame({"township_id": towns["TOWNCODE"], "name": towns["TOWNNAME"],
-                              "station_id": _stations(towns)}, geometry=towns.geometry, crs=4326)
+                              "station_id": station_groups(towns)}, geometry=towns.geometry, crs=4326)
     towns.to_file(folder / "townships.geojson", driver="GeoJSON")
     first = towns.drop_duplicates("station_id")
     gpd.GeoDataFrame({"station_id": first["station_id"], "name": first["name"] + "供电所"},

@@ -1,23 +1,20 @@
-"""Maps of a plan: the interactive ``map.html`` (:mod:`.map`) and print wall maps (:mod:`.wallmap`).
+"""Every map, popup and print of gridplan.
 
-``make_map`` and ``save_map`` are imported lazily so that importing :mod:`gridplan.render` (for the
-wall map, say) does not load folium.
+- :mod:`.map`: the interactive ``map.html`` of a plan (Folium/Leaflet, offline); its layers in
+  :mod:`._layers`, controls in :mod:`._controls`, page script in :mod:`._ui`;
+- :mod:`.popups`: the one popup/tooltip builder every page uses;
+- :mod:`.compare`: the merge scenario's report, before | after map and candidates pages;
+- :mod:`.diff_map`: the map of a plan diff; :mod:`.province_map`: the province overview;
+- :mod:`.wallmap` (+ ``_wall_*``, :mod:`.fonts`): print wall maps; :mod:`.board`: notice boards;
+- :mod:`.assets`: the vendored web assets pages embed.
+
+Importing this package registers the pages that stage outputs hold (:mod:`gridplan.pages`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from . import compare, diff_map, province_map  # noqa: F401 - register their pages
+from .map import make_map, map_html, save_map
+from .wallmap import render_wallmap
 
 __all__ = ["make_map", "map_html", "render_wallmap", "save_map"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "render_wallmap":
-        from .wallmap import render_wallmap
-
-        return render_wallmap
-    if name in __all__:
-        from . import map as _map
-
-        return getattr(_map, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,8 @@ from folium.template import Template
 
 from ..errors import Problems
 from ..metrics.kpi import coverage_line
-from ._layers import GRID_PALETTE, RADIUS_MAX, RADIUS_MIN, RADIUS_REF, esc
+from ._layers import GRID_PALETTE, RADIUS_MAX, RADIUS_MIN, RADIUS_REF
+from .popups import esc
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None) -> Non
         if not tianditu_key:
             p = Problems()
             p.add("basemap", "the 天地图 (tianditu) basemap needs a key, and none is set",
-                  "put tianditu_key = \"...\" under [map] in gridplan.toml (a free key from "
+                  'put tianditu_key = "..." under [map] in gridplan.toml (a free key from '
                   "console.tianditu.gov.cn), or use basemap osm, amap or none")
             p.raise_if_any()
         tiles = [(_TIANDITU.format(layer=layer, key=tianditu_key),

@@ -8,7 +8,6 @@ properties as HTML.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ import pandas as pd
 import shapely
 
 from ..coords import shift_for_tiles
+from .popups import esc, number, popup_html
 
 log = logging.getLogger(__name__)
 
@@ -35,46 +35,6 @@ SEGMENT_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab
 RADIUS_MIN, RADIUS_MAX, RADIUS_REF = 2.0, 8.0, 400.0  # small enough to read a whole county
 #: 10 kV segments: dark line colours drawn over a white casing, unlike any grid fill.
 SEGMENT_LINE = ("#1a1a1a", "#8b1a1a", "#0b3d91", "#5b2a86", "#0f5e2e", "#7a4a00")
-
-#: Popup rows (property, label) of a grid and of a 台区; rows without a value are left out.
-GRID_FIELDS = (("grid_id", "网格"), ("manager", "台区经理"), ("phone", "电话"),
-               ("customers", "户数"), ("n_transformers", "台区数"), ("hv_km", "高压线路 (km)"),
-               ("balance", "工作量与均值之比"), ("townships", "乡镇"), ("villages", "村"),
-               ("flags", "提示"))
-TR_FIELDS = (("name", "名称"), ("id", "编号"), ("capacity", "容量 (kVA)"), ("customers", "户数"),
-             ("feeder", "线路"), ("grid", "网格"), ("manager", "台区经理"), ("phone", "电话"), ("snapped", "位置"))
-
-
-#: Characters that also need escaping: folium writes some texts into JavaScript template literals.
-_JS_UNSAFE = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "\n": " ", "\r": " "})
-
-
-def esc(value: Any) -> str:
-    """HTML-escape one value for a popup, tooltip or search list ("" for missing).
-
-    Besides ``& < > " '``, backquote, dollar and backslash become entities too: folium puts
-    tooltip text inside a JavaScript template literal, where they would be code.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return html.escape(str(value), quote=True).translate(_JS_UNSAFE)
-
-
-def _num(value: Any, digits: int = 2) -> float | int | None:
-    """A JSON-safe number (None for missing)."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(f) or math.isinf(f):
-        return None
-    return int(f) if digits == 0 else round(f, digits)
-
 
 def _col(gdf: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
     """Column ``name`` or a column of ``default``."""
@@ -171,10 +131,10 @@ def grid_properties(grids: gpd.GeoDataFrame, fills: dict[str, str]) -> list[dict
             "manager": name,
             "manager_id": esc(row.get("manager_id")),
             "phone": esc(row.get("phone")),
-            "customers": _num(row.get("customers"), 0),
-            "n_transformers": _num(row.get("n_transformers"), 0),
-            "hv_km": _num(row.get("hv_km"), 2),
-            "balance": _num(row.get("balance"), 2),
+            "customers": number(row.get("customers"), 0),
+            "n_transformers": number(row.get("n_transformers"), 0),
+            "hv_km": number(row.get("hv_km"), 2),
+            "balance": number(row.get("balance"), 2),
             "townships": esc(row.get("townships")),
             "villages": esc(row.get("villages")),
             "flags": esc(row.get("flags")),
@@ -233,8 +193,8 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
         props.append({
             "id": esc(row.get("transformer_id")),
             "name": name,
-            "capacity": _num(row.get("capacity_kva"), 0),
-            "customers": _num(row.get("customers"), 0),
+            "capacity": number(row.get("capacity_kva"), 0),
+            "customers": number(row.get("customers"), 0),
             "feeder": esc(row.get("feeder_id")),
             "grid": esc(row.get("grid_id")),
             "manager": manager,
@@ -272,14 +232,15 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
         props = []
         for i, row in enumerate(_records(segs)):
             name, phone = owners.get(row.get("manager_id"), (None, None))
-            tip = _tip([("分段", esc(row.get("segment_id"))), ("线路", esc(row.get("feeder_id"))),
-                        ("负责人", esc(name) or esc(row.get("manager_id"))), ("电话", esc(phone)),
-                        ("长度", _unit(_num(row.get("length_km"), 2), " km")),
-                        ("台区数", _unit(_num(row.get("transformers"), 0), "")),
-                        ("网格", esc(row.get("grid_id")))])
+            tip = popup_html([("分段", row.get("segment_id")), ("线路", row.get("feeder_id")),
+                              ("负责人", name if esc(name) else row.get("manager_id")),
+                              ("电话", phone),
+                              ("长度", _unit(number(row.get("length_km"), 2), " km")),
+                              ("台区数", number(row.get("transformers"), 0)),
+                              ("网格", row.get("grid_id"))])
             props.append({
                 "segment": esc(row.get("segment_id")), "feeder": esc(row.get("feeder_id")),
-                "km": _num(row.get("length_km"), 2), "n": _num(row.get("transformers"), 0),
+                "km": number(row.get("length_km"), 2), "n": number(row.get("transformers"), 0),
                 "grid": esc(row.get("grid_id")), "manager_id": esc(row.get("manager_id")),
                 "owner": esc(name), "phone": esc(phone), "tip": tip,
                 "style": {"color": SEGMENT_LINE[colours[i] % len(SEGMENT_LINE)],
@@ -291,7 +252,7 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
                                                        "opacity": 0.9}}] * len(segs))
     elif feeders is not None and len(feeders):
         props = [{"feeder": esc(f), "name": esc(n),
-                  "tip": _tip([("线路", esc(f)), ("名称", esc(n))]),
+                  "tip": popup_html([("线路", f), ("名称", n)]),
                   "style": {"color": "#555555", "weight": 2.5, "opacity": 0.9}}
                  for f, n in zip(_col(feeders, "feeder_id"), _col(feeders, "name"))]
         data = feature_collection(to_display(feeders, basemap=basemap, simplify_m=simplify_m), props)
@@ -309,11 +270,6 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
 
 def _unit(value: float | None, unit: str) -> str:
     return "" if value is None else f"{value:g}{unit}"
-
-
-def _tip(rows: list[tuple[str, str]]) -> str:
-    """Tooltip HTML from (label, escaped value) pairs, leaving out empty values."""
-    return "<br>".join(f"{k}：<b>{v}</b>" for k, v in rows if v not in (None, ""))
 
 
 def village_layer(villages: gpd.GeoDataFrame | None, *, basemap: str,
@@ -377,11 +333,13 @@ def switch_layer(switches: gpd.GeoDataFrame | None, *, basemap: str) -> folium.F
     for sid, op in zip(_col(switches, "switch_id"), is_open):
         style = ({"radius": 5, "color": "#d62728", "weight": 2.5, "fillColor": "#ffffff"} if op
                  else {"radius": 3, "color": "#222222", "weight": 1, "fillColor": "#222222"})
-        props.append({"id": esc(sid), "state": "常开（联络）" if op else "常闭", "style": style})
+        state = "常开（联络）" if op else "常闭"
+        props.append({"id": esc(sid), "state": state, "style": style,
+                      "tip": popup_html([("开关", sid), ("状态", state)])})
     fg = folium.FeatureGroup(name="开关", show=True)
     data = feature_collection(to_display(switches, basemap=basemap), props)
     gj = _geojson(data, name="开关", marker=folium.CircleMarker(radius=3, fill=True, fill_opacity=1))
-    folium.GeoJsonTooltip(fields=["id", "state"], aliases=["开关", "状态"]).add_to(gj)
+    folium.GeoJsonTooltip(fields=["tip"], labels=False).add_to(gj)
     gj.add_to(fg)
     return fg
 
@@ -407,6 +365,6 @@ def station_layer(stations: gpd.GeoDataFrame, *, basemap: str) -> folium.Feature
                                                        br="50%" if service else "3px",
                                                        ch="站" if service else "所"),
                               icon_size=(22, 22), icon_anchor=(11, 11))
-        tip = f"<b>{esc(row.get('name'))}</b><br>{esc(kind)}"
+        tip = popup_html([("类型", kind)], title=row.get("name"))
         folium.Marker([pt.y, pt.x], icon=icon, tooltip=folium.Tooltip(tip)).add_to(fg)
     return fg

@@ -1,7 +1,7 @@
 """The map's own interactive parts, in one script: labels, search, popups, legend, tool fixes.
 
 Everything here runs in the page after folium's layers are created (the element is added to the
-map after them). Texts passed in are already HTML-escaped in Python (:func:`._layers.esc`): the
+map after them). Texts passed in are already HTML-escaped in Python (:func:`.popups.esc`): the
 script puts them in ``innerHTML`` of labels, popups and the result list, never anything raw.
 
 - **Labels**: manager names (and, from station zoom in, phones) on the grids; township names
@@ -109,6 +109,8 @@ _CSS = """
 .gp-pop th { text-align: left; padding-right: 8px; color: #444; font-weight: normal;
   white-space: nowrap; vertical-align: top; }
 .gp-pop td { font-weight: bold; }
+.gp-pop caption { text-align: left; font-weight: bold; padding-bottom: 2px; }
+.gp-pop td.note { color: #b00020; }
 </style>
 """
 

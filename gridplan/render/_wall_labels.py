@@ -199,21 +199,28 @@ def segments_hit_boxes(segs: np.ndarray, boxes: np.ndarray, pad: float = 0.0) ->
 
 def segments_cross(seg: tuple[float, float, float, float], others: np.ndarray) -> np.ndarray:
     """Mask: segment ``seg`` meets (crosses or touches) each of ``others`` (m, 4)."""
+    return segments_cross_many(np.asarray([seg], dtype=float), others)[0]
+
+
+def segments_cross_many(segs: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(n, m) mask: segment i of ``segs`` (n, 4) meets (crosses or touches) segment j of ``others``."""
+    s = np.asarray(segs, dtype=float).reshape(-1, 4)
     o = np.asarray(others, dtype=float).reshape(-1, 4)
-    ax, ay, bx, by = seg
+    ax, ay, bx, by = (s[:, k:k + 1] for k in range(4))
+    ox0, oy0, ox1, oy1 = (o[None, :, k] for k in range(4))
 
     def orient(px, py, qx, qy, rx, ry):
         return np.sign((qx - px) * (ry - py) - (qy - py) * (rx - px))
 
-    d1 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], ax, ay)
-    d2 = orient(o[:, 0], o[:, 1], o[:, 2], o[:, 3], bx, by)
-    d3 = orient(ax, ay, bx, by, o[:, 0], o[:, 1])
-    d4 = orient(ax, ay, bx, by, o[:, 2], o[:, 3])
+    d1 = orient(ox0, oy0, ox1, oy1, ax, ay)
+    d2 = orient(ox0, oy0, ox1, oy1, bx, by)
+    d3 = orient(ax, ay, bx, by, ox0, oy0)
+    d4 = orient(ax, ay, bx, by, ox1, oy1)
     proper = (d1 * d2 < 0) & (d3 * d4 < 0)
     # collinear or touching cases: fall back to the boxes of the two segments overlapping
     touch = ((d1 == 0) | (d2 == 0) | (d3 == 0) | (d4 == 0)) & \
-        (np.minimum(o[:, 0], o[:, 2]) <= max(ax, bx)) & (min(ax, bx) <= np.maximum(o[:, 0], o[:, 2])) & \
-        (np.minimum(o[:, 1], o[:, 3]) <= max(ay, by)) & (min(ay, by) <= np.maximum(o[:, 1], o[:, 3]))
+        (np.minimum(ox0, ox1) <= np.maximum(ax, bx)) & (np.minimum(ax, bx) <= np.maximum(ox0, ox1)) & \
+        (np.minimum(oy0, oy1) <= np.maximum(ay, by)) & (np.minimum(ay, by) <= np.maximum(oy0, oy1))
     return proper | touch
 
 
@@ -222,49 +229,96 @@ def _coords(seg: LineString) -> tuple[float, float, float, float]:
     return (x0, y0, x1, y1)
 
 
-def _leader_ok(seg: LineString, b: Box, placed: Sequence[Box], leaders: Sequence[LineString],
-               gap: float) -> bool:
-    """Tell whether box ``b`` crosses no leader and its leader ``seg`` no box and no leader."""
-    s4 = _coords(seg)
-    if leaders:
-        lines = np.array([_coords(ln) for ln in leaders])
-        if segments_hit_boxes(lines, np.array([b]), gap / 2).any():
-            return False
-        if segments_cross(s4, lines).any():
-            return False
-    return not (placed and segments_hit_boxes(np.array([s4]), np.asarray(placed), gap / 4).any())
+def _leader_array(leaders: Sequence[LineString]) -> np.ndarray:
+    """The leader lines as an (m, 4) array of segments."""
+    return np.array([_coords(ln) for ln in leaders], dtype=float).reshape(-1, 4)
+
+
+def _boxes_at(cand: np.ndarray, w: float, h: float) -> np.ndarray:
+    """(n, 4) boxes of size ``w`` x ``h`` centred on the (n, 2) points ``cand`` (as :func:`_box_at`)."""
+    return np.column_stack([cand[:, 0] - w / 2, cand[:, 1] - h / 2,
+                            cand[:, 0] + w / 2, cand[:, 1] + h / 2])
+
+
+def _leaders_ok(a: tuple[float, float], boxes: np.ndarray, placed: Sequence[Box],
+                lines: np.ndarray, gap: float) -> np.ndarray:
+    """Mask over candidate ``boxes`` (n, 4): the box crosses no leader of ``lines``, and its own
+    leader from ``a`` (:func:`leader_segment`) crosses no box of ``placed`` and no leader.
+    """
+    ex = np.minimum(np.maximum(a[0], boxes[:, 0]), boxes[:, 2])
+    ey = np.minimum(np.maximum(a[1], boxes[:, 1]), boxes[:, 3])
+    segs = np.column_stack([np.full(len(boxes), a[0]), np.full(len(boxes), a[1]), ex, ey])
+    ok = np.ones(len(boxes), dtype=bool)
+    if len(lines):
+        ok &= ~segments_hit_boxes(lines, boxes, gap / 2).any(axis=0)
+        ok &= ~segments_cross_many(segs, lines).any(axis=1)
+    if placed:
+        ok &= ~segments_hit_boxes(segs, np.asarray(placed, dtype=float), gap / 4).any(axis=1)
+    return ok
+
+
+def _clear_outside(solid: BaseGeometry, cand: np.ndarray, w: float, h: float, a: tuple[float, float],
+                   placed: list[Box], leaders: np.ndarray, frame: Box, gap: float) -> np.ndarray:
+    """Mask of candidate centres whose box is in ``frame``, clear of ``placed`` and of ``solid``
+    and whose leader from ``a`` crosses nothing (the cheap tests first, on fewer candidates).
+    """
+    ok = _free(cand, w, h, placed, frame, gap)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        b = _boxes_at(cand[idx], w, h)
+        keep = ~shapely.intersects(solid, shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        idx, b = idx[keep], b[keep]
+    if len(idx):
+        keep = _leaders_ok(a, b, placed, leaders, gap)
+        idx = idx[keep]
+    out = np.zeros(len(cand), dtype=bool)
+    out[idx] = True
+    return out
 
 
 def _try_outside(req: LabelRequest, anchor: Point, size: tuple[float, float], scale: float,
                  placed: list[Box], leaders: list[LineString], frame: Box, gap: float,
                  avoid: Sequence[BaseGeometry], compact: bool) -> tuple[float, Placement] | None:
-    """Best position outside the polygon with a leader line: (cost, placement), or None."""
+    """Best position outside the polygon with a leader line: (cost, placement), or None.
+
+    Along each direction the first free spot (stepping out from the anchor) is a candidate; the
+    cheapest candidate (distance, plus the other grids it covers) wins. Every spot of every
+    direction is tested at once (numpy), in the same order and with the same tests as one by one.
+    """
     w, h = size
     solid = req.polygon.buffer(gap)
     shapely.prepare(solid)
     step = max(min(w, h) / 2.0, 1e-9)
     reach = math.hypot(w, h) * 4 + math.sqrt(max(req.polygon.area, 0.0)) * 2
-    best: tuple[float, Placement] | None = None
+    radii: list[float] = []
+    r = step
+    while r <= reach:
+        radii.append(r)
+        r += step
+    if not radii:
+        return None
+    after = np.array(radii[1:] + [r])  # the distance the cost counts (one step further out)
+    rs = np.array(radii)
     a = (anchor.x, anchor.y)
-    for deg in _DIRECTIONS:
-        dx, dy = math.cos(math.radians(deg)), math.sin(math.radians(deg))
-        r = step
-        while r <= reach:
-            x, y = anchor.x + dx * r, anchor.y + dy * r
-            b = _box_at(x, y, w, h)
-            r += step
-            if solid.intersects(box(*b)):
-                continue
-            if not _inside(frame, b) or _collides(b, placed, gap):
-                continue
-            if not _leader_ok(leader_segment(a, b), b, placed, leaders, gap):
-                continue
-            bb = box(*b)
-            cover = sum(g.intersection(bb).area for g in avoid if g.intersects(bb))
-            cost = r + 2.0 * cover / max(h, 1e-9)
-            if best is None or cost < best[0]:
-                best = (cost, Placement(req.key, x, y, scale, a, True, b, compact))
-            break
+    dirs = [math.radians(deg) for deg in _DIRECTIONS]
+    dx = np.array([math.cos(t) for t in dirs])[:, None]
+    dy = np.array([math.sin(t) for t in dirs])[:, None]
+    cand = np.column_stack([(anchor.x + dx * rs).ravel(), (anchor.y + dy * rs).ravel()])
+    ok = _clear_outside(solid, cand, w, h, a, placed, _leader_array(leaders), frame, gap)
+    ok = ok.reshape(len(dirs), len(rs))
+    best: tuple[float, Placement] | None = None
+    for d in range(len(dirs)):
+        hit = np.flatnonzero(ok[d])
+        if not len(hit):
+            continue
+        k = int(hit[0])
+        x, y = float(cand[d * len(rs) + k, 0]), float(cand[d * len(rs) + k, 1])
+        b = _box_at(x, y, w, h)
+        bb = box(*b)
+        cover = sum(g.intersection(bb).area for g in avoid if g.intersects(bb))
+        cost = float(after[k]) + 2.0 * cover / max(h, 1e-9)
+        if best is None or cost < best[0]:
+            best = (cost, Placement(req.key, x, y, scale, a, True, b, compact))
     return best
 
 
@@ -281,16 +335,16 @@ def _try_anywhere(req: LabelRequest, anchor: Point, size: tuple[float, float],
     cand = np.column_stack([gx.ravel(), gy.ravel()])
     d = np.hypot(cand[:, 0] - anchor.x, cand[:, 1] - anchor.y)
     cand = cand[np.lexsort((cand[:, 1], cand[:, 0], d))]
-    free = cand[_free(cand, w, h, placed, frame, gap)]
+    free = cand[_free(cand, w, h, placed, frame, gap)][:4000]
     solid = req.polygon.buffer(gap)
+    shapely.prepare(solid)
     a = (anchor.x, anchor.y)
-    for x, y in free[:4000]:
-        b = _box_at(float(x), float(y), w, h)
-        if solid.intersects(box(*b)):
-            continue
-        if _leader_ok(leader_segment(a, b), b, placed, leaders, gap):
-            return Placement(req.key, float(x), float(y), 1.0, a, True, b, True)
-    return None
+    hit = np.flatnonzero(_clear_outside(solid, free, w, h, a, placed, _leader_array(leaders),
+                                        frame, gap))
+    if not len(hit):
+        return None
+    x, y = float(free[hit[0], 0]), float(free[hit[0], 1])
+    return Placement(req.key, x, y, 1.0, a, True, _box_at(x, y, w, h), True)
 
 
 def place_labels(requests: Sequence[LabelRequest], *, frame: Box,

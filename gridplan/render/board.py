@@ -33,8 +33,9 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from ..errors import Problems
-from ..files import OutputFile, open_output_file
-from ._wall_layout import PAPER_MM, format_phone, mm_pt, text_width_em
+from ..files import OutputFile
+from ._print import check_station_and_size, print_output, print_path
+from ._wall_layout import PAPER_MM, format_phone, grid_colours, mm_pt, text_width_em
 from .fonts import embed_truetype, find_cjk_font
 
 __all__ = ["BOARD_SIZES", "COMMITMENT_MIN", "DUTIES", "Board", "board_figures", "fit_name",
@@ -63,7 +64,8 @@ class Board:
 def fit_name(name: str, width_in: float, *, max_pt: float, min_pt: float,
              max_lines: int = 3) -> tuple[str, float]:
     """Fit ``name`` into ``width_in`` inches: one line from ``max_pt`` down to ``min_pt``, else
-    wrapped into up to ``max_lines`` lines at the largest size that fits (never truncated)."""
+    wrapped into up to ``max_lines`` lines at the largest size that fits (never truncated).
+    """
     em = max(text_width_em(name), 1.0)
     size = width_in * 72 / em
     if size >= min_pt:
@@ -80,14 +82,7 @@ def fit_name(name: str, width_in: float, *, max_pt: float, min_pt: float,
 
 def _check(plan: Any, station_id: str, size: str, photos: Path | None, out: Path | None) -> None:
     problems = Problems()
-    grids = plan.grids
-    if "station_id" not in grids.columns or not (grids["station_id"].astype(str) == station_id).any():
-        known = sorted(map(str, grids["station_id"].dropna().unique())) if "station_id" in grids else []
-        problems.add("plan grids", f"station {station_id!r} has no grids in this plan",
-                     f"pass one of the plan's stations: {', '.join(known[:30]) or '(none)'}")
-    if size not in BOARD_SIZES:
-        problems.add("board", f"paper size {size!r} is not supported",
-                     f"use one of {', '.join(BOARD_SIZES)}")
+    check_station_and_size(problems, plan, station_id, size, sizes=BOARD_SIZES, what="board")
     if photos is not None and not photos.is_dir():
         problems.add(str(photos), "the photo folder does not exist",
                      "pass a folder holding one photo per manager named by 工号, e.g. M0042.jpg")
@@ -175,8 +170,6 @@ def board_figures(plan: Any, *, station_id: str, size: str = "A4", photos: str |
                   fault_phone: str = "95598", complaint_phone: str = "95598",
                   date: dt.date | str | None = None, font_path: str | None = None) -> Board:
     """Draw the notice board of one station (see :func:`render_board`); nothing is written."""
-    from ._wall_layout import grid_colours
-
     station_id, size = str(station_id), str(size).upper()
     photos = Path(photos) if photos is not None else None
     _check(plan, station_id, size, photos, None)
@@ -314,28 +307,18 @@ def render_board(plan: Any, *, station_id: str, size: str = "A4", photos: str | 
     gridplan.InputError
         Unknown station or size, missing photo folder, not a .pdf (all listed at once).
     """
-    target = out if isinstance(out, OutputFile) else None
-    out = target.path if target is not None else Path(out)
-    _check(plan, str(station_id), str(size).upper(), Path(photos) if photos else None, out)
+    path = print_path(out)
+    _check(plan, str(station_id), str(size).upper(), Path(photos) if photos else None, path)
     board = board_figures(plan, station_id=station_id, size=size, photos=photos,
                           fault_phone=fault_phone, complaint_phone=complaint_phone, date=date,
                           font_path=font_path)
     from matplotlib.backends.backend_pdf import PdfPages
 
-    owned = target is None
-    if target is None:  # same rules as the wall map: never replaces a file gridplan did not write
-        target = open_output_file(out, command="render_board")
-    try:
-        with matplotlib.rc_context(_RC), PdfPages(target.tmp, metadata={
-                "Title": "网格化服务公示牌", "Creator": "gridplan", "CreationDate": None}) as pdf:
-            for f in board.pages:
-                pdf.savefig(f, facecolor="white")
-        target.commit()
-    except BaseException:
-        if owned:
-            target.close(failed=True)
-        raise
-    if owned:
-        target.close()
-    log.info("notice board of %s written to %s (%d page(s))", station_id, out, len(board.pages))
-    return out
+    # same rules as the wall map: never replaces a file gridplan did not write
+    with print_output(out, command="render_board") as target, matplotlib.rc_context(_RC), \
+            PdfPages(target.tmp, metadata={"Title": "网格化服务公示牌", "Creator": "gridplan",
+                                           "CreationDate": None}) as pdf:
+        for f in board.pages:
+            pdf.savefig(f, facecolor="white")
+    log.info("notice board of %s written to %s (%d page(s))", station_id, path, len(board.pages))
+    return path

@@ -16,11 +16,27 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
+from .. import pages
+from ..errors import Problems
+from ..scenarios.comparison import (
+    CANDIDATE_HEADERS,
+    COMMITMENT_HEADERS,
+    COMPARISON_HEADERS,
+    MAX_P95_INCREASE,
+    MAX_SERVICE_POINTS,
+    SITE_HEADERS,
+    STAFF_HEADERS,
+    WORSE_HEADERS,
+    site_table,
+)
 from . import _controls, assets
-from ._layers import GRID_PALETTE, esc, feature_collection, greedy_colours, to_display
+from ._layers import GRID_PALETTE, feature_collection, greedy_colours, to_display
+from .popups import POPUP_CSS, esc, popup_html
 
 if TYPE_CHECKING:
+    from ..model import County
     from ..pipeline import Plan
     from ..scenarios import Scenario
 
@@ -54,10 +70,10 @@ th { background: #ddebf7; } td.t, th.t { text-align: left; }
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{_STYLE}</style></head>"
-            f"<body><div class=\"wrap\">{body}</div></body></html>\n")
+            f'<body><div class="wrap">{body}</div></body></html>\n')
 
 
 def _fmt(v: Any) -> str:
@@ -86,7 +102,7 @@ def _table(df: pd.DataFrame, headers: dict[str, str], *, text_cols: tuple[str, .
                 cls = "up" if val > 0 else "down"
                 cells.append(f"<td class=\"{cls}\">{'+' if val > 0 else ''}{_fmt(val)}</td>")
                 continue
-            cells.append(f"<td class=\"{cls}\">{_fmt(val)}</td>")
+            cells.append(f'<td class="{cls}">{_fmt(val)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -125,20 +141,11 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
     needed and the managers' travel; the proposed service points; then the details (every
     affected township, the 台区 that worsen most, county figures, 台区 beyond commitment).
     """
-    from ..scenarios.comparison import (
-        COMMITMENT_HEADERS,
-        COMPARISON_HEADERS,
-        SITE_HEADERS,
-        STAFF_HEADERS,
-        WORSE_HEADERS,
-        site_table,
-    )
-
     county = sc.before.plan.county
     title = f"{county.name} 供电所合并方案评估"
     parts = [f"<h1>{esc(title)}</h1>"]
     cls = _VERDICT_CLASS.get(sc.verdict, "")
-    parts.append(f"<p class=\"verdict {cls}\">结论：<b>{esc(sc.verdict)}</b></p><ul>"
+    parts.append(f'<p class="verdict {cls}">结论：<b>{esc(sc.verdict)}</b></p><ul>'
                  + "".join(f"<li>{esc(r)}</li>" for r in sc.reasons) + "</ul>")
     ab = _absorbed_table(sc)
     absorbed = ab[ab["township_id"].isin(sc.absorbed_townships)]
@@ -165,7 +172,7 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
     parts.append("<h2>供电服务站建议</h2>")
     sp = sc.service_points
     if sp is None:
-        parts.append("<p class=\"ok\">合并后所有台区均在承诺时间内，无需新设服务站。</p>")
+        parts.append('<p class="ok">合并后所有台区均在承诺时间内，无需新设服务站。</p>')
     else:
         parts.append(f"<p>合并后 {sp.beyond_before} 个台区超出承诺时间；在 {sp.candidates} 个候选站点"
                      f"（撤并供电所、乡镇驻地、候选站点文件）中，最少设 <b>{len(sp.sites)}</b> 个服务站"
@@ -179,8 +186,8 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
     if len(sites):
         parts.append(_table(sites, SITE_HEADERS, text_cols=("answer", "point_id", "name", "kind")))
     if with_map:
-        parts.append("<p><a href=\"compare.html\">合并前后对比地图（左：合并前，右：合并后；含供电所辖区与建议服务站）</a> · "
-                     "<a href=\"before/map.html\">合并前规划图</a> · <a href=\"after/map.html\">合并后规划图</a></p>")
+        parts.append('<p><a href="compare.html">合并前后对比地图（左：合并前，右：合并后；含供电所辖区与建议服务站）</a> · '
+                     '<a href="before/map.html">合并前规划图</a> · <a href="after/map.html">合并后规划图</a></p>')
     parts.append("<h2>明细：合并范围内全部乡镇</h2>")
     detail = {c: COMPARISON_HEADERS[c] for c in ("township_id", "township", "transformers", "customers",
                                                 "p95_before", "p95_after", "max_before", "max_after",
@@ -205,9 +212,9 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
                                     "minutes_before": "合并前（分钟）", "new": "合并造成"},
                             text_cols=("transformer_id", "name", "township_id", "area_class", "point_name")))
         if len(b) > max_rows:
-            parts.append(f"<p class=\"small\">仅列出前 {max_rows} 个，完整清单见 beyond.csv。</p>")
+            parts.append(f'<p class="small">仅列出前 {max_rows} 个，完整清单见 beyond.csv。</p>')
     else:
-        parts.append("<p class=\"ok\">无。</p>")
+        parts.append('<p class="ok">无。</p>')
     parts.append(f"<h2>变动的网格（{len(sc.changed_grids)} 个）</h2>"
                  f"<p>{esc('、'.join(sc.changed_grids)) or '无'}</p>")
     prm = sc.after.plan.params
@@ -219,15 +226,13 @@ def report_html(sc: Scenario, *, with_map: bool = True, max_rows: int = 300) -> 
 
 def candidates_html(df: pd.DataFrame, *, county_name: str = "", params: Any = None) -> str:
     """The ranked merge candidates as a short report (Chinese, self-contained)."""
-    from ..scenarios.comparison import CANDIDATE_HEADERS, MAX_P95_INCREASE, MAX_SERVICE_POINTS
-
     title = f"{county_name} 相邻供电所合并候选方案".strip()
     counts = df["verdict"].value_counts() if len(df) else pd.Series(dtype=int)
     parts = [f"<h1>{esc(title)}</h1>",
-             f"<p>共评估 {len(df)} 对相邻供电所：可合并 {int(counts.get('可合并', 0))} 对，"
+             (f"<p>共评估 {len(df)} 对相邻供电所：可合并 {int(counts.get('可合并', 0))} 对，"
              f"需设服务站 {int(counts.get('需设服务站', 0))} 对，不宜合并 {int(counts.get('不宜合并', 0))} 对。"
-             "<a href=\"candidates_map.html\">候选方案地图</a></p>",
-             ("<p class=\"small\">结论：无新增超时台区且并入乡镇95%到达时间增加不超过 "
+             '<a href="candidates_map.html">候选方案地图</a></p>'),
+             ('<p class="small">结论：无新增超时台区且并入乡镇95%到达时间增加不超过 '
               f"{MAX_P95_INCREASE:g} 分钟为“可合并”；否则，若最多 {MAX_SERVICE_POINTS} 个供电服务站"
               "（候选：撤并供电所、乡镇驻地、候选站点文件）即可使新增超时台区全部满足承诺，为“需设服务站”；"
               "其余为“不宜合并”。得分 = 10×释放岗位 − 200×新增超时台区占比 − 并入乡镇95%到达时间最大增加（分钟）"
@@ -240,9 +245,41 @@ def candidates_html(df: pd.DataFrame, *, county_name: str = "", params: Any = No
     parts.append(_table(df, headers, text_cols=("verdict", "reasons", "into_name", "absorbed_name",
                                                 "worst_township", "service_point_sites")))
     if params is not None:
-        parts.append(f"<p class=\"small\">车速 {params.speed_kmh:g} km/h，绕行系数 {params.detour_factor:g}；"
+        parts.append(f'<p class="small">车速 {params.speed_kmh:g} km/h，绕行系数 {params.detour_factor:g}；'
                      "完整数据见 candidates.csv / candidates.xlsx。</p>")
     return _page(title, "".join(parts))
+
+
+# --------------------------------------------------------------------------- the Leaflet pages
+
+#: The head every Leaflet page here starts with (Leaflet from the CDN, inlined unless ``cdn``), the
+#: popup style, and the top bar; each page's template goes on from its own styles.
+_PAGE_HEAD = """<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>__TITLE__</title>
+<link rel="stylesheet" href="__CSS__"/>
+<script src="__JS__"></script>
+<style>
+html, body { height: 100%; margin: 0; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
+#bar { height: 34px; line-height: 34px; padding: 0 10px; background: #f4f2ec; font-size: 14px; }
+__POPUP_CSS__
+"""
+
+
+def _leaflet_page(template: str, *, title: str, header: str, data: Any, cdn: bool,
+                  tiles: dict[str, str] | None = None) -> str:
+    """A complete page: :data:`_PAGE_HEAD` + ``template`` with the title, the top bar (``header``,
+    HTML), the data and tiles as embedded JSON; Leaflet embedded unless ``cdn``.
+    """
+    page = ((_PAGE_HEAD + template).replace("__TITLE__", esc(title))
+            .replace("__POPUP_CSS__", POPUP_CSS).replace("__HEADER__", header)
+            .replace("__RED__", _CHANGED).replace("__CSS__", _LEAFLET_CSS)
+            .replace("__JS__", _LEAFLET_JS).replace("__TILES__", _js(tiles))
+            .replace("__DATA__", _js(data)))
+    if not cdn:
+        page = assets.inline_assets(page, {_LEAFLET_JS: "leaflet", _LEAFLET_CSS: "leaflet_css"})
+    return page
 
 
 # --------------------------------------------------------------------------- the side-by-side map
@@ -256,9 +293,9 @@ def _grid_data(p: Plan, highlight: set[str], *, basemap: str) -> dict[str, Any]:
     props = []
     for i, r in grids.iterrows():
         hit = str(r["grid_id"]) in highlight
-        tip = (f"<b>{esc(r['grid_id'])}</b><br>供电所：{esc(names.get(str(r['station_id']), r['station_id']))}"
-               f"<br>台区经理：{esc(r.get('manager_name'))}<br>户数：{esc(r.get('customers'))}"
-               + ("<br><b>（有变动）</b>" if hit else ""))
+        tip = popup_html([("供电所", names.get(str(r["station_id"]), r["station_id"])),
+                          ("台区经理", r.get("manager_name")), ("户数", r.get("customers"))],
+                         title=r["grid_id"], note="（有变动）" if hit else None)
         props.append({"tip": tip, "fill": GRID_PALETTE[colours[i] % len(GRID_PALETTE)], "hit": hit})
     return feature_collection(to_display(grids, basemap=basemap, simplify_m=SIMPLIFY_M), props)
 
@@ -277,7 +314,7 @@ def _territories(p: Plan, *, basemap: str) -> dict[str, Any]:
         return {"type": "FeatureCollection", "features": []}
     terr = t.dissolve("station_id", aggfunc={"name": lambda v: "、".join(map(str, v))}).reset_index()
     names = p.county.stations.set_index(p.county.stations["station_id"].astype(str))["name"]
-    tips = [f"<b>{esc(names.get(r.station_id, r.station_id))}</b> 辖区<br>乡镇：{esc(r.name)}"
+    tips = [popup_html([("乡镇", r.name)], title=f"{names.get(r.station_id, r.station_id)} 辖区")
             for r in terr.itertuples(index=False)]
     return feature_collection(to_display(terr, basemap=basemap, simplify_m=SIMPLIFY_M),
                               [{"tip": tip} for tip in tips])
@@ -292,10 +329,13 @@ def _service_point_data(sc: Scenario, *, basemap: str) -> dict[str, Any]:
             continue
         for i, r in sp.sites.reset_index(drop=True).iterrows():
             mine = sp.response[sp.response["point_id"] == r["point_id"]]["minutes"]
-            tips.append(f"<b>建议供电服务站：{esc(r['name'])}</b>（{esc(label)}，{esc(r['kind'])}）<br>"
-                        f"最近服务台区 {int(r['transformers_served'])} 个，其中恢复达标 {int(r['newly_within'])} 个"
-                        + (f"<br>这些台区抢修到达：平均 {mine.mean():.0f}、最长 {mine.max():.0f} 分钟"
-                           if len(mine) else ""))
+            tips.append(popup_html(
+                [("方案", label), ("类型", r["kind"]),
+                 ("最近服务台区", f"{int(r['transformers_served'])} 个"),
+                 ("其中恢复达标", f"{int(r['newly_within'])} 个"),
+                 ("抢修到达（平均）", f"{mine.mean():.0f} 分钟" if len(mine) else None),
+                 ("抢修到达（最长）", f"{mine.max():.0f} 分钟" if len(mine) else None)],
+                title=f"建议供电服务站：{r['name']}"))
             feats.append(sp.sites.iloc[[i]])
     if not feats:
         return {"type": "FeatureCollection", "features": []}
@@ -303,37 +343,34 @@ def _service_point_data(sc: Scenario, *, basemap: str) -> dict[str, Any]:
                        basemap=basemap)
 
 
+def _beyond_tip(r: pd.Series, mins: pd.DataFrame, fixed: pd.Series | None) -> str:
+    """Popup of a 台区 beyond its commitment: minutes, commitment, minutes with the service points."""
+    t = str(r["transformer_id"])
+    after = None if fixed is None else fixed.get(t, float("nan"))
+    return popup_html([("抢修到达", f"{mins.at[t, 'minutes']:.0f} 分钟"),
+                       ("承诺", f"{mins.at[t, 'commitment']:g} 分钟"),
+                       ("设服务站后", None if after is None or pd.isna(after) else f"{after:.0f} 分钟")],
+                      title=f"{t} {'' if pd.isna(r.get('name')) else r.get('name')}".strip())
+
+
 def _side(p: Plan, rt: pd.DataFrame, highlight: set[str], *, basemap: str,
           with_points: pd.DataFrame | None = None) -> dict[str, Any]:
     st = p.county.stations
-    st_tips = [f"<b>{esc(r['name'])}</b>（{esc(r.get('kind'))}）<br>{esc(r['station_id'])}"
+    st_tips = [popup_html([("类型", r.get("kind")), ("编号", r["station_id"])], title=r["name"])
                for _, r in st.iterrows()]
     tr = p.transformers
     beyond_ids = set(rt.loc[rt["beyond"], "transformer_id"])
     far = tr[tr["transformer_id"].astype(str).isin(beyond_ids)]
     mins = rt.set_index("transformer_id")
     fixed = with_points.set_index("transformer_id")["minutes"] if with_points is not None else None
-    far_tips = [f"<b>{esc(r['transformer_id'])} {esc(r.get('name'))}</b><br>抢修到达 "
-                f"{mins.at[str(r['transformer_id']), 'minutes']:.0f} 分钟（承诺 "
-                f"{mins.at[str(r['transformer_id']), 'commitment']:g} 分钟）"
-                + ("" if fixed is None else f"<br>设服务站后 {fixed.get(str(r['transformer_id']), float('nan')):.0f} 分钟")
-                for _, r in far.iterrows()]
+    far_tips = [_beyond_tip(r, mins, fixed) for _, r in far.iterrows()]
     return {"territories": _territories(p, basemap=basemap),
             "grids": _grid_data(p, highlight, basemap=basemap),
             "stations": _point_data(st, st_tips, basemap=basemap),
             "beyond": _point_data(far, far_tips, basemap=basemap)}
 
 
-_MAP_TEMPLATE = """<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>__TITLE__</title>
-<link rel="stylesheet" href="__CSS__"/>
-<script src="__JS__"></script>
-<style>
-html, body { height: 100%; margin: 0; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
-#bar { height: 34px; line-height: 34px; padding: 0 10px; background: #f4f2ec; font-size: 14px; }
-#maps { display: flex; height: calc(100% - 34px); }
+_MAP_TEMPLATE = """#maps { display: flex; height: calc(100% - 34px); }
 .pane { flex: 1; position: relative; border-left: 2px solid #888; }
 .pane .map { position: absolute; inset: 0; background: #f4f2ec; }
 .label { position: absolute; top: 8px; left: 50px; z-index: 1000; background: #fff; padding: 3px 8px;
@@ -417,8 +454,6 @@ def compare_map_html(sc: Scenario, *, basemap: str | None = "osm", cdn: bool | N
     elif base == "tianditu":
         key = getattr(params, "tianditu_key", None)
         if not key:
-            from ..errors import Problems
-
             p = Problems()
             p.add("basemap", "the 天地图 (tianditu) basemap needs a key, and none is set",
                   "put tianditu_key under [map] in gridplan.toml, or use basemap osm, amap or none")
@@ -440,13 +475,8 @@ def compare_map_html(sc: Scenario, *, basemap: str | None = "osm", cdn: bool | N
               f"红框：变动的网格（左图为参与合并的网格） · 黑色虚线：供电所辖区 · 红点：超出抢修承诺时间的台区 · "
               f"黄点：供电所/服务站 · 蓝点：建议新设的供电服务站（悬停看到达时间）"
               + ("" if tiles is None else " · 底图需联网"))
-    page = (_MAP_TEMPLATE.replace("__TITLE__", esc(f"{county.name} 合并前后对比"))
-            .replace("__HEADER__", header).replace("__RED__", _CHANGED)
-            .replace("__CSS__", _LEAFLET_CSS).replace("__JS__", _LEAFLET_JS)
-            .replace("__TILES__", _js(tiles)).replace("__DATA__", _js(data)))
-    if not cdn:
-        page = assets.inline_assets(page, {_LEAFLET_JS: "leaflet", _LEAFLET_CSS: "leaflet_css"})
-    return page
+    return _leaflet_page(_MAP_TEMPLATE, title=f"{county.name} 合并前后对比", header=header,
+                         data=data, tiles=tiles, cdn=cdn)
 
 
 def _js(obj: Any) -> str:
@@ -457,16 +487,7 @@ def _js(obj: Any) -> str:
 
 # --------------------------------------------------------------------------- the candidates map
 
-_CAND_TEMPLATE = """<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>__TITLE__</title>
-<link rel="stylesheet" href="__CSS__"/>
-<script src="__JS__"></script>
-<style>
-html, body { height: 100%; margin: 0; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
-#bar { height: 34px; line-height: 34px; padding: 0 10px; background: #f4f2ec; font-size: 14px; }
-#map { height: calc(100% - 34px); background: #f4f2ec; }
+_CAND_TEMPLATE = """#map { height: calc(100% - 34px); background: #f4f2ec; }
 </style></head><body>
 <div id="bar">__HEADER__</div><div id="map"></div>
 <script>
@@ -488,7 +509,7 @@ if (b.isValid()) { m.fitBounds(b); } else { m.setView([0, 0], 2); }
 """
 
 
-def candidates_map_html(df: pd.DataFrame, county: Any, *, cdn: bool | None = None) -> str:
+def candidates_map_html(df: pd.DataFrame, county: County, *, cdn: bool | None = None) -> str:
     """A map of the candidate merges: a line between the two stations of each pair, coloured by
     verdict (green 可合并, orange 需设服务站, red 不宜合并), over the station territories.
 
@@ -506,8 +527,6 @@ def candidates_map_html(df: pd.DataFrame, county: Any, *, cdn: bool | None = Non
     str
         The complete HTML page (offline unless ``cdn``).
     """
-    import shapely
-
     if cdn is None:
         cdn = not getattr(county.params, "offline_assets", True)
     t = county.townships[["station_id", "name", "geometry"]].copy()
@@ -524,23 +543,27 @@ def candidates_map_html(df: pd.DataFrame, county: Any, *, cdn: bool | None = Non
             continue
         lines.append(shapely.LineString([a, b]))
         props.append({"colour": _VERDICT_COLOUR.get(r.verdict, "#555"),
-                      "tip": f"<b>{int(r.rank)}. {esc(r.absorbed_name)} → {esc(r.into_name)}</b><br>"
-                             f"结论：{esc(r.verdict)}（得分 {float(r.score):.1f}）<br>{esc(r.reasons)}"})
+                      "tip": popup_html([("结论", r.verdict), ("得分", f"{float(r.score):.1f}"),
+                                         ("理由", r.reasons)],
+                                        title=f"{int(r.rank)}. {r.absorbed_name} → {r.into_name}")})
     pairs = gpd.GeoDataFrame(geometry=lines, crs=county.crs)
-    terr_tips = [{"tip": f"<b>{esc(names.get(r.station_id, r.station_id))}</b><br>{esc(r.name)}"}
+    terr_tips = [{"tip": popup_html([("乡镇", r.name)], title=names.get(r.station_id, r.station_id))}
                  for r in terr.itertuples(index=False)]
-    st_tips = [f"<b>{esc(r['name'])}</b><br>{esc(r['station_id'])}" for _, r in county.stations.iterrows()]
+    st_tips = [popup_html([("编号", r["station_id"])], title=r["name"])
+               for _, r in county.stations.iterrows()]
     data = {"territories": feature_collection(to_display(terr, basemap="none", simplify_m=SIMPLIFY_M),
                                               terr_tips),
             "pairs": feature_collection(to_display(pairs, basemap="none"), props) if lines
             else {"type": "FeatureCollection", "features": []},
             "stations": _point_data(county.stations, st_tips, basemap="none")}
-    header = (f"<b>{esc(county.name)}</b> 相邻供电所合并候选：<span style=\"color:#1b7f3b\">■ 可合并</span> "
-              f"<span style=\"color:#e08a00\">■ 需设服务站</span> <span style=\"color:#b00020\">■ 不宜合并</span>"
+    header = (f'<b>{esc(county.name)}</b> 相邻供电所合并候选：<span style="color:#1b7f3b">■ 可合并</span> '
+              f'<span style="color:#e08a00">■ 需设服务站</span> <span style="color:#b00020">■ 不宜合并</span>'
               " · 悬停看理由与得分")
-    page = (_CAND_TEMPLATE.replace("__TITLE__", esc(f"{county.name} 合并候选地图"))
-            .replace("__HEADER__", header).replace("__CSS__", _LEAFLET_CSS).replace("__JS__", _LEAFLET_JS)
-            .replace("__DATA__", _js(data)))
-    if not cdn:
-        page = assets.inline_assets(page, {_LEAFLET_JS: "leaflet", _LEAFLET_CSS: "leaflet_css"})
-    return page
+    return _leaflet_page(_CAND_TEMPLATE, title=f"{county.name} 合并候选地图", header=header,
+                         data=data, cdn=cdn)
+
+
+pages.register("scenario_report", report_html)
+pages.register("scenario_map", compare_map_html)
+pages.register("candidates", candidates_html)
+pages.register("candidates_map", candidates_map_html)

@@ -28,6 +28,7 @@ from folium.plugins import Fullscreen, MeasureControl
 from ..coords import tiles_are_gcj02
 from ..files import write_text_atomic
 from . import _controls, _layers, _ui, assets
+from .popups import GRID_FIELDS, TR_FIELDS, esc
 
 if TYPE_CHECKING:
     from ..pipeline import Plan
@@ -153,7 +154,6 @@ def _owners(plan: Plan) -> dict[str, tuple[Any, Any]]:
 
 def _ui_config(plan: Plan, county: Any, base: str) -> dict[str, Any]:
     """Label lists and popup fields for :class:`gridplan.render._ui.MapUI` (texts escaped)."""
-    esc = _layers.esc
     grids = plan.grids.sort_values("grid_id") if "grid_id" in plan.grids.columns else plan.grids
     grid_labels = []
     if len(grids):
@@ -175,8 +175,8 @@ def _ui_config(plan: Plan, county: Any, base: str) -> dict[str, Any]:
                           if not math.isnan(lat) and esc(n)]
     return {"grid_labels": grid_labels, "town_labels": town_labels,
             "village_labels": village_labels,
-            "grid_fields": [list(f) for f in _layers.GRID_FIELDS],
-            "tr_fields": [list(f) for f in _layers.TR_FIELDS]}
+            "grid_fields": [list(f) for f in GRID_FIELDS],
+            "tr_fields": [list(f) for f in TR_FIELDS]}
 
 
 def map_html(m: folium.Map) -> str:

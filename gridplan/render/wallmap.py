@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from shapely.geometry import box as shp_box
 
-from .. import __version__
+from .._version import __version__
 from ..errors import Problems
-from ..files import OutputFile, open_output_file
+from ..files import OutputFile
+from ._print import check_station_and_size, print_output, print_path
 from ._wall_layout import PAPER_MM, Layout, grid_colours, page_layout
 from ._wall_map import MapPanel, StationLayers, draw_map
 from ._wall_side import TEXT, _phone_lines, draw_roster_page, draw_sidebar, draw_title, roster_rows
@@ -77,14 +79,7 @@ class WallMap:
 def _check(plan: Any, station_id: str, size: str, orientation: str, language: str,
            out: Path | None, dpi: int) -> None:
     problems = Problems()
-    grids = plan.grids
-    if "station_id" not in grids.columns or not (grids["station_id"].astype(str) == station_id).any():
-        known = sorted(map(str, grids["station_id"].dropna().unique())) if "station_id" in grids else []
-        problems.add("plan grids", f"station {station_id!r} has no grids in this plan",
-                     f"pass one of the plan's stations: {', '.join(known[:30]) or '(none)'}")
-    if size not in PAPER_MM:
-        problems.add("wall map", f"paper size {size!r} is not supported",
-                     f"use one of {', '.join(PAPER_MM)}")
+    check_station_and_size(problems, plan, station_id, size, sizes=PAPER_MM, what="wall map")
     if orientation not in ("landscape", "portrait"):
         problems.add("wall map", f"orientation {orientation!r} is not supported",
                      "use 'landscape' or 'portrait'")
@@ -343,54 +338,43 @@ def render_wallmap(plan: Any, *, station_id: str, size: str = "A1",
     gridplan.render.fonts.FontNotFoundError
         No CJK font is installed (the message names the Debian package to install).
     """
-    target: OutputFile | None = None
-    if isinstance(out, OutputFile):
-        target, out = out, out.path
-    else:
-        out = Path(out)
-    _check(plan, str(station_id), str(size).upper(), orientation, language, out, dpi)
-    fmt = FORMATS[out.suffix.lower()]
+    path = print_path(out)
+    _check(plan, str(station_id), str(size).upper(), orientation, language, path, dpi)
+    fmt = FORMATS[path.suffix.lower()]
     wm = wallmap_figure(plan, station_id=station_id, size=size, orientation=orientation,
                         language=language, date=date, fault_phone=fault_phone,
                         complaint_phone=complaint_phone, font_path=font_path)
     meta = {"pdf": {"Title": "供电服务网格图", "Creator": "gridplan", "CreationDate": None},
             "svg": {"Title": "供电服务网格图", "Date": None, "Creator": "gridplan"},
             "png": {"Software": "gridplan"}}[fmt]
-    owned = target is None
-    if target is None:
-        target = open_output_file(out, command="render_wallmap")
     figs = [wm.fig, *wm.pages]
     # PDF: one file, the roster's continuation as further pages; PNG/SVG: NAME-2.png, ... beside it
     extra = [] if fmt == "pdf" else \
-        [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(2, len(figs) + 1)]
+        [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(2, len(figs) + 1)]
     tmps: list[str] = []
-    try:
-        for path in extra:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=out.parent)
-            os.close(fd)
-            tmps.append(tmp)
-        with mpl.rc_context(_RC):
-            if fmt == "pdf":
-                from matplotlib.backends.backend_pdf import PdfPages
-
-                with PdfPages(target.tmp, metadata=meta) as pdf:
-                    for f in figs:
-                        pdf.savefig(f, facecolor="white")
-            else:
-                wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
-                for f, tmp in zip(figs[1:], tmps, strict=True):
-                    f.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
-        for tmp, path in zip(tmps, extra, strict=True):
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        target.commit()
-    except BaseException:
-        for tmp in tmps:
-            Path(tmp).unlink(missing_ok=True)
-        if owned:
-            target.close(failed=True)
-        raise
-    if owned:
-        target.close()
-    log.info("wall map of %s written to %s (%d page(s))", station_id, out, len(figs))
-    return out
+    with print_output(out, command="render_wallmap") as target:
+        try:
+            for page in extra:
+                fd, tmp = tempfile.mkstemp(prefix=f".{page.stem}.", suffix=page.suffix,
+                                           dir=path.parent)
+                os.close(fd)
+                tmps.append(tmp)
+            with mpl.rc_context(_RC):
+                if fmt == "pdf":
+                    with PdfPages(target.tmp, metadata=meta) as pdf:
+                        for f in figs:
+                            pdf.savefig(f, facecolor="white")
+                else:
+                    wm.fig.savefig(target.tmp, format=fmt, dpi=dpi, metadata=meta,
+                                   facecolor="white")
+                    for f, tmp in zip(figs[1:], tmps, strict=True):
+                        f.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
+            for tmp, page in zip(tmps, extra, strict=True):
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, page)
+        except BaseException:
+            for tmp in tmps:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+    log.info("wall map of %s written to %s (%d page(s))", station_id, path, len(figs))
+    return path

@@ -23,7 +23,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 
+from .. import pages
 from ..cells import write_csv
 from ..errors import InputError, Problem
 from ..files import OutputDir, output_folder
@@ -163,16 +165,18 @@ def write_diff(d: PlanDiff, out_dir: str | Path | OutputDir, *, basemap: str = "
                map_html: bool = True) -> Path:
     """Write ``changes.csv``, ``managers.csv`` (Chinese headers, UTF-8 with BOM for Excel),
     ``diff.gpkg`` (layers ``changes``: 台区 points with from/to; ``grids_before`` and
-    ``grids_after``: the grids that changed) and ``diff.html`` to ``out_dir``, atomically.
+    ``grids_after``: the grids that changed) and ``diff.html`` (the ``diff`` page of
+    :mod:`gridplan.pages`, drawn by :mod:`gridplan.render.diff_map`) to ``out_dir``, atomically.
 
     ``out_dir`` is a folder (new, empty or an earlier diff output; see :mod:`gridplan.files`)
-    or an :class:`~gridplan.files.OutputDir` opened before the comparison."""
+    or an :class:`~gridplan.files.OutputDir` opened before the comparison.
+    """
     with output_folder(out_dir, command="gridplan diff", expect=DIFF_FILES) as tmp:
         write_csv(d.changes.drop(columns="geometry").rename(columns=_CHANGES_ZH), tmp / "changes.csv")
         write_csv(d.managers.rename(columns=_MANAGERS_ZH), tmp / "managers.csv")
         _write_gpkg(d, tmp / "diff.gpkg")
         if map_html:
-            (tmp / "diff.html").write_text(diff_map_html(d, basemap=basemap), encoding="utf-8")
+            (tmp / "diff.html").write_text(pages.draw("diff", d, basemap=basemap), encoding="utf-8")
     return out_dir.path if isinstance(out_dir, OutputDir) else Path(out_dir)
 
 
@@ -187,8 +191,6 @@ def changed_grid_layers(d: PlanDiff) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame
 
 
 def _write_gpkg(d: PlanDiff, path: Path) -> None:
-    import pyogrio
-
     ch = d.changes.copy()
     for col in ch.columns:
         if ch[col].dtype == object and col != "geometry":
@@ -198,70 +200,3 @@ def _write_gpkg(d: PlanDiff, path: Path) -> None:
     for name, layer in (("grids_before", ga), ("grids_after", gb)):
         if len(layer):
             pyogrio.write_dataframe(layer, path, layer=name, promote_to_multi=True)
-
-
-# --------------------------------------------------------------------------- map
-
-_COLOURS = {"改派": "#d62728", "新增": "#2ca02c", "移除": "#7f7f7f"}
-
-
-def diff_map_html(d: PlanDiff, *, basemap: str = "osm", cdn: bool = False) -> str:
-    """A self-contained page: grids that changed (before dashed, after filled) and the 台区 that
-    moved, were added or removed (popups: from → to, households). Every text is escaped."""
-    import folium
-
-    from ..render import _controls, _layers
-    from ..render.map import SIMPLIFY_M, OfflineFigure
-
-    base = _controls.normalise_basemap(basemap)
-    ga, gb = changed_grid_layers(d)
-    everything = pd.concat([d.b.assignments.geometry.to_crs(4326), d.a.assignments.geometry.to_crs(4326)])
-    b = everything.total_bounds if len(everything) else np.array([114.0, 30.0, 114.1, 30.1])
-    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=11, tiles=None,
-                   prefer_canvas=True)
-    if not cdn:
-        OfflineFigure().add_child(m)
-    _controls.add_basemap(m, base, tianditu_key=(d.b.meta.get("params") or {}).get("tianditu_key"))
-    esc = _layers.esc
-
-    def grid_props(g: gpd.GeoDataFrame, when: str) -> list[dict]:
-        return [{"tip": f"{when} 网格 {esc(r.get('grid_id'))}:{esc(r.get('manager_name') or r.get('manager_id'))}"}
-                for r in g.to_dict("records")]
-
-    for g, when, style in ((ga, "调整前", {"color": "#555", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.0}),
-                           (gb, "调整后", {"color": "#1f77b4", "weight": 2, "fillColor": "#1f77b4", "fillOpacity": 0.12})):
-        if not len(g):
-            continue
-        data = _layers.feature_collection(_layers.to_display(g, basemap=base, simplify_m=SIMPLIFY_M),
-                                          grid_props(g, when))
-        folium.GeoJson(data, name=f"{when}的网格({len(g)})", style_function=lambda _f, s=style: s,
-                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(m)
-    ch = d.changes
-    for kind, colour in _COLOURS.items():
-        sub = ch[ch["change"] == kind]
-        if not len(sub):
-            continue
-        props = [{"tip": (f"{esc(r['transformer_id'])} {esc(r['name'])}<br>{esc(kind)}:"
-                          f"{esc(r['from_name'] or r['from_manager'])}({esc(r['from_grid'])}) → "
-                          f"{esc(r['to_name'] or r['to_manager'])}({esc(r['to_grid'])})<br>"
-                          f"户数 {int(r['customers'])}")} for r in sub.to_dict("records")]
-        data = _layers.feature_collection(_layers.to_display(sub, basemap=base), props)
-        folium.GeoJson(data, name=f"{kind}的台区({len(sub)})",
-                       marker=folium.CircleMarker(radius=5, weight=1, color="#222", fill=True,
-                                                  fill_color=colour, fill_opacity=0.9),
-                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(m)
-    s = d.summary()
-    title = (f"{esc(d.b.county)} 方案对比:{esc(d.a.label)} → {esc(d.b.label)}<br>"
-             f"改派 {s['moved_transformers']} 个台区({s['moved_households']} 户),"
-             f"新增 {s['added_transformers']},移除 {s['removed_transformers']},"
-             f"工作量变化的台区经理 {s['managers_changed']} 人")
-    legend = "".join(f'<span style="color:{c}">●</span> {k} ' for k, c in _COLOURS.items())
-    m.get_root().html.add_child(folium.Element(
-        '<div style="position:fixed;bottom:24px;left:10px;z-index:9999;background:rgba(255,255,255,.93);'
-        'padding:8px 10px;border-radius:6px;font-size:12px;max-width:360px;'
-        "font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;box-shadow:0 1px 6px rgba(0,0,0,.35)\">"
-        f"<b>{title}</b><br>{legend}<br>虚线:调整前的网格;蓝色:调整后的网格</div>"))
-    folium.LayerControl(collapsed=False).add_to(m)
-    _controls.MetricScale().add_to(m)
-    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
-    return m.get_root().render()

@@ -40,7 +40,7 @@ from .. import __version__
 from ..errors import GridplanError, Problems
 from ..files import json_default, open_output, sha256
 from ..pipeline import PLAN_FILES
-from .province import (  # noqa: F401 - summary and overview map, re-exported from here
+from .province import (  # noqa: F401 - the province summary, re-exported from here
     COLUMNS,
     FAILED,
     HEADERS,
@@ -50,7 +50,6 @@ from .province import (  # noqa: F401 - summary and overview map, re-exported fr
     SUMMARY_FILES,
     SUMMED,
     one_line,
-    overview_map,
     summary_table,
     write_summary,
 )

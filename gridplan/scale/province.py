@@ -1,9 +1,10 @@
-"""The province summary of a :func:`gridplan.scale.many.plan_many` run, and its overview map.
+"""The province summary of a :func:`gridplan.scale.many.plan_many` run.
 
 ``write_summary(result)`` writes into ``result.out_dir`` (each file atomically): ``summary.csv`` and
 ``summary.xlsx`` (one row per county, then a 合计 totals row, see :func:`summary_table`),
-``failures.txt`` (only when some county failed) and ``index.html`` (:func:`overview_map`: one
-polygon per county, linking to its own ``map.html``).
+``failures.txt`` (only when some county failed) and ``index.html`` (the ``province`` page of
+:mod:`gridplan.pages`, drawn by :mod:`gridplan.render.province_map`: one polygon per county,
+linking to its own ``map.html``).
 
 The county statuses live here, next to the 状态 column that names them; :mod:`gridplan.scale.many`
 imports them and re-exports every public name of this module.
@@ -11,20 +12,18 @@ imports them and re-exports every public name of this module.
 
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+import pandas as pd
+
+from .. import pages
 from ..cells import safe_worksheet, write_csv, xlsx_safe_frame
 from ..files import output_folder
 
 if TYPE_CHECKING:
-    import folium
-    import pandas as pd
-
-    from .many import CountyResult, ManyResult
+    from .many import ManyResult
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,8 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
-def _kpi_value(kpi: dict[str, Any], keys: tuple[str, ...]) -> Any:
+def kpi_value(kpi: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first of ``keys`` that ``kpi`` (a county's ``kpi["county"]``) has a value for, or None."""
     for k in keys:
         if kpi.get(k) is not None:
             return kpi[k]
@@ -72,13 +72,11 @@ def summary_table(result: ManyResult) -> pd.DataFrame:
     A KPI the planner does not report is left blank. Failed counties carry their error's first
     line in 错误信息 (the whole message is in ``failures.txt``).
     """
-    import pandas as pd
-
     rows = []
     for c in result.counties:
         row: dict[str, Any] = {"县": c.county}
         for col, keys in COLUMNS.items():
-            row[col] = _kpi_value(c.kpi, keys) if c.ok else None
+            row[col] = kpi_value(c.kpi, keys) if c.ok else None
         row["状态"] = STATUS_ZH[c.status]
         row["错误信息"] = f"{c.error_type}: {one_line(c.error)}" if c.error else ""
         rows.append(row)
@@ -136,14 +134,12 @@ def write_summary(result: ManyResult, *, maps: bool = True,
     if result.failed:
         (folder / "failures.txt").write_text(_failures_text(result), encoding="utf-8")
         files["failures"] = out / "failures.txt"
-    _save_map(overview_map(result, maps=maps), folder / "index.html")
+    (folder / "index.html").write_text(pages.draw("province", result, maps=maps), encoding="utf-8")
     files["index"] = out / "index.html"
     return files
 
 
 def _to_excel(table: pd.DataFrame, path: Path) -> None:
-    import pandas as pd
-
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         xlsx_safe_frame(table).to_excel(xw, sheet_name="省级汇总", index=False)
         ws = xw.sheets["省级汇总"]
@@ -161,111 +157,3 @@ def _failures_text(result: ManyResult) -> str:
         if c.traceback:
             parts.append(c.traceback + "\n")
     return "\n".join(parts)
-
-
-# -- the overview map -----------------------------------------------------------------------------
-
-def overview_map(result: ManyResult, *, maps: bool = True) -> folium.Map:
-    """Return a Folium map with one polygon per county, coloured by grid count, linking to its map.
-
-    Two colourings, switched in the layer control: 网格数 (grid count) and 工作量变异系数 (balance).
-    Each polygon's popup lists the county's numbers and links to ``<county>/map.html``; a panel
-    gives the legend and lists the counties that failed with their error. Names are HTML-escaped.
-    """
-    import branca.colormap as cm
-    import folium
-
-    shaped = [c for c in result.counties if c.ok and c.outline]
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap 底图 (需联网)").add_to(m)
-    grids = [float(_kpi_value(c.kpi, COLUMNS["网格数"]) or 0) for c in shaped]
-    cvs = [float(_kpi_value(c.kpi, COLUMNS["工作量变异系数"]) or 0) for c in shaped]
-    by_grids = cm.LinearColormap(["#ffffd9", "#41b6c4", "#081d58"],
-                                 vmin=min(grids, default=0), vmax=max(max(grids, default=1), 1))
-    by_cv = cm.LinearColormap(["#1a9850", "#fee08b", "#d73027"], vmin=0,
-                              vmax=max(max(cvs, default=0.1), 0.1))
-    layers = [("按网格数着色", by_grids, grids, True), ("按工作量均衡着色 (变异系数)", by_cv, cvs, False)]
-    for name, cmap, values, show in layers:
-        group = folium.FeatureGroup(name=name, show=show)
-        for c, v in zip(shaped, values):
-            has_map = maps and (result.out_dir / c.county / "map.html").exists()
-            _county_shape(c, cmap(v), maps=has_map).add_to(group)
-        group.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    bounds = _bounds([c.outline for c in shaped])
-    if bounds:
-        m.fit_bounds(bounds)
-    legend = [(f"网格数 {by_grids.vmin:.0f} → {by_grids.vmax:.0f}", by_grids),
-              (f"变异系数 0 → {by_cv.vmax:.2f} (越小越均衡)", by_cv)]
-    m.get_root().html.add_child(folium.Element(_panel(result, legend)))
-    return m
-
-
-def _save_map(m: folium.Map, path: Path) -> None:
-    """Save ``m`` as one self-contained page (assets inlined); CDN links if assets are missing."""
-    figure = m.get_root()
-    page = figure.render()
-    try:
-        from ..render import assets
-    except ImportError:  # pragma: no cover - the render package ships with gridplan
-        assets = None
-    if assets is not None:
-        try:
-            page = assets.inline_assets(page, assets.collect_links(figure))
-        except assets.AssetsMissingError as exc:
-            log.warning("index.html links its web assets online: %s", exc)
-    path.write_text(page, encoding="utf-8")
-
-
-def _county_shape(c: CountyResult, colour: str, *, maps: bool) -> folium.GeoJson:
-    import folium
-
-    style = {"fillColor": colour, "color": "#333333", "weight": 1, "fillOpacity": 0.7}
-    shape = folium.GeoJson({"type": "Feature", "geometry": c.outline, "properties": {}},
-                           style_function=lambda _f, s=style: s,
-                           highlight_function=lambda _f: {"weight": 3, "color": "#000000"})
-    folium.Tooltip(html.escape(c.county)).add_to(shape)
-    folium.Popup(_popup_html(c, maps=maps), max_width=320).add_to(shape)
-    return shape
-
-
-def _popup_html(c: CountyResult, *, maps: bool) -> str:
-    rows = []
-    for col, keys in COLUMNS.items():
-        v = _kpi_value(c.kpi, keys)
-        text = "—" if v is None else (f"{v:.3f}" if isinstance(v, float) and not v.is_integer() else
-                                      f"{v:,.0f}" if isinstance(v, (int, float)) else str(v))
-        rows.append(f"<tr><th style='text-align:left'>{html.escape(col)}</th>"
-                    f"<td style='text-align:right'>{html.escape(text)}</td></tr>")
-    link = (f"<p><a href=\"{html.escape(quote(c.county))}/map.html\" target=\"_blank\">"
-            f"打开 {html.escape(c.county)} 规划地图</a></p>" if maps else "<p>(未生成县地图)</p>")
-    return (f"<h4>{html.escape(c.county)}</h4><table>{''.join(rows)}</table>"
-            f"<p>{html.escape(STATUS_ZH[c.status])}</p>{link}")
-
-
-def _panel(result: ManyResult, legend: list[tuple[str, Any]]) -> str:
-    n = len(result.counties)
-    head = (f"<b>省级规划总览</b><br>{n} 个县: 完成 {n - len(result.failed)}, "
-            f"失败 {len(result.failed)}")
-    bars = "".join(
-        f"<div>{html.escape(label)}<div style='height:10px;width:200px;background:linear-gradient("
-        f"to right,{cmap(cmap.vmin)},{cmap((cmap.vmin + cmap.vmax) / 2)},{cmap(cmap.vmax)})'></div></div>"
-        for label, cmap in legend)
-    items = "".join(f"<li><b>{html.escape(c.county)}</b>: {html.escape(c.error_type)}: "
-                    f"{html.escape(one_line(c.error, 200))}</li>"
-                    for c in result.failed)
-    fails = (f"失败的县 (详见 failures.txt):<ul style='margin:0;padding-left:18px'>{items}</ul>"
-             if items else "")
-    return ("<div style='position:fixed;bottom:20px;left:10px;z-index:9999;background:white;"
-            "padding:8px 10px;border:1px solid #999;max-width:420px;max-height:40%;overflow:auto;"
-            f"font-size:13px'>{head}{bars}{fails}</div>")
-
-
-def _bounds(outlines: list[dict[str, Any]]) -> list[list[float]] | None:
-    from shapely.geometry import shape
-
-    boxes = [shape(o).bounds for o in outlines]
-    if not boxes:
-        return None
-    return [[min(b[1] for b in boxes), min(b[0] for b in boxes)],
-            [max(b[3] for b in boxes), max(b[2] for b in boxes)]]

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .. import pages
 from ..cells import write_csv, write_xlsx_cell
 from ..files import OutputDir, output_folder
 from ..metrics.kpi import balance_stats
 from ..metrics.response import response_kpis
 from ..model import County
+from ..people.staff import staff_change
 from ..pipeline import Plan
 
 if TYPE_CHECKING:
@@ -40,11 +42,11 @@ __all__ = [
     "commitment_table",
     "compare",
     "manager_travel",
+    "rank_candidates",
+    "station_pairs",
     "township_table",
     "verdict",
     "worst_worsening",
-    "rank_candidates",
-    "station_pairs",
     "write_candidates",
     "write_scenario",
 ]
@@ -476,8 +478,6 @@ def candidate_row(county: County, before: Plan, after: Plan, rt_before: pd.DataF
         The service-point answer for the newly-beyond 台区 (fewest points, their names, 台区 out
         of every site's reach).
     """
-    from ..people.staff import staff_change
-
     scope = {into, other}
     fb = _figures(Snapshot(before, rt_before), scope)
     fa = _figures(Snapshot(after, rt_after), scope)
@@ -655,14 +655,14 @@ def decision_table(sc: Scenario) -> pd.DataFrame:
     for r in sc.townships.itertuples(index=False):
         rows.append(("并入乡镇" if r.township_id in sc.absorbed_townships else "保留乡镇",
                      f"{r.township}（{r.township_id}）",
-                     f"95%到达 {_fmt_num(r.p95_before)} → {_fmt_num(r.p95_after)} 分钟；最长 "
+                     (f"95%到达 {_fmt_num(r.p95_before)} → {_fmt_num(r.p95_after)} 分钟；最长 "
                      f"{_fmt_num(r.max_before)} → {_fmt_num(r.max_after)}；超时台区 {r.beyond_before} → "
-                     f"{r.beyond_after}"))
+                     f"{r.beyond_after}")))
     if sc.service_points is not None:
         sp = sc.service_points
         rows.append(("服务站", "最少服务站数（全部达标）",
-                     f"{len(sp.sites)} 个：{'、'.join(sp.sites['name'].astype(str)) or '无需'}；"
-                     f"设站后超时 {sp.beyond_after} 个"))
+                     (f"{len(sp.sites)} 个：{'、'.join(sp.sites['name'].astype(str)) or '无需'}；"
+                     f"设站后超时 {sp.beyond_after} 个")))
     return pd.DataFrame(rows, columns=["section", "item", "value"])
 
 
@@ -678,10 +678,9 @@ def write_scenario(sc: Scenario, out: Path | OutputDir, *, maps: bool = True,
     (:data:`TOWNSHIP_COLUMNS`); ``report.html`` and ``report.xlsx`` are the page to decide from
     (verdict, commitments, staff, the absorbed area, then the details); ``metrics.csv`` holds the
     county-wide and merged-scope figures; ``worsening.csv`` the 台区 that worsen most per township;
-    ``service_points.csv`` the proposed 供电服务站.
+    ``service_points.csv`` the proposed 供电服务站. The pages are the ``scenario_report`` and
+    ``scenario_map`` pages of :mod:`gridplan.pages` (drawn by :mod:`gridplan.render.compare`).
     """
-    from ..render.compare import compare_map_html, report_html
-
     with output_folder(out, command="gridplan merge", expect=SCENARIO_FILES) as tmp:
         _write_csv(sc.townships, tmp / "comparison.csv")
         _write_xlsx(sc.townships, tmp / "comparison.xlsx", sheet="乡镇对比", headers=None)
@@ -716,8 +715,10 @@ def write_scenario(sc: Scenario, out: Path | OutputDir, *, maps: bool = True,
                                                       default=_json), encoding="utf-8")
         base = basemap or sc.after.plan.params.basemap
         if maps:
-            (tmp / "compare.html").write_text(compare_map_html(sc, basemap=base), encoding="utf-8")
-        (tmp / "report.html").write_text(report_html(sc, with_map=maps), encoding="utf-8")
+            (tmp / "compare.html").write_text(pages.draw("scenario_map", sc, basemap=base),
+                                              encoding="utf-8")
+        (tmp / "report.html").write_text(pages.draw("scenario_report", sc, with_map=maps),
+                                         encoding="utf-8")
         sc.before.plan.write_into(tmp / "before", map_html=maps, basemap=base)
         sc.after.plan.write_into(tmp / "after", map_html=maps, basemap=base)
     return out.path if isinstance(out, OutputDir) else Path(out)
@@ -726,16 +727,17 @@ def write_scenario(sc: Scenario, out: Path | OutputDir, *, maps: bool = True,
 def write_candidates(df: pd.DataFrame, out: str | Path | OutputDir, *, county_name: str = "",
                      params: Any = None, county: County | None = None) -> Path:
     """Write ``candidates.csv``, ``candidates.xlsx``, ``candidates.html`` and (given ``county``)
-    ``candidates_map.html`` (the pairs coloured by verdict) to ``out`` (atomic)."""
-    from ..render.compare import candidates_html, candidates_map_html
-
+    ``candidates_map.html`` (the pairs coloured by verdict) to ``out`` (atomic); the pages are the
+    ``candidates`` and ``candidates_map`` pages of :mod:`gridplan.pages`.
+    """
     with output_folder(out, command="gridplan merge-candidates", expect=CANDIDATE_FILES) as tmp:
         _write_csv(df, tmp / "candidates.csv")
         _write_xlsx(df, tmp / "candidates.xlsx", sheet="合并候选", headers=CANDIDATE_HEADERS)
-        (tmp / "candidates.html").write_text(candidates_html(df, county_name=county_name, params=params),
-                                             encoding="utf-8")
+        (tmp / "candidates.html").write_text(
+            pages.draw("candidates", df, county_name=county_name, params=params), encoding="utf-8")
         if county is not None:
-            (tmp / "candidates_map.html").write_text(candidates_map_html(df, county), encoding="utf-8")
+            (tmp / "candidates_map.html").write_text(pages.draw("candidates_map", df, county),
+                                                     encoding="utf-8")
     return out.path if isinstance(out, OutputDir) else Path(out)
 
 
