@@ -6,12 +6,9 @@ Township boundaries, stations and the transformer-area (台区) ledger go in; se
 
 from __future__ import annotations
 
-# _compat: deprecated aliases of the old module paths; output: the writer behind Plan.to_file
-from . import (  # noqa: F401
-           _compat,
-           output,
-           render,
-)
+# imported for what they register: _compat, the deprecated aliases of the old module paths;
+# output, the writer behind Plan.to_file; render, the pages stage outputs hold (gridplan.pages)
+from . import _compat, output, render  # noqa: F401
 from ._version import __version__
 from .errors import GridplanError, InfeasibleError, InputError, Problem
 from .io.load import load_county
