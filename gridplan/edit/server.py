@@ -174,7 +174,7 @@ def _cookie(header: str, name: str) -> str | None:
 
 # --------------------------------------------------------------------------- validation
 
-class BadRequest(Exception):
+class BadRequest(Exception):  # noqa: N818
     """A request that does not follow the contract (answered 400/415)."""
 
     def __init__(self, message: str, detail: str, status: int = 400):
