@@ -374,3 +374,50 @@ def test_export_writes_new_files_with_gridplan_writers(served):
     assert q.transformers.set_index("transformer_id").loc[tid, "manager_id"] == mid
     d = client.get(f"/api/download/{first.name}", headers=H)
     assert d.status_code == 200 and d.content[:2] == b"PK"
+
+
+def test_two_editors_racing_to_save_one_wins_the_other_keeps_its_edits(planned, tmp_path):
+    """The base-version check and the write are one locked store transaction: of two editors
+    saving at once from the same base, exactly one saves; the other is refused (stale) and keeps
+    every edit, and can then save deliberately on top of the winner."""
+    import threading
+
+    from gridplan.edit.ops import EditRefused
+    from gridplan.pipeline import read_plan
+    from gridplan.replan.store import list_versions
+
+    store = tmp_path / "plans.gpkg"
+    sessions = [EditSession(read_plan(planned / "plan"), store=store, label=f"editor{i}",
+                            export_dir=tmp_path / f"export{i}") for i in range(2)]
+    for k, s in enumerate(sessions):
+        client = TestClient(create_app(s, token=TOKEN, port=PORT), base_url=f"http://127.0.0.1:{PORT}")
+        tid, mid = _move(client.get("/api/state", headers=H).json(), offset=5 * k)
+        s.reassign([tid], mid)
+    snaps = [(s.history.position, s.current.transformers.copy()) for s in sessions]
+    go = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def save(i: int) -> None:
+        go.wait()
+        try:
+            results[i] = sessions[i].save(f"编辑者{i}", None)
+        except EditRefused as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    won = [i for i in range(2) if isinstance(results[i], int)]
+    lost = [i for i in range(2) if isinstance(results[i], EditRefused)]
+    assert len(won) == 1 and len(lost) == 1, results
+    refusal = results[lost[0]]
+    assert isinstance(refusal, EditRefused) and refusal.code == "stale" and refusal.status == 409
+    assert list(list_versions(store)["version"]) == [1]
+    loser = sessions[lost[0]]
+    pos, tr = snaps[lost[0]]
+    assert loser.history.position == pos and loser.dirty  # nothing lost
+    pd.testing.assert_frame_equal(loser.current.transformers, tr)
+    assert loser.save("在第 1 版之上", 1) == 2
+    assert list(list_versions(store)["version"]) == [1, 2]

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..files import json_default, write_text_atomic
+from ..files import OutputError, json_default, write_text_atomic
+from ..replan.store import StaleStoreError, save_version
 from . import ops
 from .ops import EditContext, EditRefused
 
 if TYPE_CHECKING:
     from ..pipeline import Plan
 
-__all__ = ["EditSession", "History", "JOURNAL_NAME", "Step", "read_journal"]
+__all__ = ["JOURNAL_NAME", "EditSession", "History", "Step", "read_journal"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,22 @@ def read_journal(path: Path) -> dict[str, Any] | None:
         log.warning("recovery file %s is not a gridplan edit journal; ignored", path)
         return None
     return data
+
+
+#: Seconds a save waits for the store's lock while another editor or run is writing the store.
+SAVE_WAIT_SECONDS = 10.0
+
+
+def _save_when_free(plan: Plan, store: Path, *, note: str, expect_latest: int | None) -> int:
+    """:func:`save_version` (a compare-and-save), retried while another writer holds the lock."""
+    deadline = time.monotonic() + SAVE_WAIT_SECONDS
+    while True:
+        try:
+            return save_version(plan, store, note=note, expect_latest=expect_latest)
+        except OutputError as exc:
+            if "being written by another gridplan run" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass
@@ -281,18 +299,18 @@ class EditSession:
 
         Nothing is lost on a refusal: the edit state stays as it is.
         """
-        from ..replan.store import save_version
-
-        latest = self.latest_version()
-        if latest is not None and (base_version is None or int(base_version) < latest):
+        plan = self.finalized()
+        try:  # checked and written in one locked store transaction: two editors cannot both win
+            v = _save_when_free(plan, self.store, note=note,
+                                expect_latest=None if base_version is None else int(base_version))
+        except StaleStoreError as exc:
+            latest = exc.latest
             raise EditRefused(
                 f"方案库中已有更新的版本(第 {latest} 版,可能是另一位编辑者保存的),本次未保存;"
                 f"当前编辑内容仍保留。请先与第 {latest} 版比较或打开它,确认后以 base_version={latest} 再次保存。",
                 code="stale", items=[str(latest)],
                 detail=f"the store has version {latest}, newer than base_version {base_version}; "
-                       "nothing was saved and the edits are kept")
-        plan = self.finalized()
-        v = save_version(plan, self.store, note=note)
+                       "nothing was saved and the edits are kept") from exc
         self.version = self.base_version = int(v)
         self.saved_position = self.history.position
         self._write_journal()
