@@ -22,7 +22,7 @@ from gridplan.edit.server import MAX_BODY, create_app
 from gridplan.edit.session import JOURNAL_NAME, EditSession
 
 starlette = pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(), reason="geodata/sample not present")
@@ -39,7 +39,7 @@ def planned(tmp_path_factory):
     return tmp
 
 
-@pytest.fixture()
+@pytest.fixture
 def served(planned, tmp_path):
     from gridplan.pipeline import read_plan
 
@@ -374,6 +374,37 @@ def test_export_writes_new_files_with_gridplan_writers(served):
     assert q.transformers.set_index("transformer_id").loc[tid, "manager_id"] == mid
     d = client.get(f"/api/download/{first.name}", headers=H)
     assert d.status_code == 200 and d.content[:2] == b"PK"
+
+
+
+def test_export_map_and_wallmap_of_the_current_state_through_the_output_writer(served):
+    """map.html and a station's wall map are written from the current (edited) state by the output
+    writer (staged, moved into place, a sidecar beside) and never replace a user's file."""
+    client, session, tmp = served
+    s = client.get("/api/state", headers=H).json()
+    tid, mid = _move(s)
+    assert client.post("/api/reassign", headers=H, json={"transformer_ids": [tid], "manager_id": mid}).status_code == 200
+    export = tmp / "export"
+    export.mkdir(exist_ok=True)
+    mine = export / "我的笔记.html"
+    mine.write_text("planner's own file", encoding="utf-8")
+    r = client.post("/api/export", headers=H, json={"what": "map"})
+    assert r.status_code == 200, r.text
+    page = Path(r.json()["path"])
+    assert page.parent == export and page.suffix == ".html" and r.json()["download"]
+    assert (export / f".{page.name}.gridplan.json").is_file()  # written by gridplan's output writer
+    html = page.read_text(encoding="utf-8")
+    name = str(session.current.managers.set_index("manager_id").loc[mid, "name"])
+    assert name in html or json.dumps(name)[1:-1] in html  # names may be JSON-escaped in the page
+    station = str(session.current.transformers.set_index("transformer_id").loc[tid, "station_id"])
+    r = client.post("/api/export", headers=H, json={"what": "wallmap", "station_id": station, "size": "A3"})
+    assert r.status_code == 200, r.text
+    pdf = Path(r.json()["path"])
+    assert pdf.read_bytes()[:5] == b"%PDF-" and station in pdf.name
+    assert (export / f".{pdf.name}.gridplan.json").is_file()
+    assert client.get(f"/api/download/{pdf.name}", headers=H).content[:5] == b"%PDF-"
+    assert mine.read_text(encoding="utf-8") == "planner's own file"
+    assert not [p for p in export.iterdir() if "gridplan-tmp" in p.name]  # no staging left
 
 
 def test_two_editors_racing_to_save_one_wins_the_other_keeps_its_edits(planned, tmp_path):

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..files import OutputError, json_default, write_text_atomic
+from ..files import OutputError, json_default, open_output_file, write_text_atomic
+from ..people.roster import write_roster
+from ..render.map import save_map
+from ..render.wallmap import render_wallmap
 from ..replan.store import StaleStoreError, save_version
 from . import ops
 from .ops import EditContext, EditRefused
@@ -428,20 +429,17 @@ class EditSession:
         name = {"plan": f"plan-{stamp}", "roster": f"roster-{stamp}.xlsx", "map": f"map-{stamp}.html",
                 "wallmap": f"wallmap-{station_id}-{size}-{stamp}.pdf"}[what]
         out = _unused(self.export_dir / name)
+        command = f"gridplan edit (导出 {what})"
         if what == "plan":
-            plan.to_file(out, map_html=False, roster=False)
-        elif what == "roster":
-            from ..people.roster import write_roster
-
-            _atomic_file(out, lambda tmp: write_roster(plan, tmp))
-        elif what == "map":
-            from ..render.map import save_map
-
-            save_map(plan, out)
-        else:
-            from ..render.wallmap import render_wallmap
-
-            render_wallmap(plan, station_id=str(station_id), size=size, out=out)
+            plan.to_file(out, map_html=False, roster=False)  # plan.gpkg + kpi.json, an output folder
+        elif what == "wallmap":
+            render_wallmap(plan, station_id=str(station_id), size=size, out=out)  # through open_output_file
+        else:  # one file, staged and moved into place by the output writer (never over a user's file)
+            with open_output_file(out, command=command) as target:
+                if what == "roster":
+                    write_roster(plan, target.tmp)
+                else:
+                    save_map(plan, target.tmp)
         log.info("exported %s to %s", what, out)
         return out
 
@@ -514,16 +512,3 @@ def _unused(path: Path) -> Path:
         if not cand.exists():
             return cand
     raise EditRefused("导出文件名已用尽", code="export_failed", detail=str(path))
-
-
-def _atomic_file(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
