@@ -131,6 +131,7 @@ class EditContext:
     segments: Any = None
     segment_tree: Any = None
     _local: Any = field(default_factory=threading.local, repr=False)
+    _parts_memo: dict[bytes, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -195,9 +196,18 @@ class EditContext:
         return np.array([self.row_of[t] for t in ids], dtype=np.int64)
 
     def parts(self, rows: np.ndarray) -> int:
-        """Connected pieces of these 台区 on the contiguity graph."""
+        """Connected pieces of these 台区 on the contiguity graph (memoised: an edit asks twice)."""
         if len(rows) <= 1:
             return len(rows)
+        key = np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+        memo = self._parts_memo
+        if key not in memo:
+            if len(memo) > 256:
+                memo.clear()
+            memo[key] = self._count_parts(rows)
+        return memo[key]
+
+    def _count_parts(self, rows: np.ndarray) -> int:
         ip, ix = self.adjacency.indptr, self.adjacency.indices
         local = np.full(len(self.ids), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
