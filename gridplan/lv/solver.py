@@ -515,7 +515,7 @@ def _local_safe_of(g: Graph, labels: np.ndarray, units: np.ndarray) -> np.ndarra
     own_prev = labels[g.dst[g.prev[slots]]] == labels[src]
     start_run = own & ~(own_prev & g.link_prev[slots])
     runs = np.bincount(np.repeat(np.arange(len(units)), lens), start_run, len(units))
-    return runs == 1
+    return np.asarray(runs == 1, dtype=bool)
 
 
 def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
