@@ -22,7 +22,7 @@ from gridplan.edit.server import MAX_BODY, create_app
 from gridplan.edit.session import JOURNAL_NAME, EditSession
 
 starlette = pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "sample"
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(), reason="geodata/sample not present")
@@ -39,7 +39,7 @@ def planned(tmp_path_factory):
     return tmp
 
 
-@pytest.fixture()
+@pytest.fixture
 def served(planned, tmp_path):
     from gridplan.pipeline import read_plan
 
@@ -374,3 +374,81 @@ def test_export_writes_new_files_with_gridplan_writers(served):
     assert q.transformers.set_index("transformer_id").loc[tid, "manager_id"] == mid
     d = client.get(f"/api/download/{first.name}", headers=H)
     assert d.status_code == 200 and d.content[:2] == b"PK"
+
+
+
+def test_export_map_and_wallmap_of_the_current_state_through_the_output_writer(served):
+    """map.html and a station's wall map are written from the current (edited) state by the output
+    writer (staged, moved into place, a sidecar beside) and never replace a user's file."""
+    client, session, tmp = served
+    s = client.get("/api/state", headers=H).json()
+    tid, mid = _move(s)
+    assert client.post("/api/reassign", headers=H, json={"transformer_ids": [tid], "manager_id": mid}).status_code == 200
+    export = tmp / "export"
+    export.mkdir(exist_ok=True)
+    mine = export / "我的笔记.html"
+    mine.write_text("planner's own file", encoding="utf-8")
+    r = client.post("/api/export", headers=H, json={"what": "map"})
+    assert r.status_code == 200, r.text
+    page = Path(r.json()["path"])
+    assert page.parent == export and page.suffix == ".html" and r.json()["download"]
+    assert (export / f".{page.name}.gridplan.json").is_file()  # written by gridplan's output writer
+    html = page.read_text(encoding="utf-8")
+    name = str(session.current.managers.set_index("manager_id").loc[mid, "name"])
+    assert name in html or json.dumps(name)[1:-1] in html  # names may be JSON-escaped in the page
+    station = str(session.current.transformers.set_index("transformer_id").loc[tid, "station_id"])
+    r = client.post("/api/export", headers=H, json={"what": "wallmap", "station_id": station, "size": "A3"})
+    assert r.status_code == 200, r.text
+    pdf = Path(r.json()["path"])
+    assert pdf.read_bytes()[:5] == b"%PDF-" and station in pdf.name
+    assert (export / f".{pdf.name}.gridplan.json").is_file()
+    assert client.get(f"/api/download/{pdf.name}", headers=H).content[:5] == b"%PDF-"
+    assert mine.read_text(encoding="utf-8") == "planner's own file"
+    assert not [p for p in export.iterdir() if "gridplan-tmp" in p.name]  # no staging left
+
+
+def test_two_editors_racing_to_save_one_wins_the_other_keeps_its_edits(planned, tmp_path):
+    """The base-version check and the write are one locked store transaction: of two editors
+    saving at once from the same base, exactly one saves; the other is refused (stale) and keeps
+    every edit, and can then save deliberately on top of the winner."""
+    import threading
+
+    from gridplan.edit.ops import EditRefused
+    from gridplan.pipeline import read_plan
+    from gridplan.replan.store import list_versions
+
+    store = tmp_path / "plans.gpkg"
+    sessions = [EditSession(read_plan(planned / "plan"), store=store, label=f"editor{i}",
+                            export_dir=tmp_path / f"export{i}") for i in range(2)]
+    for k, s in enumerate(sessions):
+        client = TestClient(create_app(s, token=TOKEN, port=PORT), base_url=f"http://127.0.0.1:{PORT}")
+        tid, mid = _move(client.get("/api/state", headers=H).json(), offset=5 * k)
+        s.reassign([tid], mid)
+    snaps = [(s.history.position, s.current.transformers.copy()) for s in sessions]
+    go = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def save(i: int) -> None:
+        go.wait()
+        try:
+            results[i] = sessions[i].save(f"编辑者{i}", None)
+        except EditRefused as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    won = [i for i in range(2) if isinstance(results[i], int)]
+    lost = [i for i in range(2) if isinstance(results[i], EditRefused)]
+    assert len(won) == 1 and len(lost) == 1, results
+    refusal = results[lost[0]]
+    assert isinstance(refusal, EditRefused) and refusal.code == "stale" and refusal.status == 409
+    assert list(list_versions(store)["version"]) == [1]
+    loser = sessions[lost[0]]
+    pos, tr = snaps[lost[0]]
+    assert loser.history.position == pos and loser.dirty  # nothing lost
+    pd.testing.assert_frame_equal(loser.current.transformers, tr)
+    assert loser.save("在第 1 版之上", 1) == 2
+    assert list(list_versions(store)["version"]) == [1, 2]

@@ -6,6 +6,6 @@
 HTTP contract of the page in :mod:`gridplan.edit` ``static/``.
 """
 
-from .ops import EditContext, EditRefused, Rebalance, lock, rebalance, reassign, set_assignment
+from .ops import EditContext, EditRefused, Rebalance, lock, reassign, rebalance, set_assignment
 
-__all__ = ["EditContext", "EditRefused", "Rebalance", "lock", "rebalance", "reassign", "set_assignment"]
+__all__ = ["EditContext", "EditRefused", "Rebalance", "lock", "reassign", "rebalance", "set_assignment"]

@@ -45,8 +45,20 @@ from ..metrics.kpi import balance_stats, medoid_distances
 if TYPE_CHECKING:
     from ..pipeline import Plan
 
-__all__ = ["EditContext", "EditRefused", "Rebalance", "api_kpi", "changed_grids", "grid_numbers",
-           "lock", "rebalance", "reassign", "set_assignment"]
+__all__ = [
+    "EditContext",
+    "EditRefused",
+    "Rebalance",
+    "api_kpi",
+    "changed_grids",
+    "grid_capacities",
+    "grid_numbers",
+    "lock",
+    "manager_capacities",
+    "reassign",
+    "rebalance",
+    "set_assignment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +68,7 @@ HEAVY_FLAG = "heavy-unit"
 REBALANCE_SECONDS = 2.0
 
 
-class EditRefused(GridplanError):
+class EditRefused(GridplanError):  # noqa: N818
     """An edit that cannot be made; nothing changed.
 
     Attributes
@@ -119,6 +131,7 @@ class EditContext:
     segments: Any = None
     segment_tree: Any = None
     _local: Any = field(default_factory=threading.local, repr=False)
+    _parts_memo: dict[bytes, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -183,9 +196,18 @@ class EditContext:
         return np.array([self.row_of[t] for t in ids], dtype=np.int64)
 
     def parts(self, rows: np.ndarray) -> int:
-        """Connected pieces of these 台区 on the contiguity graph."""
+        """Connected pieces of these 台区 on the contiguity graph (memoised: an edit asks twice)."""
         if len(rows) <= 1:
             return len(rows)
+        key = np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+        memo = self._parts_memo
+        if key not in memo:
+            if len(memo) > 256:
+                memo.clear()
+            memo[key] = self._count_parts(rows)
+        return memo[key]
+
+    def _count_parts(self, rows: np.ndarray) -> int:
         ip, ix = self.adjacency.indptr, self.adjacency.indices
         local = np.full(len(self.ids), -1, dtype=np.int64)
         local[rows] = np.arange(len(rows))
@@ -419,9 +441,9 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
         row = dict(before)
     else:
         towns = ctx.township[rows]
-        t = sorted(pd.Series(towns).mode().tolist())[0] if len(rows) else ""
+        t = min(pd.Series(towns).mode().tolist()) if len(rows) else ""
         st = ctx.station[rows][0] if len(rows) else ""
-        row = {c: None for c in cols}
+        row = dict.fromkeys(cols)
         row.update({"township_id": t, "station_id": st, "flags": "", "locked": False, "hv_km": 0.0})
     row["grid_id"] = gid
     row["geometry"] = geom
@@ -433,7 +455,7 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
     w = float(ctx.workload[rows].sum())
     row["workload"] = w
     row["customers"] = int(ctx.customers[rows].sum())
-    row["n_transformers"] = int(len(rows))
+    row["n_transformers"] = len(rows)
     if ctx.village is not None:
         row["villages"] = "、".join(sorted({str(v) for v in ctx.village[rows] if v is not None}))
     if len(rows):
@@ -523,7 +545,7 @@ def _kpi(plan: Plan, grids: pd.DataFrame, tr: pd.DataFrame, ctx: EditContext,
     mx = grids["max_dist_m"].to_numpy(dtype=float)
     broken = sorted(gid[~contiguous].tolist())
     county.update({
-        "grids": int(len(grids)),
+        "grids": len(grids),
         "over_capacity_grids": int((w[real] > cap + 1e-9).sum()),
         "noncontiguous_grids": len(broken), "noncontiguous_grid_ids": broken,
         "polsby_popper_mean": round(float(pp.mean()), 4) if len(pp) else 0.0,
@@ -549,6 +571,40 @@ def _kpi(plan: Plan, grids: pd.DataFrame, tr: pd.DataFrame, ctx: EditContext,
     return kpi
 
 
+def manager_capacities(plan: Plan) -> dict[str, float]:
+    """``{manager_id: max_workload}`` for the managers whose roster row gives a positive one."""
+    m = plan.managers
+    if m is None or "max_workload" not in m.columns:
+        return {}
+    cap = pd.to_numeric(m["max_workload"], errors="coerce").to_numpy(dtype=float)
+    ids = m["manager_id"].astype(str).to_numpy()
+    ok = np.isfinite(cap) & (cap > 0)
+    return dict(zip(ids[ok].tolist(), cap[ok].tolist()))
+
+
+def grid_capacities(plan: Plan, grids: pd.DataFrame | None = None) -> np.ndarray:
+    """Each grid's effective capacity: its manager's ``max_workload`` when set, else the plan's.
+
+    The one rule behind the editor's over-capacity flag of a grid and the KPI header's count.
+
+    Parameters
+    ----------
+    plan
+        The plan (its managers and ``params.capacity``).
+    grids
+        The grid rows to look up (default: ``plan.grids``).
+
+    Returns
+    -------
+    numpy.ndarray
+        One capacity per row of ``grids``.
+    """
+    grids = plan.grids if grids is None else grids
+    caps = manager_capacities(plan)
+    default = float(plan.params.capacity)
+    return np.array([caps.get(m, default) for m in grids["manager_id"].astype(str).tolist()], dtype=float)
+
+
 def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
     """The editor's KPI header: balance, capacity, contiguity and coverage (乡乡有点、村村有人)."""
     ctx = context if context is not None and context.fits(plan) else EditContext.build(plan)
@@ -557,7 +613,6 @@ def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
     w = grids["workload"].to_numpy(dtype=float)
     real = n > 0
     stats = balance_stats(w[real])
-    cap = float(plan.params.capacity)
     man = plan.transformers["manager_id"].astype(str).to_numpy()
     ph = grids["manager_id"].astype(str).to_numpy()[grids["placeholder"].fillna(False).to_numpy(dtype=bool)]
     covered = ~np.isin(man, ph) if len(ph) else np.ones(len(man), dtype=bool)
@@ -570,8 +625,8 @@ def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
         village_cov = len(np.unique(ctx.village_code[has & covered])) / len(allv) if len(allv) else 1.0
     moved = man != ctx.base_manager
     return {"cv": stats["cv"], "max_mean": stats["max_over_mean"], "min_mean": stats["min_over_mean"],
-            "mean": stats["mean"], "grids": int(len(grids)),
-            "over_capacity": int((w[real] > cap + 1e-9).sum()),
+            "mean": stats["mean"], "grids": len(grids),
+            "over_capacity": int((w[real] > grid_capacities(plan)[real] + 1e-9).sum()),
             "non_contiguous": int((~grids["contiguous"].to_numpy(dtype=bool)).sum()),
             "township_coverage": round(town_cov, 4),
             "village_coverage": None if village_cov is None else round(village_cov, 4),

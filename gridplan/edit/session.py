@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import secrets
-import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,14 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..files import json_default, write_text_atomic
+from ..files import OutputError, json_default, open_output_file, write_text_atomic
+from ..people.roster import write_roster
+from ..render.map import save_map
+from ..render.wallmap import render_wallmap
+from ..replan.store import StaleStoreError, save_version
 from . import ops
 from .ops import EditContext, EditRefused
 
 if TYPE_CHECKING:
     from ..pipeline import Plan
 
-__all__ = ["EditSession", "History", "JOURNAL_NAME", "Step", "read_journal"]
+__all__ = ["JOURNAL_NAME", "EditSession", "History", "Step", "read_journal"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,22 @@ def read_journal(path: Path) -> dict[str, Any] | None:
         log.warning("recovery file %s is not a gridplan edit journal; ignored", path)
         return None
     return data
+
+
+#: Seconds a save waits for the store's lock while another editor or run is writing the store.
+SAVE_WAIT_SECONDS = 10.0
+
+
+def _save_when_free(plan: Plan, store: Path, *, note: str, expect_latest: int | None) -> int:
+    """:func:`save_version` (a compare-and-save), retried while another writer holds the lock."""
+    deadline = time.monotonic() + SAVE_WAIT_SECONDS
+    while True:
+        try:
+            return save_version(plan, store, note=note, expect_latest=expect_latest)
+        except OutputError as exc:
+            if "being written by another gridplan run" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass
@@ -281,18 +300,18 @@ class EditSession:
 
         Nothing is lost on a refusal: the edit state stays as it is.
         """
-        from ..replan.store import save_version
-
-        latest = self.latest_version()
-        if latest is not None and (base_version is None or int(base_version) < latest):
+        plan = self.finalized()
+        try:  # checked and written in one locked store transaction: two editors cannot both win
+            v = _save_when_free(plan, self.store, note=note,
+                                expect_latest=None if base_version is None else int(base_version))
+        except StaleStoreError as exc:
+            latest = exc.latest
             raise EditRefused(
                 f"方案库中已有更新的版本(第 {latest} 版,可能是另一位编辑者保存的),本次未保存;"
                 f"当前编辑内容仍保留。请先与第 {latest} 版比较或打开它,确认后以 base_version={latest} 再次保存。",
                 code="stale", items=[str(latest)],
                 detail=f"the store has version {latest}, newer than base_version {base_version}; "
-                       "nothing was saved and the edits are kept")
-        plan = self.finalized()
-        v = save_version(plan, self.store, note=note)
+                       "nothing was saved and the edits are kept") from exc
         self.version = self.base_version = int(v)
         self.saved_position = self.history.position
         self._write_journal()
@@ -410,20 +429,17 @@ class EditSession:
         name = {"plan": f"plan-{stamp}", "roster": f"roster-{stamp}.xlsx", "map": f"map-{stamp}.html",
                 "wallmap": f"wallmap-{station_id}-{size}-{stamp}.pdf"}[what]
         out = _unused(self.export_dir / name)
+        command = f"gridplan edit (导出 {what})"
         if what == "plan":
-            plan.to_file(out, map_html=False, roster=False)
-        elif what == "roster":
-            from ..people.roster import write_roster
-
-            _atomic_file(out, lambda tmp: write_roster(plan, tmp))
-        elif what == "map":
-            from ..render.map import save_map
-
-            save_map(plan, out)
-        else:
-            from ..render.wallmap import render_wallmap
-
-            render_wallmap(plan, station_id=str(station_id), size=size, out=out)
+            plan.to_file(out, map_html=False, roster=False)  # plan.gpkg + kpi.json, an output folder
+        elif what == "wallmap":
+            render_wallmap(plan, station_id=str(station_id), size=size, out=out)  # through open_output_file
+        else:  # one file, staged and moved into place by the output writer (never over a user's file)
+            with open_output_file(out, command=command) as target:
+                if what == "roster":
+                    write_roster(plan, target.tmp)
+                else:
+                    save_map(plan, target.tmp)
         log.info("exported %s to %s", what, out)
         return out
 
@@ -496,16 +512,3 @@ def _unused(path: Path) -> Path:
         if not cand.exists():
             return cand
     raise EditRefused("导出文件名已用尽", code="export_failed", detail=str(path))
-
-
-def _atomic_file(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

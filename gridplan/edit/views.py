@@ -89,22 +89,14 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
         keys, starts = np.unique(gid[order], return_index=True)
         ends = np.r_[starts[1:], len(order)]
         rows_of = {k: order[s:e] for k, s, e in zip(keys, starts, ends) if k in wanted}
-    cap_default = float(plan.params.capacity)
-    m = plan.managers
-    if len(wanted) <= 20:
-        m = m[m["manager_id"].astype(str).isin(set(grids["manager_id"].astype(str)))]
-    caps = {}
-    if "max_workload" in m.columns:
-        caps = {str(a): float(b) for a, b in zip(m["manager_id"], pd.to_numeric(m["max_workload"], errors="coerce"))
-                if b is not None and not math.isnan(float(b))}
+    caps = ops.grid_capacities(plan, grids)  # the rule of the KPI header's over-capacity count
     geoms = _geojson(grids.geometry.to_numpy(), grids.crs, ctx.to_wgs84())
     parts_of = _all_parts(ctx, gid) if len(wanted) > 20 else None
     feats = []
-    for g, r in zip(geoms, grids.to_dict("records")):
+    for g, r, cap in zip(geoms, grids.to_dict("records"), caps.tolist()):
         k = str(r["grid_id"])
         rows = rows_of.get(k, np.empty(0, dtype=np.int64))
         mid = str(r.get("manager_id"))
-        cap = caps.get(mid, cap_default)
         w = float(r.get("workload") or 0.0)
         parts = parts_of.get(k, 0) if parts_of is not None else ctx.parts(rows)
         props = {"grid_id": k, "manager_id": mid, "manager_name": _plain(r.get("manager_name")),

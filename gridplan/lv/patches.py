@@ -218,6 +218,7 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
         k_c = int(ks[c])
+        last: tuple[np.ndarray, float] | None = None
         while True:
             try:
                 lab = balanced_contiguous(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
@@ -225,9 +226,14 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
             except InfeasibleError as exc:
                 raise warm.explain(exc, rest[members], extra) if warm is not None else exc
             heaviest = np.bincount(lab, w[rest[members]], k_c).max()
+            if last is not None and heaviest >= last[1] - 1e-9:
+                lab, k_c = last[0], k_c - 1  # pins hold the heaviest grid: one more grid cannot help
+                break
             # Coarse 台区 can defeat the balance: never keep a grid over capacity, add one instead.
             if heaviest <= cap * (1 + 1e-9) or k_c >= len(members) or quota is not None:
                 break
+            if extra.get("fixed") is not None:
+                last = (lab, float(heaviest))
             k_c += 1
             extra = {} if warm is None else warm.solver_args(xy, rest[members], k_c)
         if k_c > int(ks[c]):

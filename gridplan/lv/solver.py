@@ -373,80 +373,149 @@ def grow_fill(g: Graph, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray
 def rebalance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
               tolerance: float, fixed: np.ndarray | None = None,
               home: np.ndarray | None = None, max_steps: int = 2000) -> np.ndarray:
-    """Bring parts back inside the workload band by ejection chains.
+    """Bring parts back inside the workload band by short ejection chains.
 
-    A part above the band passes a boundary unit to a neighbour, which passes one on, and so
-    on until a part with room takes it (the shortest chain in the part adjacency graph);
-    a part below the band pulls units the same way. Units that keep their part connected
-    (local test), are not ``fixed`` and go back ``home`` or stay closest to the receiving
-    part's centroid are preferred. Stops when every part is inside the band or no chain helps.
+    The part farthest outside the band ``target·(1 ± tolerance)`` is served first. A part above
+    the band passes one boundary unit to a neighbour, which passes one on, and so on until a part
+    with room takes it: the shortest chain (breadth-first, at most ``_CHAIN_HOPS`` hops) in the
+    graph of parts that can pass a unit to each other, built from the movable boundary units
+    alone (units that keep their part connected by the local test and are not ``fixed``). A part
+    below the band pulls units the same way. Each hop moves the unit whose workload best matches
+    what is passed on (units going back ``home`` first, then the one nearest the receiving part's
+    centroid). A chain is kept only if it lowers the total band violation (else it is undone),
+    so the result is never worse than the start; a part no chain can help is left as it is.
+    Only the parts out of the band and the few along their chains change: a warm start keeps
+    everything else.
+
+    Returns
+    -------
+    numpy.ndarray
+        The new labels (contiguity kept: every move passes the local test).
     """
-    from collections import deque
     labels = labels.copy()
     movable = np.ones(g.n, bool) if fixed is None else ~np.asarray(fixed, bool)
     target = float(w.sum()) / k
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
     load = np.bincount(labels, w, k)
-    stuck: set[int] = set()
+    stuck = np.zeros(k, bool)
+    boundary_src = g.src[w[g.src] > 0]
+    boundary_dst = g.dst[w[g.src] > 0]
+
+    def violation(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+
     for _ in range(max_steps):
-        viol = np.maximum(load - hi, 0) + np.maximum(lo - load, 0)
-        viol[list(stuck)] = 0
+        viol = np.where(stuck, 0.0, violation(load))
         if not (viol > 1e-9).any():
             break
         p = int(np.argmax(viol))
-        over = load[p] > hi
-        c = centroids(xy, w, labels, k)
+        over = bool(load[p] > hi)
         safe = _local_safe(g, labels) & movable
-        m = (labels[g.src] != labels[g.dst]) & safe[g.src] & (w[g.src] > 0)
-        a, b = labels[g.src[m]], labels[g.dst[m]]
-        # part graph: which part can pass a unit to which
-        adj: dict[int, list[int]] = {}
-        for aa, bb in set(zip(a.tolist(), b.tolist())):
-            if over:
-                adj.setdefault(aa, []).append(bb)
-            else:
-                adj.setdefault(bb, []).append(aa)
-        need = load[p] - hi if over else lo - load[p]
-        prev = {p: -1}
-        queue = deque([p])
-        end = -1
-        while queue:
-            x = queue.popleft()
-            if x != p and ((over and load[x] + need <= hi) or (not over and load[x] - need >= lo)):
-                end = x
+        la, lb = labels[boundary_src], labels[boundary_dst]
+        m = (la != lb) & safe[boundary_src]
+        codes = np.unique(la[m] * k + lb[m])
+        before = float(violation(load).sum())
+        helped = False
+        for path in _chains(p, codes // k, codes % k, load, lo, hi, over, k):
+            saved = labels.copy(), load.copy()
+            c = centroids(xy, w, labels, k)
+            hops = list(pairwise(path)) if over else [(y, x) for x, y in pairwise(path)][::-1]
+            amount = (load[p] - hi) if over else (lo - load[p])
+            done = True
+            for giver, taker in hops:
+                u = _pick_unit(g, xy, w, labels, movable, giver, taker, amount, c, home, target)
+                if u < 0:
+                    done = False
+                    break
+                labels[u] = taker
+                load[giver] -= w[u]
+                load[taker] += w[u]
+                amount = w[u]
+            if done and float(violation(load).sum()) < before - 1e-9:
+                helped = True
                 break
-            for y in sorted(adj.get(x, [])):
-                if y not in prev:
-                    prev[y] = x
-                    queue.append(y)
-        if end < 0:
-            stuck.add(p)
-            continue
-        path = [end]
-        while prev[path[-1]] >= 0:
-            path.append(prev[path[-1]])
-        path.reverse()  # p ... end
-        hops = list(pairwise(path)) if over else [(y, x) for x, y in pairwise(path)][::-1]
-        amount = need
-        before = float(viol[p])
-        for giver, taker in hops:
-            safe = _local_safe(g, labels) & movable
-            e = (labels[g.src] == giver) & (labels[g.dst] == taker) & safe[g.src]
-            cand = np.unique(g.src[e])
-            if not len(cand):
-                break
-            d = np.hypot(*(xy[cand] - c[taker]).T)
-            back = np.zeros(len(cand)) if home is None else (home[cand] == taker) * 1.0
-            score = np.abs(w[cand] - amount) / max(target, 1e-12) + 1e-6 * d - back
-            u = int(cand[np.argmin(score)])
-            labels[u] = taker
-            load[giver] -= w[u]
-            load[taker] += w[u]
-            amount = w[u]
-        after = max(load[p] - hi, 0) + max(lo - load[p], 0)
-        if after >= before - 1e-9:  # the chain could not start (pinned borders) or did not help
-            stuck.add(p)
+            labels, load = saved  # the chain could not run or did not help: undo it
+        if not helped:
+            stuck[p] = True
     return labels
+
+
+#: Longest ejection chain (hops between parts) :func:`rebalance` tries.
+_CHAIN_HOPS = 6
+
+
+#: Chains (to different end parts) :func:`rebalance` tries for one part before giving up on it.
+_CHAIN_TRIES = 6
+
+
+def _chains(p: int, givers: np.ndarray, takers: np.ndarray, load: np.ndarray, lo: float, hi: float,
+            over: bool, k: int) -> list[list[int]]:
+    """Shortest chains of parts from ``p`` to parts with room (over) or to spare (under).
+
+    Breadth-first over the part graph, at most ``_CHAIN_HOPS`` hops; the ends are ordered by
+    hops, then by most room, and at most ``_CHAIN_TRIES`` chains are returned.
+    """
+    if not over:
+        givers, takers = takers, givers  # pulling: walk from the taker back to givers
+    order = np.argsort(givers, kind="stable")
+    givers, takers = givers[order], takers[order]
+    starts = np.searchsorted(givers, np.arange(k + 1))
+    room = (hi - load) if over else (load - lo)
+    prev = np.full(k, -2, dtype=np.int64)
+    prev[p] = -1
+    frontier = [p]
+    ends: list[int] = []
+    for _ in range(_CHAIN_HOPS):
+        nxt: list[int] = []
+        for x in frontier:
+            for y in takers[starts[x]:starts[x + 1]].tolist():
+                if prev[y] == -2:
+                    prev[y] = x
+                    nxt.append(y)
+        ends += sorted((y for y in nxt if room[y] > 1e-9), key=lambda y: (-room[y], y))
+        if len(ends) >= _CHAIN_TRIES or not nxt:
+            break
+        frontier = nxt
+    out = []
+    for y in ends[:_CHAIN_TRIES]:
+        path = [y]
+        while prev[path[-1]] >= 0:
+            path.append(int(prev[path[-1]]))
+        out.append(path[::-1])
+    return out
+
+
+def _pick_unit(g: Graph, xy: np.ndarray, w: np.ndarray, labels: np.ndarray, movable: np.ndarray,
+               giver: int, taker: int, amount: float, c: np.ndarray, home: np.ndarray | None,
+               target: float) -> int:
+    """The boundary unit of ``giver`` to pass to ``taker`` (-1 if none can move)."""
+    e = (labels[g.src] == giver) & (labels[g.dst] == taker)
+    cand = np.unique(g.src[e])
+    if not len(cand):
+        return -1
+    cand = cand[movable[cand] & (w[cand] > 0)]
+    if not len(cand):
+        return -1
+    cand = cand[_local_safe_of(g, labels, cand)]
+    if not len(cand):
+        return -1
+    d = np.hypot(*(xy[cand] - c[taker]).T)
+    back = np.zeros(len(cand)) if home is None else (home[cand] == taker) * 1.0
+    score = np.abs(w[cand] - amount) / max(target, 1e-12) + 1e-6 * d - back
+    return int(cand[np.argmin(score)])
+
+
+def _local_safe_of(g: Graph, labels: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """:func:`_local_safe` for a few ``units`` only (their slots alone are looked at)."""
+    starts, ends = g.indptr[units], g.indptr[units + 1]
+    lens = ends - starts
+    slots = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(int(lens.sum()))
+    src = g.src[slots]
+    own = labels[g.dst[slots]] == labels[src]
+    own_prev = labels[g.dst[g.prev[slots]]] == labels[src]
+    start_run = own & ~(own_prev & g.link_prev[slots])
+    runs = np.bincount(np.repeat(np.arange(len(units)), lens), start_run, len(units))
+    return np.asarray(runs == 1, dtype=bool)
 
 
 def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,

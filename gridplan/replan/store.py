@@ -43,6 +43,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, Self
 
 import geopandas as gpd
@@ -50,7 +51,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
-from ..errors import InputError, Problem
+from ..errors import GridplanError, InputError, Problem
 from ..files import (
     FileLock,
     OutputError,
@@ -67,6 +68,7 @@ from ..model import Plan
 __all__ = [
     "ASSIGNMENT_COLUMNS",
     "Snapshot",
+    "StaleStoreError",
     "StoreVersion",
     "list_versions",
     "load_snapshot",
@@ -289,7 +291,8 @@ class StoreVersion:
         OutputError
             Not a store, a folder, not writable, or locked by another run.
         """
-        _check_store_path(self.store, self.label)
+        if self.store.is_dir():  # the rest is checked under the lock: another writer may be creating it
+            _check_store_path(self.store, self.label)
         self._created = make_dirs(self.store.parent)
         if self.store.exists() and not os.access(self.store, os.W_OK):
             raise OutputError([Problem(f"{self.label} {self.store}", "is not writable",
@@ -374,7 +377,25 @@ class StoreVersion:
         self.close()
 
 
-def save_version(p: Plan, store: str | Path, *, note: str = "") -> int:
+class StaleStoreError(GridplanError):
+    """A save refused because the store holds a version newer than the caller has seen.
+
+    Attributes
+    ----------
+    latest
+        The store's newest version.
+    expected
+        The newest version the caller had seen (``None``: an empty store).
+    """
+
+    def __init__(self, latest: int, expected: int | None):
+        super().__init__(f"the plan store has version {latest}, newer than {expected}")
+        self.latest = latest
+        self.expected = expected
+
+
+def save_version(p: Plan, store: str | Path, *, note: str = "",
+                 expect_latest: int | EllipsisType | None = ...) -> int:
     """Append ``p`` to the plan store ``store`` as a new version; return its number.
 
     Parameters
@@ -385,14 +406,24 @@ def save_version(p: Plan, store: str | Path, *, note: str = "") -> int:
         The store's GeoPackage (created when missing).
     note
         Free text kept with the version (``--note``).
+    expect_latest
+        The newest version the caller has seen (``None``: none). When given, the save is a
+        compare-and-save: checked and written under the store's lock, it is refused with
+        :class:`StaleStoreError` (nothing written) if the store holds a newer version.
 
     Raises
     ------
     gridplan.InputError
         ``store`` exists but is not a gridplan plan store, or another run is writing it
         (:class:`~gridplan.files.OutputError`).
+    StaleStoreError
+        With ``expect_latest``: another writer saved a newer version first.
     """
     with StoreVersion(store, plan=p, note=note) as sv:
+        if expect_latest is not ...:
+            done = _committed(sv.store)
+            if done and (expect_latest is None or max(done) > expect_latest):
+                raise StaleStoreError(max(done), expect_latest)
         sv.prepare()
         sv.commit()
     assert sv.version is not None
