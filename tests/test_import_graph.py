@@ -204,7 +204,6 @@ def test_the_package_is_parsed() -> None:
     assert len(edges) > 100
 
 
-@pytest.mark.xfail(strict=True, reason=PART_2)
 def test_no_import_cycles_between_gridplan_modules() -> None:
     edges = import_edges(PACKAGE)
     found = cycles(edges)
