@@ -295,7 +295,7 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     -------
     Plan
     """
-    from .lv import partition, territory
+    from .lv import measures, partition, territory
     from .lv import workload as wl
     from .metrics import kpi
     from .people import assign
@@ -324,7 +324,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     cells = territory.all_cells(county, tr)  # shared by the graph and the territory stages
     edges = territory.contiguity_edges(county, tr, scope=prm.scope, cells=cells)
     step(2)
-    patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges)
+    tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=cells, params=prm)
+    patches = partition.plan_patches(lv_county, tr["workload"].to_numpy(), params=prm, edges=edges,
+                                     also=measures.measure_matrix(tr, prm.also_balance))
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
@@ -368,6 +370,7 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
              segments=segments, notes=notes,
              grid_numbers=issued_numbers(grids["grid_id"], county.transformers.attrs.get("grid_numbers")))
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
+    p.kpi["measures"] = kpi.measure_kpis(p, unmet=patches.also_unmet)
     p.kpi.setdefault("input", {})["snapped"] = snapped_kpi(county)
     p.kpi["county"].update(moved)
     _add_response_times(p)

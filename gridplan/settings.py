@@ -43,7 +43,7 @@ import numpy as np
 
 from .errors import Problems
 
-__all__ = ["COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read_params"]
+__all__ = ["ALSO_BALANCE_NAMES", "COMMITMENT_MINUTES", "WEIGHT_NAMES", "Params", "parse_weight", "read_params"]
 
 #: Repair-arrival commitments by area class (domain primer: 45 / 90 / 120 minutes).
 COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊边远": 120.0}
@@ -60,6 +60,7 @@ SECTION_OF: dict[str, str] = {
     **dict.fromkeys(("segment_cap_km", "segment_weight", "segment_cap", "segment_cut",
                      "attach_tolerance_m", "snap_lines_m", "hv_owner"), "hv"),
     "placeholder_managers": "managers",
+    "also_balance": "plan",
     **dict.fromkeys(("speed_kmh", "detour_factor", "area_class", "commitments"), "response"),
     **dict.fromkeys(("basemap", "tianditu_key", "language", "offline_assets"), "map"),
 }
@@ -67,7 +68,10 @@ SECTION_OF: dict[str, str] = {
 _EXAMPLES: dict[str, str] = {"county_name": '"某某县"', "time_limit": "60", "segment_cap": "20",
                              "tianditu_key": '"your-tianditu-key"',
                              "coords_by_layer": '{ townships = "gcj02" }',
-                             "commitments": '{ "城区" = 45, "农村" = 90 }'}
+                             "commitments": '{ "城区" = 45, "农村" = 90 }',
+                             "also_balance": "{ transformers = 0.15, feeder_km = 0.25 }"}
+#: Measures ``[plan] also_balance`` may name (see :mod:`gridplan.lv.measures`).
+ALSO_BALANCE_NAMES = ("customers", "transformers", "capacity", "feeder_km", "area")
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ class Params:
     seed: int = 0
     time_limit: float | None = None
     stability: float = 1.0
+    #: Further measures to balance, each within its own tolerance of the mean (issue #16):
+    #: ``{ transformers = 0.15, feeder_km = 0.25 }``; names in :data:`ALSO_BALANCE_NAMES`.
+    also_balance: dict[str, float] = field(default_factory=dict)
     # [hv]
     segment_cap_km: float = 15.0
     segment_weight: str = "km"
@@ -154,7 +161,19 @@ class Params:
         if self.speed_kmh <= 0 or self.detour_factor < 1:
             p.add(source, "speed_kmh must be > 0 and detour_factor >= 1", "")
         self._validate_ranges(p, source)
+        self._validate_also_balance(p, source)
         p.raise_if_any()
+
+    def _validate_also_balance(self, p: Problems, source: str) -> None:
+        """``also_balance`` names known measures, each with a tolerance in (0, 1)."""
+        names = ", ".join(ALSO_BALANCE_NAMES)
+        for name, tol in self.also_balance.items():
+            if name not in ALSO_BALANCE_NAMES:
+                p.add(source, f"[plan] also_balance names unknown measure {name!r}",
+                      f"use {names}, e.g. {_example('also_balance')}")
+            elif not 0 < float(tol) < 1:
+                p.add(source, f"[plan] also_balance {name} = {tol}: the tolerance must be in (0, 1)",
+                      f"e.g. {name} = 0.15 (±15% of the mean)")
 
     def _validate_ranges(self, p: Problems, source: str) -> None:
         """Distances, seeds and times that cannot be negative; area classes and commitments."""

@@ -56,6 +56,40 @@ def parse_layer_coords(values: tuple[str, ...] | list[str] | None) -> dict[str, 
                                   "(layers: townships, stations, transformers, feeders, switches, "
                                   "substations, managers, villages, barriers, roads)")])
     return out
+also_balance = click.option(
+    "--also-balance", default=None, metavar="NAME=TOL,...",
+    help="Further measures to balance, each within its tolerance of the mean, e.g. "
+         "'transformers=0.15,feeder_km=0.25' (customers, transformers, capacity, feeder_km, area).")
+
+
+def parse_also_balance(value: str | None) -> dict[str, float] | None:
+    """``"transformers=0.15,feeder_km=0.25"`` -> ``{"transformers": 0.15, "feeder_km": 0.25}``.
+
+    Raises
+    ------
+    gridplan.InputError
+        An item that is not ``NAME=NUMBER`` (names and ranges are checked with the parameters).
+    """
+    if value is None:
+        return None
+    out: dict[str, float] = {}
+    bad: list[str] = []
+    for item in str(value).split(","):
+        name, sep, tol = item.strip().partition("=")
+        try:
+            out[name.strip().lower()] = float(tol)
+        except ValueError:
+            bad.append(item.strip())
+            continue
+        if not sep or not name.strip():
+            bad.append(item.strip())
+    if bad:
+        raise InputError([Problem("--also-balance", f"cannot read {', '.join(map(repr, bad))}",
+                                  "write NAME=TOLERANCE items joined by commas, e.g. "
+                                  "--also-balance transformers=0.15,feeder_km=0.25")])
+    return out
+
+
 force = click.option("--force", is_flag=True,
                      help="Replace files gridplan wrote earlier even if they were changed since "
                           "(files gridplan did not write are never touched).")

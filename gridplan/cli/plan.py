@@ -29,6 +29,7 @@ from ._run import run_plan
               help="Maximum segment weight, in the units of --segment-weight (needed when it is not km).")
 @click.option("--hv-owner", type=click.Choice(["lv", "separate"]), default=None,
               help="Who owns 10 kV segments: the grid's manager (lv, default) or the roster's HV staff (separate).")
+@options.also_balance
 @options.seed
 @options.basemap
 @click.option("--no-map", is_flag=True, help="Do not write map.html.")
@@ -46,7 +47,7 @@ from ._run import run_plan
 @options.quiet
 @options.handle_errors
 def plan_cmd(county_dir: Path, out: Path | None, coords, layer_coords, capacity, workload, tolerance, scope,
-             segment_cap_km, segment_weight, segment_cap, hv_owner, seed, basemap, no_map, current, stability, pins, store, note,
+             segment_cap_km, segment_weight, segment_cap, hv_owner, also_balance, seed, basemap, no_map, current, stability, pins, store, note,
              force, verbose, quiet) -> None:
     """Plan COUNTY_DIR: service grids, managers, 10 kV segments, KPIs and maps.
 
@@ -62,7 +63,8 @@ def plan_cmd(county_dir: Path, out: Path | None, coords, layer_coords, capacity,
              current=current, pins=pins, store=store, note=note, force=force,
              capacity=capacity, workload=workload, tolerance=tolerance, scope=scope,
              segment_cap_km=segment_cap_km, segment_weight=segment_weight, segment_cap=segment_cap,
-             hv_owner=hv_owner, seed=seed, stability=stability, quiet=quiet)
+             hv_owner=hv_owner, seed=seed, stability=stability, quiet=quiet,
+             also_balance=options.parse_also_balance(also_balance))
 
 
 COMMANDS = [plan_cmd]

@@ -28,6 +28,7 @@ from ..model import County
 from ..settings import Params
 from . import solver as _solver
 from .graph import components, neighbour_edges
+from .measures import add_measure_columns, measure_matrix
 
 __all__ = ["HEAVY_FLAG", "PatchResult", "balanced_contiguous", "plan_patches"]
 
@@ -313,6 +314,9 @@ class PatchResult:
     notes: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
     lower_bound: int = 0
+    #: Measures of ``also_balance`` not met within their tolerance: ``{"key", "name",
+    #: "measure", "tolerance", "max_deviation", "why"}`` per township (or station) and measure.
+    also_unmet: list[dict[str, Any]] = field(default_factory=list)
 
 
 def grid_count(total: float, capacity: float, tolerance: float, n_units: int) -> int:
@@ -326,7 +330,7 @@ def grid_count(total: float, capacity: float, tolerance: float, n_units: int) ->
 
 
 def plan_patches(county: County, workload: Any, *, params: Params | None = None,
-                 edges: np.ndarray | None = None) -> PatchResult:
+                 edges: np.ndarray | None = None, also: Any = None) -> PatchResult:
     """Cut every township's (or station's) 台区 into contiguous, balanced grids.
 
     Parameters
@@ -341,6 +345,9 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
     edges
         The contiguity graph, (m, 2) row positions; default
         :func:`gridplan.lv.territory.contiguity_edges` (territory cells that share a border).
+    also
+        ``(n, m)`` measures of ``params.also_balance`` (in its key order) per transformer row,
+        from :func:`gridplan.lv.measures.measure_matrix`; default: computed from the county.
 
     Returns
     -------
@@ -348,5 +355,9 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
     """
     from .patches import plan_patches_impl
 
-    return plan_patches_impl(county, np.asarray(workload, dtype=float),
-                             params if params is not None else county.params, edges)
+    params = params if params is not None else county.params
+    if also is None and params.also_balance:
+        tr = add_measure_columns(county, county.transformers, params.also_balance, params=params)
+        also = measure_matrix(tr, params.also_balance)
+    return plan_patches_impl(county, np.asarray(workload, dtype=float), params, edges,
+                             also=None if also is None else np.asarray(also, dtype=float))

@@ -157,8 +157,9 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     charge every unit that ends away from its home label; moves that bring a part back inside
     the workload band outrank that charge, so with a large ``move_cost`` only balance (and
     contiguity, restored before) moves units. ``also`` (:class:`Bands`) are further measures,
-    each with its own band: a move must leave every one's band violation no worse, unless it
-    lowers the sum of all normalised violations (see :meth:`Bands.score`).
+    each with its own band, second to the workload's: a move that brings the workload closer
+    to its band is taken whatever they do; any other must keep the workload in its band and
+    leave every measure's band violation no worse, or lower their sum (:meth:`Bands.score`).
 
     Returns
     -------
@@ -201,8 +202,11 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         else:
             x_gain, x_ok, x_drop = also.score(s, a, b, mu * tolerance ** 2, 2 * pen + 10.0)
             gain += x_gain
-            ok = (gain > 1e-9) & ((((load[a] - ws >= lo) & (load[b] + ws <= hi)) & x_ok)
-                                  | (viol / target + x_drop > 1e-12))
+            # the workload band comes first: a move that brings it closer is taken whatever the
+            # other measures; any other move keeps the workload in its band and the other
+            # measures no worse, or lowers their summed violation
+            ok = (gain > 1e-9) & ((viol > 0) | (((load[a] - ws >= lo) & (load[b] + ws <= hi))
+                                                & (x_ok | (x_drop > 1e-12))))
         ok &= _local_safe(g, labels)[s] & movable[s]
         if not ok.any():
             idle += 1
@@ -249,7 +253,8 @@ def band_repair(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Gr
 
     Each step takes the move (keeping the source part connected by the local test, ``fixed``
     units never moving) that lowers most the sum of normalised band violations of the workload
-    ``w`` (band ``±tolerance``) and of every measure of ``bands``; ties go to the unit closest to
+    ``w`` (band ``±tolerance``) and of every measure of ``bands``, without moving the workload
+    out of its band or further from it; ties go to the unit closest to
     the receiving part's centroid, then to the lowest unit index. Stops when every band is met,
     no move lowers the violation, after ``max_moves`` moves (default ``n``) or at ``deadline``.
     """
@@ -271,8 +276,11 @@ def band_repair(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Gr
         if not len(s):
             break
         a = labels[s]
-        drop = _band_gain(load[a], load[b], w[s], lo, hi) / target
-        drop += bands.score(s, a, b, 0.0, 0.0)[2]
+        p_drop = _band_gain(load[a], load[b], w[s], lo, hi) / target
+        inside = (load[a] - w[s] >= lo) & (load[b] + w[s] <= hi)
+        drop = p_drop + bands.score(s, a, b, 0.0, 0.0)[2]
+        # never at the workload band's expense
+        drop = np.where((p_drop > 1e-12) | ((p_drop >= -1e-12) & inside), drop, -np.inf)
         if not (drop > 1e-12).any():
             break
         c = centroids(xy, w, labels, k)
