@@ -6,6 +6,7 @@ import heapq
 import logging
 import math
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -204,7 +205,7 @@ class _AlsoBands:
 
     def __init__(self, names: list[str], tol: np.ndarray, values: np.ndarray):
         self.names, self.tol, self.values = names, tol, values
-        self.unmet: list[dict] = []
+        self.unmet: list[dict[str, Any]] = []
         self.key, self.name = "", ""
 
     @classmethod
@@ -225,7 +226,7 @@ class _AlsoBands:
         self.key, self.name = str(key), name
         return self
 
-    def solver_args(self, rows: np.ndarray) -> dict:
+    def solver_args(self, rows: np.ndarray) -> dict[str, Any]:
         """``also`` and ``also_tolerance`` of :func:`~gridplan.lv.partition.balanced_contiguous`."""
         return {"also": self.values[rows], "also_tolerance": self.tol}
 

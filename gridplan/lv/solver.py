@@ -315,7 +315,7 @@ class Bands:
     @property
     def m(self) -> int:
         """Number of measures."""
-        return self.values.shape[1]
+        return int(self.values.shape[1])
 
     def reset(self, labels: np.ndarray, k: int) -> None:
         """Part loads ``(k, m)`` of ``labels``."""
@@ -334,7 +334,8 @@ class Bands:
     def violation(self) -> np.ndarray:
         """Per measure, the total load outside the band over all parts, relative to the mean."""
         v = np.maximum(self.load - self.hi, 0) + np.maximum(self.lo - self.load, 0)
-        return v.sum(axis=0) / self.target
+        out: np.ndarray = v.sum(axis=0) / self.target
+        return out
 
     def score(self, s: np.ndarray, a: np.ndarray, b: np.ndarray, mu_rel: float,
               band_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -355,7 +356,8 @@ class Bands:
         lo, hi = self.lo, self.hi
 
         def v(x: np.ndarray) -> np.ndarray:
-            return np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+            out: np.ndarray = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+            return out
 
         dv = v(la) + v(lb) - v(la - ws) - v(lb + ws)
         gain += band_weight * (dv / np.maximum(ws, 1e-12 * self.target)).sum(axis=1)
@@ -617,8 +619,8 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
                 new = j[rows, np.argmin(d - price[j], axis=1)]
             else:
                 cost = d - price[j]
-                for c in range(also.m):
-                    cost -= unit[:, c, None] * q[j, c]
+                for col in range(also.m):
+                    cost -= unit[:, col, None] * q[j, col]
                 new = j[rows, np.argmin(cost, axis=1)]
             new = np.where(free, new, labels)
             load = np.bincount(new, w, k)
