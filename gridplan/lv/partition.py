@@ -144,6 +144,9 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
                                             deadline=deadline, fixed=fix, home=init,
                                             move_cost=float(move_cost), also=bands,
                                             mu_start=2e4)
+        if not timed_out:
+            labels = _solver.band_repair(xy, w, labels, k, g, tolerance=tolerance, bands=bands,
+                                         fixed=fix, deadline=deadline)
     if timed_out:
         log.warning("balanced_contiguous: time limit of %.1f s reached; returning the best plan "
                     "found so far (contiguous, balance and compactness not fully optimised)",

@@ -278,7 +278,7 @@ def band_repair(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Gr
         a = labels[s]
         p_drop = _band_gain(load[a], load[b], w[s], lo, hi) / target
         inside = (load[a] - w[s] >= lo) & (load[b] + w[s] <= hi)
-        drop = p_drop + bands.score(s, a, b, 0.0, 0.0)[2]
+        drop = 10.0 * p_drop + bands.score(s, a, b, 0.0, 0.0)[2]  # the workload band first
         # never at the workload band's expense
         drop = np.where((p_drop > 1e-12) | ((p_drop >= -1e-12) & inside), drop, -np.inf)
         if not (drop > 1e-12).any():
@@ -630,8 +630,8 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
             else:
                 rel = 1 - np.stack([np.bincount(new, also.values[:, c], k)
                                     for c in range(also.m)], axis=1) / a_target
-                if (np.abs(load - target).max() <= 0.01 * target
-                        and (np.abs(rel) <= 0.5 * also.tolerance).all()):
+                if (np.abs(load - target).max() <= 0.02 * target
+                        and (np.abs(rel) <= 0.8 * also.tolerance).all()):
                     break
                 q += step0 * (1 - it / inner) * rel
             price += step0 * (1 - it / inner) * (target - load) / target
