@@ -30,7 +30,7 @@ import pandas as pd
 from .files import atomic_dir
 from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
-from .lv import territory
+from .lv import measures, territory
 from .lv import workload as wl
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
@@ -100,8 +100,13 @@ def hv_staff_of(county: County) -> pd.DataFrame | None:
 
 def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params,
                   edges: np.ndarray) -> PatchResult:
-    """低压到片: the grid of every 台区 (``county``: as :func:`lv_county` returns it)."""
-    return plan_patches(county, transformers["workload"].to_numpy(), params=params, edges=edges)
+    """低压到片: the grid of every 台区 (``county``: as :func:`lv_county` returns it).
+
+    ``transformers`` carries the columns of the ``also_balance`` measures
+    (:func:`gridplan.lv.measures.add_measure_columns`), balanced with the workload.
+    """
+    return plan_patches(county, transformers["workload"].to_numpy(), params=params, edges=edges,
+                        also=measures.measure_matrix(transformers, params.also_balance))
 
 
 def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any) -> gpd.GeoDataFrame:
@@ -286,6 +291,7 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     step(1)
     graph = graph_stage(county, tr, prm)
     step(2)
+    tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
     patches = patches_stage(lv, tr, prm, graph.edges)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
@@ -326,5 +332,6 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},
            "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
-    kpi |= {"response": resp.kpi, "notes": list(notes)}
+    kpi |= {"response": resp.kpi, "notes": list(notes),
+            "measures": kpis.measure_kpis(p, unmet=patches.also_unmet)}
     return dataclasses.replace(p, transformers=tr.assign(**resp.columns), kpi=kpi, notes=notes)

@@ -54,7 +54,7 @@ import numpy as np
 from .errors import InputError, Problems
 from .lv.workload import parse_workload
 
-__all__ = ["COMMITMENT_MINUTES", "SECTION_OF", "WEIGHT_NAMES", "Params", "field_kind", "param", "parse_weight",
+__all__ = ["ALSO_BALANCE_NAMES", "COMMITMENT_MINUTES", "SECTION_OF", "WEIGHT_NAMES", "Params", "field_kind", "param", "parse_weight",
            "read_params"]
 
 #: Repair-arrival commitments by area class (domain primer: 45 / 90 / 120 minutes).
@@ -63,6 +63,8 @@ COMMITMENT_MINUTES: dict[str, float] = {"城区": 45.0, "农村": 90.0, "特殊�
 _SECTIONS = ("input", "plan", "hv", "managers", "response", "map")
 #: Largest gap between line ends that ``snap_lines_m`` may bridge (a drawing gap, not a distance).
 MAX_SNAP_LINES_M = 1000.0
+#: Measures ``[plan] also_balance`` may name (see :mod:`gridplan.lv.measures`).
+ALSO_BALANCE_NAMES = ("customers", "transformers", "capacity", "feeder_km", "area")
 #: The layers ``coords_by_layer`` may name (those of :data:`gridplan.io.schema.SPECS`).
 LAYERS = ("townships", "stations", "transformers", "feeders", "switches", "substations", "managers",
           "villages", "barriers", "roads", "candidates")
@@ -164,6 +166,11 @@ class Params:
     stability: float = param(1.0, section="plan", cli="--stability", minimum=0,
                              doc="Weight of keeping 台区 with their current manager (default 1; 0 = "
                                   "replan freely).")
+    also_balance: dict[str, float] = param(  # noqa: RUF009 - param() is dataclasses.field
+        section="plan", factory=dict, cli="--also-balance", metavar="NAME=TOL,...",
+        example="{ transformers = 0.15, feeder_km = 0.25 }",
+        doc="Further measures to balance, each within its tolerance of the mean, e.g. "
+             "'transformers=0.15,feeder_km=0.25' (customers, transformers, capacity, feeder_km, area).")
     # [hv]
     segment_cap_km: float = param(15.0, section="hv", cli="--segment-cap-km", above=0,
                                   doc="Maximum 10 kV segment length (km).")
@@ -232,7 +239,19 @@ class Params:
             p.add(source, f"coords_by_layer names unknown layer(s): {', '.join(bad)}",
                   f"use layer names among: {', '.join(sorted(LAYERS))}")
         self._validate_tables(p, source)
+        self._validate_also_balance(p, source)
         p.raise_if_any()
+
+    def _validate_also_balance(self, p: Problems, source: str) -> None:
+        """``also_balance`` names known measures, each with a tolerance in (0, 1)."""
+        names = ", ".join(ALSO_BALANCE_NAMES)
+        for name, tol in self.also_balance.items():
+            if name not in ALSO_BALANCE_NAMES:
+                p.add(source, f"[plan] also_balance names unknown measure {name!r}",
+                      f"use {names}, e.g. {_example('also_balance')}")
+            elif not 0 < float(tol) < 1:
+                p.add(source, f"[plan] also_balance {name} = {tol}: the tolerance must be in (0, 1)",
+                      f"e.g. {name} = 0.15 (±15% of the mean)")
 
     def _validate_tables(self, p: Problems, source: str) -> None:
         """``snap_lines_m`` stays a drawing gap; the commitments name known area classes."""

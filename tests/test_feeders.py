@@ -194,6 +194,7 @@ def test_cli_double_circuit_km_in_segments_and_duplicate_listed(tmp_path):
     from countygen import make_county_dir
 
     from gridplan.cli import main
+    from gridplan.io.load import on_grid
 
     base = make_county_dir(tmp_path, name="base")
     both = make_county_dir(tmp_path, name="both")
@@ -210,7 +211,9 @@ def test_cli_double_circuit_km_in_segments_and_duplicate_listed(tmp_path):
         assert res.exit_code == 0, res.output
         km[folder.name] = pyogrio.read_dataframe(out / "plan.gpkg", layer="segments")["length_km"].sum()
     kpi = json.loads((tmp_path / "out_both" / "kpi.json").read_text(encoding="utf-8"))
-    f1_km = f1.to_crs(pyogrio.read_info(tmp_path / "out_both" / "plan.gpkg", layer="segments")["crs"]).length.sum() / 1000
+    # the county's lines are on the 1 m coordinate grid (issue #16): measure F1 on it too
+    f1_km = on_grid(f1.to_crs(pyogrio.read_info(tmp_path / "out_both" / "plan.gpkg",
+                                                layer="segments")["crs"])).length.sum() / 1000
     assert km["both"] == pytest.approx(km["base"] + f1_km, rel=1e-6)
     assert any("并行" in n and ("F3" in n or "F1(" in n) for n in kpi["notes"])
     assert not any("环路" in n for n in kpi["notes"])  # two circuits on one route are not a loop

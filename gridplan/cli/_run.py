@@ -13,7 +13,7 @@ import gridplan  # the public API (load_county, plan), looked up when a command 
 
 from ..errors import Problem
 from ..files import OutputError, open_output
-from ..metrics.kpi import coverage_line
+from ..metrics.kpi import coverage_line, measures_line
 from ..model import PLAN_FILES, Plan
 from ..pipeline import STAGES
 from ..replan.store import StoreVersion
@@ -110,6 +110,9 @@ def print_summary(p: Plan, out: Path, seconds: float) -> None:
     if hv.get("segments"):
         click.echo(f"  10kV 线路 {hv.get('feeders')} 条，{hv.get('total_km')} km，分为 {hv['segments']} 段"
                    f"（最长 {hv.get('max_segment_km')} km）")
+    line = measures_line(p.kpi.get("measures") or {})
+    if line:
+        click.echo(f"  {line}")
     cov = p.kpi.get("coverage")
     if cov:
         click.echo(f"  {coverage_line(cov)}")

@@ -63,6 +63,34 @@ def parse_layer_coords(values: tuple[str, ...] | list[str] | None) -> dict[str, 
     return out
 
 
+def parse_also_balance(value: str | None) -> dict[str, float] | None:
+    """``"transformers=0.15,feeder_km=0.25"`` -> ``{"transformers": 0.15, "feeder_km": 0.25}``.
+
+    Raises
+    ------
+    gridplan.InputError
+        An item that is not ``NAME=NUMBER`` (names and ranges are checked with the parameters).
+    """
+    if value is None:
+        return None
+    out: dict[str, float] = {}
+    bad: list[str] = []
+    for item in str(value).split(","):
+        name, sep, tol = item.strip().partition("=")
+        try:
+            out[name.strip().lower()] = float(tol)
+        except ValueError:
+            bad.append(item.strip())
+            continue
+        if not sep or not name.strip():
+            bad.append(item.strip())
+    if bad:
+        raise InputError([Problem("--also-balance", f"cannot read {', '.join(map(repr, bad))}",
+                                  "write NAME=TOLERANCE items joined by commas, e.g. "
+                                  "--also-balance transformers=0.15,feeder_km=0.25")])
+    return out
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Map -v/-q to the level of the ``gridplan`` logger."""
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
@@ -160,6 +188,8 @@ def param_values(given: dict[str, Any]) -> dict[str, Any]:
     for name, value in given.items():
         if name == "coords_by_layer":
             value = parse_layer_coords(value)
+        elif name == "also_balance":
+            value = parse_also_balance(",".join(value)) if value else None
         if value is not None and value != ():
             out[name] = value
     return out

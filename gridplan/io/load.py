@@ -56,6 +56,19 @@ Every layer is converted to WGS84 with :func:`gridplan.coords.to_wgs84`, then pr
 that sits off the townships by a GCJ-02-like shift is a problem naming both files and the
 ``[input.coords_by_layer]`` line that fixes it.
 
+Once projected, every coordinate is put on a fixed grid of the metric CRS (:func:`on_grid`):
+points (台区, stations, substations, switches, manager homes, candidates) to the nearest multiple
+of :data:`POINT_GRID_M` (10 m), the vertices of polygons and lines to :data:`LINE_GRID_M` (1 m).
+The same geography given in another system (WGS84, CGCS2000, a Gauss-Krüger zone with or without
+its prefix, GCJ-02, BD-09) differs by millimetres to a centimetre after conversion (iterated
+inverses, ledgers with 6-7 decimals); on the grid it is the same County bit for bit, so cells,
+graph, solver, territory polygons and the editor all see the same points and give the same plan.
+10 m for points is below the accuracy of ledger positions (hand-held GPS, 3-10 m) yet makes a
+grid step 1,000 times larger than centimetre noise (a point lands on another grid node only when
+it lies within that noise of a half-way line: ~0.1% of coordinates at 1 cm, ~0.01% at 1 mm);
+1 m keeps the shape of boundaries and feeder lines. ``ledger_lon`` / ``ledger_lat`` keep every
+台区's WGS84 position as the ledger gives it (before the grid and any snapping).
+
 Points outside the townships
 ----------------------------
 A 台区 or station in no township polygon but within ``snap_tolerance_m`` (default 1000 m) of one
@@ -475,11 +488,11 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     b = live.total_bounds if len(live) else np.array([np.nan] * 4)
     crs = _coords.metric_crs_for([b[0], b[2]], [b[1], b[3]])
     log.info("metric CRS: %s", crs.to_string())
-    m = {k: (v.to_crs(crs) if v is not None else None) for k, v in layers.items()}
+    m = {k: (on_grid(v.to_crs(crs)) if v is not None else None) for k, v in layers.items()}
     p, rep = ctx.problems, ctx.report
     tfile, sfile, xfile = _file(ctx, "townships"), _file(ctx, "stations"), _file(ctx, "transformers")
 
-    town = V.repair_townships(m["townships"], file=tfile, problems=p, report=rep)
+    town = on_grid(V.repair_townships(m["townships"], file=tfile, problems=p, report=rep))
     V.check_overlaps(town, file=tfile, problems=p)
     stations = m["stations"]
     V.check_references(town, "station_id", stations["station_id"].dropna(), id_col="township_id",
@@ -511,6 +524,7 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
         idx = np.full(len(tr), -1)
     tr = _join_townships(ctx, tr, town_ok, idx, xfile)
     tr = _mark_snapped(tr, [r for r in snapped if r["layer"] == "transformers"], town_ok)
+    tr = _keep_ledger_lonlat(tr, layers["transformers"])
 
     managers = m.get("managers")
     if managers is not None:
@@ -664,7 +678,7 @@ def _mark_snapped(tr: gpd.GeoDataFrame, rows: list[dict[str, Any]],
     township polygons (its cell would be clipped away): it is planned at the nearest point 1 m
     inside its township. Columns added: ``snapped_m`` (its distance to that township; NaN when
     it lay inside one), ``snapped`` (the map's note, e.g. "已归入 头城镇，距边界 6 米"), and
-    ``ledger_lon`` / ``ledger_lat`` (the WGS84 position the ledger gives; NaN when not moved).
+    ``ledger_lon`` / ``ledger_lat`` (filled for every 台区 afterwards by :func:`_keep_ledger_lonlat`).
     """
     tr = tr.copy()
     tr["snapped_m"] = np.nan
@@ -786,3 +800,59 @@ def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
             f"[input.coords_by_layer] {how}" + (f"; on the command line {cli}" if cli else "")
             + ". A snap tolerance would not fix this: the points would go to the wrong townships")
     return flagged
+
+
+# ----------------------------------------------------------------------------- the coordinate grid
+
+#: Grid of point coordinates in the metric CRS (metres): see "Coordinates" in the module docstring.
+POINT_GRID_M = 10.0
+#: Grid of polygon and line vertices in the metric CRS (metres).
+LINE_GRID_M = 1.0
+
+
+def on_grid(layer: gpd.GeoDataFrame, *, point_m: float = POINT_GRID_M,
+            line_m: float = LINE_GRID_M) -> gpd.GeoDataFrame:
+    """Put a metric layer's coordinates on the fixed grid (a copy; idempotent).
+
+    Points are rounded to the nearest multiple of ``point_m`` (halves to even), other geometries
+    are snapped to ``line_m`` with :func:`shapely.set_precision` (valid output, parts that collapse
+    are dropped). Missing, empty and invalid geometries stay as they are (townships are put on the
+    grid again once repaired).
+
+    Parameters
+    ----------
+    layer
+        A layer in a metric CRS.
+    point_m, line_m
+        Grid steps in metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+    """
+    geoms = layer.geometry.to_numpy()
+    if not len(geoms):
+        return layer
+    out = geoms.copy()
+    live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    point = live & (shapely.get_type_id(geoms) == 0)
+    if point.any():
+        xy = shapely.get_coordinates(geoms[point])
+        out[point] = shapely.points(np.round(xy / point_m) * point_m)
+    other = live & ~point & shapely.is_valid(geoms)  # invalid ones: after their repair
+    if other.any():
+        out[other] = shapely.set_precision(geoms[other], line_m)
+    return layer.set_geometry(gpd.GeoSeries(out, index=layer.index, crs=layer.crs))
+
+
+def _keep_ledger_lonlat(tr: gpd.GeoDataFrame, wgs84: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``ledger_lon`` / ``ledger_lat`` of every 台区: its WGS84 position before the grid and snapping."""
+    pts = wgs84.geometry.reindex(tr.index).to_numpy()
+    ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts)) & (shapely.get_type_id(pts) == 0)
+    lon = np.full(len(pts), np.nan)
+    lat = np.full(len(pts), np.nan)
+    if ok.any():
+        lon[ok], lat[ok] = shapely.get_coordinates(pts[ok]).T
+    tr = tr.copy()
+    tr["ledger_lon"], tr["ledger_lat"] = lon, lat
+    return tr

@@ -18,7 +18,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
-__all__ = ["neighbour_edges", "components", "adjacency"]
+__all__ = ["adjacency", "components", "neighbour_edges"]
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ HEAVY_FLAG = "heavy-unit"
 def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | None = None,
                         tolerance: float = 0.05, seed: int = 0,
                         time_limit: float | None = None, initial: Any = None,
-                        fixed: Any = None, move_cost: float = 0.0) -> np.ndarray:
+                        fixed: Any = None, move_cost: float = 0.0, also: Any = None,
+                        also_tolerance: Any = None) -> np.ndarray:
     """Partition weighted points into ``k`` contiguous, workload-balanced, compact parts.
 
     Parameters
@@ -67,6 +68,14 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
         Metres of distance-to-centroid charged for each unit whose final label differs from
         ``initial`` (stability). With a large value units move only to bring workloads back
         inside the tolerance band or to restore contiguity.
+    also
+        Optional ``(n, m)`` further measures to balance besides ``weights`` (e.g. 台区 count and
+        feeder km): every part's sum of column ``c`` should be within ``±also_tolerance[c]`` of
+        the mean. Moves never worsen a measure's band violation unless they lower the sum of
+        all (normalised) violations, so the plan returned is the closest found when the bands
+        cannot all be met; check it with the column sums.
+    also_tolerance
+        ``m`` tolerances in (0, 1), one per column of ``also`` (a number: the same for all).
 
     Returns
     -------
@@ -89,6 +98,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     n = len(xy)
     _check_inputs(xy, w, k, tolerance)
     init, fix = _check_warm(n, k, initial, fixed, move_cost)
+    bands = _check_also(n, also, also_tolerance)
     if edges is None:
         edges = neighbour_edges(xy)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -111,7 +121,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
         return np.arange(n, dtype=np.int64) if init is None else _identity_like(init, k)
     if init is None or not (init >= 0).any():
         labels = _solver.metis_start(g, w, k, seed=seed)
-        labels = _solver.balanced_lloyd(xy, w, labels, k)
+        labels = _solver.balanced_lloyd(xy, w, labels, k, also=bands)
     else:
         labels = _solver.grow_fill(g, w, init, k)
     labels = _solver.repair(g, w, labels, k, fix)
@@ -121,7 +131,17 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     deadline = None if time_limit is None else t0 + float(time_limit)
     labels, timed_out = _solver.improve(xy, w, labels, k, g, tolerance=tolerance,
                                         deadline=deadline, fixed=fix, home=init,
-                                        move_cost=float(move_cost))
+                                        move_cost=float(move_cost), also=bands)
+    if bands is not None and not timed_out:
+        labels = _solver.band_repair(xy, w, labels, k, g, tolerance=tolerance, bands=bands,
+                                     fixed=fix, deadline=deadline)
+        labels, timed_out = _solver.improve(xy, w, labels, k, g, tolerance=tolerance,
+                                            deadline=deadline, fixed=fix, home=init,
+                                            move_cost=float(move_cost), also=bands,
+                                            mu_start=2e4)
+        if not timed_out:
+            labels = _solver.band_repair(xy, w, labels, k, g, tolerance=tolerance, bands=bands,
+                                         fixed=fix, deadline=deadline)
     if timed_out:
         log.warning("balanced_contiguous: time limit of %.1f s reached; returning the best plan "
                     "found so far (contiguous, balance and compactness not fully optimised)",
@@ -151,6 +171,29 @@ def _check_inputs(xy: np.ndarray, w: np.ndarray, k: int, tolerance: float) -> No
         problems.append(f"tolerance must be in (0, 1), got {tolerance}")
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def _check_also(n: int, also: Any, also_tolerance: Any) -> _solver.Bands | None:
+    """Validate ``also``/``also_tolerance``; return them as :class:`~gridplan.lv.solver.Bands`."""
+    if also is None:
+        if also_tolerance is not None:
+            raise ValueError("also_tolerance needs also (the measures it applies to)")
+        return None
+    a = np.asarray(also, dtype=float)
+    a = a.reshape(n, -1) if a.ndim == 1 and len(a) == n else a
+    problems = []
+    if a.ndim != 2 or a.shape[0] != n:
+        problems.append(f"also must be ({n}, m) measures, got shape {a.shape}")
+    elif not (np.isfinite(a).all() and (a >= 0).all()):
+        problems.append("also must be finite and >= 0")
+    m = a.shape[1] if a.ndim == 2 else 0
+    tol = np.broadcast_to(np.asarray(0.1 if also_tolerance is None else also_tolerance,
+                                     dtype=float), (m,)) if m else np.zeros(0)
+    if len(tol) and not ((tol > 0) & (tol < 1)).all():
+        problems.append(f"also_tolerance must be in (0, 1), got {tol.tolist()}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return _solver.Bands(a, tol.copy()) if m else None
 
 
 def _check_warm(n: int, k: int, initial: Any, fixed: Any,

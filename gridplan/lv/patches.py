@@ -21,6 +21,7 @@ from ..errors import InfeasibleError, natural_key
 from ..model import County
 from ..settings import Params
 from .graph import components
+from .measures import LABELS, add_measure_columns, measure_matrix
 from .partition import HEAVY_FLAG, balanced_contiguous, grid_count
 from .territory import contiguity_edges
 
@@ -49,10 +50,13 @@ class PatchResult:
     notes: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
     lower_bound: int = 0
+    #: Measures of ``also_balance`` not met within their tolerance: ``{"key", "name",
+    #: "measure", "tolerance", "max_deviation", "why"}`` per township (or station) and measure.
+    also_unmet: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_patches(county: County, workload: Any, *, params: Params | None = None,
-                 edges: np.ndarray | None = None) -> PatchResult:
+                 edges: np.ndarray | None = None, also: Any = None) -> PatchResult:
     """Cut every township's (or station's) 台区 into contiguous, balanced grids.
 
     Parameters
@@ -67,13 +71,20 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
     edges
         The contiguity graph, (m, 2) row positions; default
         :func:`gridplan.lv.territory.contiguity_edges` (territory cells that share a border).
+    also
+        ``(n, m)`` measures of ``params.also_balance`` (in its key order) per transformer row,
+        from :func:`gridplan.lv.measures.measure_matrix`; default: computed from the county.
 
     Returns
     -------
     PatchResult
     """
-    return _plan_patches(county, np.asarray(workload, dtype=float),
-                             params if params is not None else county.params, edges)
+    params = params if params is not None else county.params
+    if also is None and params.also_balance:
+        tr = add_measure_columns(county, county.transformers, params.also_balance, params=params)
+        also = measure_matrix(tr, params.also_balance)
+    return _plan_patches(county, np.asarray(workload, dtype=float), params, edges,
+                         also=None if also is None else np.asarray(also, dtype=float))
 
 
 def _points(transformers) -> np.ndarray:
@@ -124,7 +135,7 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
 
 
 def _plan_patches(county: County, w: np.ndarray, params: Params,
-                  edges: np.ndarray | None = None) -> PatchResult:
+                  edges: np.ndarray | None = None, also: np.ndarray | None = None) -> PatchResult:
     """See :func:`plan_patches`."""
     tr = county.transformers
     n = len(tr)
@@ -153,6 +164,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     heavy = w > cap
     warm = _Warm.from_transformers(tr, params)
     edge_key = key[edges[:, 0]] if len(edges) else np.empty(0, dtype=object)
+    bands = _AlsoBands.of(params, also, notes)
     for k_ in sorted(set(key.tolist())):
         idx = np.flatnonzero(key == k_)
         locked = warm.locked_grids(idx)
@@ -168,7 +180,8 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
         if len(rest):
             sub = edges[edge_key == k_] if len(edges) else edges
             grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy + len(locked), cap, tol,
-                               params.seed, deadline, notes, label(kind, k_), warm)
+                               params.seed, deadline, notes, label(kind, k_), warm,
+                               also=bands.at(k_, label(kind, k_)))
         if warm.has_current:
             _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
         else:
@@ -176,11 +189,11 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     if warm.kept:
         notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
                      f"{'、'.join(warm.kept)}。")
-    return PatchResult(grid_id.astype(str), notes, flags, lower_bound)
+    return PatchResult(grid_id.astype(str), notes, flags, lower_bound, also_unmet=bands.unmet)
 
 
 def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
-              warm: _Warm | None = None) -> list[np.ndarray]:
+              warm: _Warm | None = None, also: _AlsoBands | None = None) -> list[np.ndarray]:
     """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
     loc = np.full(len(xy), -1, dtype=np.int64)
     loc[rest] = np.arange(len(rest))
@@ -217,12 +230,13 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
         remap[members] = np.arange(len(members))
         limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
+        more = {} if also is None else also.solver_args(rest[members])
         k_c = int(ks[c])
         last: tuple[np.ndarray, float] | None = None
         while True:
             try:
                 lab = balanced_contiguous(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
-                            tolerance=tol, seed=seed, time_limit=limit, **extra)
+                                          tolerance=tol, seed=seed, time_limit=limit, **extra, **more)
             except InfeasibleError as exc:
                 raise warm.explain(exc, rest[members], extra) if warm is not None else exc
             heaviest = np.bincount(lab, w[rest[members]], k_c).max()
@@ -244,7 +258,70 @@ def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, 
             grids.append(rows)
             loads.append(float(w[rows].sum()))
     _check_balance(np.array(loads), w[rest], ncomp, cap, tol, name, notes)
+    if also is not None:
+        also.check(grids, ncomp, notes)
     return grids
+
+
+class _AlsoBands:
+    """``also_balance`` as the patch planner uses it: measures per row, tolerances, the check.
+
+    :meth:`at` selects one township (or station) for :func:`_plan_key`; :meth:`check` compares
+    every grid's sum of each measure with the mean over the grids of that township and records
+    (``unmet``) and explains (a note naming the measure) every band not met.
+    """
+
+    def __init__(self, names: list[str], tol: np.ndarray, values: np.ndarray):
+        self.names, self.tol, self.values = names, tol, values
+        self.unmet: list[dict[str, Any]] = []
+        self.key, self.name = "", ""
+
+    @classmethod
+    def of(cls, params: Params, also: np.ndarray | None, notes: list[str]) -> _AlsoBands:
+        names = list(params.also_balance)
+        tol = np.array([float(params.also_balance[n]) for n in names])
+        if also is None or not names:
+            return cls([], np.zeros(0), np.zeros((0, 0)))
+        also = np.asarray(also, dtype=float).reshape(len(also), -1)
+        if also.shape[1] != len(names):
+            raise ValueError(f"also has {also.shape[1]} columns for {len(names)} measures")
+        return cls(names, tol, also)
+
+    def at(self, key: str, name: str) -> _AlsoBands | None:
+        """Set to township/station ``key`` and return self (``None`` without measures)."""
+        if not self.names:
+            return None
+        self.key, self.name = str(key), name
+        return self
+
+    def solver_args(self, rows: np.ndarray) -> dict[str, Any]:
+        """``also`` and ``also_tolerance`` of :func:`~gridplan.lv.partition.balanced_contiguous`."""
+        return {"also": self.values[rows], "also_tolerance": self.tol}
+
+    def check(self, grids: list[np.ndarray], ncomp: int, notes: list[str]) -> None:
+        """Name every measure some grid of this township holds outside its band."""
+        if len(grids) < 2:
+            return
+        loads = np.array([self.values[g].sum(axis=0) for g in grids])
+        mean = loads.mean(axis=0)
+        for c, nm in enumerate(self.names):
+            if mean[c] <= 0:
+                continue
+            dev = np.abs(loads[:, c] / mean[c] - 1)
+            if dev.max() <= self.tol[c] + 1e-9:
+                continue
+            unit_max = max(float(self.values[g, c].max()) for g in grids)
+            if ncomp > 1:
+                why = "邻接图分成多个互不相连的部分,各部分之间不能调剂"
+            elif unit_max > self.tol[c] * mean[c]:
+                why = (f"单个台区的{LABELS[nm]}(最大{unit_max:g})相对网格平均值({mean[c]:.4g})过大")
+            else:
+                why = "与工作量及其他指标的均衡要求无法同时满足,已取找到的最接近方案"
+            self.unmet.append({"key": self.key, "name": self.name, "measure": nm,
+                               "tolerance": float(self.tol[c]),
+                               "max_deviation": round(float(dev.max()), 4), "why": why})
+            notes.append(f"{self.name}的网格{LABELS[nm]}未能全部控制在平均值±{self.tol[c]:.0%}以内"
+                         f"(最大偏差{dev.max():.1%}),原因:{why}。")
 
 
 def _dhondt_capped(cw: np.ndarray, csize: np.ndarray, total_k: int) -> list[int]:

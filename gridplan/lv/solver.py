@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -149,13 +149,17 @@ def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
 def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
             tolerance: float, rounds: int = 150, mu_start: float = 20.0, mu_end: float = 2e4,
             deadline: float | None = None, fixed: np.ndarray | None = None,
-            home: np.ndarray | None = None, move_cost: float = 0.0) -> tuple[np.ndarray, bool]:
+            home: np.ndarray | None = None, move_cost: float = 0.0,
+            also: Bands | None = None) -> tuple[np.ndarray, bool]:
     """Improve compactness and balance of a contiguous partition by boundary moves.
 
     ``fixed`` units never move. ``home`` (labels of a current plan) and ``move_cost`` (metres)
     charge every unit that ends away from its home label; moves that bring a part back inside
     the workload band outrank that charge, so with a large ``move_cost`` only balance (and
-    contiguity, restored before) moves units.
+    contiguity, restored before) moves units. ``also`` (:class:`Bands`) are further measures,
+    each with its own band, second to the workload's: a move that brings the workload closer
+    to its band is taken whatever they do; any other must keep the workload in its band and
+    leave every measure's band violation no worse, or lower their sum (:meth:`Bands.score`).
 
     Returns
     -------
@@ -167,6 +171,8 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     target = float(w.sum()) / k
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
     load = np.bincount(labels, w, k)
+    if also is not None:
+        also.reset(labels, k)
     scale = max(mean_distance(xy, w, labels, k), 1e-12)
     growth = (mu_end / mu_start) ** (1.0 / max(rounds * 0.6, 1))
     mu = mu_start
@@ -191,7 +197,16 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
             gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
         viol = _band_gain(load[a], load[b], ws, lo, hi)
         gain += (2 * pen + 10.0) * viol / np.maximum(ws, 1e-12)
-        ok = (gain > 1e-9) & (((load[a] - ws >= lo) & (load[b] + ws <= hi)) | (viol > 0))
+        if also is None:
+            ok = (gain > 1e-9) & (((load[a] - ws >= lo) & (load[b] + ws <= hi)) | (viol > 0))
+        else:
+            x_gain, x_ok, x_drop = also.score(s, a, b, mu * tolerance ** 2, 2 * pen + 10.0)
+            gain += x_gain
+            # the workload band comes first: a move that brings it closer is taken whatever the
+            # other measures; any other move keeps the workload in its band and the other
+            # measures no worse, or lowers their summed violation
+            ok = (gain > 1e-9) & ((viol > 0) | (((load[a] - ws >= lo) & (load[b] + ws <= hi))
+                                                & (x_ok | (x_drop > 1e-12))))
         ok &= _local_safe(g, labels)[s] & movable[s]
         if not ok.any():
             idle += 1
@@ -225,8 +240,129 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         labels[s] = b
         np.subtract.at(load, a, w[s])
         np.add.at(load, b, w[s])
+        if also is not None:
+            also.move(s, a, b)
         mu = min(mu * growth, mu_end)
     return labels, timed_out
+
+
+def band_repair(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
+                tolerance: float, bands: Bands, fixed: np.ndarray | None = None,
+                max_moves: int | None = None, deadline: float | None = None) -> np.ndarray:
+    """Bring every measure inside its band by single boundary moves, greedily.
+
+    Each step takes the move (keeping the source part connected by the local test, ``fixed``
+    units never moving) that lowers most the sum of normalised band violations of the workload
+    ``w`` (band ``±tolerance``) and of every measure of ``bands``, without moving the workload
+    out of its band or further from it; ties go to the unit closest to
+    the receiving part's centroid, then to the lowest unit index. Stops when every band is met,
+    no move lowers the violation, after ``max_moves`` moves (default ``n``) or at ``deadline``.
+    """
+    labels = labels.copy()
+    movable = np.ones(g.n, bool) if fixed is None else ~np.asarray(fixed, bool)
+    target = max(float(w.sum()) / k, 1e-12)
+    lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+    load = np.bincount(labels, w, k)
+    bands.reset(labels, k)
+    for _ in range(g.n if max_moves is None else max_moves):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        primary = float((np.maximum(load - hi, 0) + np.maximum(lo - load, 0)).sum()) / target
+        if primary + float(bands.violation().sum()) <= 1e-12:
+            break
+        m = (labels[g.src] != labels[g.dst]) & movable[g.src]
+        m[m] &= _local_safe(g, labels)[g.src[m]]
+        s, b = g.src[m], labels[g.dst[m]]
+        if not len(s):
+            break
+        a = labels[s]
+        p_drop = _band_gain(load[a], load[b], w[s], lo, hi) / target
+        inside = (load[a] - w[s] >= lo) & (load[b] + w[s] <= hi)
+        drop = 10.0 * p_drop + bands.score(s, a, b, 0.0, 0.0)[2]  # the workload band first
+        # never at the workload band's expense
+        drop = np.where((p_drop > 1e-12) | ((p_drop >= -1e-12) & inside), drop, -np.inf)
+        if not (drop > 1e-12).any():
+            break
+        c = centroids(xy, w, labels, k)
+        d = np.hypot(xy[s, 0] - c[b, 0], xy[s, 1] - c[b, 1])
+        j = int(np.lexsort((s, d, -np.round(drop, 12)))[0])
+        u, pa, pb = int(s[j]), int(a[j]), int(b[j])
+        labels[u] = pb
+        load[pa] -= w[u]
+        load[pb] += w[u]
+        bands.move(np.array([u]), np.array([pa]), np.array([pb]))
+    return labels
+
+
+@dataclass
+class Bands:
+    """Further measures to balance, each within its own band around the parts' mean.
+
+    ``values`` is ``(n, m)`` (one column per measure, e.g. 台区 count and feeder km) and
+    ``tolerance`` ``m`` fractions: part ``p`` should hold ``mean_c · (1 ± tolerance_c)`` of
+    column ``c``, ``mean_c = Σ_i values[i, c] / k``. :meth:`reset` computes the part loads of a
+    labelling, :meth:`move` keeps them current as units move.
+    """
+
+    values: np.ndarray
+    tolerance: np.ndarray
+    load: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=float).reshape(len(self.values), -1)
+        self.tolerance = np.asarray(self.tolerance, dtype=float).reshape(-1)
+
+    @property
+    def m(self) -> int:
+        """Number of measures."""
+        return int(self.values.shape[1])
+
+    def reset(self, labels: np.ndarray, k: int) -> None:
+        """Part loads ``(k, m)`` of ``labels``."""
+        self.k = k
+        self.target = np.maximum(self.values.sum(axis=0) / k, 1e-12)
+        self.lo = self.target * (1 - self.tolerance)
+        self.hi = self.target * (1 + self.tolerance)
+        self.load = np.stack([np.bincount(labels, self.values[:, c], k) for c in range(self.m)],
+                             axis=1) if self.m else np.zeros((k, 0))
+
+    def move(self, s: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+        """Units ``s`` moved from parts ``a`` to parts ``b``."""
+        np.subtract.at(self.load, a, self.values[s])
+        np.add.at(self.load, b, self.values[s])
+
+    def violation(self) -> np.ndarray:
+        """Per measure, the total load outside the band over all parts, relative to the mean."""
+        v = np.maximum(self.load - self.hi, 0) + np.maximum(self.lo - self.load, 0)
+        out: np.ndarray = v.sum(axis=0) / self.target
+        return out
+
+    def score(self, s: np.ndarray, a: np.ndarray, b: np.ndarray, mu_rel: float,
+              band_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gain terms of moving units ``s`` from ``a`` to ``b`` for every measure.
+
+        Returns
+        -------
+        (gain, ok, drop)
+            ``gain``: the quadratic balance term of every measure (weighted by
+            ``mu_rel / tolerance_c²``, so a measure with a loose band weighs less) plus
+            ``band_weight`` × its drop in band violation per unit moved; ``ok``: no measure's
+            band violation grows; ``drop``: the drop of the summed normalised violations.
+        """
+        ws = self.values[s]
+        la, lb = self.load[a], self.load[b]
+        bal = (2 * ws * (la - lb) - 2 * ws * ws) / (self.target ** 2)
+        gain = (bal * (mu_rel / self.tolerance ** 2)).sum(axis=1)
+        lo, hi = self.lo, self.hi
+
+        def v(x: np.ndarray) -> np.ndarray:
+            out: np.ndarray = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+            return out
+
+        dv = v(la) + v(lb) - v(la - ws) - v(lb + ws)
+        gain += band_weight * (dv / np.maximum(ws, 1e-12 * self.target)).sum(axis=1)
+        ok = (dv >= -1e-9 * self.target).all(axis=1)
+        return gain, ok, (dv / self.target).sum(axis=1)
 
 
 def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
@@ -520,7 +656,7 @@ def _local_safe_of(g: Graph, labels: np.ndarray, units: np.ndarray) -> np.ndarra
 
 def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
                    outer: int = 15, inner: int = 40, candidates: int = 8,
-                   fixed: np.ndarray | None = None) -> np.ndarray:
+                   fixed: np.ndarray | None = None, also: Bands | None = None) -> np.ndarray:
     """Balanced k-means from ``labels``: Lloyd steps with a price per part (a power diagram).
 
     Each outer step puts the centres at the parts' weighted centroids; the inner steps assign
@@ -528,6 +664,8 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
     price and raise the price of light parts, lower that of heavy ones (a Lagrangian step on
     the workload balance). Parts come out compact and roughly balanced, not always connected:
     :func:`repair` and :func:`improve` finish the job. ``fixed`` units keep their label.
+    With ``also`` (further measures) every part has a price per measure too, charged in
+    proportion to a unit's share of that measure (one Lagrange multiplier per part and measure).
     """
     from scipy.spatial import cKDTree
     n = len(xy)
@@ -536,17 +674,35 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
     price = np.zeros(k)
     rows = np.arange(n)
     free = np.ones(n, bool) if fixed is None else ~fixed
+    if also is not None:  # a unit's share of each measure, relative to the mean unit
+        unit = also.values / np.maximum(also.values.mean(axis=0), 1e-12)
+        a_target = np.maximum(also.values.sum(axis=0) / k, 1e-12)
+        q = np.zeros((k, also.m))
     for _ in range(outer):
         c = centroids(xy, w, labels, k)
         d, j = cKDTree(c).query(xy, k=m)
         d, j = d.reshape(n, m), j.reshape(n, m)
         step0 = 0.5 * (float(np.median(d[:, 0])) + 1e-9)
         for it in range(inner):
-            new = j[rows, np.argmin(d - price[j], axis=1)]
+            if also is None:
+                new = j[rows, np.argmin(d - price[j], axis=1)]
+            else:
+                cost = d - price[j]
+                for col in range(also.m):
+                    cost -= unit[:, col, None] * q[j, col]
+                new = j[rows, np.argmin(cost, axis=1)]
             new = np.where(free, new, labels)
             load = np.bincount(new, w, k)
-            if np.abs(load - target).max() <= 0.01 * target:
-                break
+            if also is None:
+                if np.abs(load - target).max() <= 0.01 * target:
+                    break
+            else:
+                rel = 1 - np.stack([np.bincount(new, also.values[:, c], k)
+                                    for c in range(also.m)], axis=1) / a_target
+                if (np.abs(load - target).max() <= 0.02 * target
+                        and (np.abs(rel) <= 0.8 * also.tolerance).all()):
+                    break
+                q += step0 * (1 - it / inner) * rel
             price += step0 * (1 - it / inner) * (target - load) / target
         labels = new
     return labels

@@ -18,6 +18,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..lv.measures import COLUMNS, LABELS, measure_values
 from ..lv.solver import pmedian_lower_bound
 from ..lv.territory import contiguity_edges
 from ..model import Plan
@@ -40,6 +41,8 @@ __all__ = [
     "stations_without_roster",
     "township_coverage",
     "village_coverage",
+    "measure_kpis",
+    "measures_line",
 ]
 
 log = logging.getLogger(__name__)
@@ -217,6 +220,62 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
                                     scope=plan.params.scope),
            "notes": [*plan.notes, *notes]}
     return KpiResult(kpi, columns, notes)
+
+
+# --------------------------------------------------------------------------- several measures
+
+def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``kpi["measures"]``: the workload and every ``also_balance`` measure, grid by grid.
+
+    Each measure's grid values are summed from the 台区 columns (``workload``, ``customers``,
+    ``capacity_kva``, ``feeder_km``, ``area_km2``; ``transformers`` counts rows), never taken
+    from the plan's own figures.
+
+    Returns
+    -------
+    dict
+        ``{name: {"label", "tolerance", "county": {cv, max_over_mean, min_over_mean, mean},
+        "stations": {station_id: {...}}, "within_tolerance": bool, "unmet": [{"key", "name",
+        "tolerance", "max_deviation", "why"}, ...]}}``; ``unmet`` lists the townships (or
+        stations) whose grids hold the measure outside its tolerance of their mean (from
+        :class:`gridplan.lv.partition.PatchResult` ``also_unmet``; the workload's own band is
+        in the notes).
+    """
+    tr = plan.transformers
+    wanted = {"workload": float(plan.params.tolerance), **{str(k): float(v) for k, v in
+                                                            plan.params.also_balance.items()}}
+    gid = tr["grid_id"].astype(str).to_numpy()
+    station = (tr["station_id"].astype(str).to_numpy() if "station_id" in tr.columns
+               else np.full(len(tr), ""))
+    grid_station = pd.Series(station, index=gid).groupby(level=0).first()
+    out: dict[str, Any] = {}
+    for name, tol in wanted.items():
+        if name not in ("transformers", "workload") and COLUMNS.get(name, name) not in tr.columns:
+            continue
+        vals = tr["workload"].to_numpy(dtype=float) if name == "workload" else measure_values(tr, name)
+        per_grid = pd.Series(vals).groupby(gid).sum()
+        rows = [dict(r) for r in (unmet or []) if r.get("measure") == name]
+        out[name] = {
+            "label": LABELS.get(name, name), "tolerance": tol,
+            "county": balance_stats(per_grid.to_numpy()),
+            "stations": {str(sid): balance_stats(g.to_numpy())
+                         for sid, g in per_grid.groupby(grid_station.reindex(per_grid.index).to_numpy())},
+            "within_tolerance": not rows,
+            "unmet": [{k: v for k, v in r.items() if k != "measure"} for r in rows]}
+    return out
+
+
+def measures_line(measures: dict[str, Any]) -> str | None:
+    """The summary line of the ``also_balance`` measures (``None`` when none was asked for)."""
+    parts = []
+    for name, m in measures.items():
+        if name == "workload":
+            continue
+        c = m["county"]
+        state = "达标" if m["within_tolerance"] else f"未达标 {len(m['unmet'])} 处"
+        parts.append(f"{m['label']} CV {c['cv']:.3f} 最大/均值 {c['max_over_mean']:.2f} "
+                     f"（容差 ±{m['tolerance']:.0%}，{state}）")
+    return "均衡指标：" + "；".join(parts) if parts else None
 
 
 # --------------------------------------------------------------------------- 乡乡有点、村村有人
