@@ -34,6 +34,8 @@ __all__ = [
     "coverage_line",
     "grid_figures",
     "input_kpis",
+    "measure_kpis",
+    "measures_line",
     "medoid_distances",
     "multipart_grids",
     "noncontiguous_grids",
@@ -41,8 +43,6 @@ __all__ = [
     "stations_without_roster",
     "township_coverage",
     "village_coverage",
-    "measure_kpis",
-    "measures_line",
 ]
 
 log = logging.getLogger(__name__)
