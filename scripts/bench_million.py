@@ -13,7 +13,8 @@ CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547, metres), seeded:
 * no feeders, managers or roads (the LV side of the plan: workload, territory cells and the
   contiguity graph, patches, grid polygons, manager placeholders, KPIs).
 
-Every stage's wall time comes from ``plan(progress=...)``; peak memory is this process's own
+Every stage's wall time (and this process's CPU time, user + system, which a loaded machine
+distorts less) comes from ``plan(progress=...)``; peak memory is this process's own
 ``getrusage(RUSAGE_SELF).ru_maxrss`` read after every stage (a running maximum, so the row where it
 jumps is the stage that needed it).
 
@@ -50,6 +51,12 @@ CRS_M = CRS.from_epsg(4547)
 def peak_mb() -> float:
     """Peak resident memory of this process so far, MB (Linux: ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) used by this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def make_county(n: int, *, townships: int, side_km: float, seed: int = 0):
@@ -118,32 +125,33 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     county = make_county(args.n, townships=args.townships, side_km=args.side_km, seed=args.seed)
     gen_s, gen_mb = time.perf_counter() - t, peak_mb()
-    rows: list[tuple[str, float, float]] = []
-    last: list = [time.perf_counter(), None]
+    rows: list[tuple[str, float, float, float]] = []
+    last: list = [time.perf_counter(), cpu_s(), None]
 
     def progress(stage: str, i: int, n: int) -> None:
-        now = time.perf_counter()
-        if last[1] is not None:
-            rows.append((last[1], now - last[0], peak_mb()))
-            print(f"  {last[1]}: {now - last[0]:.2f} s, peak {peak_mb():.0f} MB", flush=True)
-        last[:] = [now, stage]
+        now, cpu = time.perf_counter(), cpu_s()
+        if last[2] is not None:
+            rows.append((last[2], now - last[0], cpu - last[1], peak_mb()))
+            print(f"  {last[2]}: {now - last[0]:.2f} s wall, {cpu - last[1]:.2f} s CPU, "
+                  f"peak {peak_mb():.0f} MB", flush=True)
+        last[:] = [now, cpu, stage]
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     p = gridplan.plan(county, progress=progress)
-    now = time.perf_counter()
-    rows.append((last[1], now - last[0], peak_mb()))
-    total = now - t0
+    now, cpu = time.perf_counter(), cpu_s()
+    rows.append((last[2], now - last[0], cpu - last[1], peak_mb()))
+    total, total_cpu = now - t0, cpu - c0
     print(f"Machine: {describe()}.\n")
     print(f"Command: `{' '.join([Path(sys.executable).name] + sys.argv)}`\n")
     print(f"County: {len(county.transformers):,} 台区, {args.townships} townships, "
           f"{len(county.stations)} stations, {args.side_km:.0f} km square; generated in "
           f"{gen_s:.1f} s (not timed below; peak {gen_mb:.0f} MB after generating). "
           f"Plan: {len(p.grids):,} grids.\n")
-    print("| stage | seconds | peak MB so far |")
-    print("|---|---|---|")
-    for name, sec, mb in rows:
-        print(f"| {name} | {sec:.2f} | {mb:.0f} |")
-    print(f"| **plan() total** | **{total:.2f}** | **{peak_mb():.0f}** |")
+    print("| stage | wall s | CPU s | peak MB so far |")
+    print("|---|---|---|---|")
+    for name, sec, cs, mb in rows:
+        print(f"| {name} | {sec:.2f} | {cs:.2f} | {mb:.0f} |")
+    print(f"| **plan() total** | **{total:.2f}** | **{total_cpu:.2f}** | **{peak_mb():.0f}** |")
 
 
 if __name__ == "__main__":

@@ -517,6 +517,10 @@ def _cheapest(dt: np.ndarray, jt: np.ndarray, price: np.ndarray) -> np.ndarray:
     return lab
 
 
+#: Largest n bounded with the dense n × n distance matrix in :func:`pmedian_lower_bound`.
+DENSE_BOUND_MAX = 500
+
+
 def pmedian_lower_bound(xy: np.ndarray, k: int, *, weights: np.ndarray | None = None,
                         iterations: int = 300) -> float:
     """Lagrangian lower bound on the total distance of any ``k``-part plan of ``xy``.
@@ -548,6 +552,10 @@ def pmedian_lower_bound(xy: np.ndarray, k: int, *, weights: np.ndarray | None = 
     -------
     float
         A lower bound in metres (0 when ``k >= n``).
+
+    Above :data:`DENSE_BOUND_MAX` units the same bound is computed by
+    :func:`pmedian_lower_bound_knn` (multipliers boxed to the nearest pairs: still valid, in
+    O(n) memory instead of an n × n matrix and O(k n²) greedy start).
     """
     xy = np.asarray(xy, dtype=float)
     n = len(xy)
@@ -555,6 +563,8 @@ def pmedian_lower_bound(xy: np.ndarray, k: int, *, weights: np.ndarray | None = 
         raise ValueError(f"k must be in 1..{n}, got {k}")
     if k == n:
         return 0.0
+    if n > DENSE_BOUND_MAX:
+        return pmedian_lower_bound_knn(xy, k, weights=weights, iterations=iterations)
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)) * w[:, None]  # d[i, j]
     lam = np.sort(d, axis=1)[:, 1].copy()  # distance to the nearest other unit
