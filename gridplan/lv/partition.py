@@ -213,7 +213,7 @@ def _raise_bad_pins(bad: list[tuple[int, list[int]]]) -> None:
 
 
 def _identity_like(init: np.ndarray, k: int) -> np.ndarray:
-    """k == n without pins: one unit per label, keeping initial labels where they are unique."""
+    """With k == n and no pins: one unit per label, keeping initial labels where they are unique."""
     out = np.full(len(init), -1, dtype=np.int64)
     seen = set()
     for i, p in enumerate(init.tolist()):

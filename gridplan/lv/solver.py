@@ -508,7 +508,7 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
 def _cheapest(dt: np.ndarray, jt: np.ndarray, price: np.ndarray) -> np.ndarray:
     """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties)."""
     best = dt[0] - price[jt[0]]
-    lab = jt[0].astype(np.int64)
+    lab: np.ndarray = jt[0].astype(np.int64)
     for c in range(1, len(dt)):
         v = dt[c] - price[jt[c]]
         better = v < best

@@ -152,7 +152,7 @@ def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.Ge
     """
     frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
                          columns=["grid_id", "township_id", "geom", "area"])
-    rows = []
+    rows: list[tuple[str, str, str, BaseGeometry]] = []
     multi = frame["grid_id"].duplicated(keep=False).to_numpy()
     single = frame[~multi]  # the common case (scope "township"): one piece, nothing to dissolve
     names = towns["name"].reindex(single["township_id"]).to_numpy()
