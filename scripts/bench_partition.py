@@ -3,7 +3,7 @@
 Every (instance, method) runs in its own subprocess (a fresh interpreter: clean peak memory, and a
 timeout that kills it). The parent computes every metric with the same code from the returned labels.
 
-Instances: uniform and clustered random points in a 10 km square, N = 1,000 ... 100,000, K = N/50,
+Instances: uniform and clustered random points in a 10 km square, N = 2,000 ... 100,000, K = N/50,
 weights uniform integers 1-100, seed 0, Delaunay edges (gridplan.lv.graph.neighbour_edges).
 
 Methods: gridplan.lv.partition.balanced_contiguous; scikit-learn KMeans; pymetis without and with
@@ -12,6 +12,10 @@ half the mean part size, coordinates as attributes). GerryChain and spopt run wi
 ``--peer-python`` (a separate virtualenv with the ``bench`` extra) when the main one lacks them.
 
 Also N = 500: total distance against the LP relaxation of the capacitated p-median (HiGHS).
+
+Certificate (issue #16): for every instance, a Lagrangian lower bound on the total distance of
+any K-part plan to its parts' medoids (gridplan.lv.solver.pmedian_lower_bound_knn, valid for
+every method's plan) and each method's gap (value − bound) / value, value = Σ distance to medoid.
 
 Usage::
 
@@ -178,6 +182,26 @@ def metrics(xy: np.ndarray, w: np.ndarray, e: np.ndarray, labels: np.ndarray, k:
             "empty": k - used, "dist": _solver.mean_distance(xy, w, labels, used)}
 
 
+def medoid_total(xy: np.ndarray, labels: np.ndarray) -> float:
+    """Σ over points of the distance to their part's medoid (the certificate's value), metres."""
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    tot = 0.0
+    for idx in np.split(order, cuts):
+        p = xy[idx]
+        tot += float(np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
+                     .sum(axis=0).min())
+    return tot
+
+
+def certificate(xy: np.ndarray, k: int, upper: float | None) -> tuple[float, float]:
+    """(Lagrangian p-median lower bound in metres, seconds): valid for every plan of k parts."""
+    from gridplan.lv.solver import pmedian_lower_bound_knn
+    t = time.perf_counter()
+    bound = pmedian_lower_bound_knn(xy, k, upper=upper)
+    return bound, time.perf_counter() - t
+
+
 # ------------------------------------------------------------------------------- LP lower bound
 
 def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0.05) -> dict:
@@ -269,7 +293,7 @@ def peer_python(arg: str | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,2000,20000,100000")
+    ap.add_argument("--sizes", default="2000,20000,100000")
     ap.add_argument("--kinds", default="uniform,clustered")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per peer run")
@@ -290,8 +314,8 @@ def main() -> None:
     lines = [f"Machine: {machine()}.", "",
              f"Command: `{' '.join([Path(sys.executable).name] + sys.argv)}`", "",
              ("| instance | N | K | method | seconds | peak MB | CV | max/mean | min/mean "
-             "| non-contiguous | distance vs k-means |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| non-contiguous | distance vs k-means | gap to the p-median bound |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     methods = args.methods.split(",")
     with tempfile.TemporaryDirectory() as tmpd:
@@ -313,23 +337,30 @@ def main() -> None:
                 ref = None
                 if results.get("kmeans", (None, None))[1] is not None:
                     ref = metrics(xy, w, e, results["kmeans"][1], k)["dist"]
+                value = {m: medoid_total(xy, r[1]) for m, r in results.items() if r[1] is not None}
+                bound, bound_sec = certificate(xy, k, value.get("gridplan"))
                 for m in methods:
                     info, labels, msg = results[m]
                     if labels is None:
-                        row = f"| {kind} | {n:,} | {k} | {LABELS[m]} | {msg} | | | | | | |"
+                        row = f"| {kind} | {n:,} | {k} | {LABELS[m]} | {msg} | | | | | | | |"
                     else:
                         mt = metrics(xy, w, e, labels, k)
                         rel = f"{mt['dist'] / ref:.3f}" if ref else "n/a"
                         broken = f"{mt['broken']}" + (f" ({mt['empty']} empty)" if mt["empty"] else "")
+                        gap = (value[m] - bound) / value[m]
                         row = (f"| {kind} | {n:,} | {k} | {LABELS[m]} | {info['seconds']:.2f} | "
                                f"{info['peak_mb']:.0f} | {mt['cv']:.4f} | {mt['max']:.3f} | "
-                               f"{mt['min']:.3f} | {broken} | {rel} |")
+                               f"{mt['min']:.3f} | {broken} | {rel} | {100 * gap:.1f}% |")
                     lines.append(row)
                     print(row, flush=True)
+                row = (f"| {kind} | {n:,} | {k} | *p-median lower bound* | {bound_sec:.2f} | | | | "
+                       f"| | | {bound / 1000:.1f} km |")
+                lines.append(row)
+                print(row, flush=True)
     if not args.no_lp:
         lines += ["", ("Capacitated p-median, N = 500, K = 10 (LP relaxation, each 台区 restricted "
                   "to its 60 nearest candidate centres, loads within ±5%; HiGHS). Total distance "
-                  "in metres; \"free LP\" = the same LP without the load constraints:"), "",
+                  'in metres; "free LP" = the same LP without the load constraints:'), "",
                   ("| instance | LP bound | gridplan, medoid centres | ratio to LP | gridplan, "
                   "weighted centroids | ratio to LP | k-means, medoid | k-means, weighted "
                   "centroids | free LP | LP / free LP | LP seconds |"),

@@ -133,10 +133,11 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     pieces: list[tuple[str, str, BaseGeometry]] = []
     for tid, grp in transformers.groupby("township_id", sort=True):
         mine = snapped[pos.loc[grp.index].to_numpy()]
-        gid = grp["grid_id"].to_numpy()
-        for g in np.unique(gid):
-            merged = shapely.union_all(mine[gid == g])
-            pieces.append((str(tid), str(g), merged))
+        ugid, inv = np.unique(grp["grid_id"].to_numpy(), return_inverse=True)
+        order = np.argsort(inv.ravel(), kind="stable")  # one pass, not one mask per grid
+        splits = np.split(order, np.flatnonzero(np.diff(inv.ravel()[order])) + 1)
+        for g, members in zip(ugid.tolist(), splits):
+            pieces.append((str(tid), str(g), shapely.union_all(mine[members])))
         pieces = _reassign_orphans(pieces, str(tid), grp)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
@@ -151,11 +152,16 @@ def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.Ge
     """
     frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
                          columns=["grid_id", "township_id", "geom", "area"])
-    rows = []
-    for gid, grp in frame.groupby("grid_id", sort=True):
+    rows: list[tuple[str, str, str, BaseGeometry]] = []
+    multi = frame["grid_id"].duplicated(keep=False).to_numpy()
+    single = frame[~multi]  # the common case (scope "township"): one piece, nothing to dissolve
+    names = towns["name"].reindex(single["township_id"]).to_numpy()
+    rows.extend(zip(single["grid_id"], single["township_id"], names, single["geom"]))
+    for gid, grp in frame[multi].groupby("grid_id", sort=True):
         grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
         names = "、".join(towns["name"].loc[t] for t in grp["township_id"])
         rows.append((gid, grp["township_id"].iloc[0], names, shapely.union_all(grp["geom"].to_numpy())))
+    rows.sort(key=lambda r: r[0])
     out = gpd.GeoDataFrame(pd.DataFrame([r[:3] for r in rows], columns=["grid_id", "township_id", "townships"]),
                            geometry=[r[3] for r in rows], crs=crs)
     out["station_id"] = out["township_id"].map(towns["station_id"])
