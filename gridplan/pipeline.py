@@ -20,7 +20,10 @@ import geopandas as gpd
 import pandas as pd
 
 from .files import OutputDir, Transaction, atomic_dir, json_default, open_output
+from .lv.groups import groups_kpi, groups_layer
 from .model import County
+from .people.assign import service_groups
+from .people.reach import apply_reach
 from .settings import Params
 
 __all__ = ["PLAN_FILES", "Plan", "atomic_dir", "plan", "read_plan", "write_gpkg"]
@@ -63,6 +66,8 @@ class Plan:
                "townships": self.county.townships, "stations": self.county.stations}
         if self.segments is not None:
             out["segments"] = self.segments
+        if "group_id" in self.grids.columns:  # service groups (#16 part 6): derived from the grids
+            out["groups"] = groups_layer(self.grids)
         for extra in ("villages", "switches", "substations"):
             layer = getattr(self.county, extra)
             if layer is not None:
@@ -342,6 +347,11 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     grids, managers, more = assign.assign_managers(grids, tr, lv_county, params=prm,
                                                    flags=patches.flags)
     notes.extend(more)
+    # #16 parts 5 and 6: the managers' reach (a repair pass), then service groups of the grids
+    tr, grids, managers, reach_kpi, more = apply_reach(county, tr, grids, managers, params=prm,
+                                                       edges=edges, cells=cells)
+    grids, tr, more2 = service_groups(grids, tr, lv_county, params=prm)
+    notes.extend(more + more2)
     tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
     grids["villages"] = _villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy()
     if segments is not None:
@@ -370,5 +380,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     p.kpi = kpi.compute_kpis(p, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=edges)
     p.kpi.setdefault("input", {})["snapped"] = snapped_kpi(county)
     p.kpi["county"].update(moved)
+    if reach_kpi is not None:
+        p.kpi["reach"] = reach_kpi
+    if "group_id" in p.grids.columns:
+        p.kpi["groups"] = groups_kpi(p.grids, prm)
     _add_response_times(p)
     return p

@@ -57,6 +57,7 @@ SECTION_OF: dict[str, str] = {
     **dict.fromkeys(("county_name", "coords", "coords_by_layer", "snap_tolerance_m"), "input"),
     **dict.fromkeys(("workload", "capacity", "tolerance", "scope", "grids_from_roster", "seed",
                      "time_limit", "stability"), "plan"),
+    **dict.fromkeys(("max_travel_min", "groups_per_station", "grids_per_group"), "plan"),  # #16 (5, 6)
     **dict.fromkeys(("segment_cap_km", "segment_weight", "segment_cap", "segment_cut",
                      "attach_tolerance_m", "snap_lines_m", "hv_owner"), "hv"),
     "placeholder_managers": "managers",
@@ -68,6 +69,7 @@ _EXAMPLES: dict[str, str] = {"county_name": '"某某县"', "time_limit": "60", "
                              "tianditu_key": '"your-tianditu-key"',
                              "coords_by_layer": '{ townships = "gcj02" }',
                              "commitments": '{ "城区" = 45, "农村" = 90 }'}
+_EXAMPLES.update({"max_travel_min": "30", "groups_per_station": "3", "grids_per_group": "3"})  # #16
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ class Params:
     seed: int = 0
     time_limit: float | None = None
     stability: float = 1.0
+    #: Reach (#16 part 5): no 台区 farther than this many minutes from its grid's manager base.
+    max_travel_min: float | None = None
+    #: Service groups (供电服务小组, #16 part 6): groups per station, or grids per group (not both).
+    groups_per_station: int | None = None
+    grids_per_group: int | None = None
     # [hv]
     segment_cap_km: float = 15.0
     segment_weight: str = "km"
@@ -154,6 +161,7 @@ class Params:
         if self.speed_kmh <= 0 or self.detour_factor < 1:
             p.add(source, "speed_kmh must be > 0 and detour_factor >= 1", "")
         self._validate_ranges(p, source)
+        self._validate_groups(p, source)
         p.raise_if_any()
 
     def _validate_ranges(self, p: Problems, source: str) -> None:
@@ -180,6 +188,19 @@ class Params:
             p.add(source, f"[response.commitments] must be > 0 minutes: {', '.join(low)}",
                   '"城区" = 45')
 
+    def _validate_groups(self, p: Problems, source: str) -> None:
+        """``max_travel_min`` > 0; ``groups_per_station`` / ``grids_per_group`` >= 1, not both."""
+        if self.max_travel_min is not None and not self.max_travel_min > 0:
+            p.add(source, f"max_travel_min must be > 0 (minutes), got {self.max_travel_min}",
+                  "e.g. max_travel_min = 30 under [plan], or leave it out (no reach limit)")
+        for name in ("groups_per_station", "grids_per_group"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                p.add(source, f"{name} must be >= 1, got {value}", f"e.g. {_example(name)} under [plan]")
+        if self.groups_per_station is not None and self.grids_per_group is not None:
+            p.add(source, "groups_per_station and grids_per_group are both set",
+                  "give one of them under [plan]: groups_per_station = 3 (groups of each station) "
+                  "or grids_per_group = 3 (grids of each group)")
 
     def _validate_segment_weight(self, p: Problems, source: str) -> None:
         """``segment_weight`` parses; ``segment_cap`` is given exactly when the weight is not plain km."""
