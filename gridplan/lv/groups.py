@@ -34,8 +34,17 @@ from ..settings import Params
 from .graph import components
 from .partition import balanced_contiguous
 
-__all__ = ["GROUP_LAYER_COLUMNS", "MIN_SHARED_M", "TOUCH_M", "GroupResult", "group_count",
-           "grid_adjacency", "groups_kpi", "groups_layer", "plan_groups"]
+__all__ = [
+    "GROUP_LAYER_COLUMNS",
+    "MIN_SHARED_M",
+    "TOUCH_M",
+    "GroupResult",
+    "grid_adjacency",
+    "group_count",
+    "groups_kpi",
+    "groups_layer",
+    "plan_groups",
+]
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +250,7 @@ def groups_layer(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                      "workload": round(float(g["workload"].sum()), 3),
                      "customers": int(g["customers"].sum()) if "customers" in g else 0,
                      "n_transformers": int(g["n_transformers"].sum()) if "n_transformers" in g else 0,
-                     "n_grids": int(len(g)), "grids": "、".join(sorted(map(str, g["grid_id"])))})
+                     "n_grids": len(g), "grids": "、".join(sorted(map(str, g["grid_id"])))})
         geoms.append(shapely.union_all(np.asarray(g.geometry.values)))
     out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=[c for c in GROUP_LAYER_COLUMNS if c != "balance"]),
                            geometry=geoms, crs=grids.crs)
@@ -273,7 +282,7 @@ def groups_kpi(grids: gpd.GeoDataFrame, params: Params) -> dict[str, Any]:
         w = loads.to_numpy(float)
         mean = float(w.mean()) if len(w) else 0.0
         stations[str(sid)] = {
-            "groups": int(len(loads)), "grids": int(len(grp)),
+            "groups": len(loads), "grids": len(grp),
             "cv": round(float(w.std() / mean), 4) if mean > 0 else 0.0,
             "max_over_mean": round(float(w.max() / mean), 4) if mean > 0 else 0.0,
             "min_over_mean": round(float(w.min() / mean), 4) if mean > 0 else 0.0,
@@ -287,7 +296,7 @@ def groups_kpi(grids: gpd.GeoDataFrame, params: Params) -> dict[str, Any]:
         "rule": {"groups_per_station": params.groups_per_station,
                  "grids_per_group": params.grids_per_group,
                  "adjacency": f"grid polygons sharing >= {MIN_SHARED_M:g} m of border (within {TOUCH_M:g} m)"},
-        "county": {"groups": n_groups, "grids": int(len(grids)),
+        "county": {"groups": n_groups, "grids": len(grids),
                    "grids_per_group": round(len(grids) / n_groups, 2) if n_groups else 0.0,
                    "mean_station_cv": round(float(np.mean(cvs)), 4) if cvs else 0.0,
                    "max_station_cv": round(float(np.max(cvs)), 4) if cvs else 0.0,

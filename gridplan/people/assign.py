@@ -23,8 +23,17 @@ from ..lv.groups import plan_groups
 from ..model import County
 from ..settings import Params
 
-__all__ = ["LEADER_ROLES", "MANAGER_COLUMNS", "assign_group_leaders", "assign_managers", "hv_staff", "service_groups",
-           "hv_staff_rows", "is_leader", "parse_roles"]
+__all__ = [
+    "LEADER_ROLES",
+    "MANAGER_COLUMNS",
+    "assign_group_leaders",
+    "assign_managers",
+    "hv_staff",
+    "hv_staff_rows",
+    "is_leader",
+    "parse_roles",
+    "service_groups",
+]
 
 log = logging.getLogger(__name__)
 

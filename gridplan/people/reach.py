@@ -134,7 +134,7 @@ def _batches(blocks: list[tuple[Any, np.ndarray, int]]) -> list[list[tuple[Any, 
 def _block_travel(county: County, tr: gpd.GeoDataFrame, blocks: list[tuple[Any, np.ndarray, list[str],
                                                                               np.ndarray]],
                   params: Params) -> dict[Any, np.ndarray]:
-    """key -> minutes (its rows × its points), over as few travel_times calls as memory allows."""
+    """Key -> minutes (its rows × its points), over as few travel_times calls as memory allows."""
     out: dict[Any, np.ndarray] = {}
     info = {b[0]: b for b in blocks}
     for batch in _batches([(b[0], b[1], len(b[2])) for b in blocks]):

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .assign import is_leader, parse_roles
 
-__all__ = ["FIELD_POSTS", "POST_LABELS", "POSTS", "not_field", "parse_posts", "staff_change"]
+__all__ = ["FIELD_POSTS", "POSTS", "POST_LABELS", "not_field", "parse_posts", "staff_change"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def not_field(managers: pd.DataFrame | None) -> np.ndarray:
 
 
 def _count(managers: pd.DataFrame | None, stations: set[str]) -> dict[str, int]:
-    out = {p: 0 for p in POST_LABELS}
+    out = dict.fromkeys(POST_LABELS, 0)
     if managers is None or not len(managers):
         return out
     m = managers[managers["station_id"].astype(str).isin(stations)]
