@@ -255,7 +255,7 @@ def is_leader(values: pd.Series) -> np.ndarray:
     """Mask of the roster ``role`` values naming a service group leader (组长, see :data:`LEADER_ROLES`)."""
     text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
                       else "".join(str(v).split()).lower())
-    return text.isin([r.replace(" ", "") for r in LEADER_ROLES]).to_numpy()
+    return np.asarray(text.isin([r.replace(" ", "") for r in LEADER_ROLES]), dtype=bool)
 
 
 _IN_GROUP = 0.0  # cost of a leader who looks after a grid of the group

@@ -267,36 +267,46 @@ def _repair_key(rows: np.ndarray, gids: list[str], m: np.ndarray, labels: np.nda
                 fixed: np.ndarray) -> list[tuple[int, str, str]]:
     """Move the 台区 beyond reach of one key to neighbouring grids that reach them (in place)."""
     col = {g: j for j, g in enumerate(gids)}
-    pos = {int(r): i for i, r in enumerate(rows.tolist())}
+    rlist: list[int] = [int(r) for r in rows.tolist()]
+    pos = {r: i for i, r in enumerate(rlist)}
+    mm: list[list[float]] = m.tolist()
+    lab: dict[int, str] = {r: str(labels[r]) for r in rlist}
+    wt: dict[int, float] = {r: float(w[r]) for r in rlist}
+    hold: set[int] = {r for r in rlist if bool(fixed[r])}
     members: dict[str, set[int]] = {g: set() for g in gids}
-    for r in rows.tolist():
-        members[labels[r]].add(r)
-    load = {g: float(w[list(s)].sum()) for g, s in members.items()}
+    for r in rlist:
+        members[lab[r]].add(r)
+    load = {g: sum(wt[r] for r in s) for g, s in members.items()}
     mean = sum(load.values()) / max(len(gids), 1)
     hi, lo = mean * (1 + tolerance), mean * (1 - tolerance)
+
+    def minutes(r: int, g: str) -> float:
+        return mm[pos[r]][col[g]]
+
     moves: list[tuple[int, str, str]] = []
-    for _ in range(len(rows)):
-        far = [r for r in rows.tolist() if m[pos[r], col[labels[r]]] > limit + _EPS and not fixed[r]]
-        far.sort(key=lambda r: (-m[pos[r], col[labels[r]]], r))
+    for _ in range(len(rlist)):
+        far = [r for r in rlist if minutes(r, lab[r]) > limit + _EPS and r not in hold]
+        far.sort(key=lambda r: (-minutes(r, lab[r]), r))
         moved = False
         for r in far:
-            own = labels[r]
-            if m[pos[r], col[own]] <= limit + _EPS:
+            own = lab[r]
+            if minutes(r, own) <= limit + _EPS:
                 continue
-            near = sorted({labels[u] for u in adj[r] if u in pos} - {own})
-            ok = [g for g in near if m[pos[r], col[g]] <= limit + _EPS]
+            near = sorted({lab[u] for u in adj[r] if u in pos} - {own})
+            ok = [g for g in near if minutes(r, g) <= limit + _EPS]
             if not ok or not _connected_without(members[own], r, adj):
                 continue
 
             def cost(g: str, r: int = r, own: str = own) -> tuple[float, float, str]:
-                over = max(0.0, load[g] + w[r] - hi) + max(0.0, lo - (load[own] - w[r]))
-                return (round(over, 9), float(m[pos[r], col[g]]), g)
+                over = max(0.0, load[g] + wt[r] - hi) + max(0.0, lo - (load[own] - wt[r]))
+                return (round(over, 9), minutes(r, g), g)
 
             to = min(ok, key=cost)
             members[own].discard(r)
             members[to].add(r)
-            load[own] -= w[r]
-            load[to] += w[r]
+            load[own] -= wt[r]
+            load[to] += wt[r]
+            lab[r] = to
             labels[r] = to
             moves.append((r, own, to))
             moved = True
