@@ -277,7 +277,7 @@ def assign_group_leaders(grids: gpd.GeoDataFrame, county: County
     grids
         With ``group_id``, ``station_id``, ``workload``, ``manager_id``, ``manager_name``, ``phone``.
     county
-        ``county.managers`` (the parsed roster: ``role`` is ``leader`` for group leaders).
+        ``county.managers`` (``role`` 组长 / ``leader``, raw or as parsed by the loader).
 
     Returns
     -------
@@ -288,7 +288,7 @@ def assign_group_leaders(grids: gpd.GeoDataFrame, county: County
     """
     grids = grids.copy()
     roster = _roster(county)
-    leaders = (roster[roster["role"].astype(str) == "leader"] if roster is not None and "role" in roster.columns
+    leaders = (roster[is_leader(roster["role"])] if roster is not None and "role" in roster.columns
                else None)
     grid_of = dict(zip(grids["manager_id"].astype(str), grids["grid_id"].astype(str)))
     picks: dict[str, tuple[str, str, str, str]] = {}

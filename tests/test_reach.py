@@ -1,0 +1,109 @@
+"""A manager's reach (issue #16 part 5): ``max_travel_min`` honoured where feasible, else named.
+
+Travel is recomputed here from the raw 台区 points and the bases (the manager's home from the roster,
+else the grid's medoid), as straight line × detour_factor at speed_kmh: the same rule as the
+response times when a county has no roads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+
+import gridplan
+from gridplan.lv.territory import contiguity_edges
+from gridplan.metrics.kpi import noncontiguous_grids
+
+
+def _recomputed_minutes(p: gridplan.Plan) -> pd.Series:
+    """Minutes from each 台区 to its grid's base, from the raw points and the roster homes."""
+    tr, grids, prm = p.transformers, p.grids.set_index("grid_id"), p.params
+    xy = pd.DataFrame(shapely.get_coordinates(tr.geometry.values), columns=["x", "y"], index=tr.index)
+    homes = {}
+    roster = p.county.managers
+    if roster is not None:
+        homes = {m: (g.x, g.y) for m, g in zip(roster["manager_id"], roster.geometry) if g is not None}
+    out = pd.Series(np.nan, index=tr.index)
+    for gid, idx in tr.groupby("grid_id").groups.items():
+        pts = xy.loc[idx].to_numpy()
+        man = grids.loc[gid, "manager_id"]
+        if not bool(grids.loc[gid, "placeholder"]) and man in homes:
+            base = np.array(homes[man])
+        else:  # the medoid: least total distance to the grid's other 台区
+            d = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+            base = pts[int(np.argmin(d.sum(axis=1)))]
+        metres = np.hypot(*(pts - base).T) * prm.detour_factor
+        out.loc[idx] = metres / (prm.speed_kmh * 1000 / 60)
+    return out
+
+
+def _contiguous(p: gridplan.Plan) -> bool:
+    tr = p.transformers
+    edges = contiguity_edges(p.county, tr, scope=p.params.scope)
+    return not noncontiguous_grids(shapely.get_coordinates(tr.geometry.values),
+                                   tr["grid_id"].astype(str).to_numpy(), edges)
+
+
+def test_reach_honoured_where_feasible(small_county):
+    county = small_county(n=300, seed=1)
+    free = gridplan.plan(county, capacity=1500)
+    limit = 12.0
+    before = _recomputed_minutes(free)
+    assert (before > limit).any(), "the test needs a plan that breaks the limit before the repair"
+    p = gridplan.plan(small_county(n=300, seed=1), capacity=1500, max_travel_min=limit)
+    got = _recomputed_minutes(p)
+    assert got.max() <= limit + 1e-6, got.sort_values().tail()
+    assert np.allclose(got.round(1), p.transformers["reach_minutes"], atol=0.051)
+    s = p.kpi["reach"]["summary"]
+    assert s["met"] and s["transformers_beyond"] == 0 and s["moved_transformers"] >= 1
+    assert s["bases_home"] == 3  # the three roster managers have homes
+    assert not p.transformers["beyond_reach"].any()
+    assert _contiguous(p) and p.kpi["county"]["noncontiguous_grids"] == 0
+    assert len(p.grids) == len(free.grids)  # the repair moves 台区, never adds or removes grids
+    # balance kept as far as possible: every grid within 15% of its station's mean
+    assert (p.grids["balance"].between(0.85, 1.15)).all(), p.grids["balance"].describe()
+    for gid, v in p.kpi["reach"]["grids"].items():
+        assert v["farthest_min"] <= limit and not v["beyond"], gid
+
+
+def _with_far_transformer(county):
+    """Put one 台区 alone in the far corner of 北镇 (T4), 7 km and more from every other 台区."""
+    tr = county.transformers
+    far = shapely.Point(520_000 + 9_900, 3_700_000 + 14_900)
+    keep = tr[tr.geometry.distance(far) > 7_000].copy()
+    lone = keep.iloc[[0]].copy()
+    lone["transformer_id"] = "TQFAR"
+    lone["name"] = "远处台区"
+    lone["township_id"], lone["station_id"] = "T4", "S2"
+    lone = lone.set_geometry([far], crs=tr.crs)
+    county.transformers = pd.concat([keep, lone], ignore_index=True).set_crs(tr.crs, allow_override=True)
+    return county
+
+
+def test_reach_infeasible_is_named(small_county):
+    county = _with_far_transformer(small_county(n=300, seed=1))
+    p = gridplan.plan(county, capacity=1500, max_travel_min=12.0)
+    row = p.transformers.set_index("transformer_id").loc["TQFAR"]
+    assert bool(row["beyond_reach"]) and row["reach_minutes"] > 12
+    gid = row["grid_id"]
+    reach = p.kpi["reach"]
+    assert not reach["summary"]["met"]
+    assert gid in reach["summary"]["grids_beyond_ids"]
+    assert "TQFAR" in reach["grids"][gid]["beyond"]
+    assert reach["grids"][gid]["farthest_min"] > 12
+    assert any("TQFAR" in n and gid in n for n in p.notes)
+    assert any("TQFAR" in n for n in p.kpi["notes"])
+    # what is named is exactly what the raw points say is beyond, and nothing else is
+    got = _recomputed_minutes(p)
+    beyond = set(p.transformers.loc[got > 12 + 1e-6, "transformer_id"])
+    named = {t for v in reach["grids"].values() for t in v["beyond"]}
+    assert beyond == named and "TQFAR" in beyond
+
+
+def test_no_limit_changes_nothing(small_county):
+    a = gridplan.plan(small_county(n=200, seed=3), capacity=1500)
+    assert "reach" not in a.kpi and "reach_minutes" not in a.transformers.columns
+    b = gridplan.plan(small_county(n=200, seed=3), capacity=1500, max_travel_min=500.0)
+    assert b.kpi["reach"]["summary"]["met"] and b.kpi["reach"]["summary"]["moved_transformers"] == 0
+    assert b.transformers["grid_id"].tolist() == a.transformers["grid_id"].tolist()
