@@ -161,6 +161,8 @@ def test_cli_end_to_end_groups_and_reach(county_dir, tmp_path):
     kpi = json.loads((out / "kpi.json").read_text(encoding="utf-8"))
     assert kpi["groups"]["county"]["groups"] == len(groups)
     assert kpi["groups"]["county"]["noncontiguous_groups"] == 0
+    assert kpi["groups"]["county"]["leaders_from_roster"] == 2  # M1 (S1) and M3 (S2): 组长
+    assert set(groups["leader_id"]) >= {"M1", "M3"}
     assert kpi["reach"]["summary"]["max_travel_min"] == 45
     assert "reach_minutes" in tr.columns
     assert (tr.loc[~tr["beyond_reach"].astype(bool), "reach_minutes"] <= 45 + 1e-6).all()

@@ -7,6 +7,8 @@ response times when a county has no roads.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -107,3 +109,29 @@ def test_no_limit_changes_nothing(small_county):
     b = gridplan.plan(small_county(n=200, seed=3), capacity=1500, max_travel_min=500.0)
     assert b.kpi["reach"]["summary"]["met"] and b.kpi["reach"]["summary"]["moved_transformers"] == 0
     assert b.transformers["grid_id"].tolist() == a.transformers["grid_id"].tolist()
+
+
+def test_reach_over_roads(small_county):
+    """With a roads layer, travel is over roads: the figures match travel_times from the bases."""
+    import geopandas as gpd
+
+    from gridplan.metrics.response import travel_times
+
+    county = small_county(n=200, seed=4)
+    x0, y0 = 500_000.0, 3_700_000.0
+    lines = [shapely.LineString([(x0, y0 + y), (x0 + 30_000, y0 + y)]) for y in range(0, 15_001, 2_500)]
+    lines += [shapely.LineString([(x0 + x, y0), (x0 + x, y0 + 15_000)]) for x in range(0, 30_001, 2_500)]
+    county.roads = gpd.GeoDataFrame({"speed_kmh": [40.0] * len(lines)}, geometry=lines, crs=county.crs)
+    p = gridplan.plan(county, capacity=1500, max_travel_min=15.0)
+    assert p.kpi["reach"]["summary"]["method"] == "road"
+    tr, grids = p.transformers, p.grids.set_index("grid_id")
+    homes = dict(zip(county.managers["manager_id"], county.managers.geometry))
+    at = tr.set_index("transformer_id").geometry
+    for gid, grp in tr.groupby("grid_id"):
+        base = (homes[grids.loc[gid, "manager_id"]] if grids.loc[gid, "reach_base"] == "home"
+                else at[grids.loc[gid, "reach_base_transformer_id"]])
+        sub = dataclasses.replace(county, transformers=grp)
+        pts = gpd.GeoDataFrame({"point_id": ["b"], "name": ["b"]}, geometry=[base], crs=county.crs)
+        minutes = travel_times(sub, pts, params=p.params).minutes[:, 0]
+        assert np.allclose(minutes.round(1), grp["reach_minutes"], atol=0.051), gid
+        assert ((minutes > 15 + 1e-6) == grp["beyond_reach"].to_numpy()).all(), gid
