@@ -11,8 +11,9 @@ grid, then chosen by road travel.)
 :func:`enforce_reach` runs after the managers are assigned, as a **repair pass**: a 台区 beyond
 reach moves to a neighbouring grid (one of its neighbours on the contiguity graph belongs to it)
 of the same township (or station) whose base reaches it; its own grid must stay connected and
-never empties; among the grids that reach it, the move that keeps both grids' workloads inside
-``tolerance`` of the township's mean is preferred, then the shortest travel. Sweeps repeat (a
+never empties; no move takes a grid's workload more than :data:`REACH_BALANCE_SLACK` (or
+3 × ``tolerance``) from the township's mean; among the grids that reach it, the move that keeps
+both grids' workloads inside ``tolerance`` of the mean is preferred, then the shortest travel. Sweeps repeat (a
 chain of far 台区 moves one by one from the border inwards), medoids are recomputed between rounds
 (:data:`MAX_ROUNDS`), and the final figures are measured from the final bases. What cannot be met
 (a 台区 alone far away, a manager whose home is far from the whole grid) is named: per grid its
@@ -37,13 +38,16 @@ from ..metrics.response import travel_times
 from ..model import County
 from ..settings import Params
 
-__all__ = ["MAX_ROUNDS", "ROAD_MEDOID_CANDIDATES", "ReachResult", "enforce_reach", "grid_bases",
+__all__ = ["MAX_ROUNDS", "REACH_BALANCE_SLACK", "ROAD_MEDOID_CANDIDATES", "ReachResult", "enforce_reach", "grid_bases",
            "reach_minutes"]
 
 log = logging.getLogger(__name__)
 
 #: Repair rounds (bases recomputed between rounds).
 MAX_ROUNDS = 6
+#: A reach move may take a grid's workload this far from the township's mean (at least; or 3 ×
+#: ``tolerance`` when that is more): reach comes first, but never by piling 台区 onto one grid.
+REACH_BALANCE_SLACK = 0.15
 #: With roads, the medoid is chosen by road travel among this many straight-line medoids.
 ROAD_MEDOID_CANDIDATES = 4
 _MEDOID_SAMPLE = 1500  # above this many 台区 in one grid, medoid sums use a seeded sample
@@ -279,6 +283,8 @@ def _repair_key(rows: np.ndarray, gids: list[str], m: np.ndarray, labels: np.nda
     load = {g: sum(wt[r] for r in s) for g, s in members.items()}
     mean = sum(load.values()) / max(len(gids), 1)
     hi, lo = mean * (1 + tolerance), mean * (1 - tolerance)
+    slack = max(REACH_BALANCE_SLACK, 3 * tolerance)
+    cap_hi, cap_lo = mean * (1 + slack) + _EPS, mean * (1 - slack) - _EPS
 
     def minutes(r: int, g: str) -> float:
         return mm[pos[r]][col[g]]
@@ -293,8 +299,8 @@ def _repair_key(rows: np.ndarray, gids: list[str], m: np.ndarray, labels: np.nda
             if minutes(r, own) <= limit + _EPS:
                 continue
             near = sorted({lab[u] for u in adj[r] if u in pos} - {own})
-            ok = [g for g in near if minutes(r, g) <= limit + _EPS]
-            if not ok or not _connected_without(members[own], r, adj):
+            ok = [g for g in near if minutes(r, g) <= limit + _EPS and load[g] + wt[r] <= cap_hi]
+            if not ok or load[own] - wt[r] < cap_lo or not _connected_without(members[own], r, adj):
                 continue
 
             def cost(g: str, r: int = r, own: str = own) -> tuple[float, float, str]:
