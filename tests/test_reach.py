@@ -135,3 +135,28 @@ def test_reach_over_roads(small_county):
         minutes = travel_times(sub, pts, params=p.params).minutes[:, 0]
         assert np.allclose(minutes.round(1), grp["reach_minutes"], atol=0.051), gid
         assert ((minutes > 15 + 1e-6) == grp["beyond_reach"].to_numpy()).all(), gid
+
+
+def test_reach_repair_never_piles_onto_one_grid(sample_county):
+    """Homes far from their grids (the sample's roster): the repair names what it cannot fix and
+    keeps every grid it changes within the balance slack of its township's mean."""
+    from gridplan.people.reach import REACH_BALANCE_SLACK
+
+    free = gridplan.plan(sample_county)
+    p = gridplan.plan(sample_county, max_travel_min=20.0)
+    s = p.kpi["reach"]["summary"]
+    assert s["bases_home"] > 0 and s["moved_transformers"] > 0 and not s["met"]
+    slack = max(REACH_BALANCE_SLACK, 3 * p.params.tolerance)
+    before = free.grids.set_index("grid_id")["workload"]
+    after = p.grids.set_index("grid_id")["workload"]
+    town = p.grids.set_index("grid_id")["township_id"]
+    mean = after.groupby(town).transform("mean")
+    changed = (after - before.reindex(after.index)).abs() > 1e-9
+    ratio = (after / mean)[changed]
+    assert len(ratio) and ratio.between(1 - slack - 1e-9, 1 + slack + 1e-9).all(), ratio.describe()
+    assert p.kpi["county"]["noncontiguous_grids"] == 0
+    # what is named is beyond, what is not named is within
+    tr = p.transformers
+    assert (tr.loc[tr["beyond_reach"], "reach_minutes"] >= 20).all()  # rounded to 0.1 min
+    assert (tr.loc[~tr["beyond_reach"], "reach_minutes"] <= 20).all()
+    assert s["transformers_beyond"] == int(tr["beyond_reach"].sum())
