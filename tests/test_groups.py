@@ -185,6 +185,8 @@ def test_map_escapes_group_names(small_county, tmp_path):
     html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>东镇" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;东镇第1服务小组" in html
+    # toggled in the layer control: an overlay named 服务小组 (folium writes it JSON-escaped)
+    assert f"{json.dumps('服务小组')} : feature_group_" in html
 
 
 @pytest.mark.slow
