@@ -160,3 +160,24 @@ def test_reach_repair_never_piles_onto_one_grid(sample_county):
     assert (tr.loc[tr["beyond_reach"], "reach_minutes"] >= 20).all()  # rounded to 0.1 min
     assert (tr.loc[~tr["beyond_reach"], "reach_minutes"] <= 20).all()
     assert s["transformers_beyond"] == int(tr["beyond_reach"].sum())
+
+
+def test_reach_keeps_pins_and_locked_grids(small_county, tmp_path):
+    """A locked grid neither gives nor takes 台区 in the repair; pinned 台区 keep their manager."""
+    county = small_county(n=300, seed=1)
+    base = gridplan.plan(county, capacity=1500)
+    tr = base.transformers
+    free = gridplan.plan(small_county(n=300, seed=1), capacity=1500, max_travel_min=10.0)
+    locked = sorted({m["to"] for m in free.kpi["reach"]["moved"]})  # grids the repair fed
+    assert locked
+    pins = tmp_path / "pins.csv"
+    pins.write_text("transformer_id,manager_id,lock_grid\n" + "".join(f",,{g}\n" for g in locked),
+                    encoding="utf-8")
+    p = gridplan.plan(small_county(n=300, seed=1), capacity=1500, current=base, pins=pins,
+                      stability=0.0, max_travel_min=10.0)
+    for g in locked:
+        before = set(tr.loc[tr["grid_id"] == g, "transformer_id"])
+        after = set(p.transformers.loc[p.transformers["grid_id"] == g, "transformer_id"])
+        assert after == before, g
+    moved = {m["transformer_id"] for m in p.kpi["reach"]["moved"]}
+    assert not moved & set(tr.loc[tr["grid_id"].isin(locked), "transformer_id"])

@@ -268,7 +268,7 @@ def _connected_without(members: set[int], drop: int, adj: list[list[int]]) -> bo
 
 def _repair_key(rows: np.ndarray, gids: list[str], m: np.ndarray, labels: np.ndarray, w: np.ndarray,
                 adj: list[list[int]], *, limit: float, tolerance: float,
-                fixed: np.ndarray) -> list[tuple[int, str, str]]:
+                fixed: np.ndarray, locked: set[str]) -> list[tuple[int, str, str]]:
     """Move the 台区 beyond reach of one key to neighbouring grids that reach them (in place)."""
     col = {g: j for j, g in enumerate(gids)}
     rlist: list[int] = [int(r) for r in rows.tolist()]
@@ -298,7 +298,7 @@ def _repair_key(rows: np.ndarray, gids: list[str], m: np.ndarray, labels: np.nda
             own = lab[r]
             if minutes(r, own) <= limit + _EPS:
                 continue
-            near = sorted({lab[u] for u in adj[r] if u in pos} - {own})
+            near = sorted({lab[u] for u in adj[r] if u in pos} - {own} - locked)
             ok = [g for g in near if minutes(r, g) <= limit + _EPS and load[g] + wt[r] <= cap_hi]
             if not ok or load[own] - wt[r] < cap_lo or not _connected_without(members[own], r, adj):
                 continue
@@ -331,7 +331,7 @@ def enforce_reach(county: County, tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         The county (roster homes, roads, CRS).
     tr
         The 台区 with ``grid_id`` and ``workload`` (rows as in ``edges``); pinned 台区
-        (``pin_manager_id`` / ``pin_grid_id``) never move.
+        (``pin_manager_id`` / ``pin_grid_id``) never move, and locked grids take none.
     grids
         With ``grid_id``, ``manager_id``, ``placeholder`` (after the managers are assigned).
     params
@@ -357,6 +357,9 @@ def enforce_reach(county: County, tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     for c in ("pin_manager_id", "pin_grid_id"):
         if c in tr.columns:
             fixed |= tr[c].notna().to_numpy()
+    # a locked grid (pins: pin_grid_id) is as it is: it neither gives nor takes 台区
+    locked = ({str(g) for g in labels[tr["pin_grid_id"].notna().to_numpy()]}
+              if "pin_grid_id" in tr.columns else set())
     adj = _neighbours(len(tr), edges)
     homes = _homes(grids, county)
     bases = grid_bases(county, tr, labels, homes=homes, params=params)
@@ -370,7 +373,7 @@ def enforce_reach(county: County, tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
             rows, gids, m = blocks[key]
             if (own[rows] > limit + _EPS).any():
                 done += _repair_key(rows, gids, m, labels, w, adj, limit=limit,
-                                    tolerance=params.tolerance, fixed=fixed)
+                                    tolerance=params.tolerance, fixed=fixed, locked=locked)
         if not done:
             break
         moves += done
