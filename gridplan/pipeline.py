@@ -31,12 +31,15 @@ from .files import atomic_dir
 from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
 from .lv import measures, territory
+from .lv.groups import groups_kpi
 from .lv import workload as wl
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
 from .metrics.response import response_kpis, response_times
 from .model import PLAN_FILES, County, Plan, issued_numbers, make_plan
 from .people import assign
+from .people.assign import service_groups
+from .people.reach import apply_reach
 from .people.staff import not_field
 from .replan.pins import check_honoured, moved_summary, prepare
 from .settings import Params
@@ -309,6 +312,13 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     grids, managers = people.grids, people.managers
     notes.extend(people.notes)
     tr["manager_id"] = people.manager_id
+    # #16 parts 5 and 6: the managers' reach (a repair pass), then service groups of the grids
+    tr, grids, managers, reach_kpi, more = apply_reach(county, tr, grids, managers, params=prm,
+                                                       edges=graph.edges, cells=graph.cells)
+    grids, tr, more2 = service_groups(grids, tr, lv, params=prm)
+    notes.extend([*more, *more2])
+    tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
     segments = None
     if hv is not None:
         staff = hv_staff_of(county)
@@ -334,4 +344,8 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
            "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
     kpi |= {"response": resp.kpi, "notes": list(notes),
             "measures": kpis.measure_kpis(p, unmet=patches.also_unmet)}
+    if reach_kpi is not None:
+        kpi["reach"] = reach_kpi
+    if "group_id" in p.grids.columns:
+        kpi["groups"] = groups_kpi(p.grids, prm)
     return dataclasses.replace(p, transformers=tr.assign(**resp.columns), kpi=kpi, notes=notes)

@@ -171,6 +171,15 @@ class Params:
         example="{ transformers = 0.15, feeder_km = 0.25 }",
         doc="Further measures to balance, each within its tolerance of the mean, e.g. "
              "'transformers=0.15,feeder_km=0.25' (customers, transformers, capacity, feeder_km, area).")
+    max_travel_min: float | None = param(
+        None, section="plan", unit="minutes", example="30",  # range checked in _validate_groups
+        doc="Reach: no 台区 farther than this many minutes from its grid's manager base (home, else "
+             "the grid's medoid).")
+    groups_per_station: int | None = param(None, section="plan", example="3",
+                                           doc="Service groups (供电服务小组) per station.")
+    grids_per_group: int | None = param(None, section="plan", example="3",
+                                        doc="Grids per service group (供电服务小组); not with "
+                                             "groups_per_station.")
     # [hv]
     segment_cap_km: float = param(15.0, section="hv", cli="--segment-cap-km", above=0,
                                   doc="Maximum 10 kV segment length (km).")
@@ -240,6 +249,7 @@ class Params:
                   f"use layer names among: {', '.join(sorted(LAYERS))}")
         self._validate_tables(p, source)
         self._validate_also_balance(p, source)
+        self._validate_groups(p, source)
         p.raise_if_any()
 
     def _validate_also_balance(self, p: Problems, source: str) -> None:
@@ -268,6 +278,20 @@ class Params:
         if low:
             p.add(source, f"[response.commitments] must be > 0 minutes: {', '.join(low)}",
                   '"城区" = 45')
+
+    def _validate_groups(self, p: Problems, source: str) -> None:
+        """``max_travel_min`` > 0; ``groups_per_station`` / ``grids_per_group`` >= 1, not both."""
+        if self.max_travel_min is not None and not self.max_travel_min > 0:
+            p.add(source, f"max_travel_min must be > 0 (minutes), got {self.max_travel_min}",
+                  "e.g. max_travel_min = 30 under [plan], or leave it out (no reach limit)")
+        for name in ("groups_per_station", "grids_per_group"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                p.add(source, f"{name} must be >= 1, got {value}", f"e.g. {_example(name)} under [plan]")
+        if self.groups_per_station is not None and self.grids_per_group is not None:
+            p.add(source, "groups_per_station and grids_per_group are both set",
+                  "give one of them under [plan]: groups_per_station = 3 (groups of each station) "
+                  "or grids_per_group = 3 (grids of each group)")
 
     def _validate_segment_weight(self, p: Problems, source: str) -> None:
         """``segment_weight`` parses; ``segment_cap`` is given exactly when the weight is not plain km."""

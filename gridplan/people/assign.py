@@ -18,12 +18,24 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy.optimize import linear_sum_assignment
 
+from ..lv.groups import plan_groups
 from ..model import County
 from ..settings import Params
 
-__all__ = ["MANAGER_COLUMNS", "assign_managers", "hv_staff", "hv_staff_rows", "parse_roles"]
+__all__ = [
+    "LEADER_ROLES",
+    "MANAGER_COLUMNS",
+    "assign_group_leaders",
+    "assign_managers",
+    "hv_staff",
+    "hv_staff_rows",
+    "is_leader",
+    "parse_roles",
+    "service_groups",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,9 @@ MANAGER_COLUMNS = ["manager_id", "name", "phone", "station_id", "grid_id", "work
 #: everyone else is a 台区经理. Matched after stripping spaces, case-insensitively.
 HV_ROLES = ("hv", "高压", "高压运维", "高压线路", "高压专责", "线路运维")
 LV_ROLES = ("lv", "低压", "台区经理", "台区", "低压运维", "")
+#: ``role`` values of a service group leader (供电服务小组组长): a 台区经理 who also leads a group.
+LEADER_ROLES = ("组长", "小组长", "服务小组组长", "供电服务小组组长", "网格组长", "leader",
+                "groupleader", "group leader")
 
 _FORBIDDEN = 1e12  # cost of a pair that breaks max_workload
 _STABILITY_M = 50_000.0  # metres of travel one unit of "share of current households" is worth
@@ -221,7 +236,7 @@ def parse_roles(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
                       else str(v).strip().lower())
     hv = text.isin(HV_ROLES).to_numpy()
-    lv = text.isin(LV_ROLES).to_numpy()
+    lv = (text.isin(LV_ROLES) | text.isin(LEADER_ROLES)).to_numpy()
     return np.where(hv, "hv", "lv").astype(object), ~(hv | lv)
 
 
@@ -239,3 +254,121 @@ def hv_staff(managers: pd.DataFrame | None) -> np.ndarray:
     roles, _ = parse_roles(managers["role"])
     mask: np.ndarray = roles == "hv"
     return mask
+
+
+def is_leader(values: pd.Series) -> np.ndarray:
+    """Mask of the roster ``role`` values naming a service group leader (组长, see :data:`LEADER_ROLES`)."""
+    text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                      else "".join(str(v).split()).lower())
+    return np.asarray(text.isin([r.replace(" ", "") for r in LEADER_ROLES]), dtype=bool)
+
+
+_IN_GROUP = 0.0  # cost of a leader who looks after a grid of the group
+_AWAY = 1e7  # added to the distance (m) from a leader's home to a group they hold no grid of
+_NO_HOME = 1e9  # a leader without home and without a grid in the group
+
+
+def assign_group_leaders(grids: gpd.GeoDataFrame, county: County
+                         ) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """One leader (组长) per service group, station by station.
+
+    Roster rows whose ``role`` is 组长 / group leader (:data:`LEADER_ROLES`) lead the groups of
+    their station: by an exact assignment that prefers a leader who looks after a grid of the group,
+    then the nearest home to the group (by its grids' label points). A group left without one is led
+    by the manager of its heaviest grid (ties: lowest grid id).
+
+    Parameters
+    ----------
+    grids
+        With ``group_id``, ``station_id``, ``workload``, ``manager_id``, ``manager_name``, ``phone``.
+    county
+        ``county.managers`` (``role`` 组长 / ``leader``, raw or as parsed by the loader).
+
+    Returns
+    -------
+    grids, notes
+        ``grids`` with ``group_leader``, ``group_leader_id``, ``group_leader_phone`` and
+        ``group_leader_source`` (``roster`` or ``heaviest-grid``); Chinese notes on stations with
+        more or fewer leaders than groups.
+    """
+    grids = grids.copy()
+    roster = _roster(county)
+    leaders = (roster[is_leader(roster["role"])] if roster is not None and "role" in roster.columns
+               else None)
+    grid_of = dict(zip(grids["manager_id"].astype(str), grids["grid_id"].astype(str)))
+    picks: dict[str, tuple[str, str, str, str]] = {}
+    notes: list[str] = []
+    for sid, g in grids.groupby(grids["station_id"].astype(str), sort=True):
+        groups = sorted(g["group_id"].astype(str).unique())
+        mine = leaders[leaders["station_id"].astype(str) == sid] if leaders is not None else None
+        if mine is not None and len(mine):
+            chosen = _match_leaders(g, groups, mine, grid_of)
+            picks.update(chosen)
+            spare = sorted(set(mine["manager_id"].astype(str)) - {v[0] for v in chosen.values()})
+            if spare:
+                notes.append(f"供电所 {sid}：组长 {len(mine)} 人、服务小组 {len(groups)} 个，"
+                             f"{'、'.join(spare)} 未担任组长")
+            if len(chosen) < len(groups):
+                notes.append(f"供电所 {sid}：服务小组 {len(groups)} 个、名册组长 {len(mine)} 人，"
+                             f"{len(groups) - len(chosen)} 个小组由工作量最大网格的台区经理任组长")
+        for group in groups:
+            if group not in picks:
+                top = g[g["group_id"].astype(str) == group].sort_values(
+                    ["workload", "grid_id"], ascending=[False, True]).iloc[0]
+                picks[group] = (str(top["manager_id"]), str(top["manager_name"]),
+                                "" if pd.isna(top.get("phone")) else str(top.get("phone")), "heaviest-grid")
+    key = grids["group_id"].astype(str)
+    grids["group_leader_id"] = key.map(lambda k: picks[k][0])
+    grids["group_leader"] = key.map(lambda k: picks[k][1])
+    grids["group_leader_phone"] = key.map(lambda k: picks[k][2])
+    grids["group_leader_source"] = key.map(lambda k: picks[k][3])
+    return grids, notes
+
+
+def _match_leaders(g: gpd.GeoDataFrame, groups: list[str], leaders: pd.DataFrame,
+                   grid_of: dict[str, str]) -> dict[str, tuple[str, str, str, str]]:
+    """Exact assignment of one station's roster leaders to its groups."""
+    group_of_grid = dict(zip(g["grid_id"].astype(str), g["group_id"].astype(str)))
+    centres = {k: shapely.union_all(np.asarray(v.geometry.values)).representative_point()
+               for k, v in g.groupby(g["group_id"].astype(str))}
+    homes = leaders.geometry if isinstance(leaders, gpd.GeoDataFrame) else None
+    cost = np.full((len(leaders), len(groups)), _NO_HOME)
+    for i, mid in enumerate(leaders["manager_id"].astype(str)):
+        home = homes.iloc[i] if homes is not None else None
+        for j, group in enumerate(groups):
+            if group_of_grid.get(grid_of.get(mid, "")) == group:
+                cost[i, j] = _IN_GROUP
+            elif home is not None and not home.is_empty:
+                cost[i, j] = _AWAY + float(home.distance(centres[group]))
+    ri, ci = linear_sum_assignment(cost)
+    out = {}
+    for r, c in zip(ri, ci):
+        row = leaders.iloc[r]
+        phone = row.get("phone")
+        out[groups[c]] = (str(row["manager_id"]), str(row["name"]),
+                          "" if phone is None or pd.isna(phone) else str(phone), "roster")
+    return out
+
+
+def service_groups(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County, *,
+                   params: Params) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[str]]:
+    """The pipeline stage of service groups (供电服务小组): groups, then their leaders.
+
+    Does nothing unless ``params.groups_per_station`` or ``params.grids_per_group`` is set.
+
+    Returns
+    -------
+    grids, transformers, notes
+        ``grids`` with ``group_id``, ``group_name`` and the leader columns of
+        :func:`assign_group_leaders`; ``transformers`` with their grid's ``group_id``.
+    """
+    if params.groups_per_station is None and params.grids_per_group is None:
+        return grids, transformers, []
+    res = plan_groups(grids, county.stations, params=params)
+    grids = grids.copy()
+    grids["group_id"] = res.group_id
+    grids["group_name"] = res.group_name
+    grids, notes = assign_group_leaders(grids, county)
+    transformers = transformers.copy()
+    transformers["group_id"] = transformers["grid_id"].map(grids.set_index("grid_id")["group_id"])
+    return grids, transformers, res.notes + notes

@@ -11,11 +11,12 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from ..cells import write_xlsx_cell
+from ..lv.groups import groups_layer
 
 if TYPE_CHECKING:
     from ..pipeline import Plan
 
-__all__ = ["coverage_tables", "roster_tables", "write_roster"]
+__all__ = ["coverage_tables", "group_table", "roster_tables", "write_roster"]
 
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 _THIN = Side(style="thin", color="999999")
@@ -48,6 +49,8 @@ def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
         "高压线路(km)": _hv_km(m),
         "备注": m["placeholder"].map({True: "占位（名册缺人）", False: ""}),
     })
+    if "group_name" in g.columns:  # service groups (#16 part 6): the group of each manager's grid
+        managers.insert(2, "服务小组", m["grid_id"].map(g["group_name"]).astype(object).fillna(""))
     unassigned = plan.managers[plan.managers["grid_id"].isna()]
     hv = (unassigned["role"] == "hv") if "role" in unassigned.columns else pd.Series(False, unassigned.index)
     if len(unassigned):
@@ -73,6 +76,24 @@ def roster_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
                         for a, b in zip(tr["manager_id"], before)]
     per_tr = per_tr.sort_values(["网格编号", "台区编号"])
     return managers.reset_index(drop=True), per_tr.reset_index(drop=True)
+
+
+def group_table(plan: Plan) -> pd.DataFrame | None:
+    """The 服务小组 sheet: one row per service group (None when the plan has no groups)."""
+    if "group_id" not in plan.grids.columns:
+        return None
+    groups = groups_layer(plan.grids)
+    stations = plan.county.stations.set_index("station_id")["name"]
+    source = {"roster": "名册组长", "heaviest-grid": "工作量最大网格的台区经理"}
+    return pd.DataFrame({
+        "供电所": groups["station_id"].map(stations).fillna(groups["station_id"]),
+        "服务小组编号": groups["group_id"], "服务小组": groups["group_name"],
+        "组长": groups["leader"], "组长工号": groups["leader_id"], "组长电话": groups["leader_phone"],
+        "组长来源": groups["leader_source"].map(source).fillna(""),
+        "网格数": groups["n_grids"], "网格": groups["grids"], "台区数": groups["n_transformers"],
+        "户数": groups["customers"], "工作量": groups["workload"].round(1),
+        "工作量与均值之比": groups["balance"],
+    }).reset_index(drop=True)
 
 
 def _hv_km(m: pd.DataFrame) -> pd.Series:
@@ -120,12 +141,18 @@ def coverage_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame | None, dict
 
 
 def write_roster(plan: Plan, path: str | Path) -> Path:
-    """Write ``roster.xlsx``: sheets 台区经理 (one row per manager), 台区明细 (one per 台区),
-    乡乡有点 (one per township) and, with villages, 村村有人 (one per village)."""
+    """Write ``roster.xlsx``: the sheets 台区经理, 台区明细, 服务小组, 乡乡有点 and 村村有人.
+
+    One row per manager, per 台区, per service group (only when the plan has groups), per
+    township and, with villages, per village.
+    """
     managers, per_tr = roster_tables(plan)
     wb = Workbook()
     _sheet(wb.active, "台区经理", managers, title=f"{plan.county.name} 台区经理名册")
     _sheet(wb.create_sheet(), "台区明细", per_tr, title=None)
+    groups = group_table(plan)
+    if groups is not None:
+        _sheet(wb.create_sheet(), "服务小组", groups, title=f"{plan.county.name} 供电服务小组")
     towns, vil, c = coverage_tables(plan)
     _sheet(wb.create_sheet(), "乡乡有点", towns,
            title=f"{plan.county.name} 乡乡有点：{c['townships_with_point']}/{c['townships']} 个乡镇"

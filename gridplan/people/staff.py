@@ -11,6 +11,7 @@ post       accepted values (case and spaces ignored)              in the plan
 ``counter`` 营业厅, 柜台, 营业员, 柜员, 营业, counter              no grid (counter staff)
 ``lv``     台区经理, 低压, 台区, 低压运维, lv, (empty)             one grid each
 ``hv``     高压, 高压运维, 高压线路, 高压专责, 线路运维, hv        10 kV segments
+``leader`` 组长, 小组长, 服务小组组长, leader                      one grid, and leads a service group
 ========== ====================================================== =============================
 
 A merge closes the absorbed station (its head, back-office and counter positions are released) or
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .assign import parse_roles
+from .assign import is_leader, parse_roles
 
 __all__ = ["FIELD_POSTS", "POSTS", "POST_LABELS", "not_field", "parse_posts", "staff_change"]
 
@@ -72,6 +73,7 @@ def parse_posts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         hit = text.isin([n.lower() for n in names]).to_numpy()
         out[hit] = post
         bad = bad & ~hit
+    out[is_leader(values)] = "leader"  # a 台区经理 who also leads a service group (#16 part 6)
     return out, bad
 
 

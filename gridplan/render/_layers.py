@@ -22,6 +22,7 @@ import shapely
 
 from ..coords import shift_for_tiles
 from .popups import esc, number, popup_html
+from ..lv.groups import groups_layer
 
 log = logging.getLogger(__name__)
 
@@ -367,4 +368,41 @@ def station_layer(stations: gpd.GeoDataFrame, *, basemap: str) -> folium.Feature
                               icon_size=(22, 22), icon_anchor=(11, 11))
         tip = popup_html([("类型", kind)], title=row.get("name"))
         folium.Marker([pt.y, pt.x], icon=icon, tooltip=folium.Tooltip(tip)).add_to(fg)
+    return fg
+
+
+#: Service-group outlines (#16 part 6): thick, dark, drawn over the grid fills.
+GROUP_STYLE = {"color": "#222222", "weight": 4.5, "opacity": 0.85, "fill": False}
+GROUP_LABEL = ('<div style="white-space:nowrap;font-size:12px;font-weight:bold;color:#222;'
+               'background:rgba(255,255,255,0.8);border:1px solid #222;border-radius:3px;'
+               'padding:1px 4px;transform:translate(-50%,-50%);display:inline-block">{text}</div>')
+
+
+def group_layer(grids: gpd.GeoDataFrame, *, basemap: str,
+                simplify_m: float) -> folium.FeatureGroup | None:
+    """服务小组: each service group's outline (thick) and its name and leader as a label.
+
+    None when the grids carry no ``group_id`` (no ``groups_per_station`` / ``grids_per_group``).
+    Names are escaped; the outlines are not clickable, so the grids below stay clickable.
+    """
+    if len(grids) == 0 or "group_id" not in grids.columns:
+        return None
+    groups = groups_layer(grids)
+    fg = folium.FeatureGroup(name="服务小组", show=True)
+    data = feature_collection(to_display(groups, basemap=basemap, simplify_m=simplify_m).boundary,
+                              [{"name": esc(n), "style": GROUP_STYLE} for n in groups["group_name"]])
+    if data["features"]:
+        _geojson(data, name="服务小组", interactive=False).add_to(fg)
+    for (lat, lon, _), row in zip(label_points(groups, basemap=basemap, inscribed=True),
+                                  groups.itertuples(index=False)):
+        if math.isnan(lat):
+            continue
+        name, leader = esc(row.group_name), esc(row.leader)
+        text = name + (f"<br>组长：{leader}" if leader else "")
+        tip = popup_html([("组长", row.leader), ("电话", row.leader_phone), ("网格", row.grids),
+                          ("户数", row.customers), ("工作量与均值之比", row.balance)],
+                         title=row.group_name)
+        folium.Marker([lat, lon], icon=folium.DivIcon(html=GROUP_LABEL.format(text=text),
+                                                      icon_size=(0, 0), icon_anchor=(0, 0)),
+                      tooltip=folium.Tooltip(tip)).add_to(fg)
     return fg

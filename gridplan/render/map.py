@@ -5,7 +5,7 @@
     m = make_map(plan)                      # a folium.Map; m.save("map.html") is offline too
     save_map(plan, "maps/x/map.html", basemap="none")
 
-Layers (Chinese names, in the layer control): 服务网格, 村 (when given), 乡镇, 10kV线路, 开关, 台区,
+Layers (Chinese names, in the layer control): 服务网格, 服务小组 (with service groups), 村 (when given), 乡镇, 10kV线路, 开关, 台区,
 供电所. 台区 are canvas-drawn circle markers (``prefer_canvas``), so 10,000 of them stay smooth; they
 show from station zoom in. Managers' names (and phones, zoomed in), township and village names are
 labels on the map (:mod:`gridplan.render._ui`). Every script and stylesheet is embedded from the
@@ -97,6 +97,9 @@ def make_map(plan: Plan, *, basemap: str | None = "osm", cdn: bool | None = None
     fills = _layers.grid_fills(plan.grids)
     grids_fg, grids_gj = _layers.grid_layer(plan.grids, fills, basemap=base, simplify_m=SIMPLIFY_M)
     grids_fg.add_to(m)
+    groups_fg = _layers.group_layer(plan.grids, basemap=base, simplify_m=SIMPLIFY_M)  # 服务小组
+    if groups_fg is not None:
+        groups_fg.add_to(m)
     villages_fg = _layers.village_layer(county.villages, basemap=base, simplify_m=SIMPLIFY_M)
     if villages_fg is not None:
         villages_fg.add_to(m)
