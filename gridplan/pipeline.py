@@ -31,8 +31,8 @@ from .files import atomic_dir
 from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
 from .lv import measures, territory
-from .lv.groups import groups_kpi
 from .lv import workload as wl
+from .lv.groups import groups_kpi
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
 from .metrics.response import response_kpis, response_times

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..files import open_output
+from ..replan.diff import DIFF_FILES, diff_plans, write_diff
+from ..replan.store import list_versions
 from . import options
 
 
@@ -27,8 +30,6 @@ def history(store: Path, verbose: int, quiet: bool) -> None:
 
     Compare two of them with `gridplan diff STORE#1 STORE#2 --out DIR`.
     """
-    from ..replan.store import list_versions
-
     options.setup_logging(verbose, quiet)
     v = list_versions(store)
     head = ["版本", "时间(UTC)", "县", "台区", "网格", "改派台区", "输入校验", "备注"]
@@ -74,9 +75,6 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
     A and B are plan.gpkg files (or plan folders) or plan-store versions such as plans.gpkg#3
     (plans.gpkg#latest, or a store alone, is its latest version).
     """
-    from ..files import open_output
-    from ..replan.diff import DIFF_FILES
-
     options.setup_logging(verbose, quiet)
     target = None
     if out is not None:  # checked and locked before the plans are read
@@ -94,7 +92,6 @@ def diff(a: str, b: str, out: Path | None, basemap: str | None, no_map: bool, li
 
 
 def _diff(a: str, b: str, target, *, basemap: str | None, no_map: bool, limit: int) -> None:
-    from ..replan.diff import diff_plans, write_diff
 
     d = diff_plans(a, b)
     s = d.summary()

@@ -12,6 +12,12 @@ from typing import Any
 import click
 import pandas as pd
 
+import gridplan
+
+from ..files import open_output
+from ..scenarios import merge_candidates as rank
+from ..scenarios import merge_stations
+from ..scenarios.comparison import CANDIDATE_FILES, SCENARIO_FILES, write_candidates
 from . import options
 
 
@@ -53,8 +59,6 @@ def echo_comparison(table: pd.DataFrame) -> None:
 def _output(out: Path, command: str, county_dir: Path, expect: tuple[str, ...],
             force: bool) -> Iterator[Any]:
     """The output folder, checked and locked before the county is read; closed at the end."""
-    from ..files import open_output
-
     target = open_output(out, command=command, inputs=[county_dir], expect=expect, force=force)
     try:
         yield target
@@ -107,16 +111,12 @@ def merge(county_dir: Path, stations: str, into: str | None, keep: str | None, o
     service_points.csv, worsening.csv, beyond.csv, response.csv, metrics.csv and the before/ and
     after/ plans to --out (atomically).
     """
-    from .. import load_county
-    from ..scenarios import merge_stations
-    from ..scenarios.comparison import SCENARIO_FILES
-
     options.setup_logging(verbose, quiet)
     ids = _ids(stations)
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-{'-'.join(ids)}"
     t0 = time.perf_counter()
     with _output(out, "gridplan merge", county_dir, SCENARIO_FILES, force) as target:
-        county = load_county(county_dir, coords=coords)
+        county = gridplan.load_county(county_dir, coords=coords)
         sc = merge_stations(county, ids, into=into, keep_service_point=_ids(keep), service_points=k)
         sc.to_file(target, maps=not no_map, basemap=basemap)
         if quiet:  # -q: errors only
@@ -164,15 +164,12 @@ def merge_candidates(county_dir: Path, out: Path | None, keep: bool, top: int, c
     """
     from tqdm import tqdm
 
-    from .. import load_county
-    from ..scenarios import merge_candidates as rank
-    from ..scenarios.comparison import CANDIDATE_FILES, write_candidates
 
     options.setup_logging(verbose, quiet)
     out = out or Path("maps") / f"{county_dir.resolve().name}-merge-candidates"
     t0 = time.perf_counter()
     with _output(out, "gridplan merge-candidates", county_dir, CANDIDATE_FILES, force) as target:
-        county = load_county(county_dir, coords=coords)
+        county = gridplan.load_county(county_dir, coords=coords)
         bar = tqdm(desc="评估合并方案", unit="对", leave=False, disable=True if quiet else None)
 
         def progress(i: int, n: int) -> None:

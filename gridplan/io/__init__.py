@@ -36,7 +36,6 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -57,10 +56,8 @@ from .aliases import (  # noqa: F401  (re-exported: gridplan.io keeps every name
     normalize_header,
     rename_columns,
 )
+from .network import from_network_geojson, from_pandapower
 from .schema import GEO_EXTS, TABLE_EXTS
-
-if TYPE_CHECKING:
-    from ..model import County
 
 __all__ = [
     "ALIASES",
@@ -599,24 +596,3 @@ def companions(path: Path) -> list[Path]:
         if side is not None:
             out.append(side)
     return out
-
-
-def from_pandapower(net: object, *, name: str | None = None) -> County:
-    """Turn a pandapower network with geodata into a :class:`~gridplan.County`.
-
-    See :func:`gridplan.io.network.from_pandapower`; needs the ``pandapower`` extra
-    (``pip install gridplan[pandapower]``).
-    """
-    from .network import from_pandapower as _from_pandapower
-
-    return _from_pandapower(net, name=name)
-
-
-def from_network_geojson(folder: str | Path, *, name: str | None = None) -> County:
-    """Read a pandapower network exported as GeoJSON layers (buses, lines, transformers …).
-
-    See :func:`gridplan.io.network.from_network_geojson`.
-    """
-    from .network import from_network_geojson as _from_geojson
-
-    return _from_geojson(folder, name=name)

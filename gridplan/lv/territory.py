@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
+from .graph import neighbour_edges
 
 __all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
 
@@ -241,8 +242,6 @@ def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: s
     numpy.ndarray
         (m, 2) int array of point indices (row positions in ``transformers``).
     """
-    from .graph import neighbour_edges
-
     xy = shapely.get_coordinates(transformers.geometry.values)
     col = "township_id" if scope == "township" else "station_id"
     groups = transformers[col].astype(str).to_numpy()

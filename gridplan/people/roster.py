@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import Workbook
@@ -12,9 +11,8 @@ from openpyxl.utils import get_column_letter
 
 from ..cells import write_xlsx_cell
 from ..lv.groups import groups_layer
-
-if TYPE_CHECKING:
-    from ..pipeline import Plan
+from ..metrics.kpi import coverage_kpis, township_coverage, village_coverage
+from ..model import Plan
 
 __all__ = ["coverage_tables", "group_table", "roster_tables", "write_roster"]
 
@@ -111,8 +109,6 @@ def coverage_tables(plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame | None, dict
         Township and village tables with Chinese headers, and the county figures
         (``kpi["coverage"]["county"]``).
     """
-    from ..metrics.kpi import coverage_kpis, township_coverage, village_coverage
-
     county = plan.county
     stations = county.stations.set_index("station_id")["name"]
     t = township_coverage(county.townships, county.stations)

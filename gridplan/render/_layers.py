@@ -21,8 +21,8 @@ import pandas as pd
 import shapely
 
 from ..coords import shift_for_tiles
-from .popups import esc, number, popup_html
 from ..lv.groups import groups_layer
+from .popups import esc, number, popup_html
 
 log = logging.getLogger(__name__)
 
