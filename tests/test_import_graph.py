@@ -23,10 +23,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gridplan"
 # Optional heavy dependencies may be imported inside functions; gridplan modules may not.
 LAZY_ALLOWED: frozenset[str] = frozenset()
 
-PART_2 = ("issue #12, part 2: each engineer removes the function-level imports of their own modules; "
-          "the mark goes once every branch is merged")
-
-
 @dataclass(frozen=True)
 class Edge:
     """One import: ``source`` imports ``target`` at ``file:line`` (``lazy``: inside a function)."""
@@ -212,7 +208,6 @@ def test_no_import_cycles_between_gridplan_modules() -> None:
     assert not found, f"{len(found)} import cycle(s) between gridplan modules:\n" + "\n".join(lines)
 
 
-@pytest.mark.xfail(strict=True, reason=PART_2)
 def test_no_gridplan_import_inside_a_function() -> None:
     lazy = sorted({(e.file, e.line, e.target) for e in import_edges(PACKAGE)
                    if e.lazy and e.target not in LAZY_ALLOWED})

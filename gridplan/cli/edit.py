@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -14,6 +15,14 @@ from typing import Any
 
 import click
 
+import gridplan
+
+from ..edit import ops
+from ..edit.server import create_app
+from ..edit.session import EditSession
+from ..errors import InputError, Problem
+from ..pipeline import read_plan
+from ..replan.store import load_snapshot
 from . import options
 
 log = logging.getLogger(__name__)
@@ -46,12 +55,6 @@ def open_plan(ref: str, *, county_dir: Path | None) -> tuple[Any, Path, str]:
     needs ``county_dir``, the county folder its plans were made from), or a county folder (planned
     first).
     """
-    from .. import load_county, plan
-    from ..edit import ops
-    from ..errors import InputError, Problem
-    from ..pipeline import read_plan
-    from ..replan.store import load_snapshot
-
     path_text, _, version = ref.partition("#") if "#" in ref else (ref, "", "")
     path = Path(path_text)
     if not path.exists():
@@ -62,10 +65,10 @@ def open_plan(ref: str, *, county_dir: Path | None) -> tuple[Any, Path, str]:
         if county_dir is None:
             raise InputError([Problem(ref, "a plan-store version holds the assignment, not the county's layers",
                                       "also give --county DIR, the county folder its plans were made from")])
-        county = load_county(county_dir)
+        county = gridplan.load_county(county_dir)
         snap = load_snapshot(ref)
         label = f"{path.resolve()}#{snap.meta.get('version')}"
-        p = plan(county, current=snap)
+        p = gridplan.plan(county, current=snap)
         grid_of = dict(zip(snap.assignments["transformer_id"].astype(str), snap.assignments["grid_id"].astype(str)))
         now = dict(zip(p.transformers["transformer_id"].astype(str), p.transformers["grid_id"].astype(str)))
         moves = {t: g for t, g in grid_of.items() if t in now and now[t] != g}
@@ -79,9 +82,9 @@ def open_plan(ref: str, *, county_dir: Path | None) -> tuple[Any, Path, str]:
         return read_plan(path), path.parent / "plans.gpkg", str(path.resolve())
     if any(path.glob("townships.*")):
         click.echo(f"正在规划 {path} … / planning the county first")
-        county = load_county(path)
+        county = gridplan.load_county(path)
         out = Path("maps") / path.resolve().name
-        return plan(county), out / "plans.gpkg", str(path.resolve())
+        return gridplan.plan(county), out / "plans.gpkg", str(path.resolve())
     raise InputError([Problem(ref, "neither a plan nor a county folder",
                               "give a plan folder (with plan.gpkg), plan.gpkg, STORE.gpkg#N or a county folder")])
 
@@ -93,10 +96,8 @@ def _machine_names(host: str) -> list[str]:
         names.append(host)
     for name in (socket.gethostname(), socket.getfqdn()):
         names.append(name)
-        try:
+        with contextlib.suppress(OSError):
             names += socket.gethostbyname_ex(name)[2]
-        except OSError:
-            pass
     return [n for n in dict.fromkeys(names) if n and not _is_loopback(n)] or [host]
 
 
@@ -145,8 +146,6 @@ def edit(plan_ref: str, store: Path | None, county_dir: Path | None, host: str, 
     """
     import uvicorn
 
-    from ..edit.server import create_app
-    from ..edit.session import EditSession
 
     options.setup_logging(verbose, quiet)
     if recover and discard_recovery:

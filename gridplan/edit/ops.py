@@ -39,8 +39,12 @@ from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+import gridplan
+
 from ..errors import GridplanError, InfeasibleError, InputError
+from ..lv.territory import all_cells, contiguity_edges
 from ..metrics.kpi import balance_stats, medoid_distances
+from ..replan.pins import Pin, Pins
 
 if TYPE_CHECKING:
     from ..pipeline import Plan
@@ -136,8 +140,6 @@ class EditContext:
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
         """Compute the cache for ``plan`` (cells and graph: the slow part, once per session)."""
-        from ..lv.territory import all_cells, contiguity_edges
-
         tr = plan.transformers
         county = plan.county
         cells = all_cells(county, tr)
@@ -872,9 +874,6 @@ def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | N
         Neither or both of township_id/station_id, an unknown one (400/404), or pins that cannot
         all hold (409, the planner's reason).
     """
-    from .. import plan as run_plan
-    from ..replan.pins import Pin, Pins
-
     if (township_id is None) == (station_id is None):
         raise EditRefused("请指定一个乡镇或一个供电所", status=400, code="bad_request",
                           detail="give exactly one of township_id, station_id")
@@ -912,7 +911,7 @@ def rebalance(plan: Plan, *, township_id: str | None = None, station_id: str | N
                             "manager_id": man[in_station]})
     current.attrs["grid_numbers"] = grid_numbers(plan)
     try:
-        new = run_plan(county, current=current, pins=pins, stability=float(stability),
+        new = gridplan.plan(county, current=current, pins=pins, stability=float(stability),
                        time_limit=REBALANCE_SECONDS if plan.params.time_limit is None else plan.params.time_limit)
     except (InfeasibleError, InputError) as exc:
         raise EditRefused(f"无法平衡:{exc}", code="infeasible", detail=str(exc)) from exc

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..files import OutputError, json_default, open_output_file, write_text_atomic
+from ..hv.segments import align_segments, assign_owners
 from ..people.roster import write_roster
 from ..render.map import save_map
 from ..render.wallmap import render_wallmap
-from ..replan.store import StaleStoreError, save_version
+from ..replan.store import StaleStoreError, list_versions, load_snapshot, save_version
 from . import ops
 from .ops import EditContext, EditRefused
 
@@ -200,8 +201,6 @@ class EditSession:
 
     def latest_version(self) -> int | None:
         """The newest version in the store (None for a missing or empty store)."""
-        from ..replan.store import list_versions
-
         if not self.store.exists():
             return None
         v = list_versions(self.store)
@@ -282,8 +281,6 @@ class EditSession:
 
     def versions(self) -> list[dict[str, Any]]:
         """The store's versions, oldest first."""
-        from ..replan.store import list_versions
-
         if not self.store.exists():
             return []
         out = []
@@ -337,7 +334,6 @@ class EditSession:
         return before, after
 
     def _snapshot(self, version: int):
-        from ..replan.store import load_snapshot
 
         if not self.store.exists():
             raise EditRefused("方案库尚无版本", status=404, code="unknown_version", detail="the store is empty")
@@ -397,7 +393,6 @@ class EditSession:
         p = dataclasses.replace(p, kpi=kpi)
         if p.segments is None or not len(p.segments):
             return p
-        from ..hv.segments import align_segments, assign_owners
 
         old = p.segments
         seg = align_segments(old.drop(columns=["grid_id", "manager_id", "share_in_grid"], errors="ignore"),
