@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from _machine import describe  # noqa: E402
+from _machine import describe
 
-from gridplan.cells import write_csv, write_xlsx_cell  # noqa: E402
+from gridplan.cells import write_csv, write_xlsx_cell
 
 
 def table(rows: int, seed: int = 0) -> pd.DataFrame:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from _machine import describe  # noqa: E402
+from _machine import describe
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -49,7 +49,7 @@ def start_server(plan: Path, store: Path, log: Path) -> tuple[subprocess.Popen, 
     """Start ``gridplan edit``; return (process, printed URL, origin)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                PYTHONUNBUFFERED="1")
-    out = open(log, "w", encoding="utf-8")
+    out = open(log, "w", encoding="utf-8")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit", str(plan), "--store",
                              str(store), "--port", "0", "--no-browser"], env=env, stdout=out,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

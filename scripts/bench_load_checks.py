@@ -25,11 +25,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
-from _machine import describe  # noqa: E402
-from realcounty import TOWNS, make_real_county  # noqa: E402
+from _machine import describe
+from realcounty import TOWNS, make_real_county
 
-import gridplan.io.load as L  # noqa: E402
-from gridplan import load_county  # noqa: E402
+import gridplan.io.load as L
+from gridplan import load_county
 
 
 def _scaled(folder: Path, n: int, seed: int = 1) -> int:

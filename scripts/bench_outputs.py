@@ -138,7 +138,7 @@ def main() -> None:
                      f"({r['replace_own']:.3f}) | {r['new_own'] / r['bare']:.1%} / "
                      f"{r['replace_own'] / r['bare']:.1%} |")
     lines += ["", (f"Peak memory of the process (getrusage RUSAGE_SELF): {peak:.0f} MB. \"Writer's "
-                   "own\" is the time in `open_output` (checks, lock, leftover clean-up, staging "
+                   'own" is the time in `open_output` (checks, lock, leftover clean-up, staging '
                    "folder) and `commit` (sha256 of every file for the manifest, renames; on replace "
                    "also the sha256 check that the earlier files are unchanged, and removing the "
                    "replaced ones): the price of never destroying, next to the files themselves."), ""]

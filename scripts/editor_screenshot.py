@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_edit_browser import ARGS, open_page, start_server, stop_server  # noqa: E402
+from bench_edit_browser import ARGS, open_page, start_server, stop_server
 
 #: The on-screen 台区 with the most 台区 of its township within R pixels (at most 25), and the manager
 #: of that township nearest to it who does not hold it.

@@ -170,7 +170,7 @@ def grow_regions(n: int, edges: np.ndarray, weights: np.ndarray, sources: np.nda
 
 def spread_sample(rng: np.random.Generator, xy: np.ndarray, k: int, first: int | None = None
                   ) -> np.ndarray:
-    """k indices of ``xy`` spread out (k-means++ seeding: probability ~ squared distance)."""
+    """K indices of ``xy`` spread out (k-means++ seeding: probability ~ squared distance)."""
     chosen = [int(rng.integers(len(xy))) if first is None else first]
     d2 = ((xy - xy[chosen[0]]) ** 2).sum(1)
     for _ in range(k - 1):
@@ -186,7 +186,7 @@ def spread_sample(rng: np.random.Generator, xy: np.ndarray, k: int, first: int |
 
 def name_pool(rng: np.random.Generator, prefixes: list[str], suffixes: list[str], n: int,
               *, tail: str = "") -> list[str]:
-    """n distinct made-up place names: prefix + surname + suffix + tail."""
+    """N distinct made-up place names: prefix + surname + suffix + tail."""
     combos = [p + s + x for p in prefixes for s in SURNAMES for x in suffixes]
     pick = rng.permutation(len(combos))
     out = [combos[i] + tail for i in pick[:n]]
@@ -304,7 +304,7 @@ def place_transformers(rng: np.random.Generator, villages: list[shapely.Geometry
 
 def _points_in(rng: np.random.Generator, poly: shapely.Geometry, centre: np.ndarray, k: int
                ) -> np.ndarray:
-    """k points inside ``poly``: ~80% clustered around ``centre``, the rest scattered."""
+    """K points inside ``poly``: ~80% clustered around ``centre``, the rest scattered."""
     if k == 0:
         return np.zeros((0, 2))
     sigma = float(np.clip(0.35 * math.sqrt(poly.area / math.pi), 150, 1500))

@@ -19,7 +19,7 @@ def small_county(*, n: int = 120, seed: int = 0, with_empty: bool = True, ushape
                  managers: bool = True) -> County:
     """Three or four townships (one U-shaped, one empty), two stations, ``n`` 台区."""
     rng = np.random.default_rng(seed)
-    sq = lambda x, y, w, h: shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)  # noqa: E731
+    sq = lambda x, y, w, h: shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)
     t1 = sq(0, 0, 10_000, 10_000)
     t2 = sq(10_000, 0, 10_000, 10_000)
     if ushape:

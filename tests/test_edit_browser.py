@@ -39,7 +39,7 @@ if assets.missing_assets():
     pytest.skip("offline web assets not installed: run scripts/fetch_assets.sh",
                 allow_module_level=True)
 try:
-    import gridplan.cli.edit  # noqa: F401
+    import gridplan.cli.edit
     import gridplan.edit.server  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - the server half lives on its own branch
     pytest.skip(f"the editor server is not available ({_exc})", allow_module_level=True)
@@ -67,7 +67,7 @@ class EditorServer:
                "--port", "0", "--no-browser"]
         self.store = store
         self.log = cwd / "server.log"
-        self._out = open(self.log, "w+", encoding="utf-8")
+        self._out = open(self.log, "w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True)
         self.url = self._wait_for_url()
@@ -122,7 +122,7 @@ class Page:
 
         def route(r) -> None:
             url = r.request.url
-            if url.startswith(server.origin + "/") or url.startswith(("data:", "blob:", "about:")):
+            if url.startswith((server.origin + "/", "data:", "blob:", "about:")):
                 r.continue_()
             else:
                 self.external.append(url)

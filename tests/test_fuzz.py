@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from click.testing import CliRunner  # noqa: E402
-from countygen import make_county_dir  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from click.testing import CliRunner
+from countygen import make_county_dir
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gridplan.cli import main  # noqa: E402
+from gridplan.cli import main
 
 EXAMPLES = int(os.environ.get("GRIDPLAN_FUZZ_EXAMPLES", "40"))
 TABLES = ("transformers.csv", "managers.csv")

@@ -97,7 +97,7 @@ def test_xlsx_numbers_come_back_as_text(tmp_path):
     ("a.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 100, "old-style .xls"),
     ("a.csv", b"PK\x03\x04" + b"\x00" * 100, "Excel .xlsx workbook"),
     ("a.geojson", b"id,name\n1,a\n", "plain text / CSV"),
-    ("a.gpkg", b"{\"type\": \"FeatureCollection\"}", "JSON"),
+    ("a.gpkg", b'{"type": "FeatureCollection"}', "JSON"),
     ("a.csv", b"", "empty"),
 ])
 def test_sniff_refuses_a_file_that_is_not_what_its_name_says(tmp_path, name, content, what):

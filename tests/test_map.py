@@ -60,7 +60,7 @@ def tiny_plan(*, n_extra: int = 0, with_segments: bool = True, params: Params | 
                      "j": 2})
     tr = pd.DataFrame(rows)
     tr["transformer_id"] = [f"TQ{i:05d}" for i in range(len(tr))]
-    tr["grid_id"] = [g if g else _grid_at(x - X0, y - Y0) for g, x, y in zip(tr["grid_id"], tr["x"], tr["y"])]
+    tr["grid_id"] = [g or _grid_at(x - X0, y - Y0) for g, x, y in zip(tr["grid_id"], tr["x"], tr["y"])]
     tr["name"] = [f"台区{i}" for i in range(len(tr))]
     tr.loc[0, "name"] = XSS
     tr["customers"] = [(37 * i) % 400 + 10 for i in range(len(tr))]

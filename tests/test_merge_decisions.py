@@ -252,12 +252,12 @@ def test_verdict_and_score_thresholds():
 def test_names_are_text_in_xlsx_and_csv_and_escaped_in_html(tmp_path):
     c = row_county([10, 10], [3000, 3000])
     t = c.townships.copy()
-    t.loc[t["township_id"] == "T2", "name"] = "=HYPERLINK(\"x\")<b>乡</b>"
+    t.loc[t["township_id"] == "T2", "name"] = '=HYPERLINK("x")<b>乡</b>'
     c2 = County(**{**c.__dict__, "townships": t})
     out = merge_stations(c2, ["S1", "S2"]).to_file(tmp_path / "m", maps=False)
     ws = openpyxl.load_workbook(out / "comparison.xlsx")["乡镇对比"]
     cell = ws.cell(row=2, column=2)
-    assert cell.value == "=HYPERLINK(\"x\")<b>乡</b>" and cell.data_type == "s"
+    assert cell.value == '=HYPERLINK("x")<b>乡</b>' and cell.data_type == "s"
     raw = (out / "comparison.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in raw
     html = (out / "report.html").read_text(encoding="utf-8")

@@ -125,7 +125,7 @@ def test_diff_csv_quotes_formula_names(evil_county, planned, tmp_path):
     res = run("diff", planned / "plan.gpkg", b / "plan.gpkg", "--out", tmp_path / "d", "--no-map")
     assert res.exit_code == 0, res.output
     cells = _csv_cells(tmp_path / "d" / "changes.csv") + _csv_cells(tmp_path / "d" / "managers.csv")
-    assert any(c.startswith("'=") or c.startswith("'+") or c.startswith("'@") for c in cells)
+    assert any(c.startswith(("'=", "'+", "'@")) for c in cells)
     changes = pd.read_csv(tmp_path / "d" / "changes.csv", encoding="utf-8-sig")
     assert pd.api.types.is_numeric_dtype(changes["户数"])
 

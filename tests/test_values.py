@@ -123,7 +123,7 @@ def test_known_statuses_plan(tmp_path):
     ('[plan]\ncapacity = "abc"\n', ("[plan] capacity must be a number", "got str 'abc'", "capacity = 1500")),
     ("[plan]\nseed = 1.5\n", ("seed must be a whole number", "seed = 0")),
     ("[plan]\nscope = 3\n", ("scope must be a text", 'scope = "township"')),
-    ("[map]\noffline_assets = \"yes\"\n", ("offline_assets must be true or false", "offline_assets = true")),
+    ('[map]\noffline_assets = "yes"\n', ("offline_assets must be true or false", "offline_assets = true")),
     ("[input]\nsnap_tolerance_m = [1, 2]\n", ("snap_tolerance_m must be a number", "snap_tolerance_m = ")),
     ("[plan]\ntolerance = nan\n", ("tolerance must be a number", "nan")),
     ("[plan]\ncapacty = 900\n", ("unknown parameter 'capacty' in [plan]", "capacity")),
