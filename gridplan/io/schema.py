@@ -210,7 +210,7 @@ IN_SERVICE = ("运行", "在运", "投运", "在用", "正常", "备用", "启�
 OPEN_WORDS = ("是", "常开", "开", "分", "断开", "1", "true", "t", "yes", "y", "open")
 CLOSED_WORDS = ("否", "常闭", "闭", "合", "闭合", "0", "false", "f", "n", "closed", "nc")
 #: Posts of the roster's ``role`` column (read by :func:`gridplan.people.staff.parse_posts`).
-ROLES = ("台区经理", "低压", "高压", "所长", "内勤", "综合", "营业厅", "柜台")
+ROLES = ("台区经理", "低压", "高压", "组长", "所长", "内勤", "综合", "营业厅", "柜台")
 
 
 # ----------------------------------------------------------------------------- the layers
@@ -353,8 +353,8 @@ _MANAGERS = LayerSpec(
                description="most workload the person can take (empty: the plan's capacity)"),
         Column("role", "class", ("role", "岗位", "类型", "人员类型", "岗位类型"), values=ROLES,
                description="post: 台区经理 / 低压 (empty), 高压 (HV staff who own 10 kV segments "
-                           'with hv_owner = "separate"), or posts without a grid: 所长, 内勤 / '
-                           "综合, 营业厅 / 柜台"),
+                           'with hv_owner = "separate"), 组长 (a 台区经理 who leads a service '
+                           "group), or posts without a grid: 所长, 内勤 / 综合, 营业厅 / 柜台"),
     ), "台区经理", description="the roster (CSV / XLSX), with optional home 经度/纬度")
 
 _VILLAGES = LayerSpec(
