@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _counties import bench_counties  # scripts/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,13 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transformers", type=int, nargs="*", default=[],
                     help="also generate and plan counties of these sizes")
     args = ap.parse_args(argv)
-    folders = [("geodata/sample", ROOT / "geodata" / "sample")]
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.transformers:
-            f = Path(tmp) / f"county_{n}"
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_county.py"), "--out", str(f),
-                            "--transformers", str(n), "--seed", "1", "-q"], check=True)
-            folders.append((f"generated, {n} 台区", f))
+        folders = bench_counties(Path(tmp), args.transformers)
         rows = []
         for label, folder in folders:
             # a fresh process per county, so imports and peak memory are not shared

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _counties import bench_counties  # scripts/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -70,14 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=20.0, help="max_travel_min of the reach stage")
     ap.add_argument("--groups", type=int, default=3, help="groups_per_station of the groups stage")
     args = ap.parse_args(argv)
-    folders = [("geodata/sample", ROOT / "geodata" / "sample")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.transformers:
-            f = Path(tmp) / f"county_{n}"
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_county.py"), "--out", str(f),
-                            "--transformers", str(n), "--seed", "1", "-q"], check=True)
-            folders.append((f"generated, {n} 台区", f))
+        folders = bench_counties(Path(tmp), args.transformers)
         for label, folder in folders:
             code = ("import json,sys; sys.path.insert(0, %r); from bench_groups import run_one; "
                     "from pathlib import Path; print(json.dumps(run_one(Path(%r), %r, %r)))"

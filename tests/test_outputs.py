@@ -283,12 +283,18 @@ def test_rerun_replaces_only_gridplan_files_and_keeps_the_users(county, planned,
     assert hidden_leftovers(out) == []
 
 
+def _plan_without_loading(monkeypatch, county, out):
+    """``gridplan plan COUNTY --out OUT`` where loading the county fails the test: the refusal
+    must come from the output checks, before any planning."""
+    with monkeypatch.context() as m:
+        m.setattr(gridplan, "load_county", _never)
+        return run("plan", county, "--out", out)
+
+
 def test_changed_outputs_and_user_files_named_like_outputs(county, planned, tmp_path, monkeypatch):
     out = copy_output(planned, tmp_path / "out")
     (out / "kpi.json").write_text('{"edited": "by the user"}', encoding="utf-8")
-    with monkeypatch.context() as m:
-        m.setattr(gridplan, "load_county", _never)
-        res = run("plan", county, "--out", out)
+    res = _plan_without_loading(monkeypatch, county, out)
     assert res.exit_code == 2 and "kpi.json" in res.output and "--force" in res.output
     assert (out / "kpi.json").read_text(encoding="utf-8") == '{"edited": "by the user"}'
     res = run("plan", county, "--out", out, "--force", "--no-map", "-q")
@@ -297,9 +303,7 @@ def test_changed_outputs_and_user_files_named_like_outputs(county, planned, tmp_
 
     # map.html is no longer gridplan's (last run had --no-map); the user puts their own there
     (out / "map.html").write_text("<html>the user's own map</html>", encoding="utf-8")
-    with monkeypatch.context() as m:
-        m.setattr(gridplan, "load_county", _never)
-        res = run("plan", county, "--out", out)
+    res = _plan_without_loading(monkeypatch, county, out)
     assert res.exit_code == 2 and "map.html" in res.output and "not written by gridplan" in res.output
     assert (out / "map.html").read_text(encoding="utf-8") == "<html>the user's own map</html>"
 
