@@ -73,3 +73,29 @@ def split_grids(county: County, per_township: int = 2) -> pd.Series:
         lab = np.minimum((x - 1) * k // len(grp), k - 1).astype(int)
         out.loc[grp.index] = [f"{tid}-{j + 1:02d}" for j in lab]
     return out
+
+
+def add_transformers(src, dst, poly, n: int, *, seed: int = 1, decimals: int = 6,
+                     households: tuple[int, int] = (30, 120), extra: dict[str, str] | None = None) -> None:
+    """Copy the county folder ``src`` to ``dst`` with ``n`` new 台区 (``NEW0000`` …) added to its
+    ledger at random points (seeded) of ``poly`` (WGS84), written with ``decimals`` decimals."""
+    import shutil
+    from pathlib import Path
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = poly.bounds
+    rows = []
+    while len(rows) < n:
+        x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        if poly.contains(shapely.Point(x, y)):
+            k = len(rows)
+            rows.append({"台区编号": f"NEW{k:04d}", "台区名称": f"新增{k}号台区", "经度": f"{x:.{decimals}f}",
+                         "纬度": f"{y:.{decimals}f}", "容量(kVA)": "200",
+                         "户数": str(int(rng.integers(*households))), **(extra or {})})
+    ledger = pd.read_csv(src / "transformers.csv", dtype=str, encoding="utf-8-sig")
+    pd.concat([ledger, pd.DataFrame(rows)]).to_csv(dst / "transformers.csv", index=False,
+                                                   encoding="utf-8-sig")

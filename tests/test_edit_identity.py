@@ -8,13 +8,13 @@ its id keeps its manager; new ids go above every number ever issued.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from _plan_fixtures import add_transformers
 
 import gridplan
 from gridplan.lv.territory import contiguity_edges
@@ -64,22 +64,9 @@ def _check_pin_moves_only_what_must(p0, tmp: Path) -> None:
 
 
 def _add_transformers(src: Path, dst: Path, township: str, county, n: int, seed: int = 1) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
     poly = county.townships[county.townships["township_id"] == township].to_crs(4326).geometry.iloc[0]
     poly = poly.buffer(-0.003) if poly.buffer(-0.003).area > 0 else poly
-    rng = np.random.default_rng(seed)
-    x0, y0, x1, y1 = poly.bounds
-    rows = []
-    while len(rows) < n:
-        x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
-        if poly.contains(shapely.Point(x, y)):
-            k = len(rows)
-            rows.append({"台区编号": f"NEW{k:04d}", "台区名称": f"新增{k}号台区", "经度": f"{x:.7f}",
-                         "纬度": f"{y:.7f}", "户数": str(int(rng.integers(30, 150))), "容量(kVA)": "200"})
-    ledger = pd.read_csv(src / "transformers.csv", dtype=str, encoding="utf-8-sig")
-    pd.concat([ledger, pd.DataFrame(rows)]).to_csv(dst / "transformers.csv", index=False, encoding="utf-8-sig")
+    add_transformers(src, dst, poly, n, seed=seed, decimals=7, households=(30, 150))
 
 
 def _check_ids_keep_managers(p0, p1) -> None:

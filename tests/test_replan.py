@@ -3,13 +3,11 @@ that township and its neighbours, and the diff lists exactly the moved ones."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import shapely
+from _plan_fixtures import add_transformers
 from click.testing import CliRunner
 
 import gridplan
@@ -23,21 +21,8 @@ pytestmark = pytest.mark.skipif(not (SAMPLE / "transformers.csv").exists(),
 
 
 def _add_transformers(src: Path, dst: Path, township: gridplan.County, n: int = 200) -> None:
-    shutil.copytree(src, dst)
     poly = township.to_crs(4326).geometry.iloc[0].buffer(-0.003)
-    rng = np.random.default_rng(1)
-    minx, miny, maxx, maxy = poly.bounds
-    rows = []
-    while len(rows) < n:
-        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
-        if poly.contains(shapely.Point(x, y)):
-            i = len(rows)
-            rows.append({"台区编号": f"NEW{i:04d}", "台区名称": f"新增{i}号台区", "经度": f"{x:.6f}",
-                         "纬度": f"{y:.6f}", "容量(kVA)": "200", "户数": str(int(rng.integers(30, 120))),
-                         "所属线路": "", "运行状态": "运行", "村": ""})
-    ledger = pd.read_csv(src / "transformers.csv", dtype=str, encoding="utf-8-sig")
-    pd.concat([ledger, pd.DataFrame(rows)]).to_csv(dst / "transformers.csv", index=False,
-                                                   encoding="utf-8-sig")
+    add_transformers(src, dst, poly, n, extra={"所属线路": "", "运行状态": "运行", "村": ""})
 
 
 @pytest.fixture(scope="module")
