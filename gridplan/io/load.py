@@ -267,7 +267,8 @@ def _wgs84_like(crs: CRS) -> bool:
 
 
 def _is_degrees(system: _coords.CoordSystem) -> bool:
-    return system.kind in _DEGREE_KINDS or (system.kind == "epsg" and system.crs.is_geographic)
+    return system.kind in _DEGREE_KINDS or (
+        system.kind == "epsg" and (crs := system.crs) is not None and crs.is_geographic)
 
 
 def _converter(ctx: _Ctx, spec: LayerSpec, declared: CRS | None, file: str) -> tuple[Converter, bool] | None:
@@ -484,6 +485,7 @@ def _file(ctx: _Ctx, layer: str) -> str:
 def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     """Project every layer, run the spatial and cross-layer checks, build the County."""
     town_w = layers["townships"]
+    assert town_w is not None  # a required layer: load_county raised before when it is missing
     live = town_w.geometry[~(town_w.geometry.isna() | town_w.geometry.is_empty)]
     b = live.total_bounds if len(live) else np.array([np.nan] * 4)
     crs = _coords.metric_crs_for([b[0], b[2]], [b[1], b[3]])
@@ -495,12 +497,14 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
     town = on_grid(V.repair_townships(m["townships"], file=tfile, problems=p, report=rep))
     V.check_overlaps(town, file=tfile, problems=p)
     stations = m["stations"]
+    assert stations is not None  # a required layer (see town_w)
     V.check_references(town, "station_id", stations["station_id"].dropna(), id_col="township_id",
                        file=tfile, target=sfile, problems=p)
     geoms_ok = town.geometry.notna() & ~town.geometry.is_empty & town.geometry.is_valid
     town_ok = town.loc[geoms_ok].reset_index(drop=True)
 
     tr = m["transformers"]
+    assert tr is not None  # a required layer (see town_w)
     snapped: list[dict[str, Any]] = []
     # swapped rows are named again if they still land outside (attrs do not survive every
     # pandas/geopandas version's copies, so set them here from the load's record)
@@ -512,8 +516,10 @@ def _assemble(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None]) -> County:
         for name, frame, file, what in (("transformers", tr, xfile, "台区"),
                                         ("stations", stations, sfile, "供电所")):
             rows: list[dict[str, Any]] = []
+            id_col = SPECS[name].id_col
+            assert id_col is not None  # transformers and stations have an id column
             got = V.assign_townships(
-                frame.geometry, town_ok, frame=frame, id_col=SPECS[name].id_col, file=file,
+                frame.geometry, town_ok, frame=frame, id_col=id_col, file=file,
                 snap_m=ctx.params.snap_tolerance_m, problems=p, report=rep, what=what,
                 prefer=prefer[name], snapped=rows,
                 near_fix=_SHIFT_FIRST if name in shifted else None)
@@ -757,7 +763,8 @@ def _gcj_shifted_layers(ctx: _Ctx, layers: dict[str, gpd.GeoDataFrame | None],
             for a, b in zip(p_idx.tolist(), t_idx.tolist()):
                 where.setdefault(a, set()).add(b)
             out = len(x) - len(where)
-            wrong = sum(1 for i, ts in where.items() if allowed[i] is not None and not ts & allowed[i])
+            wrong = sum(1 for i, ts in where.items()
+                        if (al := allowed[i]) is not None and not ts & al)
             return out, out + wrong
 
         (n_out, s0) = score(lon, lat)

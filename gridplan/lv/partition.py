@@ -114,6 +114,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
             "connected graph; partition each component separately (plan_patches does this)")
     g = _solver.build_graph(xy, edges)
     if fix is not None:
+        assert init is not None  # _check_warm: fixed needs initial
         _raise_bad_pins(_solver.check_pins(g, init, fix))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
@@ -285,7 +286,8 @@ def _renumber(labels: np.ndarray, k: int) -> np.ndarray:
     np.minimum.at(first, labels, np.arange(len(labels)))
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(k)
-    return rank[labels]
+    out: np.ndarray = rank[labels]
+    return out
 
 
 def grid_count(total: float, capacity: float, tolerance: float, n_units: int) -> int:

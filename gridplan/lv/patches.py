@@ -11,9 +11,11 @@ import heapq
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -87,7 +89,7 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
                          also=None if also is None else np.asarray(also, dtype=float))
 
 
-def _points(transformers) -> np.ndarray:
+def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
     """``(n, 2)`` metric coordinates of the 台区 (representative point of non-point geometry)."""
     geom = transformers.geometry
     if len(geom) and not (geom.geom_type == "Point").all():
@@ -96,7 +98,8 @@ def _points(transformers) -> np.ndarray:
 
 
 def _keys(series: pd.Series) -> np.ndarray:
-    return series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+    keys: np.ndarray = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+    return keys
 
 
 def dhondt(weights: list[float], seats: int) -> list[int]:
@@ -112,7 +115,7 @@ def dhondt(weights: list[float], seats: int) -> list[int]:
 
 
 def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w: np.ndarray,
-                   notes: list[str], label) -> dict[str, int]:
+                   notes: list[str], label: Callable[[str, str], str]) -> dict[str, int]:
     """Grids per scope key from the manager roster (stations without managers are left out)."""
     if county.managers is None or not len(county.managers):
         notes.append("未提供台区经理名册,网格数按工作量上限(capacity)计算。")
@@ -192,7 +195,9 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     return PatchResult(grid_id.astype(str), notes, flags, lower_bound, also_unmet=bands.unmet)
 
 
-def _plan_key(xy, w, rest, sub_edges, quota, n_heavy, cap, tol, seed, deadline, notes, name,
+def _plan_key(xy: np.ndarray, w: np.ndarray, rest: np.ndarray, sub_edges: np.ndarray,
+              quota: int | None, n_heavy: int, cap: float, tol: float, seed: int,
+              deadline: float | None, notes: list[str], name: str,
               warm: _Warm | None = None, also: _AlsoBands | None = None) -> list[np.ndarray]:
     """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
     loc = np.full(len(xy), -1, dtype=np.int64)
@@ -351,7 +356,8 @@ def _check_balance(loads: np.ndarray, unit_w: np.ndarray, ncomp: int, cap: float
         notes.append(f"{name}有{over}个网格的工作量超过上限{cap:g}(在均衡容差范围内)。")
 
 
-def _name_grids(grids, xy, key, grid_id, heavy, flags, heavy_flag) -> None:
+def _name_grids(grids: list[np.ndarray], xy: np.ndarray, key: str, grid_id: np.ndarray,
+                heavy: np.ndarray, flags: dict[str, str], heavy_flag: str) -> None:
     """Number grids by their westmost-then-southmost 台区 and write ``"<key>-<nn>"`` ids."""
     def anchor(rows: np.ndarray) -> tuple[float, float]:
         j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
@@ -364,9 +370,9 @@ def _name_grids(grids, xy, key, grid_id, heavy, flags, heavy_flag) -> None:
             flags[gid] = heavy_flag
 
 
-def _labeller(county: County):
+def _labeller(county: County) -> Callable[[str, str], str]:
     """``label(kind, id)`` -> "名称(id)" for townships and stations, for notes."""
-    names = {}
+    names: dict[str, dict[str, str]] = {}
     for kind, layer, col in (("township", county.townships, "township_id"),
                              ("station", county.stations, "station_id")):
         if layer is not None and col in layer and "name" in layer:
@@ -399,7 +405,7 @@ class _Warm:
     only; ``0`` re-optimises freely (and keeps nothing as it is).
     """
 
-    def __init__(self, tr, params: Params):
+    def __init__(self, tr: gpd.GeoDataFrame, params: Params):
         n = len(tr)
 
         def col(name: str) -> np.ndarray:
@@ -424,7 +430,7 @@ class _Warm:
         self.issued: dict[str, int] = dict(getattr(tr, "attrs", {}).get("grid_numbers") or {})
 
     @classmethod
-    def from_transformers(cls, tr, params: Params) -> _Warm:
+    def from_transformers(cls, tr: gpd.GeoDataFrame, params: Params) -> _Warm:
         return cls(tr, params)
 
     def locked_grids(self, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -451,7 +457,8 @@ class _Warm:
         if lines:
             raise InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
 
-    def more_grids_for_pins(self, rest, comp, ks, notes, name) -> list[int]:
+    def more_grids_for_pins(self, rest: np.ndarray, comp: np.ndarray, ks: list[int],
+                            notes: list[str], name: str) -> list[int]:
         """At least one grid per pinned manager in each connected part."""
         out = list(ks)
         for c in range(len(out)):
@@ -461,7 +468,8 @@ class _Warm:
                 out[c] = n_pinned
         return out
 
-    def keep_current(self, rest, comp, ks, e, w, cap) -> list[np.ndarray] | None:
+    def keep_current(self, rest: np.ndarray, comp: np.ndarray, ks: list[int], e: np.ndarray,
+                     w: np.ndarray, cap: float) -> list[np.ndarray] | None:
         """The current grids of these 台区 when nothing requires a change, else None."""
         if not self.has_current or self.stability <= 0:
             return None
@@ -498,7 +506,7 @@ class _Warm:
                 return None
         return [rest[cur == g] for g in groups]
 
-    def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict:
+    def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict[str, Any]:
         """``initial``, ``fixed`` and ``move_cost`` for the solver ({} for a plain solve)."""
         cur, pin = self.cur[rows], self.pin[rows]
         if not ((cur != "").any() or (pin != "").any()):
@@ -526,7 +534,8 @@ class _Warm:
             move_cost = self.stability * _grid_radius(xy[rows], k)
         return {"initial": init, "fixed": fixed if fixed.any() else None, "move_cost": move_cost}
 
-    def explain(self, exc: InfeasibleError, rows: np.ndarray, extra: dict) -> InfeasibleError:
+    def explain(self, exc: InfeasibleError, rows: np.ndarray,
+                extra: dict[str, Any]) -> InfeasibleError:
         """The solver's infeasibility in terms of pins, pin files and 台区 ids."""
         lines = []
         for _, units in getattr(exc, "pins", []) or []:
@@ -561,8 +570,9 @@ def _grid_radius(xy: np.ndarray, k: int) -> float:
     return max(0.5 * math.sqrt(area / max(k, 1)), 1.0)
 
 
-def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, flags,
-                       heavy_flag) -> None:
+def _name_grids_stable(grids: list[np.ndarray], locked: dict[str, np.ndarray], xy: np.ndarray,
+                       w: np.ndarray, key: str, warm: _Warm, grid_id: np.ndarray,
+                       heavy: np.ndarray, flags: dict[str, str], heavy_flag: str) -> None:
     """Name grids after the current grid they overlap most (by workload); new ones get fresh ids.
 
     Locked grids keep their id. A fresh id is ``"<key>-<nn>"`` with the lowest ``nn`` above the
@@ -605,7 +615,8 @@ def _name_grids_stable(grids, locked, xy, w, key, warm: _Warm, grid_id, heavy, f
                 break
         names[i] = gid
         warm.used.add(gid)
-    for rows, gid in zip(grids, names):
-        grid_id[rows] = gid
+    for rows, name in zip(grids, names):
+        assert name is not None  # every grid was named above
+        grid_id[rows] = name
         if len(rows) == 1 and heavy[rows[0]]:
-            flags[gid] = heavy_flag
+            flags[name] = heavy_flag

@@ -133,7 +133,8 @@ def _local_safe(g: Graph, labels: np.ndarray) -> np.ndarray:
     own = labels[g.dst] == labels[g.src]
     start_run = own & ~(own[g.prev] & g.link_prev)
     runs = np.bincount(g.src, start_run, g.n)
-    return runs == 1
+    safe: np.ndarray = runs == 1
+    return safe
 
 
 def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
@@ -383,15 +384,18 @@ def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
                hi: float) -> np.ndarray:
     """Drop in total band violation (workload outside ``[lo, hi]``) of moving ``ws`` from a to b."""
     def v(x: np.ndarray) -> np.ndarray:
-        return np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
-    return v(la) + v(lb) - v(la - ws) - v(lb + ws)
+        out: np.ndarray = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+        return out
+    gain: np.ndarray = v(la) + v(lb) - v(la - ws) - v(lb + ws)
+    return gain
 
 
 def _fragments(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
     from scipy.sparse import csr_matrix
     keep = labels[g.src] == labels[g.dst]
     sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    return connected_components(sub, directed=False)
+    ncomp, comp = connected_components(sub, directed=False)
+    return int(ncomp), comp
 
 
 def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int,

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
@@ -145,7 +146,8 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     return grids.sort_values("grid_id").reset_index(drop=True)
 
 
-def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], towns: pd.DataFrame,
+                               crs: CRS) -> gpd.GeoDataFrame:
     """One row per grid; a grid spanning several townships (scope "station") is dissolved.
 
     Its ``township_id`` is the township holding the largest share of its area, and ``townships``
@@ -169,7 +171,8 @@ def _dissolve_across_townships(pieces: list, towns: pd.DataFrame, crs) -> gpd.Ge
     return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 
 
-def _reassign_orphans(pieces: list, tid: str, grp: gpd.GeoDataFrame) -> list:
+def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], tid: str,
+                      grp: gpd.GeoDataFrame) -> list[tuple[str, str, BaseGeometry]]:
     """Give each 台区-less, detached part of a grid to the grid it borders most (same township)."""
     idx = [i for i, (t, _, _) in enumerate(pieces) if t == tid]
     if len(idx) < 2:
@@ -207,7 +210,8 @@ def _reassign_orphans(pieces: list, tid: str, grp: gpd.GeoDataFrame) -> list:
     return pieces
 
 
-def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County, used: set) -> gpd.GeoDataFrame:
+def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County,
+                            used: set[object]) -> gpd.GeoDataFrame:
     """Join every township without 台区 to the neighbouring grid of its station."""
     towns = county.townships
     empty = towns[~towns["township_id"].isin(used)]
@@ -330,7 +334,8 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         keep[slow] = np.nan_to_num(shared) >= min_border_m
     log.debug("cell adjacency keeps %d of %d candidate edges (%d tested exactly)",
               int(keep.sum()), len(candidates), len(slow))
-    return candidates[keep]
+    kept: np.ndarray = candidates[keep]
+    return kept
 
 
 def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:

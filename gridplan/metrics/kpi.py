@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -88,7 +89,7 @@ def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) 
     return sorted(per[per > 1].index.astype(str))
 
 
-def multipart_grids(grids, townships) -> list[str]:
+def multipart_grids(grids: gpd.GeoDataFrame, townships: gpd.GeoDataFrame) -> list[str]:
     """Grids whose polygon has more parts than the townships it covers (which may be multi-part)."""
     town_parts = dict(zip(townships["township_id"].astype(str),
                           shapely.get_num_geometries(townships.geometry.values)))
@@ -293,7 +294,7 @@ COVERAGE_RULE = {
 SNAPPED_MIN_M = 0.5
 
 
-def _service_points(stations) -> tuple[np.ndarray, np.ndarray]:
+def _service_points(stations: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Geometries and ids of the stations that count as service points (usable points only)."""
     kind = stations["kind"] if "kind" in stations.columns else pd.Series("供电所", index=stations.index)
     geoms = stations.geometry.to_numpy()
@@ -302,7 +303,7 @@ def _service_points(stations) -> tuple[np.ndarray, np.ndarray]:
     return geoms[ok], stations["station_id"].astype(str).to_numpy()[ok]
 
 
-def township_coverage(townships, stations) -> pd.DataFrame:
+def township_coverage(townships: gpd.GeoDataFrame, stations: gpd.GeoDataFrame) -> pd.DataFrame:
     """乡乡有点: per township, the service points inside it and the nearest one.
 
     Parameters
@@ -343,7 +344,8 @@ def township_coverage(townships, stations) -> pd.DataFrame:
     })
 
 
-def village_coverage(villages, grids, townships) -> pd.DataFrame:
+def village_coverage(villages: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                     townships: gpd.GeoDataFrame) -> pd.DataFrame:
     """村村有人: per village, the grid holding most of its area and whether its manager is named.
 
     Parameters
@@ -387,7 +389,8 @@ def village_coverage(villages, grids, townships) -> pd.DataFrame:
     def col(name: str) -> np.ndarray:
         values = grids[name].astype(object).to_numpy() if name in grids.columns \
             else np.full(len(gg), None, dtype=object)
-        return np.where(hit, values[np.where(hit, best, 0)] if len(gg) else None, None)
+        none = np.array(None, dtype=object)
+        return np.where(hit, values[np.where(hit, best, 0)] if len(gg) else none, none)
 
     town_station = dict(zip(townships["township_id"].astype(str), townships["station_id"]))
     tid = villages["township_id"].astype(object).to_numpy() if "township_id" in villages.columns \
@@ -476,7 +479,8 @@ def _text(v: Any) -> str | None:
 
 # --------------------------------------------------------------------------- input notes
 
-def snapped_transformers(transformers, townships, *, min_m: float = SNAPPED_MIN_M) -> pd.DataFrame:
+def snapped_transformers(transformers: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
+                         min_m: float = SNAPPED_MIN_M) -> pd.DataFrame:
     """台区 that lie outside the township they were assigned to (placed there by snapping).
 
     Returns
@@ -499,7 +503,8 @@ def snapped_transformers(transformers, townships, *, min_m: float = SNAPPED_MIN_
     return out.sort_values("transformer_id").reset_index(drop=True)
 
 
-def absorbed_townships(townships, transformers, grids) -> pd.DataFrame:
+def absorbed_townships(townships: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame,
+                       grids: gpd.GeoDataFrame) -> pd.DataFrame:
     """Townships without 台区, and the grid that took in their territory (most of their area).
 
     Returns
@@ -522,7 +527,8 @@ def absorbed_townships(townships, transformers, grids) -> pd.DataFrame:
                          "grid_id": np.asarray(picks, dtype=object)})
 
 
-def stations_without_roster(grids, managers_in) -> pd.DataFrame:
+def stations_without_roster(grids: gpd.GeoDataFrame,
+                            managers_in: pd.DataFrame | None) -> pd.DataFrame:
     """Stations whose grids all got placeholder managers because the roster has no row for them.
 
     Parameters
@@ -600,7 +606,8 @@ OPTIMALITY_MAX_UNITS = 2500
 
 def _scope_keys(tr: Any, scope: str) -> np.ndarray:
     col = "township_id" if scope == "township" or "station_id" not in tr else "station_id"
-    return tr[col].astype(str).to_numpy()
+    keys: np.ndarray = tr[col].astype(str).to_numpy()
+    return keys
 
 
 def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
@@ -651,8 +658,8 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         bound = min(pmedian_lower_bound(xy[rows], k, iterations=300 if len(rows) <= 500 else 100),
                     value)  # float rounding only: a valid bound never exceeds a feasible value
         per[key] = _gap(bound, value)
-    county = _gap(sum(v["bound_m"] for v in per.values()),
-                  sum(v["value_m"] for v in per.values()))
+    county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
+                                  sum(v["value_m"] for v in per.values()))
     county["covers"] = "all" if not skipped else "townships with a bound"
     return {"county": county, f"{scope}s": per, "skipped": skipped,
             "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
