@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol, Self
 
 from ._version import __version__
@@ -674,7 +675,8 @@ class OutputDir(_Staged):
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None and not self._done:
             try:
                 self.commit()
@@ -965,7 +967,8 @@ class OutputFile(_Staged):
     def __enter__(self) -> Self:
         return self.open() if self._lock is None else self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None and not self._done:
             self.commit()
         self.close(failed=exc_type is not None)
@@ -999,5 +1002,6 @@ class atomic_dir:
         assert self._out.staging is not None
         return self._out.staging
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._out.__exit__(exc_type, exc, tb)

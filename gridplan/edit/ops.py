@@ -364,7 +364,7 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
     tr = tr0.assign(grid_id=new, manager_id=man)
     # Grid rows: unchanged rows kept as they are, changed ones rebuilt, new ones appended.
     managers = _manager_table(plan)
-    roster = _roster_lookup(managers, {grid_manager.get(g) for g in affected} - {None})
+    roster = _roster_lookup(managers, {m for g in affected if (m := grid_manager.get(g)) is not None})
     cols = [c for c in grids0.columns if c != grids0.geometry.name]
     data = {c: grids0[c].to_numpy(copy=True) for c in cols}
     geom_out = geoms0.copy()
@@ -501,7 +501,7 @@ def _update_managers(managers: pd.DataFrame, grids: pd.DataFrame, affected: set[
     gw = grids["workload"].to_numpy(dtype=float)
     hit = np.isin(ga, list(affected))
     touched = set(gm[hit].tolist()) | set(mid[np.isin(mgrid.astype(str), list(affected | set(removed)))].tolist())
-    grid_of = {}
+    grid_of: dict[str, tuple[str, float]] = {}
     for g, mm, w in zip(ga.tolist(), gm.tolist(), gw.tolist()):
         grid_of.setdefault(mm, (g, w))
     rows = np.flatnonzero(np.isin(mid, list(touched)) & ~(ph & gone))

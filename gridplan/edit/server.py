@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -381,6 +381,7 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
 
     async def download(request: Request) -> Response:
         name = request.path_params["name"]
+        assert session.export_dir is not None  # set in EditSession.__post_init__
         folder = Path(session.export_dir)
         target = folder / name
         if "/" in name or "\\" in name or name.startswith(".") or not target.is_file():
@@ -446,9 +447,11 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "服务器内部错误(详情见服务端日志)", code="internal", detail="internal error")
 
-    app = Starlette(routes=routes, exception_handlers={
+    # Starlette types a handler's exception as Exception; ours take the class they are registered for
+    handlers: dict[Any, Callable[..., Awaitable[Response]]] = {
         EditRefused: refused, BadRequest: bad, InputError: input_error, InfeasibleError: infeasible,
-        GridplanError: other, HTTPException: http, Exception: crash})
+        GridplanError: other, HTTPException: http, Exception: crash}
+    app = Starlette(routes=routes, exception_handlers=handlers)
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{host}:{port}", *extra_hosts}
     origins = {f"http://{h}" for h in hosts}
     return Guard(app, token=token, hosts=hosts, origins=origins, max_body=max_body)

@@ -167,6 +167,7 @@ class EditSession:
     saved_position: int = field(init=False, default=0)
     previews: dict[str, ops.Rebalance] = field(init=False, default_factory=dict)
     recovery: dict[str, Any] | None = field(init=False, default=None)
+    _static_json: dict[str, Any] | None = field(init=False, default=None, repr=False, compare=False)  # views' cache
 
     def __post_init__(self) -> None:
         self.store = Path(self.store)
@@ -319,6 +320,7 @@ class EditSession:
         snap = self._snapshot(version)
         a = snap.assignments
         cur = self.current.transformers
+        assert self.context is not None  # set in __post_init__
         known = a[a["transformer_id"].astype(str).isin(self.context.row_of)]
         now = dict(zip(cur["transformer_id"].astype(str), cur["grid_id"].astype(str)))
         grid_of = {str(t): str(g) for t, g in zip(known["transformer_id"], known["grid_id"])
@@ -412,6 +414,7 @@ class EditSession:
                               detail=f"what must be one of {', '.join(_EXPORTS)}")
         plan = self.finalized()
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        assert self.export_dir is not None  # set in __post_init__
         self.export_dir.mkdir(parents=True, exist_ok=True)
         if what == "wallmap":
             stations = set(plan.county.stations["station_id"].astype(str))

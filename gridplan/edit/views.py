@@ -47,7 +47,7 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
-def _geojson(geoms: np.ndarray, crs, transformer=None) -> list[dict[str, Any]]:
+def _geojson(geoms: np.ndarray, crs, transformer=None) -> list[dict[str, Any] | None]:
     """WGS84 GeoJSON geometries (coordinates rounded) of metric geometries."""
     if not len(geoms):
         return []
@@ -145,12 +145,13 @@ def _managers(plan: Plan, ids: set[str] | None = None) -> list[dict[str, Any]]:
 
 def _static(session: EditSession) -> dict[str, Any]:
     """What never changes in a session (townships, villages, stations, 台区 points), computed once."""
-    cache = getattr(session, "_static_json", None)
+    cache = session._static_json
     if cache is not None:
         return cache
     p = session.current
     c = p.county
     ctx = session.context
+    assert ctx is not None  # set in EditSession.__post_init__
     st = c.stations.to_crs(4326)
     stations = [{"station_id": str(r.station_id), "name": _plain(getattr(r, "name", None)),
                  "kind": _plain(getattr(r, "kind", None)),
@@ -179,6 +180,7 @@ def state(session: EditSession) -> dict[str, Any]:
     """The full state of the session (``GET /api/state``)."""
     p = session.current
     ctx = session.context
+    assert ctx is not None  # set in EditSession.__post_init__
     s = _static(session)
     prm = p.params
     tr = p.transformers
@@ -200,6 +202,7 @@ def delta(session: EditSession, before: Plan, after: Plan, *, warnings_for: set[
           ) -> dict[str, Any]:
     """What changed between two states (the answer to every edit, undo and redo)."""
     ctx = session.context
+    assert ctx is not None  # set in EditSession.__post_init__
     changed, removed = ops.changed_grids(before, after)
     a = before.transformers
     b = after.transformers
@@ -230,6 +233,7 @@ def delta(session: EditSession, before: Plan, after: Plan, *, warnings_for: set[
 def preview(session: EditSession, preview_id: str, result: ops.Rebalance) -> dict[str, Any]:
     """A rebalance preview: the changes, KPIs before and after, the area's grids after."""
     ctx = session.context
+    assert ctx is not None  # set in EditSession.__post_init__
     ch = result.changes
     changed, removed = ops.changed_grids(session.current, result.plan)
     return {"preview_id": preview_id, "area": {"kind": result.area[0], "id": result.area[1]},

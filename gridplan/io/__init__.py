@@ -36,6 +36,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -406,7 +407,7 @@ def _frame_from_rows(rows: list[list[object]], layer: str | None, *,
     if not text_cells:
         rows = [[_cell(c) for c in r] for r in rows]
     else:  # CSV: every cell is already text; only blanks become NaN
-        rows = [[c if c.strip() else np.nan for c in r] for r in rows]
+        rows = [[c if cast(str, c).strip() else np.nan for c in r] for r in rows]
     width = max((len(r) for r in rows), default=0)
     rows = [r + [np.nan] * (width - len(r)) for r in rows]
     header_at = 0
@@ -458,7 +459,7 @@ def read_table(path: str | Path, *, layer: str | None = None) -> ReadResult:
         rows = _xlsx_rows(path)
     else:
         text, encoding = _decode(path.read_bytes())
-        rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=_delimiter(text)))
+        rows = cast("list[list[object]]", list(csv.reader(_io.StringIO(text, newline=""), delimiter=_delimiter(text))))
     frame = _frame_from_rows(rows, layer, text_cells=encoding is not None)
     if layer is not None:
         frame = rename_columns(frame, layer)

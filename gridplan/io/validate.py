@@ -470,7 +470,7 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
               for n, t in zip(town.get("name", tids), tids)]
     labels = np.asarray(row_labels(frame, id_col, np.isin(np.arange(len(pts)), lost)), dtype=object)
     chosen, chosen_d, basis = nearest.copy(), distance.copy(), ["最近乡镇"] * len(lost)
-    for k, i in enumerate(lost):
+    for k, i in enumerate(lost.tolist()):
         pref = prefer[i] if prefer is not None else None
         if pref is None or len(pref[0]) == 0:
             continue
@@ -499,21 +499,21 @@ def assign_townships(points: gpd.GeoSeries, town: gpd.GeoDataFrame, *, frame: pd
         return "; lon/lat were swapped in the file and swapped back" if lab in swapped else ""
 
     if near_miss.any():
-        rows = [f"{lab} ({d:,.0f} m from {tids[t]}{why(lab)})" for lab, d, t in
+        entries = [f"{lab} ({d:,.0f} m from {tids[t]}{why(lab)})" for lab, d, t in
                 zip(labels[near_miss], distance[near_miss], nearest[near_miss])]
         need = float(np.ceil(distance[near_miss].max()))
         problems.add(file, f"{int(near_miss.sum())} point(s) lie in no township, farther than "
                            f"snap_tolerance_m = {snap_m:g} m from every township",
                      near_fix or "correct their coordinates, extend the township polygons, or set "
                      f"snap_tolerance_m = {need:.0f} (or more) in gridplan.toml [input] to snap "
-                     "them to the nearest township", rows=rows)
+                     "them to the nearest township", rows=entries)
     if far.any():
-        rows = [f"{lab} ({d / 1000:,.1f} km from {tids[t]}{why(lab)})" for lab, d, t in
+        entries = [f"{lab} ({d / 1000:,.1f} km from {tids[t]}{why(lab)})" for lab, d, t in
                 zip(labels[far], distance[far], nearest[far])]
         problems.add(file, f"{int(far.sum())} point(s) lie outside the county (more than "
                            f"{FAR_M / 1000:g} km from every township)",
                      "check these coordinates: a typo, a wrong coordinate system (coords in "
-                     "gridplan.toml) or a point of another county", rows=rows)
+                     "gridplan.toml) or a point of another county", rows=entries)
     return out
 
 

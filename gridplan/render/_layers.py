@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
@@ -126,7 +126,7 @@ def grid_properties(grids: gpd.GeoDataFrame, fills: dict[str, str]) -> list[dict
         name = esc(row.get("manager_name"))
         if placeholder[i]:
             name = f"{name}（占位，待指定）" if name else "待指定"
-        fill = fills.get(row.get("grid_id"), "#888888")
+        fill = fills.get(cast(str, row.get("grid_id")), "#888888")
         out.append({
             "grid_id": esc(row.get("grid_id")),
             "manager": name,
@@ -204,7 +204,7 @@ def transformer_layer(tr: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, fills: dict
             "search": " ".join(filter(None, (name, esc(row.get("transformer_id")), manager,
                                              esc(phones.get(row.get("manager_id")))))),
             "style": {"radius": float(radii[i]),
-                      "fillColor": fills.get(row.get("grid_id"), "#888888"),
+                      "fillColor": fills.get(cast(str, row.get("grid_id")), "#888888"),
                       **(SNAPPED_STYLE if isinstance(row.get("snapped"), str)
                          and row.get("snapped") else {})},
         })
@@ -232,7 +232,7 @@ def feeder_layer(segments: gpd.GeoDataFrame | None, feeders: gpd.GeoDataFrame | 
         colours = greedy_colours(segs)
         props = []
         for i, row in enumerate(_records(segs)):
-            name, phone = owners.get(row.get("manager_id"), (None, None))
+            name, phone = owners.get(cast(str, row.get("manager_id")), (None, None))
             tip = popup_html([("分段", row.get("segment_id")), ("线路", row.get("feeder_id")),
                               ("负责人", name if esc(name) else row.get("manager_id")),
                               ("电话", phone),

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -38,6 +38,9 @@ from ._print import check_station_and_size, print_output, print_path
 from ._wall_layout import PAPER_MM, format_phone, grid_colours, mm_pt, text_width_em
 from .fonts import embed_truetype, find_cjk_font
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 __all__ = ["BOARD_SIZES", "COMMITMENT_MIN", "DUTIES", "Board", "board_figures", "fit_name",
            "render_board"]
 
@@ -50,7 +53,7 @@ COMMITMENT_MIN: dict[str, int] = {"城区": 45, "农村": 90, "特殊边远": 12
 #: What a 台区经理 answers for (营配融合, 一专多能).
 DUTIES = "负责本网格抄表收费、用电报装、设备巡视运维、故障抢修、安全用电宣传及客户投诉处理"
 _PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
-_RC: dict[str, Any] = {"pdf.fonttype": 42, "text.parse_math": False, "axes.unicode_minus": False}
+_RC: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "text.parse_math": False, "axes.unicode_minus": False}
 
 
 @dataclasses.dataclass

@@ -103,6 +103,7 @@ def diff_plans(a: Any, b: Any) -> PlanDiff:
             ra = ta.loc[t] if t in ta.index else None
             rb = tb.loc[t] if t in tb.index else None
             base = rb if rb is not None else ra
+            assert base is not None  # every t is in ta or tb
             rows.append({
                 "transformer_id": str(t), "name": base.get("name"), "township_id": base.get("township_id"),
                 "change": CHANGE_LABELS[kind],

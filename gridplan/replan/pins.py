@@ -380,8 +380,8 @@ def _apply(county: County, tr: gpd.GeoDataFrame, pins: Pins, params: Params) -> 
     pin_src = np.full(len(tr), None, dtype=object)
     for i, ms in managers.items():
         pin_man[i] = next(iter(ms))
-    for i, src in sources.items():
-        pin_src[i] = "、".join(dict.fromkeys(src))
+    for i, src_list in sources.items():
+        pin_src[i] = "、".join(dict.fromkeys(src_list))
     tr["pin_manager_id"] = pin_man
     tr["pin_source"] = pin_src
     log.info("pins: %d 台区 pinned, %d grids locked", len(managers), len(locked))
@@ -444,8 +444,8 @@ def _check(tr, ids, managers, sources, roster, w, params: Params, county: County
     station = tr["station_id"].astype(str).to_numpy()
     town = tr["township_id"].astype(str).to_numpy()
     lock = tr["pin_grid_id"].astype(object).to_numpy()
-    for mid, rows in sorted(by_man.items()):
-        rows = np.array(sorted(rows))
+    for mid, members in sorted(by_man.items()):
+        rows = np.array(sorted(members))
         home, cap = roster[mid] if roster and mid in roster else ("", math.nan)
         wrong = rows[station[rows] != home]
         if len(wrong):

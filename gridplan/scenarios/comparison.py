@@ -492,7 +492,7 @@ def candidate_row(county: County, before: Plan, after: Plan, rt_before: pd.DataF
     worst = int(inc.fillna(-np.inf).to_numpy().argmax()) if inc.notna().any() else None
     p95_increase = float(inc.max()) if inc.notna().any() else 0.0
     staff = staff_change(county.managers, into=into, absorbed=[other], kept=[],
-                         grids_before=fb["grids"], grids_after=fa["grids"]).set_index("post")
+                         grids_before=int(fb["grids"]), grids_after=int(fa["grids"])).set_index("post")
     released = int(staff["released"].sum())
     size_a, size_i = station_size(county, other), station_size(county, into)
     small = smallness(size_a, size_i)

@@ -118,7 +118,7 @@ def solve_lscp(cover: np.ndarray, *, time_limit: float | None = None) -> tuple[n
     [0, 2]
     """
     cover = np.asarray(cover, dtype=bool)
-    uncoverable = ~cover.any(axis=1)
+    uncoverable = np.asarray(~cover.any(axis=1))
     rows, _ = _unique_rows(cover[~uncoverable])
     n = cover.shape[1]
     if len(rows) == 0 or n == 0:
@@ -282,6 +282,7 @@ def propose_service_points(county: County, existing: gpd.GeoDataFrame, sites: gp
              len(sites), int(need.sum()))
     chosen_sites = sites.iloc[chosen].reset_index(drop=True)
     if len(chosen_sites):
+        assert site_tt is not None  # no site times: no sites, nothing chosen
         tt = _join(base_tt, site_tt, chosen)
         rt = response_times(county, params=params, travel=tt)
     else:
