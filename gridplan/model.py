@@ -16,7 +16,7 @@ reached through the writer that :mod:`gridplan.output` registers with :func:`reg
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .files import OutputDir, Transaction
 
 __all__ = ["PLAN_FILES", "County", "Plan", "PlanOutput", "issued_numbers", "make_plan",
-           "register_output"]
+           "register_layer", "register_output"]
 
 #: The files ``Plan.to_file`` writes.
 PLAN_FILES = ("plan.gpkg", "kpi.json", "roster.xlsx", "map.html")
@@ -162,6 +162,10 @@ class Plan:
                "townships": self.county.townships, "stations": self.county.stations}
         if self.segments is not None:
             out["segments"] = self.segments
+        for name, make in _DERIVED_LAYERS.items():  # e.g. service groups, made from the grids
+            layer = make(self)
+            if layer is not None:
+                out[name] = layer
         for extra in ("villages", "switches", "substations"):
             layer = getattr(self.county, extra)
             if layer is not None:
@@ -221,6 +225,17 @@ class PlanOutput(Protocol):
 
 
 _OUTPUT: list[PlanOutput] = []
+#: Layers a stage above this module derives from a plan (name -> maker; None: not in this plan).
+_DERIVED_LAYERS: dict[str, Callable[[Plan], gpd.GeoDataFrame | None]] = {}
+
+
+def register_layer(name: str, make: Callable[[Plan], gpd.GeoDataFrame | None]) -> None:
+    """Add the layer ``name``, made by ``make(plan)``, to :meth:`Plan.layers` (and so plan.gpkg).
+
+    The service groups (:mod:`gridplan.lv.groups`) register theirs: derived from the grids, they
+    need code that sits above this module.
+    """
+    _DERIVED_LAYERS[name] = make
 
 
 def register_output(output: PlanOutput) -> None:

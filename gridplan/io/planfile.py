@@ -21,7 +21,6 @@ from pyproj import CRS
 
 from ..errors import InputError, Problem
 from ..files import json_default
-from ..lv.groups import groups_layer
 from ..model import County, Plan, issued_numbers, make_plan
 from ..settings import Params
 
@@ -40,15 +39,8 @@ def _as_text(value: Any) -> Any:
 
 
 def write_gpkg(p: Plan, path: Path) -> None:
-    """Write every layer of ``p`` to one GeoPackage (in the county's metric CRS).
-
-    With service groups (grids carrying ``group_id``), a ``groups`` layer derived from the grids
-    (:func:`gridplan.lv.groups.groups_layer`) is written too.
-    """
-    layers = p.layers()
-    if "group_id" in p.grids.columns:
-        layers["groups"] = groups_layer(p.grids)
-    for name, layer in layers.items():
+    """Write every layer of ``p`` to one GeoPackage (in the county's metric CRS)."""
+    for name, layer in p.layers().items():
         if layer is None or len(layer) == 0:
             continue
         out = layer.copy()

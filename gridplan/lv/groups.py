@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..model import Plan, register_layer
 from ..settings import Params
 from .graph import components
 from .partition import balanced_contiguous
@@ -315,3 +316,11 @@ def _broken_groups(grp: gpd.GeoDataFrame) -> list[str]:
     comp = components(len(grp), same)
     per = pd.DataFrame({"g": label, "c": comp}).groupby("g")["c"].nunique()
     return sorted(per[per > 1].index.astype(str))
+
+
+def _plan_groups_layer(plan: Plan) -> gpd.GeoDataFrame | None:
+    """The ``groups`` layer of a plan with service groups (grids carrying ``group_id``)."""
+    return groups_layer(plan.grids) if "group_id" in plan.grids.columns else None
+
+
+register_layer("groups", _plan_groups_layer)
