@@ -98,11 +98,9 @@ def overloading_edit(session, *, station: str, n_move: int = 15) -> tuple[list[s
     cap = float(p.params.capacity)
     for b in sorted(set(gid[ctx.station == station].tolist())):
         rb = np.flatnonzero(gid == b)
-        nb = [gid[j] for i in rb for j in ctx.adjacency[i].indices
-              if gid[j] != b and ctx.township[j] == ctx.township[i]]
-        if not nb:
+        a = ctx.main_neighbour(gid, b)
+        if a is None:
             continue
-        a = max(sorted(set(nb)), key=nb.count)
         ra = np.flatnonzero(gid == a)
         if len(ra) < n_move + 3:
             continue

@@ -99,3 +99,16 @@ def add_transformers(src, dst, poly, n: int, *, seed: int = 1, decimals: int = 6
     ledger = pd.read_csv(src / "transformers.csv", dtype=str, encoding="utf-8-sig")
     pd.concat([ledger, pd.DataFrame(rows)]).to_csv(dst / "transformers.csv", index=False,
                                                    encoding="utf-8-sig")
+
+
+def plan_written(folder, out):
+    """Load and plan the county ``folder`` and write the plan to ``out`` (no map, no roster).
+
+    Returns (County, Plan).
+    """
+    import gridplan
+
+    c = gridplan.load_county(folder)
+    p = gridplan.plan(c)
+    p.to_file(out, map_html=False, roster=False)
+    return c, p

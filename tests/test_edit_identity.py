@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from _plan_fixtures import add_transformers
+from _plan_fixtures import add_transformers, plan_written
 
 import gridplan
 from gridplan.lv.territory import contiguity_edges
@@ -92,9 +92,7 @@ def _check_ids_keep_managers(p0, p1) -> None:
 @pytest.fixture(scope="module")
 def sample_plan(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ident")
-    c = gridplan.load_county(SAMPLE)
-    p = gridplan.plan(c)
-    p.to_file(tmp / "before", map_html=False, roster=False)
+    c, p = plan_written(SAMPLE, tmp / "before")
     return tmp, c, p
 
 

@@ -260,11 +260,9 @@ def _overloading_edit(p, ctx, n_move: int = 15):
     sizes = pd.Series(gid).value_counts()
     for b in sorted(sizes.index):
         rb = np.flatnonzero(gid == b)
-        nb = [gid[j] for i in rb for j in ctx.adjacency[i].indices
-              if gid[j] != b and ctx.township[j] == ctx.township[i]]
-        if not nb:
+        a = ctx.main_neighbour(gid, b)
+        if a is None:
             continue
-        a = max(sorted(set(nb)), key=nb.count)
         if sizes[a] < n_move + 3:
             continue
         ra = np.flatnonzero(gid == a)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _plan_fixtures import add_transformers
+from _plan_fixtures import add_transformers, plan_written
 from click.testing import CliRunner
 
 import gridplan
@@ -28,9 +28,7 @@ def _add_transformers(src: Path, dst: Path, township: gridplan.County, n: int = 
 @pytest.fixture(scope="module")
 def replan(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("replan")
-    c0 = gridplan.load_county(SAMPLE)
-    p0 = gridplan.plan(c0)
-    p0.to_file(tmp / "before", map_html=False, roster=False)
+    c0, p0 = plan_written(SAMPLE, tmp / "before")
     _add_transformers(SAMPLE, tmp / "county", c0.townships[c0.townships["township_id"] == TOWN])
     c1 = gridplan.load_county(tmp / "county")
     p1 = gridplan.plan(c1, current=tmp / "before" / "plan.gpkg")

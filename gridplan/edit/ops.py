@@ -209,6 +209,18 @@ class EditContext:
             memo[key] = self._count_parts(rows)
         return memo[key]
 
+    def main_neighbour(self, grid_ids: np.ndarray, grid: str) -> str | None:
+        """The grid of the same township that borders ``grid`` on most 台区 edges (None: none).
+
+        ``grid_ids`` is the grid of every 台区 row (the plan being edited); ties go to the
+        smallest id.
+        """
+        rows = np.flatnonzero(grid_ids == grid)
+        ix, ip = self.adjacency.indices, self.adjacency.indptr
+        nb = [str(grid_ids[j]) for i in rows for j in ix[ip[i]:ip[i + 1]]
+              if grid_ids[j] != grid and self.township[j] == self.township[i]]
+        return max(sorted(set(nb)), key=nb.count) if nb else None
+
     def _count_parts(self, rows: np.ndarray) -> int:
         ip, ix = self.adjacency.indptr, self.adjacency.indices
         local = np.full(len(self.ids), -1, dtype=np.int64)

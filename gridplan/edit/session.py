@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,15 +230,16 @@ class EditSession:
                           set())
 
     def undo(self) -> tuple[Plan, Plan]:
-        before = self.current
-        self.history.undo()
-        self.previews.clear()
-        self._write_journal()
-        return before, self.current
+        """Step back: ``(plan before, plan now)``."""
+        return self._history_move(self.history.undo)
 
     def redo(self) -> tuple[Plan, Plan]:
+        """Step forward again: ``(plan before, plan now)``."""
+        return self._history_move(self.history.redo)
+
+    def _history_move(self, move: Callable[[], object]) -> tuple[Plan, Plan]:
         before = self.current
-        self.history.redo()
+        move()
         self.previews.clear()
         self._write_journal()
         return before, self.current
