@@ -444,6 +444,30 @@ class _Staged:
     staging: Path | None
     _lock: FileLock | None
     _created: list[Path]
+    _done: bool
+
+    def open(self) -> Self:
+        raise NotImplementedError
+
+    def commit(self) -> object:
+        raise NotImplementedError
+
+    def close(self, *, failed: bool = False) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.open() if self._lock is None else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Commit when the block ended normally (a failed commit closes as failed), else close."""
+        if exc_type is None and not self._done:
+            try:
+                self.commit()
+            except BaseException:
+                self.close(failed=True)
+                raise
+        self.close(failed=exc_type is not None or not self._done)
 
     def _drop_staging(self) -> None:
         if self.staging is not None:
@@ -671,19 +695,6 @@ class OutputDir(_Staged):
         if stub is not None and not stub.get("complete", True) and not _user_entries(self.path):
             (self.path / MANIFEST).unlink(missing_ok=True)
         self._release(failed=failed)
-
-    def __enter__(self) -> Self:
-        return self.open() if self._lock is None else self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc_type is None and not self._done:
-            try:
-                self.commit()
-            except BaseException:
-                self.close(failed=True)
-                raise
-        self.close(failed=exc_type is not None or not self._done)
 
 
 def _swap(target: Path, staging: Path, *, files: Sequence[str], delete: Sequence[str],
@@ -963,15 +974,6 @@ class OutputFile(_Staged):
         """Remove the staging folder and release the lock."""
         self._drop_staging()
         self._release(failed=failed)
-
-    def __enter__(self) -> Self:
-        return self.open() if self._lock is None else self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc_type is None and not self._done:
-            self.commit()
-        self.close(failed=exc_type is not None)
 
 
 def _is_marked(entry: Path) -> bool:
