@@ -317,8 +317,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
                                                        edges=graph.edges, cells=graph.cells)
     grids, tr, more2 = service_groups(grids, tr, lv, params=prm)
     notes.extend([*more, *more2])
-    tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
-    grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
+    if reach_kpi is not None:  # the reach repair moved 台区: their managers and villages follow
+        tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+        grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
     segments = None
     if hv is not None:
         staff = hv_staff_of(county)
