@@ -106,3 +106,33 @@ def test_server_starts_on_a_free_loopback_port_and_stops_on_ctrl_c(plan_dir):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_the_listening_socket_answers_without_a_nagle_delay():
+    """Connections accepted on the editor's socket get TCP_NODELAY (an answer's body is not held
+    back ~40 ms until the client's delayed ACK of its headers)."""
+    import asyncio
+    import socket
+
+    from gridplan.cli.edit import _bind
+
+    sock = _bind("127.0.0.1", 0)
+
+    async def nodelay_of_accepted() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            got.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        try:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            value = await asyncio.wait_for(got, 10)
+            writer.close()
+            return value
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(nodelay_of_accepted()) != 0

@@ -452,3 +452,17 @@ def test_two_editors_racing_to_save_one_wins_the_other_keeps_its_edits(planned, 
     pd.testing.assert_frame_equal(loser.current.transformers, tr)
     assert loser.save("在第 1 版之上", 1) == 2
     assert list(list_versions(store)["version"]) == [1, 2]
+
+
+def test_an_edit_reports_its_phases_in_a_server_timing_header(served):
+    client, session, tmp = served
+    s = client.get("/api/state", headers=H).json()
+    tid, mid = _move(s)
+    r = client.post("/api/reassign", headers=H, json={"transformer_ids": [tid], "manager_id": mid})
+    assert r.status_code == 200, r.text
+    phases = {p.split(";")[0].strip(): p for p in r.headers["Server-Timing"].split(",")}
+    assert {"parse", "queue", "edit", "journal", "delta", "json", "handler"} <= set(phases)
+    assert all(";dur=" in p and 'desc="cpu ' in p for p in phases.values())
+    r = client.post("/api/undo", headers=H)
+    assert r.status_code == 200 and "delta;dur=" in r.headers["Server-Timing"]
+    assert session.phases is None  # the recorder is the request's, not the session's

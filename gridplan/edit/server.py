@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +33,7 @@ from ..errors import GridplanError, InfeasibleError, InputError
 from ..render.assets import vendor_dir
 from . import views
 from .ops import EditRefused
-from .session import EditSession
+from .session import EditSession, Phases
 
 __all__ = ["MAX_BODY", "STATIC_DIR", "create_app"]
 
@@ -301,24 +302,48 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
     async def get_state(request: Request) -> Response:
         return _Json(await run(lambda: views.state(session)))
 
+    async def stepped(request: Request, fields: dict[str, tuple[Callable[[Any], Any], bool]],
+                      step: Callable[[dict[str, Any]], tuple[Any, Any]]) -> Response:
+        """An edit's answer (the delta), each phase timed into a ``Server-Timing`` header."""
+        phases = Phases()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        with phases.phase("parse"):
+            b = await _json(request, fields)
+        queued = time.perf_counter()
+
+        def work() -> dict[str, Any]:
+            phases.items.append(("queue", time.perf_counter() - queued, 0.0))
+            session.phases = phases
+            try:
+                before, after = step(b)
+                with phases.phase("delta"):
+                    return views.delta(session, before, after)
+            finally:
+                session.phases = None
+
+        answer = await run(work)
+        with phases.phase("json"):
+            resp = _Json(answer)
+        phases.items.append(("handler", time.perf_counter() - t0, time.thread_time() - c0))
+        resp.headers["Server-Timing"] = phases.header()
+        log.debug("%s %s: %s", request.method, request.url.path, resp.headers["Server-Timing"])
+        return resp
+
     async def reassign(request: Request) -> Response:
-        b = await _json(request, {"transformer_ids": (_ids("transformer_ids"), True),
-                                  "manager_id": (_text("manager_id"), True)})
-        return _Json(await run(lambda: views.delta(session, *session.reassign(b["transformer_ids"],
-                                                                               b["manager_id"]))))
+        return await stepped(request, {"transformer_ids": (_ids("transformer_ids"), True),
+                                       "manager_id": (_text("manager_id"), True)},
+                             lambda b: session.reassign(b["transformer_ids"], b["manager_id"]))
 
     async def lock_(request: Request) -> Response:
-        b = await _json(request, {"grid_ids": (_ids("grid_ids", limit=5000), True),
-                                  "locked": (_bool("locked"), False)})
-        return _Json(await run(lambda: views.delta(session, *session.lock(b["grid_ids"], b.get("locked", True)))))
+        return await stepped(request, {"grid_ids": (_ids("grid_ids", limit=5000), True),
+                                       "locked": (_bool("locked"), False)},
+                             lambda b: session.lock(b["grid_ids"], b.get("locked", True)))
 
     async def undo(request: Request) -> Response:
-        await _json(request, {})
-        return _Json(await run(lambda: views.delta(session, *session.undo())))
+        return await stepped(request, {}, lambda b: session.undo())
 
     async def redo(request: Request) -> Response:
-        await _json(request, {})
-        return _Json(await run(lambda: views.delta(session, *session.redo())))
+        return await stepped(request, {}, lambda b: session.redo())
 
     async def rebalance(request: Request) -> Response:
         b = await _json(request, {"township_id": (_text("township_id"), False),
@@ -334,8 +359,8 @@ def create_app(session: EditSession, *, token: str, port: int, host: str = "127.
         return _Json(await run(work))
 
     async def accept(request: Request) -> Response:
-        b = await _json(request, {"preview_id": (_text("preview_id", limit=100), True)})
-        return _Json(await run(lambda: views.delta(session, *session.accept(b["preview_id"]))))
+        return await stepped(request, {"preview_id": (_text("preview_id", limit=100), True)},
+                             lambda b: session.accept(b["preview_id"]))
 
     async def discard(request: Request) -> Response:
         b = await _json(request, {"preview_id": (_text("preview_id", limit=100), True)})

@@ -8,12 +8,14 @@ crash or a kill loses nothing: the next start offers to replay them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,13 +35,47 @@ from .ops import EditContext, EditRefused
 if TYPE_CHECKING:
     from ..pipeline import Plan
 
-__all__ = ["JOURNAL_NAME", "EditSession", "History", "Step", "read_journal"]
+__all__ = ["JOURNAL_NAME", "EditSession", "History", "Phases", "Step", "read_journal"]
 
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".gridplan-edit-recovery.json"
 JOURNAL_FORMAT = "gridplan-edit-recovery/1"
 _EXPORTS = ("plan", "roster", "map", "wallmap")
+
+
+class Phases:
+    """Wall and CPU time of the phases of one request (the editor's ``Server-Timing`` header).
+
+    A phase is timed in the thread that runs it (CPU is that thread's ``time.thread_time``), so
+    the event loop's phases and the worker thread's can be recorded on one object. The session
+    records its own phases on :attr:`EditSession.phases` while a request's recorder is set there.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as phase ``name`` (wall and this thread's CPU, in seconds)."""
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.items.append((name, time.perf_counter() - t0, time.thread_time() - c0))
+
+    def header(self) -> str:
+        """The ``Server-Timing`` value: ``name;dur=<wall ms>;desc="cpu <ms>"`` per phase."""
+        with self._lock:
+            items = list(self.items)
+        return ", ".join(f'{n};dur={w * 1000:.1f};desc="cpu {c * 1000:.1f}"' for n, w, c in items)
+
+
+@contextlib.contextmanager
+def _no_phase(name: str) -> Iterator[None]:
+    yield
 
 
 @dataclass(frozen=True)
@@ -169,6 +205,7 @@ class EditSession:
     previews: dict[str, ops.Rebalance] = field(init=False, default_factory=dict)
     recovery: dict[str, Any] | None = field(init=False, default=None)
     _static_json: dict[str, Any] | None = field(init=False, default=None, repr=False, compare=False)  # views' cache
+    phases: Phases | None = field(init=False, default=None, repr=False, compare=False)  # the request's timer
 
     def __post_init__(self) -> None:
         self.store = Path(self.store)
@@ -208,18 +245,24 @@ class EditSession:
         v = list_versions(self.store)
         return int(v["version"].max()) if len(v) else None
 
+    def _phase(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Time a phase on the current request's :class:`Phases` (nothing when none is set)."""
+        return self.phases.phase(name) if self.phases is not None else _no_phase(name)
+
     def _step(self, plan: Plan, op: dict[str, Any], edited: set[str] | frozenset[str]) -> tuple[Plan, Plan]:
         before = self.current
         self.history.push(plan, op, frozenset(self.history.current.edited | set(edited)))
         self.previews.clear()
-        self._write_journal()
+        with self._phase("journal"):
+            self._write_journal()
         return before, plan
 
     # ----------------------------------------------------------------- operations
 
     def reassign(self, transformer_ids: list[str], manager_id: str) -> tuple[Plan, Plan]:
         """Move 台区 to a manager; return (before, after)."""
-        after = ops.reassign(self.current, transformer_ids, manager_id, context=self.context)
+        with self._phase("edit"):
+            after = ops.reassign(self.current, transformer_ids, manager_id, context=self.context)
         return self._step(after, {"op": "reassign", "transformer_ids": list(map(str, transformer_ids)),
                                   "manager_id": str(manager_id)}, set(map(str, transformer_ids)))
 
@@ -241,7 +284,8 @@ class EditSession:
         before = self.current
         move()
         self.previews.clear()
-        self._write_journal()
+        with self._phase("journal"):
+            self._write_journal()
         return before, self.current
 
     def rebalance(self, *, township_id: str | None = None, station_id: str | None = None,
