@@ -136,3 +136,51 @@ def test_the_listening_socket_answers_without_a_nagle_delay():
             await server.wait_closed()
 
     assert asyncio.run(nodelay_of_accepted()) != 0
+
+
+def test_an_edit_survives_a_kill_right_after_its_answer(plan_dir, tmp_path):
+    """The recovery file is in place before an edit is answered: SIGKILL then loses nothing."""
+    import http.client
+    import json
+
+    from gridplan.edit.session import JOURNAL_NAME
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    store = tmp_path / "plans.gpkg"
+    proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit",
+                             str(plan_dir / "plan"), "--store", str(store), "--port", "0", "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        port = token = None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and port is None:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
+            if m:
+                port, token = int(m.group(1)), m.group(2)
+        assert port, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        h = {"X-Gridplan-Token": token}
+        con.request("GET", "/api/state", headers=h)
+        state = json.loads(con.getresponse().read())
+        t = state["transformers"]
+        grid_mgr = {f["id"]: f["properties"]["manager_id"] for f in state["grids"]["features"]}
+        town = t["township_id"][0]
+        rows = [i for i, tw in enumerate(t["township_id"]) if tw == town]
+        other = next(g for g in sorted({t["grid_id"][i] for i in rows}) if g != t["grid_id"][rows[0]])
+        tid = t["transformer_id"][rows[0]]
+        con.request("POST", "/api/reassign", body=json.dumps({"transformer_ids": [tid], "manager_id": grid_mgr[other]}),
+                    headers={**h, "Content-Type": "application/json"})
+        r = con.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+        proc.kill()  # no clean stop: the journal must already be there
+        proc.communicate(timeout=60)
+        journal = json.loads((tmp_path / JOURNAL_NAME).read_text(encoding="utf-8"))
+        assert journal["ops"] == [{"op": "reassign", "transformer_ids": [tid], "manager_id": grid_mgr[other]}]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -352,3 +352,31 @@ def test_over_capacity_count_and_row_flags_use_each_grid_s_capacity(base):
     for f in feats:
         pr = f["properties"]
         assert pr["capacity"] == limit.get(pr["manager_id"], cap)
+
+
+def test_vectorised_medoid_figures_equal_the_kpi_module_s(base):
+    from gridplan.metrics.kpi import medoid_distances
+
+    p, ctx = base
+    gid = p.transformers["grid_id"].astype(str).to_numpy()
+    sets = [ctx.xy[gid == g] for g in sorted(set(gid.tolist()))]
+    rng = np.random.default_rng(3)
+    sets += [rng.normal(size=(n, 2)) * 1000 for n in (1, 2, 3, 17, 640, 1499, 1500, 1501)]
+    sets.append(np.repeat(ctx.xy[:5], 3, axis=0))  # ties
+    for xy in sets:
+        _, mean_d, max_d = medoid_distances(xy)
+        assert ops._medoid_mean_max(xy) == (mean_d, max_d)
+
+
+def test_labels_are_the_text_of_a_plan_s_columns_cached_per_frame(base):
+    p, ctx = base
+    gid, man = ctx.labels(p.transformers)
+    assert (gid == p.transformers["grid_id"].astype(str).to_numpy()).all()
+    assert (man == p.transformers["manager_id"].astype(str).to_numpy()).all()
+    assert ctx.labels(p.transformers)[0] is gid  # computed once per frame
+    with pytest.raises(ValueError):
+        gid[0] = "x"  # shared: read-only
+    i, mid, target = _boundary_move(p, ctx)
+    q = ops.reassign(p, [ctx.ids[i]], mid, context=ctx)
+    g2, m2 = ctx.labels(q.transformers)
+    assert g2[i] == target and m2[i] == mid and gid[i] != target

@@ -27,6 +27,7 @@ import logging
 import math
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ import gridplan
 
 from ..errors import GridplanError, InfeasibleError, InputError
 from ..lv.territory import all_cells, contiguity_edges
-from ..metrics.kpi import balance_stats, medoid_distances
+from ..metrics.kpi import _MEDOID_SAMPLE, balance_stats, medoid_distances
 from ..replan.pins import Pin, Pins
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class EditContext:
     segment_tree: Any = None
     _local: Any = field(default_factory=threading.local, repr=False)
     _parts_memo: dict[bytes, int] = field(default_factory=dict, repr=False)
+    _labels: dict[int, tuple[Any, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -196,6 +198,32 @@ class EditContext:
             raise EditRefused(f"台区不存在:{_shown(unknown)}", status=404, code="unknown_transformer",
                               detail=f"unknown transformer ids: {', '.join(unknown[:50])}", items=unknown)
         return np.array([self.row_of[t] for t in ids], dtype=np.int64)
+
+    def labels(self, transformers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each 台区 row's grid id and manager id as strings (read-only arrays), cached per frame.
+
+        A plan's frames are never mutated (every edit builds new ones), so the text of the
+        grid and manager columns is computed once per plan, not once per use in an edit, its
+        delta and its KPIs. The cache keeps a weak reference to the frame and drops the entry
+        when the frame goes.
+        """
+        key = id(transformers)
+        hit = self._labels.get(key)
+        if hit is not None and hit[0]() is transformers:
+            return hit[1], hit[2]
+        gid = transformers["grid_id"].astype(str).to_numpy()
+        man = transformers["manager_id"].astype(str).to_numpy()
+        gid.flags.writeable = False
+        man.flags.writeable = False
+        labels = self._labels
+        if len(labels) > 64:  # frames are freed with their plans; this only bounds a leak
+            labels.clear()
+
+        def forget(_: object, k: int = key) -> None:
+            labels.pop(k, None)
+
+        labels[key] = (weakref.ref(transformers, forget), gid, man)
+        return gid, man
 
     def parts(self, rows: np.ndarray) -> int:
         """Connected pieces of these 台区 on the contiguity graph (memoised: an edit asks twice)."""
@@ -288,7 +316,7 @@ def set_assignment(plan: Plan, grid_of: dict[str, str], manager_of_grid: dict[st
     """
     ctx = _context(plan, context)
     rows = ctx.rows(grid_of)
-    old = plan.transformers["grid_id"].astype(str).to_numpy()
+    old = ctx.labels(plan.transformers)[0]
     new = old.copy()
     new[rows] = [str(g) for g in grid_of.values()]
     return _apply(plan, ctx, new, dict(manager_of_grid or {}))
@@ -311,7 +339,7 @@ def _union_cells(cells: np.ndarray) -> Any:
 def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[str, str]) -> Plan:
     """Build the plan whose 台区 grid ids are ``new``; see :func:`set_assignment`."""
     tr0 = plan.transformers
-    old = tr0["grid_id"].astype(str).to_numpy()
+    old = ctx.labels(tr0)[0]
     moved = np.flatnonzero(old != new)
     grids0 = plan.grids if "locked" in plan.grids.columns else plan.grids.assign(locked=False)
     gids0 = grids0["grid_id"].astype(str).to_numpy()
@@ -373,7 +401,9 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
     man = tr0["manager_id"].to_numpy(dtype=object, copy=True)
     for g, r in rows_of.items():
         man[r] = grid_manager.get(g)
-    tr = tr0.assign(grid_id=new, manager_id=man)
+    tr = tr0.copy(deep=False)  # the other columns are shared, never written (a plan is never mutated)
+    tr["grid_id"] = new
+    tr["manager_id"] = man
     # Grid rows: unchanged rows kept as they are, changed ones rebuilt, new ones appended.
     managers = _manager_table(plan)
     roster = _roster_lookup(managers, {m for g in affected if (m := grid_manager.get(g)) is not None})
@@ -473,7 +503,7 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
     if ctx.village is not None:
         row["villages"] = "、".join(sorted({str(v) for v in ctx.village[rows] if v is not None}))
     if len(rows):
-        _, mean_d, max_d = medoid_distances(ctx.xy[rows])
+        mean_d, max_d = _medoid_mean_max(ctx.xy[rows])
     else:
         mean_d = max_d = 0.0
     row["mean_dist_m"] = round(mean_d, 1)
@@ -497,6 +527,28 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
     if row.get("locked") is None or (isinstance(row.get("locked"), float) and math.isnan(row["locked"])):
         row["locked"] = False
     return row
+
+
+def _medoid_mean_max(xy: np.ndarray) -> tuple[float, float]:
+    """Mean and max distance to the medoid: :func:`gridplan.metrics.kpi.medoid_distances`, vectorised.
+
+    The same candidates, distances and sums (row by row, as numpy sums one row), so the same
+    medoid and the same figures; the distance rows are computed in blocks instead of one
+    Python step per candidate.
+    """
+    n = len(xy)
+    if n <= 2 or n > _MEDOID_SAMPLE:
+        _, mean_d, max_d = medoid_distances(xy)
+        return mean_d, max_d
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    sums = np.empty(n)
+    step = max(1, 1_000_000 // n)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        sums[a:b] = np.hypot(x[None, :] - x[a:b, None], y[None, :] - y[a:b, None]).sum(axis=1)
+    best = int(np.argmin(sums))
+    d = np.hypot(*(xy - xy[best]).T)
+    return float(d.mean()), float(d.max())
 
 
 def _update_managers(managers: pd.DataFrame, grids: pd.DataFrame, affected: set[str],
@@ -568,7 +620,7 @@ def _kpi(plan: Plan, grids: pd.DataFrame, tr: pd.DataFrame, ctx: EditContext,
         "managers_placeholder": int(ph.sum()),
         **balance_stats(w[real]),
     })
-    moved = tr["manager_id"].astype(str).to_numpy() != ctx.base_manager
+    moved = ctx.labels(tr)[1] != ctx.base_manager
     county["edited_transformers"] = int(moved.sum())
     county["edited_households"] = int(ctx.customers[moved].sum())
     kpi["county"] = county
@@ -627,7 +679,7 @@ def api_kpi(plan: Plan, context: EditContext | None = None) -> dict[str, Any]:
     w = grids["workload"].to_numpy(dtype=float)
     real = n > 0
     stats = balance_stats(w[real])
-    man = plan.transformers["manager_id"].astype(str).to_numpy()
+    man = ctx.labels(plan.transformers)[1]
     ph = grids["manager_id"].astype(str).to_numpy()[grids["placeholder"].fillna(False).to_numpy(dtype=bool)]
     covered = ~np.isin(man, ph) if len(ph) else np.ones(len(man), dtype=bool)
     towns_with = np.unique(ctx.town_code)
@@ -736,7 +788,7 @@ def reassign(plan: Plan, transformer_ids: Sequence[str], manager_id: str, *,
                           detail=f"manager {mid} belongs to station {home}; these transformers are in other "
                                  f"stations: {', '.join(bad[:50])}")
     grids = plan.grids
-    gid_of_row = plan.transformers["grid_id"].astype(str).to_numpy()
+    gid_of_row = ctx.labels(plan.transformers)[0]
     locked_ids = set(grids.loc[_locked(plan), "grid_id"].astype(str))
     in_locked = rows[np.isin(gid_of_row[rows], list(locked_ids))]
     if len(in_locked):

@@ -1,9 +1,12 @@
 """An editing session: the undo/redo history of plans, the recovery journal, saving and exporting.
 
 The session holds plans, never mutates one: every step pushes the new plan (see
-:mod:`gridplan.edit.ops`); undo and redo move along the list. After every step the operations
-since the session's start are journaled (atomically) to a recovery file next to the store, so a
-crash or a kill loses nothing: the next start offers to replay them.
+:mod:`gridplan.edit.ops`); undo and redo move along the list. After every step, before its answer
+is sent, the operations since the session's start are journaled (atomically: a new file renamed
+over the old one) to a recovery file next to the store, so a crash or a kill of the editor loses
+nothing: the next start offers to replay them. The file is then flushed to the disk (fsync of the
+file and its folder) by a background thread, within milliseconds, so the answer does not wait for
+the disk; only an operating-system crash or power cut in those milliseconds can lose the last step.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..files import OutputError, json_default, open_output_file, write_text_atomic
+from ..files import OutputError, json_default, open_output_file
 from ..hv.segments import align_segments, assign_owners
 from ..people.roster import write_roster
 from ..render.map import save_map
@@ -206,6 +212,9 @@ class EditSession:
     recovery: dict[str, Any] | None = field(init=False, default=None)
     _static_json: dict[str, Any] | None = field(init=False, default=None, repr=False, compare=False)  # views' cache
     phases: Phases | None = field(init=False, default=None, repr=False, compare=False)  # the request's timer
+    _syncer: ThreadPoolExecutor | None = field(init=False, default=None, repr=False, compare=False)
+    _sync_pending: bool = field(init=False, default=False, repr=False, compare=False)
+    _sync_lock: Any = field(init=False, default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.store = Path(self.store)
@@ -490,17 +499,58 @@ class EditSession:
     # ----------------------------------------------------------------- recovery journal
 
     def _write_journal(self) -> None:
-        """Journal the operations since the start (atomically); remove it when nothing is unsaved."""
+        """Journal the operations since the start (atomically); remove it when nothing is unsaved.
+
+        The new file is in place (renamed over the old one) when this returns, so a crash or a
+        kill of the editor from then on finds it; its fsync runs on a background thread
+        (:meth:`flush_journal` waits for it).
+        """
         if self.journal is None:
             return
         if not self.dirty:
             Path(self.journal).unlink(missing_ok=True)
+            self._sync_soon()  # the removal, too, reaches the disk
             return
         ops_ = [s.op for s in self.history.steps[1:self.history.position + 1] if s.op is not None]
         data = {"format": JOURNAL_FORMAT, "source": self.label, "store": str(self.store),
                 "base_version": self.base_version, "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "ops": ops_}
-        write_text_atomic(self.journal, json.dumps(data, ensure_ascii=False, default=json_default))
+        _replace_text(Path(self.journal), json.dumps(data, ensure_ascii=False, default=json_default))
+        self._sync_soon()
+
+    def _sync_soon(self) -> None:
+        """Have the background thread fsync the journal (once for any number of writes meanwhile)."""
+        with self._sync_lock:
+            if self._sync_pending:
+                return
+            self._sync_pending = True
+            if self._syncer is None:
+                self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-journal")
+            self._syncer.submit(self._sync_journal)
+
+    def _sync_journal(self) -> None:
+        with self._sync_lock:
+            self._sync_pending = False  # a write after this point asks again
+        if self.journal is None:
+            return
+        path = Path(self.journal)
+        try:
+            _fsync(path)
+        except FileNotFoundError:
+            pass  # removed (nothing unsaved): the folder's fsync below records that
+        except OSError as exc:
+            log.warning("recovery file %s: fsync failed (%s)", path, exc)
+        try:
+            _fsync(path.parent)
+        except OSError as exc:
+            log.warning("folder of the recovery file %s: fsync failed (%s)", path, exc)
+
+    def flush_journal(self) -> None:
+        """Wait until the recovery journal, as last written, is on the disk."""
+        with self._sync_lock:
+            syncer = self._syncer
+        if syncer is not None:
+            syncer.submit(self._sync_journal).result()
 
     def recover(self) -> int:
         """Replay the recovery journal's operations (each one undo step); return how many."""
@@ -536,6 +586,29 @@ class EditSession:
             self._step(after, op, set())
         else:
             raise ValueError(f"unknown operation {kind!r}")
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to a new file next to ``path`` and rename it over ``path`` (no fsync)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder to the disk (fsync), by its path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _editable(plan: Plan) -> Plan:

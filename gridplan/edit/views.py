@@ -78,7 +78,7 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
     grids = plan.grids
     if grid_ids is not None:
         grids = grids[grids["grid_id"].astype(str).isin(set(grid_ids))]
-    gid = plan.transformers["grid_id"].astype(str).to_numpy()
+    gid = ctx.labels(plan.transformers)[0]
     wanted = set(grids["grid_id"].astype(str))
     if len(wanted) <= 20:
         codes, uniq = pd.factorize(gid)
@@ -206,8 +206,8 @@ def delta(session: EditSession, before: Plan, after: Plan, *, warnings_for: set[
     changed, removed = ops.changed_grids(before, after)
     a = before.transformers
     b = after.transformers
-    ga, gb = a["grid_id"].astype(str).to_numpy(), b["grid_id"].astype(str).to_numpy()
-    ma, mb = a["manager_id"].astype(str).to_numpy(), b["manager_id"].astype(str).to_numpy()
+    ga, ma = ctx.labels(a)
+    gb, mb = ctx.labels(b)
     rows = np.flatnonzero((ga != gb) | (ma != mb))
     feats = grid_features(after, ctx, changed)
     warnings = []
