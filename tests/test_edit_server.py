@@ -466,3 +466,18 @@ def test_an_edit_reports_its_phases_in_a_server_timing_header(served):
     r = client.post("/api/undo", headers=H)
     assert r.status_code == 200 and "delta;dur=" in r.headers["Server-Timing"]
     assert session.phases is None  # the recorder is the request's, not the session's
+
+
+def test_the_journal_is_in_place_at_the_answer_and_flushed_in_the_background(served):
+    client, session, tmp = served
+    s = client.get("/api/state", headers=H).json()
+    tid, mid = _move(s)
+    r = client.post("/api/reassign", headers=H, json={"transformer_ids": [tid], "manager_id": mid})
+    assert r.status_code == 200
+    journal = json.loads((tmp / JOURNAL_NAME).read_text(encoding="utf-8"))  # before any flush
+    assert journal["ops"][-1] == {"op": "reassign", "transformer_ids": [tid], "manager_id": mid}
+    session.flush_journal()  # waits for the background fsync
+    assert not list(tmp.glob(f".{JOURNAL_NAME}.*.tmp"))  # no temporary file left behind
+    assert client.post("/api/undo", headers=H).status_code == 200
+    session.flush_journal()
+    assert not (tmp / JOURNAL_NAME).exists()

@@ -729,12 +729,12 @@ def changed_grids(before: Plan, after: Plan) -> tuple[list[str], list[str]]:
 # --------------------------------------------------------------------------- operations
 
 def _manager_row(plan: Plan, manager_id: str) -> pd.Series:
-    m = _manager_table(plan)
-    hit = m[m["manager_id"].astype(str) == str(manager_id)]
+    m = plan.managers
+    hit = np.flatnonzero(m["manager_id"].astype(str).to_numpy() == str(manager_id))
     if not len(hit):
         raise EditRefused(f"台区经理不存在:{manager_id}", status=404, code="unknown_manager",
                           detail=f"unknown manager id: {manager_id}", items=[manager_id])
-    return hit.iloc[0]
+    return m.iloc[int(hit[0])]
 
 
 def _locked(plan: Plan) -> np.ndarray:
@@ -796,16 +796,16 @@ def reassign(plan: Plan, transformer_ids: Sequence[str], manager_id: str, *,
         gl = sorted(set(gid_of_row[in_locked].tolist()))
         raise EditRefused(f"网格 {'、'.join(gl)} 已锁定,其台区不能改派:{_shown(bad)}", code="locked", items=bad,
                           detail=f"grids {', '.join(gl)} are locked; unlock them first")
-    mine = grids[grids["manager_id"].astype(str) == mid]
+    mine = np.flatnonzero(grids["manager_id"].astype(str).to_numpy() == mid)
     scope_township = plan.params.scope == "township"
     if len(mine):
-        target = str(mine["grid_id"].iloc[0])
+        target = str(grids["grid_id"].iloc[int(mine[0])])
         if target in locked_ids:
             raise EditRefused(f"台区经理 {man.get('name', mid)} 的网格 {target} 已锁定,不能加入台区", code="locked",
                               detail=f"the target grid {target} is locked", items=[target])
         if scope_township:
             t_rows = gid_of_row == target
-            towns = set(ctx.township[t_rows].tolist()) or {str(mine["township_id"].iloc[0])}
+            towns = set(ctx.township[t_rows].tolist()) or {str(grids["township_id"].iloc[int(mine[0])])}
             cross = rows[~np.isin(ctx.township[rows], list(towns))]
             if len(cross):
                 bad = ctx.ids[cross].tolist()

@@ -77,7 +77,8 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
     """The grids (all, or ``grid_ids``) as a WGS84 FeatureCollection with the page's properties."""
     grids = plan.grids
     if grid_ids is not None:
-        grids = grids[grids["grid_id"].astype(str).isin(set(grid_ids))]
+        wanted_ids = set(grid_ids)
+        grids = grids.iloc[[i for i, g in enumerate(grids["grid_id"].astype(str).tolist()) if g in wanted_ids]]
     gid = ctx.labels(plan.transformers)[0]
     wanted = set(grids["grid_id"].astype(str))
     if len(wanted) <= 20:
