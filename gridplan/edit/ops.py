@@ -137,7 +137,7 @@ class EditContext:
     segment_tree: Any = None
     _local: Any = field(default_factory=threading.local, repr=False)
     _parts_memo: dict[bytes, int] = field(default_factory=dict, repr=False)
-    _labels: dict[int, tuple[Any, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _labels: dict[int, list[Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, plan: Plan) -> EditContext:
@@ -222,8 +222,24 @@ class EditContext:
         def forget(_: object, k: int = key) -> None:
             labels.pop(k, None)
 
-        labels[key] = (weakref.ref(transformers, forget), gid, man)
+        labels[key] = [weakref.ref(transformers, forget), gid, man, None, None]
         return gid, man
+
+    def grid_codes(self, transformers: pd.DataFrame, *, known: tuple[np.ndarray, dict[str, int]] | None = None
+                   ) -> tuple[np.ndarray, dict[str, int]]:
+        """Each 台区 row's grid as an integer code and the code of each grid id, cached per frame.
+
+        ``known``: the factorisation of this frame's grid ids, already computed (it is kept).
+        """
+        gid, _ = self.labels(transformers)
+        entry = self._labels[id(transformers)]
+        if known is not None:
+            entry[3], entry[4] = known
+        if entry[3] is None:
+            codes, uniq = pd.factorize(gid)
+            entry[3], entry[4] = codes, {g: i for i, g in enumerate(uniq.tolist())}
+        entry[3].flags.writeable = False
+        return entry[3], entry[4]
 
     def parts(self, rows: np.ndarray) -> int:
         """Connected pieces of these 台区 on the contiguity graph (memoised: an edit asks twice)."""
@@ -369,7 +385,9 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
     for g in sorted(set(new[moved].tolist())):
         add = _union_cells(ctx.cells[moved[new[moved] == g]])
         geoms[g] = shapely.union(geoms[g], add, grid_size=_GRID_M) if g in geoms else add
-    present = set(new.tolist())
+    codes, uniq = pd.factorize(new)
+    code_of = {g: i for i, g in enumerate(uniq.tolist())}
+    present = set(code_of)
     removed = sorted(g for g in affected if g in gpos and g not in present)
     for g in removed:  # leftover territory (a township without 台区) joins its best neighbour
         rest = geoms.pop(g)
@@ -394,8 +412,6 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
     for g in removed:
         grid_manager.pop(g, None)
     grid_manager.update({str(g): str(m) for g, m in manager_of_grid.items()})
-    codes, uniq = pd.factorize(new)
-    code_of = {g: i for i, g in enumerate(uniq.tolist())}
     rows_of = {g: np.flatnonzero(codes == code_of[g]) if g in code_of else np.empty(0, dtype=np.int64)
                for g in sorted(affected)}
     man = tr0["manager_id"].to_numpy(dtype=object, copy=True)
@@ -404,6 +420,7 @@ def _apply(plan: Plan, ctx: EditContext, new: np.ndarray, manager_of_grid: dict[
     tr = tr0.copy(deep=False)  # the other columns are shared, never written (a plan is never mutated)
     tr["grid_id"] = new
     tr["manager_id"] = man
+    ctx.grid_codes(tr, known=(codes, code_of))  # the delta and the page's grids read them
     # Grid rows: unchanged rows kept as they are, changed ones rebuilt, new ones appended.
     managers = _manager_table(plan)
     roster = _roster_lookup(managers, {m for g in affected if (m := grid_manager.get(g)) is not None})

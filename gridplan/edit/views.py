@@ -82,8 +82,7 @@ def grid_features(plan: Plan, ctx: ops.EditContext, grid_ids: list[str] | None =
     gid = ctx.labels(plan.transformers)[0]
     wanted = set(grids["grid_id"].astype(str))
     if len(wanted) <= 20:
-        codes, uniq = pd.factorize(gid)
-        code_of = {g: i for i, g in enumerate(uniq.tolist())}
+        codes, code_of = ctx.grid_codes(plan.transformers)
         rows_of = {k: np.flatnonzero(codes == code_of[k]) for k in wanted if k in code_of}
     else:
         order = np.argsort(gid, kind="stable")
