@@ -121,7 +121,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     if k == n and fix is None:
         return np.arange(n, dtype=np.int64) if init is None else _identity_like(init, k)
     if init is None or not (init >= 0).any():
-        labels = _solver.metis_start(g, w, k, seed=seed, contig=False)
+        labels = _solver.metis_start(g, w, k, seed=seed, contig=False, recursive=True)
         labels = _solver.balanced_lloyd(xy, w, labels, k, also=bands)
     else:
         labels = _solver.grow_fill(g, w, init, k)

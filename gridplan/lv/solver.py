@@ -111,8 +111,15 @@ def n_broken(g: Graph, labels: np.ndarray, k: int) -> int:
 
 
 def metis_start(g: Graph, w: np.ndarray, k: int, *, seed: int, ufactor: int = 5,
-                edge_weights: bool = False, contig: bool = True) -> np.ndarray:
-    """METIS partition with integer vertex weights, contiguous (``contig=1``) by default."""
+                edge_weights: bool = False, contig: bool = True,
+                recursive: bool | None = None) -> np.ndarray:
+    """METIS partition with integer vertex weights, contiguous (``contig=1``) by default.
+
+    ``recursive=True`` uses METIS' recursive bisection (``METIS_PartGraphRecursive``) instead
+    of the k-way scheme (``None``: pymetis' choice, recursive for ``k <= 8`` only): 2-3 ×
+    cheaper at K = 400-2,000 and as good a start for :func:`balanced_lloyd` (measured in
+    docs/benchmarks.md); it ignores ``contig``.
+    """
     import pymetis
 
     tot = float(w.sum())
@@ -124,7 +131,8 @@ def metis_start(g: Graph, w: np.ndarray, k: int, *, seed: int, ufactor: int = 5,
         ew = np.clip(np.rint(100.0 * ref / np.maximum(g.length, 1e-9 * ref)), 1, 1000).astype(np.int64)
     opts = pymetis.Options(contig=int(contig), ufactor=ufactor, seed=seed)
     adj = pymetis.CSRAdjacency(g.indptr, g.dst)
-    _, parts = pymetis.part_graph(k, adj, vweights=vw, eweights=ew, options=opts)
+    _, parts = pymetis.part_graph(k, adj, vweights=vw, eweights=ew, options=opts,
+                                  recursive=recursive)
     return np.asarray(parts, dtype=np.int64)
 
 
@@ -675,18 +683,19 @@ def _local_safe_of(g: Graph, labels: np.ndarray, units: np.ndarray) -> np.ndarra
 def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
                    outer: int = 25, inner: int = 10, candidates: int = 8,
                    fixed: np.ndarray | None = None, step: float = 1.0,
-                   refresh: int = 4, also: Bands | None = None) -> np.ndarray:
+                   also: Bands | None = None) -> np.ndarray:
     """Balanced k-means from ``labels``: Lloyd steps with a price per part (a power diagram).
 
     Each outer step puts the centres at the parts' weighted centroids; the inner steps assign
-    every unit to the candidate centre (its ``candidates`` nearest) minimising distance minus
+    every unit to the candidate centre (the ``candidates`` centres nearest the centre of the
+    unit's current part: one k-d tree query per part, not per unit) minimising distance minus
     price and raise the price of light parts, lower that of heavy ones (a Lagrangian step on
     the workload balance). Parts come out compact and roughly balanced, not always connected:
     :func:`repair` and :func:`improve` finish the job. ``fixed`` units keep their label.
     With ``also`` (further measures) every part has a price per measure too, charged in
     proportion to a unit's share of that measure (one Lagrange multiplier per part and measure).
 
-    The price step of an inner step ``it`` is ``step · median nearest-centre distance ·
+    The price step of an inner step ``it`` is ``step · median distance to the own centre ·
     (1 − it/inner) · (target − load)/target``; prices carry over from one outer step to the
     next, so a few inner steps per outer step suffice (10 steps of 1.0 give the same plans as
     40 of 0.5 at a quarter of the time; measured in docs/benchmarks.md).
@@ -701,13 +710,15 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
         unit = also.values / np.maximum(also.values.mean(axis=0), 1e-12)
         a_target = np.maximum(also.values.sum(axis=0) / k, 1e-12)
         q = np.zeros((k, also.m))
-    jt = np.empty((m, 0), np.int64)
-    for o in range(outer):
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    for _ in range(outer):
         c = centroids(xy, w, labels, k)
+        cx, cy = np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1])
+        # a unit's candidates are the centres nearest its own part's centre (k queries, not n);
         # candidate-major layout: the argmin over candidates is m vectorised passes over n
-        if o % refresh == 0:  # centres move little between steps: re-query now and then
-            jt = np.ascontiguousarray(cKDTree(c).query(xy, k=m)[1].reshape(n, m).T)
-        dt = np.hypot(xy[:, 0] - c[jt, 0], xy[:, 1] - c[jt, 1])
+        near = cKDTree(c).query(c, k=m)[1].reshape(k, m)
+        jt = np.ascontiguousarray(near.T[:, labels])
+        dt = np.hypot(x - cx.take(jt), y - cy.take(jt))
         step0 = step * (float(np.median(dt[0])) + 1e-9)
         for it in range(inner):
             if also is None:
