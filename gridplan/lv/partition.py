@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InfeasibleError
 from . import solver as _solver
-from .graph import components, neighbour_edges
+from .graph import neighbour_edges
 
 __all__ = ["HEAVY_FLAG", "balanced_contiguous", "grid_count"]
 
@@ -104,15 +104,14 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     if len(edges) and (edges.min() < 0 or edges.max() >= n):
         raise ValueError(f"edges refer to vertices outside 0..{n - 1}")
-    comp = components(n, edges)
-    ncomp = int(comp.max()) + 1 if n else 0
+    g = _solver.build_graph(xy, edges)
+    ncomp, comp = _solver.graph_components(g)
     if ncomp > 1:
         sizes = np.bincount(comp)
         raise ValueError(
             f"the neighbour graph is disconnected ({ncomp} components, sizes "
             f"{sorted(sizes.tolist(), reverse=True)[:10]}): a contiguous partition needs a "
             "connected graph; partition each component separately (plan_patches does this)")
-    g = _solver.build_graph(xy, edges)
     if fix is not None:
         assert init is not None  # _check_warm: fixed needs initial
         _raise_bad_pins(_solver.check_pins(g, init, fix))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .graph import adjacency
@@ -64,23 +65,37 @@ def build_graph(xy: np.ndarray, edges: np.ndarray) -> Graph:
     indptr = a.indptr.astype(np.int64)
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     dst = a.indices.astype(np.int64)
+    keys_sorted = src * n + dst  # ascending: src, then dst ascending within a row (CSR)
     d = xy[dst] - xy[src]
     ang = np.arctan2(d[:, 1], d[:, 0])
-    order = np.lexsort((ang, src))
+    # slots by vertex, then angle: one stable argsort of a float key (vertex · 8 + angle + π,
+    # the angle part < 8) instead of lexsort((ang, src)), 10 × faster; angles closer than the
+    # key's resolution (≈ 2e-9 rad at a million vertices) keep their CSR order, and any cyclic
+    # order gives a valid local test (link_prev only counts real edges)
+    order = np.argsort(src * 8.0 + (ang + np.pi), kind="stable")
     dst = dst[order]
     d = d[order]
     slot = np.arange(len(src))
     start = indptr[src]
     deg = np.diff(indptr)[src]
     prev = np.where(slot == start, start + deg - 1, slot - 1)
-    keys = src * n + dst  # sorted, as src ascending then dst ascending in CSR
-    keys_sorted = np.sort(keys)
     pair = dst[prev] * n + dst
-    pos = np.searchsorted(keys_sorted, pair)
-    pos = np.minimum(pos, len(keys_sorted) - 1) if len(keys_sorted) else pos
-    link_prev = (keys_sorted[pos] == pair) if len(keys_sorted) else np.zeros(0, bool)
+    link_prev = np.zeros(len(pair), bool)
+    if len(keys_sorted):
+        qo = np.argsort(pair, kind="stable")  # sorted queries: a cache-friendly search
+        pos = np.minimum(np.searchsorted(keys_sorted, pair[qo]), len(keys_sorted) - 1)
+        link_prev[qo] = keys_sorted[pos] == pair[qo]
     link_prev &= dst[prev] != dst
     return Graph(n, indptr, src, dst, prev, link_prev, np.hypot(d[:, 0], d[:, 1]))
+
+
+def graph_components(g: Graph) -> tuple[int, np.ndarray]:
+    """Number of connected components of ``g`` and every vertex's component (scipy's labels)."""
+    if g.n == 0:
+        return 0, np.zeros(0, dtype=np.int64)
+    a = csr_matrix((np.ones(len(g.dst), np.int8), g.dst, g.indptr), shape=(g.n, g.n))
+    ncomp, comp = connected_components(a, directed=False)
+    return int(ncomp), comp
 
 
 def centroids(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -745,8 +760,18 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
     return labels
 
 
+#: Below this many units :func:`_cheapest` takes one 2-D argmin (fewer numpy calls); above, m
+#: passes over contiguous rows are faster (measured: 0.16 vs 0.22 ms at 2,500 units, 12 vs 15 ms
+#: at 100,000). Both give the same labels.
+_CHEAPEST_2D_MAX = 8000
+
+
 def _cheapest(dt: np.ndarray, jt: np.ndarray, price: np.ndarray) -> np.ndarray:
     """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties)."""
+    if dt.shape[1] <= _CHEAPEST_2D_MAX:
+        pick = (dt - price.take(jt)).argmin(axis=0)
+        out: np.ndarray = np.take_along_axis(jt, pick[None, :], axis=0)[0].astype(np.int64)
+        return out
     best = dt[0] - price[jt[0]]
     lab: np.ndarray = jt[0].astype(np.int64)
     for c in range(1, len(dt)):
