@@ -129,9 +129,10 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     if init is not None:
         labels = _solver.rebalance(xy, w, labels, k, g, tolerance=tolerance, fixed=fix, home=init)
     deadline = None if time_limit is None else t0 + float(time_limit)
+    flow = _solver.COLD_FLOW if init is None and bands is None else 0.0
     labels, timed_out = _solver.improve(xy, w, labels, k, g, tolerance=tolerance,
                                         deadline=deadline, fixed=fix, home=init,
-                                        move_cost=float(move_cost), also=bands)
+                                        move_cost=float(move_cost), also=bands, flow=flow)
     if bands is not None and not timed_out:
         labels = _solver.band_repair(xy, w, labels, k, g, tolerance=tolerance, bands=bands,
                                      fixed=fix, deadline=deadline)

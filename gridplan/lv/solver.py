@@ -2,9 +2,10 @@
 
 Steps:
 
-1. **Start**: METIS (pymetis) with ``contig=1`` on the neighbour graph, vertex weights = workload:
-   contiguous, well balanced, not very compact. With a warm start (``initial``) the given labels
-   are used instead (unlabelled units grow from their neighbours).
+1. **Start**: METIS (pymetis, recursive bisection, no ``contig``) on the neighbour graph, vertex
+   weights = workload: well balanced, not very compact (the Lloyd steps reshape it). With a
+   warm start (``initial``) the given labels are used instead (unlabelled units grow from their
+   neighbours).
 2. **Balanced Lloyd** (cold starts only, :func:`balanced_lloyd`): centres at the parts' centroids,
    units assigned to the nearest centre minus a price per part, prices adjusted until workloads
    balance (a power diagram; capacity-constrained k-means). Compact, nearly contiguous parts.
@@ -13,8 +14,9 @@ Steps:
 4. **Improve**: rounds of simultaneous boundary moves, fully vectorised with numpy. In each round
    every boundary unit proposes its best move to a neighbouring part, scored by the drop in its
    distance to the part centroids plus a quadratic workload-balance term whose weight grows over
-   the rounds (plus, for warm starts, a charge per unit moved away from its initial part). A move
-   is taken only if
+   the rounds (plus, for cold starts, a per-part price that lets heavy regions pass units on
+   along chains of parts; for warm starts, a charge per unit moved away from its initial
+   part). A move is taken only if
 
    * it keeps the source part connected: the source-part neighbours of the unit, taken in angular
      order around it, must form one run joined by graph edges (a sufficient, local test),
@@ -175,6 +177,9 @@ def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
 COLD_ROUNDS = 30
 #: Improvement rounds with a ``home`` plan (re-planning: stability charge, pins).
 WARM_ROUNDS = 150
+#: Step of the per-part price of a cold start's :func:`improve` (``flow``): 200 lowers CV and
+#: distance together at N = 2,500-100,000 (docs/benchmarks.md, "Speed").
+COLD_FLOW = 200.0
 
 
 def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
@@ -182,7 +187,7 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
             mu_end: float = 2e4,
             deadline: float | None = None, fixed: np.ndarray | None = None,
             home: np.ndarray | None = None, move_cost: float = 0.0,
-            also: Bands | None = None) -> tuple[np.ndarray, bool]:
+            also: Bands | None = None, flow: float = 0.0) -> tuple[np.ndarray, bool]:
     """Improve compactness and balance of a contiguous partition by boundary moves.
 
     ``fixed`` units never move. ``home`` (labels of a current plan) and ``move_cost`` (metres)
@@ -196,6 +201,12 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     ``rounds`` defaults to :data:`COLD_ROUNDS` without ``home`` (a cold start: more rounds
     only spread the balance weight's growth thinner, measured in docs/benchmarks.md) and to
     :data:`WARM_ROUNDS` with it.
+
+    ``flow`` > 0 adds a price per part, raised after every round by ``flow · (load −
+    mean)/mean``, and credits a move from part a to part b with ``(price_a − price_b) ·
+    w/mean``: a part heavier than its neighbours *and* theirs then passes units on along a
+    chain of parts, which the quadratic term alone (it sees only the two parts of a move)
+    never does (:data:`COLD_FLOW` for cold starts).
 
     Returns
     -------
@@ -214,6 +225,7 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     scale = max(mean_distance(xy, w, labels, k), 1e-12)
     growth = (mu_end / mu_start) ** (1.0 / max(rounds * 0.6, 1))
     mu = mu_start
+    price = np.zeros(k)
     idle = 0
     timed_out = False
     for r in range(rounds):
@@ -230,6 +242,8 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         ws = w[s]
         bal = (2 * ws * (load[a] - load[b]) - 2 * ws * ws) / (target * target)
         gain = (own_d[s] - to_d) / scale + mu * bal
+        if flow > 0:
+            gain += (price[a] - price[b]) * ws / target
         pen = move_cost / scale
         if home is not None and pen > 0:
             gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
@@ -281,6 +295,8 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         if also is not None:
             also.move(s, a, b)
         mu = min(mu * growth, mu_end)
+        if flow > 0:
+            price += flow * (load - target) / target
     return labels, timed_out
 
 
