@@ -204,11 +204,13 @@ def certificate(xy: np.ndarray, k: int, upper: float | None) -> tuple[float, flo
 
 # ------------------------------------------------------------------------------- LP lower bound
 
-def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0.05) -> dict:
+def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0.05,
+             time_limit: float | None = None) -> dict:
     """LP relaxation of the capacitated p-median vs gridplan's and k-means' total distance.
 
     Also the LP of the uncapacitated p-median (same candidates): the ratio of the two is a
-    measure of the price of balance itself, whatever the solver.
+    measure of the price of balance itself, whatever the solver. ``time_limit`` (seconds, per
+    LP) is passed to HiGHS; an LP stopped by it has ``lp_status`` 1 and no bound.
     """
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
@@ -241,10 +243,12 @@ def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0
     a_ub = sp.vstack([link, capr, lowr]).tocsr()
     b_ub = np.zeros(a_ub.shape[0])
     t = time.perf_counter()
-    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
+    opts = {} if time_limit is None else {"time_limit": float(time_limit)}
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, 1), method="highs",
+                  options=opts)
     lp_sec = time.perf_counter() - t
     free = linprog(c, A_ub=link.tocsr(), b_ub=np.zeros(nx), A_eq=a_eq, b_eq=b_eq, bounds=(0, 1),
-                   method="highs")
+                   method="highs", options=opts)
 
     def medoid_cost(labels: np.ndarray) -> float:
         tot = 0.0
@@ -263,8 +267,8 @@ def lp_bound(n: int = 500, kind: str = "uniform", cand: int = 60, tol: float = 0
     gp = balanced_contiguous(xy, w, k, edges=edges_of(xy))
     gp_sec = time.perf_counter() - t
     km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(xy).labels_
-    return {"n": n, "k": k, "kind": kind, "cand": cand, "lp": float(res.fun), "lp_status": res.status,
-            "lp_free": float(free.fun), "kmeans_centroid": centroid_cost(km),
+    return {"n": n, "k": k, "kind": kind, "cand": cand, "lp": float(res.fun) if res.status == 0 else float("nan"), "lp_status": res.status,
+            "lp_free": float(free.fun) if free.status == 0 else float("nan"), "kmeans_centroid": centroid_cost(km),
             "lp_sec": lp_sec, "gridplan_medoid": medoid_cost(gp),
             "gridplan_centroid": centroid_cost(gp), "gridplan_sec": gp_sec,
             "kmeans_medoid": medoid_cost(km)}
@@ -301,6 +305,8 @@ def main() -> None:
                     help="interpreter with gerrychain 1.0 and spopt 0.7 (default: this one, "
                          "else ../.venv-bench/bin/python)")
     ap.add_argument("--no-lp", action="store_true")
+    ap.add_argument("--lp-time-limit", type=float, default=900.0,
+                    help="seconds per N = 500 LP (HiGHS time_limit); a stopped LP is reported")
     ap.add_argument("--out", default=None, help="also write the markdown here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for a in ("--method", "--kind", "--edges", "--labels"):
@@ -366,7 +372,14 @@ def main() -> None:
                   "centroids | free LP | LP / free LP | LP seconds |"),
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for kind in args.kinds.split(","):
-            r = lp_bound(kind=kind)
+            r = lp_bound(kind=kind, time_limit=args.lp_time_limit)
+            if r["lp_status"] != 0:
+                lines.append(f"| {kind} | not solved in {args.lp_time_limit:.0f} s (HiGHS status "
+                             f"{r['lp_status']}) | {r['gridplan_medoid']:.0f} | | "
+                             f"{r['gridplan_centroid']:.0f} | | {r['kmeans_medoid']:.0f} | "
+                             f"{r['kmeans_centroid']:.0f} | | | {r['lp_sec']:.0f} |")
+                print(lines[-1], flush=True)
+                continue
             lines.append(f"| {kind} | {r['lp']:.0f} | {r['gridplan_medoid']:.0f} | "
                          f"{r['gridplan_medoid'] / r['lp']:.3f} | {r['gridplan_centroid']:.0f} | "
                          f"{r['gridplan_centroid'] / r['lp']:.3f} | {r['kmeans_medoid']:.0f} | "

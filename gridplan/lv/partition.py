@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InfeasibleError
 from . import solver as _solver
-from .graph import components, neighbour_edges
+from .graph import neighbour_edges
 
 __all__ = ["HEAVY_FLAG", "balanced_contiguous", "grid_count"]
 
@@ -104,15 +104,14 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     if len(edges) and (edges.min() < 0 or edges.max() >= n):
         raise ValueError(f"edges refer to vertices outside 0..{n - 1}")
-    comp = components(n, edges)
-    ncomp = int(comp.max()) + 1 if n else 0
+    g = _solver.build_graph(xy, edges)
+    ncomp, comp = _solver.graph_components(g)
     if ncomp > 1:
         sizes = np.bincount(comp)
         raise ValueError(
             f"the neighbour graph is disconnected ({ncomp} components, sizes "
             f"{sorted(sizes.tolist(), reverse=True)[:10]}): a contiguous partition needs a "
             "connected graph; partition each component separately (plan_patches does this)")
-    g = _solver.build_graph(xy, edges)
     if fix is not None:
         assert init is not None  # _check_warm: fixed needs initial
         _raise_bad_pins(_solver.check_pins(g, init, fix))
@@ -121,7 +120,7 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     if k == n and fix is None:
         return np.arange(n, dtype=np.int64) if init is None else _identity_like(init, k)
     if init is None or not (init >= 0).any():
-        labels = _solver.metis_start(g, w, k, seed=seed, contig=False)
+        labels = _solver.metis_start(g, w, k, seed=seed, contig=False, recursive=True)
         labels = _solver.balanced_lloyd(xy, w, labels, k, also=bands)
     else:
         labels = _solver.grow_fill(g, w, init, k)
@@ -130,9 +129,10 @@ def balanced_contiguous(xy: Any, weights: Any, k: int, *, edges: np.ndarray | No
     if init is not None:
         labels = _solver.rebalance(xy, w, labels, k, g, tolerance=tolerance, fixed=fix, home=init)
     deadline = None if time_limit is None else t0 + float(time_limit)
+    flow = _solver.COLD_FLOW if init is None and bands is None else 0.0
     labels, timed_out = _solver.improve(xy, w, labels, k, g, tolerance=tolerance,
                                         deadline=deadline, fixed=fix, home=init,
-                                        move_cost=float(move_cost), also=bands)
+                                        move_cost=float(move_cost), also=bands, flow=flow)
     if bands is not None and not timed_out:
         labels = _solver.band_repair(xy, w, labels, k, g, tolerance=tolerance, bands=bands,
                                      fixed=fix, deadline=deadline)
