@@ -134,7 +134,10 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
     named = tr.dropna(subset=["village"])
-    return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
+    pairs = pd.DataFrame({"grid_id": named["grid_id"].to_numpy(),
+                          "village": [str(v) for v in named["village"].tolist()]})
+    pairs = pairs.drop_duplicates().sort_values(["grid_id", "village"], kind="stable")
+    return pairs.groupby("grid_id")["village"].agg("、".join)
 
 
 @dataclass(frozen=True)
