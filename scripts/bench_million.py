@@ -36,6 +36,7 @@ import logging
 import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +131,42 @@ def children_cpu_s() -> float:
     return total
 
 
+class ChildPeaks:
+    """The workers' own peak RSS (``VmHWM`` of /proc/<pid>/status, MB), polled every 0.2 s.
+
+    ``RUSAGE_CHILDREN``'s ``ru_maxrss`` of a spawned child is at least this process's RSS when
+    the child was started (Linux carries the high-water mark of the forked address space over
+    the ``exec``), so it overstates a worker started by a large parent; ``VmHWM`` is the peak of
+    the worker's own address space.
+    """
+
+    def __init__(self) -> None:
+        self.peak: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            for path in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    text = path.read_text()
+                except OSError:
+                    continue
+                if f"PPid:\t{os.getpid()}\n" not in text:
+                    continue
+                hwm = [ln for ln in text.splitlines() if ln.startswith("VmHWM")]
+                if hwm:
+                    pid = int(path.parent.name)
+                    self.peak[pid] = max(self.peak.get(pid, 0.0), int(hwm[0].split()[1]) / 1024)
+
+    def stop(self) -> float:
+        """Stop polling; the largest peak seen (MB)."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak.values(), default=0.0)
+
+
 def waited_children() -> tuple[float, float]:
     """CPU seconds and peak RSS (MB, of the largest one) of the children that have exited."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -172,10 +209,12 @@ def main(argv: list[str] | None = None) -> None:
                   f"{wk - last[2]:.2f} s CPU in workers, peak {peak_mb():.0f} MB", flush=True)
         last[:] = [now, cpu, wk, stage]
 
+    peaks = ChildPeaks()
     t0, c0, w0 = time.perf_counter(), cpu_s(), worker_s()
     p = gridplan.plan(county, progress=progress, workers=args.workers)
     now, cpu = time.perf_counter(), cpu_s()
     child_cpu, child_mb = waited_children()  # the pool is shut down and joined: all counted
+    own_mb = peaks.stop()
     rows.append((last[3], now - last[0], cpu - last[1], child_cpu - last[2], peak_mb()))
     total, total_cpu, total_wk = now - t0, cpu - c0, child_cpu - w0
     print(f"Machine: {describe()}; load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
@@ -191,11 +230,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {sec:.2f} | {cs:.2f} | {wk:.2f} | {mb:.0f} |")
     print(f"| **plan() total** | **{total:.2f}** | **{total_cpu:.2f}** | **{total_wk:.2f}** | "
           f"**{peak_mb():.0f}** |")
-    bound = peak_mb() + (workers if workers > 1 else 0) * child_mb
+    nw = workers if workers > 1 else 0
     print(f"\nWorkers (RUSAGE_CHILDREN, after the pool was joined): {child_cpu - w0:.2f} CPU s, "
-          f"largest child peak {child_mb:.0f} MB. Resident at once ≤ this process's peak "
-          f"{peak_mb():.0f} MB + {workers if workers > 1 else 0} × the largest child's peak = "
-          f"{bound:.0f} MB (target 4,096 MB).")
+          f"largest child ru_maxrss {child_mb:.0f} MB (includes this process's RSS when the "
+          f"workers were spawned: see ChildPeaks); the workers' own peak (VmHWM) {own_mb:.0f} MB. "
+          f"Resident at once ≤ this process's peak {peak_mb():.0f} MB + {nw} × the largest "
+          f"worker's own peak = {peak_mb() + nw * own_mb:.0f} MB (with ru_maxrss: "
+          f"{peak_mb() + nw * child_mb:.0f} MB; target 4,096 MB).")
     opt = p.kpi.get("optimality", {}).get("county", {})
     print(f"Certificate: bound {opt.get('bound_m', 0) / 1000:,.1f} km, value "
           f"{opt.get('value_m', 0) / 1000:,.1f} km, gap {opt.get('gap', 0):.4f} "
