@@ -193,7 +193,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     for t, k_ in enumerate(keys.tolist()):
         try:
             prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
-                                         quotas, setting, bands, label(kind, k_), kind))
+                                         quotas, setting, bands, label(kind, k_)))
         except InfeasibleError as exc:  # raised once the townships before it are done
             failed = exc
             break
@@ -264,7 +264,7 @@ class _Key:
 
 def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray, k_: str,
                  heavy: np.ndarray, tr: gpd.GeoDataFrame, warm: _Warm, quotas: dict[str, int],
-                 setting: _Setting, bands: _AlsoBands, name: str, kind: str) -> _Key:
+                 setting: _Setting, bands: _AlsoBands, name: str) -> _Key:
     """A township's (station's) heavy and locked grids, notes, and the parts to solve."""
     notes: list[str] = []
     locked = warm.locked_grids(idx)
