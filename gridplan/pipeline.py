@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +51,7 @@ from .settings import Params
 __all__ = ["PLAN_FILES", "STAGES", "Plan", "atomic_dir", "feeders_stage", "graph_stage", "hv_staff_of",
            "issued_numbers", "kpi_stage", "managers_stage", "owners_stage", "patches_stage",
            "plan", "read_plan", "response_stage", "territory_stage", "with_kpis",
-           "workload_stage", "write_gpkg"]
+           "worker_count", "worker_pool", "workload_stage", "write_gpkg"]
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +106,15 @@ def hv_staff_of(county: County) -> pd.DataFrame | None:
 
 
 def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params,
-                  edges: np.ndarray) -> PatchResult:
+                  edges: np.ndarray, *, pool: Executor | None = None) -> PatchResult:
     """低压到片: the grid of every 台区 (``county``: as :func:`lv_county` returns it).
 
     ``transformers`` carries the columns of the ``also_balance`` measures
-    (:func:`gridplan.lv.measures.add_measure_columns`), balanced with the workload.
+    (:func:`gridplan.lv.measures.add_measure_columns`), balanced with the workload. ``pool``:
+    an executor the townships' parts are solved in (the same grids without it).
     """
     return plan_patches(county, transformers["workload"].to_numpy(), params=params, edges=edges,
-                        also=measures.measure_matrix(transformers, params.also_balance))
+                        also=measures.measure_matrix(transformers, params.also_balance), pool=pool)
 
 
 def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any) -> gpd.GeoDataFrame:
@@ -129,7 +134,10 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
     named = tr.dropna(subset=["village"])
-    return named.groupby("grid_id")["village"].agg(lambda v: "、".join(sorted(set(map(str, v)))))
+    pairs = pd.DataFrame({"grid_id": named["grid_id"].to_numpy(),
+                          "village": [str(v) for v in named["village"].tolist()]})
+    pairs = pairs.drop_duplicates().sort_values(["grid_id", "village"], kind="stable")
+    return pairs.groupby("grid_id")["village"].agg("、".join)
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,27 @@ class Response:
     notes: list[str]
 
 
+#: Cells (台区 × service points) of one chunk of the straight-line travel-time matrices of
+#: :func:`response_stage` (≈ 17 bytes a cell: minutes, metres, via road): 1,000,000 台区 × 100
+#: stations in one piece would take ≈ 2 GB.
+RESPONSE_CHUNK_CELLS = 20_000_000
+
+
+def _response_times(county: County, params: Params) -> pd.DataFrame:
+    """:func:`response_times` of the county, in chunks of 台区 when there are no roads.
+
+    Without roads every 台区's times are its own straight lines to the service points, so the
+    chunks' rows are the rows of one call; with roads one call (its routes are shared).
+    """
+    tr = county.transformers
+    step = max(1, RESPONSE_CHUNK_CELLS // max(len(county.stations), 1))
+    if len(tr) <= step or (county.roads is not None and len(county.roads)):
+        return response_times(county, params=params)
+    return pd.concat([response_times(dataclasses.replace(county, transformers=tr.iloc[a:a + step]),
+                                     params=params) for a in range(0, len(tr), step)],
+                     ignore_index=True)
+
+
 def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Params) -> Response:
     """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
 
@@ -209,7 +238,7 @@ def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Param
     ``beyond_commitment`` for the 台区, ``kpi["response"]`` and headline figures for
     ``kpi["county"]``.
     """
-    rt = response_times(county, params=params).set_index("transformer_id")
+    rt = _response_times(county, params).set_index("transformer_id")
     ids = transformers["transformer_id"]
     columns = pd.DataFrame({
         "response_minutes": ids.map(rt["minutes"]).round(1).to_numpy(),
@@ -240,9 +269,12 @@ def snapped_kpi(county: County) -> dict[str, Any]:
 
 
 def kpi_stage(draft: Plan, *, lower_bound: int | None, hv_kpi: dict[str, Any],
-              edges: np.ndarray | None) -> Plan:
-    """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set."""
-    res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges)
+              edges: np.ndarray | None, pool: Executor | None = None) -> Plan:
+    """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set.
+
+    ``pool``: an executor the certificate's township bounds are computed in (the same KPIs).
+    """
+    res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges, pool=pool)
     return with_kpis(draft, res)
 
 
@@ -250,6 +282,71 @@ def with_kpis(draft: Plan, res: kpis.KpiResult) -> Plan:
     """``draft`` with the grid columns, figures and notes of ``res`` (a new Plan)."""
     return dataclasses.replace(draft, grids=draft.grids.assign(**res.grid_columns),
                                kpi=res.kpi, notes=[*draft.notes, *res.notes])
+
+
+# --------------------------------------------------------------------------- worker processes
+
+#: ``[plan] workers = 0`` (auto) uses worker processes from this many 台区 on: below it, the
+#: workers' start (each imports gridplan, ≈ 4 CPU s) costs more than the parallel solves save.
+AUTO_WORKERS_MIN = 100_000
+#: The most worker processes ``workers = 0`` (auto) starts.
+AUTO_WORKERS_MAX = 4
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(params: Params, county: County) -> int:
+    """How many worker processes :func:`plan` uses for ``county`` (1: none).
+
+    ``params.workers``: 1 (the default) = none; n >= 2 = n (at most one per township); 0 = auto:
+    min(cores, :data:`AUTO_WORKERS_MAX`) for counties of :data:`AUTO_WORKERS_MIN` 台区 or more,
+    else none. Never inside a daemonic process (e.g. a Dask worker), which may not start
+    processes, nor for a county of one township (station). The workers are spawned: like any
+    ``multiprocessing`` program, a script that plans with workers must guard its entry point
+    with ``if __name__ == "__main__":`` (each worker imports the main module), which is why the
+    default is 1.
+    """
+    tr = county.transformers
+    col = "station_id" if params.scope == "station" and "station_id" in tr else "township_id"
+    keys = int(tr[col].nunique()) if col in tr else 1
+    if params.workers == 1 or keys < 2 or multiprocessing.current_process().daemon:
+        return 1
+    if params.workers >= 2:
+        return min(int(params.workers), keys)
+    if len(tr) < AUTO_WORKERS_MIN:
+        return 1
+    return max(1, min(_cores(), AUTO_WORKERS_MAX, keys))
+
+
+def _started() -> None:
+    """A worker's first task: nothing (to run it, the worker has imported gridplan)."""
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Executor | None]:
+    """A pool of ``workers`` processes (``None`` for 1), shut down and joined on exit.
+
+    The processes are spawned (a fresh interpreter each, not a fork of this one: nothing of the
+    county is copied into them, and each one's memory is its own) and started at once, so that
+    they import gridplan while the first stages run here. Tasks get numpy arrays, never frames.
+    """
+    if workers <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for _ in range(workers):
+            pool.submit(_started)
+        log.info("%d worker processes", workers)
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -277,8 +374,19 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     Returns
     -------
     Plan
+
+    With ``workers`` (``[plan] workers``, see :func:`worker_count`) above 1 the townships'
+    solves and certificate bounds run in that many worker processes (:func:`worker_pool`); the
+    plan is the same for any number.
     """
     prm = county.params.replace(**params) if params else county.params
+    with worker_pool(worker_count(prm, county)) as pool:
+        return _plan(county, prm, progress=progress, current=current, pins=pins, pool=pool)
+
+
+def _plan(county: County, prm: Params, *, progress: Progress | None, current: Any, pins: Any,
+          pool: Executor | None) -> Plan:
+    """:func:`plan` with its parameters made and its worker pool (or ``None``) open."""
     notes: list[str] = list(county.report)
     if current is not None or pins is not None:
         county = prepare(county, current=current, pins=pins, params=prm)
@@ -295,7 +403,7 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     graph = graph_stage(county, tr, prm)
     step(2)
     tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
-    patches = patches_stage(lv, tr, prm, graph.edges)
+    patches = patches_stage(lv, tr, prm, graph.edges, pool=pool)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
@@ -338,7 +446,8 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     draft = make_plan(county=county, params=prm, transformers=tr, grids=grids, managers=managers,
                       segments=segments, notes=notes,
                       grid_numbers=county.transformers.attrs.get("grid_numbers"))
-    p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges)
+    p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges,
+                  pool=pool)
     resp = response_stage(county, tr, prm)
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},

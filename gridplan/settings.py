@@ -180,6 +180,9 @@ class Params:
     grids_per_group: int | None = param(None, section="plan", example="3",
                                         doc="Grids per service group (供电服务小组); not with "
                                              "groups_per_station.")
+    workers: int = param(1, section="plan", minimum=0, example="2",
+                         doc="Processes planning townships in parallel (default 1: none; 0 = auto: "
+                              "min(cores, 4) from 100,000 台区); the plan is the same for any number.")
     # [hv]
     segment_cap_km: float = param(15.0, section="hv", cli="--segment-cap-km", above=0,
                                   doc="Maximum 10 kV segment length (km).")

@@ -14,9 +14,14 @@ CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547, metres), seeded:
   contiguity graph, patches, grid polygons, manager placeholders, KPIs).
 
 Every stage's wall time (and this process's CPU time, user + system, which a loaded machine
-distorts less) comes from ``plan(progress=...)``; peak memory is this process's own
-``getrusage(RUSAGE_SELF).ru_maxrss`` read after every stage (a running maximum, so the row where it
-jumps is the stage that needed it).
+distorts less) comes from ``plan(progress=...)``; with ``--workers`` (``[plan] workers``; default
+0 = auto: min(cores, 4) from 100,000 台区) the townships' solves and certificate bounds run in
+spawned worker processes, whose CPU per stage is read from the live processes (psutil) and, in
+total, from ``getrusage(RUSAGE_CHILDREN)`` once the pool is joined at the end of ``plan()``. Peak
+memory is this process's own ``getrusage(RUSAGE_SELF).ru_maxrss`` read after every stage (a
+running maximum, so the row where it jumps is the stage that needed it) and, for the workers,
+``RUSAGE_CHILDREN``'s ``ru_maxrss`` (the largest child): the memory resident at once is bounded
+by this process's peak + workers × the largest child's peak.
 
 Usage::
 
@@ -28,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,12 +115,72 @@ def make_county(n: int, *, townships: int, side_km: float, seed: int = 0):
                   transformers=tr, params=Params(capacity=1500.0, workload="customers"))
 
 
+def children_cpu_s() -> float:
+    """CPU seconds of the live child processes (the worker pool) so far: psutil, else 0."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:  # exited meanwhile: counted by RUSAGE_CHILDREN instead
+            continue
+        total += t.user + t.system
+    return total
+
+
+class ChildPeaks:
+    """The workers' own peak RSS (``VmHWM`` of /proc/<pid>/status, MB), polled every 0.2 s.
+
+    ``RUSAGE_CHILDREN``'s ``ru_maxrss`` of a spawned child is at least this process's RSS when
+    the child was started (Linux carries the high-water mark of the forked address space over
+    the ``exec``), so it overstates a worker started by a large parent; ``VmHWM`` is the peak of
+    the worker's own address space.
+    """
+
+    def __init__(self) -> None:
+        self.peak: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            for path in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    text = path.read_text()
+                except OSError:
+                    continue
+                if f"PPid:\t{os.getpid()}\n" not in text:
+                    continue
+                hwm = [ln for ln in text.splitlines() if ln.startswith("VmHWM")]
+                if hwm:
+                    pid = int(path.parent.name)
+                    self.peak[pid] = max(self.peak.get(pid, 0.0), int(hwm[0].split()[1]) / 1024)
+
+    def stop(self) -> float:
+        """Stop polling; the largest peak seen (MB)."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak.values(), default=0.0)
+
+
+def waited_children() -> tuple[float, float]:
+    """CPU seconds and peak RSS (MB, of the largest one) of the children that have exited."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="number of 台区")
     ap.add_argument("--townships", type=int, default=400)
     ap.add_argument("--side-km", type=float, default=150.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="[plan] workers (default 0 = auto: min(cores, 4) from 100,000 台区)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log the library's INFO lines")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -121,37 +188,59 @@ def main(argv: list[str] | None = None) -> None:
     from _machine import describe
 
     import gridplan
+    from gridplan.pipeline import worker_count
 
     t = time.perf_counter()
     county = make_county(args.n, townships=args.townships, side_km=args.side_km, seed=args.seed)
     gen_s, gen_mb = time.perf_counter() - t, peak_mb()
-    rows: list[tuple[str, float, float, float]] = []
-    last: list = [time.perf_counter(), cpu_s(), None]
+    workers = worker_count(county.params.replace(workers=args.workers), county)
+    rows: list[tuple[str, float, float, float, float]] = []
+
+    def worker_s() -> float:
+        return children_cpu_s() + waited_children()[0]
+
+    last: list = [time.perf_counter(), cpu_s(), worker_s(), None]
 
     def progress(stage: str, i: int, n: int) -> None:
-        now, cpu = time.perf_counter(), cpu_s()
-        if last[2] is not None:
-            rows.append((last[2], now - last[0], cpu - last[1], peak_mb()))
-            print(f"  {last[2]}: {now - last[0]:.2f} s wall, {cpu - last[1]:.2f} s CPU, "
-                  f"peak {peak_mb():.0f} MB", flush=True)
-        last[:] = [now, cpu, stage]
+        now, cpu, wk = time.perf_counter(), cpu_s(), worker_s()
+        if last[3] is not None:
+            rows.append((last[3], now - last[0], cpu - last[1], wk - last[2], peak_mb()))
+            print(f"  {last[3]}: {now - last[0]:.2f} s wall, {cpu - last[1]:.2f} s CPU here, "
+                  f"{wk - last[2]:.2f} s CPU in workers, peak {peak_mb():.0f} MB", flush=True)
+        last[:] = [now, cpu, wk, stage]
 
-    t0, c0 = time.perf_counter(), cpu_s()
-    p = gridplan.plan(county, progress=progress)
+    peaks = ChildPeaks()
+    t0, c0, w0 = time.perf_counter(), cpu_s(), worker_s()
+    p = gridplan.plan(county, progress=progress, workers=args.workers)
     now, cpu = time.perf_counter(), cpu_s()
-    rows.append((last[2], now - last[0], cpu - last[1], peak_mb()))
-    total, total_cpu = now - t0, cpu - c0
-    print(f"Machine: {describe()}.\n")
+    child_cpu, child_mb = waited_children()  # the pool is shut down and joined: all counted
+    own_mb = peaks.stop()
+    rows.append((last[3], now - last[0], cpu - last[1], child_cpu - last[2], peak_mb()))
+    total, total_cpu, total_wk = now - t0, cpu - c0, child_cpu - w0
+    print(f"Machine: {describe()}; load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          "(1 / 5 / 15 min) at the end.\n")
     print(f"Command: `{' '.join([Path(sys.executable).name] + sys.argv)}`\n")
     print(f"County: {len(county.transformers):,} 台区, {args.townships} townships, "
           f"{len(county.stations)} stations, {args.side_km:.0f} km square; generated in "
           f"{gen_s:.1f} s (not timed below; peak {gen_mb:.0f} MB after generating). "
-          f"Plan: {len(p.grids):,} grids.\n")
-    print("| stage | wall s | CPU s | peak MB so far |")
-    print("|---|---|---|---|")
-    for name, sec, cs, mb in rows:
-        print(f"| {name} | {sec:.2f} | {cs:.2f} | {mb:.0f} |")
-    print(f"| **plan() total** | **{total:.2f}** | **{total_cpu:.2f}** | **{peak_mb():.0f}** |")
+          f"Plan: {len(p.grids):,} grids; {workers} worker process(es).\n")
+    print("| stage | wall s | CPU s (this process) | CPU s (workers) | peak MB so far (this process) |")
+    print("|---|---|---|---|---|")
+    for name, sec, cs, wk, mb in rows:
+        print(f"| {name} | {sec:.2f} | {cs:.2f} | {wk:.2f} | {mb:.0f} |")
+    print(f"| **plan() total** | **{total:.2f}** | **{total_cpu:.2f}** | **{total_wk:.2f}** | "
+          f"**{peak_mb():.0f}** |")
+    nw = workers if workers > 1 else 0
+    print(f"\nWorkers (RUSAGE_CHILDREN, after the pool was joined): {child_cpu - w0:.2f} CPU s, "
+          f"largest child ru_maxrss {child_mb:.0f} MB (includes this process's RSS when the "
+          f"workers were spawned: see ChildPeaks); the workers' own peak (VmHWM) {own_mb:.0f} MB. "
+          f"Resident at once ≤ this process's peak {peak_mb():.0f} MB + {nw} × the largest "
+          f"worker's own peak = {peak_mb() + nw * own_mb:.0f} MB (with ru_maxrss: "
+          f"{peak_mb() + nw * child_mb:.0f} MB; target 4,096 MB).")
+    opt = p.kpi.get("optimality", {}).get("county", {})
+    print(f"Certificate: bound {opt.get('bound_m', 0) / 1000:,.1f} km, value "
+          f"{opt.get('value_m', 0) / 1000:,.1f} km, gap {opt.get('gap', 0):.4f} "
+          f"({opt.get('covers')}; {len(p.kpi.get('optimality', {}).get('skipped', []))} skipped).")
 
 
 if __name__ == "__main__":

@@ -67,3 +67,19 @@ def test_roster_sheets(tmp_path):
     assert wb.sheetnames[:3] == ["台区经理", "台区明细", "乡乡有点"]
     assert wb["台区经理"].freeze_panes == "A3"
     assert pd.read_excel(path, sheet_name="台区明细")["台区编号"].nunique() == len(p.transformers)
+
+
+def test_group_medoids_are_medoid_distances_of_every_group():
+    from gridplan.metrics.kpi import group_medoids
+
+    rng = np.random.default_rng(4)
+    sizes = [*rng.integers(1, 30, 200).tolist(), 1, 2, 3, 300, 1501]
+    codes = np.repeat(np.arange(len(sizes)), sizes)
+    rng.shuffle(codes)
+    xy = rng.uniform(0, 5000, (len(codes), 2)) + 3e6
+    rows, mean_m, max_m = group_medoids(xy, codes, len(sizes) + 1)  # the last group is empty
+    assert rows[-1] == -1 and mean_m[-1] == 0 and max_m[-1] == 0
+    for g in range(len(sizes)):
+        mine = np.flatnonzero(codes == g)
+        i, mean_d, max_d = medoid_distances(xy[mine])
+        assert (rows[g], mean_m[g], max_m[g]) == (mine[i], mean_d, max_d)  # the same, bit for bit

@@ -62,3 +62,31 @@ def test_kpi_optimality_section_on_a_small_county() -> None:
     c = out["county"]
     assert c["bound_m"] == pytest.approx(sum(v["bound_m"] for v in out["townships"].values()))
     assert out["skipped"] == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 9), data=st.data())
+def test_knn_bound_never_above_the_exact_optimum(n: int, data: st.DataObject) -> None:
+    from gridplan.lv.solver import pmedian_lower_bound_knn
+
+    k = data.draw(st.integers(1, n))
+    m = data.draw(st.integers(1, n))  # few neighbours: the box on the multipliers binds
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    xy = rng.uniform(0, 5000, (n, 2))
+    w = rng.uniform(0.5, 3.0, n)
+    opt = _pmedian_optimum(xy, k, w)
+    for upper in (None, opt, 3 * opt + 1):
+        lb = pmedian_lower_bound_knn(xy, k, weights=w, neighbours=m, upper=upper)
+        assert 0.0 <= lb <= opt + 1e-6 * max(1.0, opt)
+
+
+def test_township_bound_is_valid_and_at_most_the_value() -> None:
+    from gridplan.metrics.kpi import township_bound
+
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(0, 5000, (9, 2))
+    opt = _pmedian_optimum(xy, 3, np.ones(9))
+    assert township_bound(xy, 3, opt) <= opt + 1e-6
+    big = rng.uniform(0, 20_000, (600, 2))
+    assert 0 < township_bound(big, 30, 1e12) <= 1e12
+    assert township_bound(big, 30, 10.0) == 10.0  # never above the plan's own value

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,8 @@ class PatchResult:
 
 
 def plan_patches(county: County, workload: Any, *, params: Params | None = None,
-                 edges: np.ndarray | None = None, also: Any = None) -> PatchResult:
+                 edges: np.ndarray | None = None, also: Any = None,
+                 pool: Executor | None = None) -> PatchResult:
     """Cut every township's (or station's) 台区 into contiguous, balanced grids.
 
     Parameters
@@ -76,6 +78,10 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
     also
         ``(n, m)`` measures of ``params.also_balance`` (in its key order) per transformer row,
         from :func:`gridplan.lv.measures.measure_matrix`; default: computed from the county.
+    pool
+        Optional executor (e.g. a ``ProcessPoolExecutor``) the connected parts of the townships
+        are solved in, largest first; the result is the same with or without it (every part is
+        solved on its own, from its own arrays, and the results are used in township order).
 
     Returns
     -------
@@ -86,7 +92,7 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
         tr = add_measure_columns(county, county.transformers, params.also_balance, params=params)
         also = measure_matrix(tr, params.also_balance)
     return _plan_patches(county, np.asarray(workload, dtype=float), params, edges,
-                         also=None if also is None else np.asarray(also, dtype=float))
+                         also=None if also is None else np.asarray(also, dtype=float), pool=pool)
 
 
 def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
@@ -137,8 +143,15 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
     return quotas
 
 
+def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Rows of every code ``0 .. n_groups - 1``, each in ascending order (one sort, not a scan per code)."""
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(codes, minlength=n_groups))[:-1])
+
+
 def _plan_patches(county: County, w: np.ndarray, params: Params,
-                  edges: np.ndarray | None = None, also: np.ndarray | None = None) -> PatchResult:
+                  edges: np.ndarray | None = None, also: np.ndarray | None = None,
+                  pool: Executor | None = None) -> PatchResult:
     """See :func:`plan_patches`."""
     tr = county.transformers
     n = len(tr)
@@ -155,8 +168,9 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     station = _keys(tr["station_id"]) if "station_id" in tr else np.full(n, "", dtype=object)
     key = town if params.scope == "township" else station
     label = _labeller(county)
-    lower_bound = int(sum(math.ceil(float(w[town == t].sum()) / cap - 1e-9)
-                          for t in sorted(set(town.tolist()))))
+    tcode, towns = pd.factorize(town, sort=True)
+    lower_bound = int(sum(math.ceil(float(w[rows].sum()) / cap - 1e-9)
+                          for rows in _groups(tcode, len(towns))))
     if edges is None:
         edges = contiguity_edges(county, tr, scope=params.scope)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -166,40 +180,115 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     kind = "township" if params.scope == "township" else "station"
     heavy = w > cap
     warm = _Warm.from_transformers(tr, params)
-    edge_key = key[edges[:, 0]] if len(edges) else np.empty(0, dtype=object)
+    kcode, keys = pd.factorize(key, sort=True)
+    rows_of = _groups(kcode, len(keys))
+    edges_of = ([edges[i] for i in _groups(kcode[edges[:, 0]], len(keys))] if len(edges)
+                else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
-    for k_ in sorted(set(key.tolist())):
-        idx = np.flatnonzero(key == k_)
-        locked = warm.locked_grids(idx)
-        free = idx[warm.lock[idx] == ""]
-        grids = [np.array([i]) for i in free[heavy[free]]]
-        n_heavy = len(grids)
-        if n_heavy:
-            ids = "、".join(str(tr["transformer_id"].iloc[i]) if "transformer_id" in tr else str(i)
-                           for i in free[heavy[free]])
-            notes.append(f"{label(kind, k_)}有{n_heavy}个台区的工作量单独就超过上限{cap:g}({ids}),"
-                         "各自单独成一个网格并标记为 heavy-unit。")
-        rest = free[~heavy[free]]
-        if len(rest):
-            sub = edges[edge_key == k_] if len(edges) else edges
-            grids += _plan_key(xy, w, rest, sub, quotas.get(k_), n_heavy + len(locked), cap, tol,
-                               params.seed, deadline, notes, label(kind, k_), warm,
-                               also=bands.at(k_, label(kind, k_)))
+    setting = _Setting(cap, tol, params.seed, deadline)
+    # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
+    # given); 3. every township from its solves' results on, in order (notes, names).
+    prepared: list[_Key] = []
+    failed: InfeasibleError | None = None
+    for t, k_ in enumerate(keys.tolist()):
+        try:
+            prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
+                                         quotas, setting, bands, label(kind, k_)))
+        except InfeasibleError as exc:  # raised once the townships before it are done
+            failed = exc
+            break
+    results = _Solves([part for job in prepared for part in job.parts], pool)
+    for job in prepared:
+        grids = job.grids + _finish_key(job, results, w, bands, setting, warm)
+        notes.extend(job.notes)
         if warm.has_current:
-            _name_grids_stable(grids, locked, xy, w, k_, warm, grid_id, heavy, flags, HEAVY_FLAG)
+            _name_grids_stable(grids, job.locked, xy, w, job.key, warm, grid_id, heavy, flags,
+                               HEAVY_FLAG)
         else:
-            _name_grids(grids, xy, k_, grid_id, heavy, flags, HEAVY_FLAG)
+            _name_grids(grids, xy, job.key, grid_id, heavy, flags, HEAVY_FLAG)
+    if failed is not None:
+        raise failed
     if warm.kept:
         notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
                      f"{'、'.join(warm.kept)}。")
     return PatchResult(grid_id.astype(str), notes, flags, lower_bound, also_unmet=bands.unmet)
 
 
-def _plan_key(xy: np.ndarray, w: np.ndarray, rest: np.ndarray, sub_edges: np.ndarray,
-              quota: int | None, n_heavy: int, cap: float, tol: float, seed: int,
-              deadline: float | None, notes: list[str], name: str,
-              warm: _Warm | None = None, also: _AlsoBands | None = None) -> list[np.ndarray]:
-    """Grids (arrays of row indices) of one township/station's non-heavy, unlocked 台区."""
+@dataclass(frozen=True)
+class _Setting:
+    """What every solve of a county shares: capacity, tolerance, seed, deadline (``time.monotonic``)."""
+
+    cap: float
+    tol: float
+    seed: int
+    deadline: float | None
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One connected part of a township's free 台区, as the solver gets it (a picklable task).
+
+    ``rows``: the part's 台区 (row positions in the county); ``warm``: their current grid,
+    pinned manager and current manager (``None`` without a current plan or pins); ``grow``: add
+    a grid while the heaviest is over capacity (not with a roster quota).
+    """
+
+    rows: np.ndarray
+    xy: np.ndarray
+    w: np.ndarray
+    k: int
+    edges: np.ndarray
+    setting: _Setting
+    grow: bool
+    warm: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None
+    also: dict[str, Any]
+
+
+@dataclass
+class _Key:
+    """One township (station) between its preparation and its solves' results."""
+
+    key: str
+    name: str
+    notes: list[str]
+    locked: dict[str, np.ndarray]
+    grids: list[np.ndarray]
+    rest: np.ndarray
+    ncomp: int = 0
+    ks: list[int] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
+    kept: list[np.ndarray] | None = None
+    total_k: int = 0
+    quota: int | None = None
+
+
+def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray, k_: str,
+                 heavy: np.ndarray, tr: gpd.GeoDataFrame, warm: _Warm, quotas: dict[str, int],
+                 setting: _Setting, bands: _AlsoBands, name: str) -> _Key:
+    """A township's (station's) heavy and locked grids, notes, and the parts to solve."""
+    notes: list[str] = []
+    locked = warm.locked_grids(idx)
+    free = idx[warm.lock[idx] == ""]
+    grids = [np.array([i]) for i in free[heavy[free]]]
+    n_heavy = len(grids)
+    if n_heavy:
+        ids = "、".join(str(tr["transformer_id"].iloc[i]) if "transformer_id" in tr else str(i)
+                       for i in free[heavy[free]])
+        notes.append(f"{name}有{n_heavy}个台区的工作量单独就超过上限{setting.cap:g}({ids}),"
+                     "各自单独成一个网格并标记为 heavy-unit。")
+    rest = free[~heavy[free]]
+    job = _Key(k_, name, notes, locked, grids, rest)
+    if len(rest):
+        _prepare_parts(job, xy, w, sub, quotas.get(k_), n_heavy + len(locked), setting, warm,
+                       bands.at(k_, name))
+    return job
+
+
+def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarray,
+                   quota: int | None, n_heavy: int, setting: _Setting, warm: _Warm,
+                   also: _AlsoBands | None) -> None:
+    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes."""
+    rest, notes, name = job.rest, job.notes, job.name
     loc = np.full(len(xy), -1, dtype=np.int64)
     loc[rest] = np.arange(len(rest))
     e = loc[sub_edges] if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
@@ -208,17 +297,19 @@ def _plan_key(xy: np.ndarray, w: np.ndarray, rest: np.ndarray, sub_edges: np.nda
     ncomp = int(comp.max()) + 1
     cw = np.bincount(comp, w[rest], ncomp)
     csize = np.bincount(comp, minlength=ncomp)
+    total_k = 0
     if quota is not None:
         total_k = max(quota - n_heavy, 1)
         ks = _dhondt_capped(cw, csize, total_k)
     else:
-        ks = [grid_count(float(cw[c]), cap, tol, int(csize[c])) for c in range(ncomp)]
-    if warm is not None and warm.active:
+        ks = [grid_count(float(cw[c]), setting.cap, setting.tol, int(csize[c])) for c in range(ncomp)]
+    if warm.active:
         warm.check_components(rest, comp, name)
-        kept = warm.keep_current(rest, comp, ks, e, w, cap)
+        kept = warm.keep_current(rest, comp, ks, e, w, setting.cap)
         if kept is not None:
             warm.kept.append(f"{name}{len(kept)}个")
-            return kept
+            job.kept = kept
+            return
         ks = warm.more_grids_for_pins(rest, comp, ks, notes, name)
     if ncomp > 1:
         notes.append(f"{name}的台区邻接图分成{ncomp}个互不相连的部分(岛屿、飞地或被河流、道路等"
@@ -226,52 +317,96 @@ def _plan_key(xy: np.ndarray, w: np.ndarray, rest: np.ndarray, sub_edges: np.nda
     if quota is not None and sum(ks) > total_k:
         notes.append(f"{name}按名册应划{total_k}个网格,但有{ncomp}个互不相连的部分,"
                      f"实际划了{sum(ks)}个。")
-    grids: list[np.ndarray] = []
-    loads: list[float] = []
+    job.ncomp, job.ks, job.total_k, job.quota = ncomp, [int(k) for k in ks], total_k, quota
     for c in range(ncomp):
         members = np.flatnonzero(comp == c)
         ce = e[comp[e[:, 0]] == c] if len(e) else e
         remap = np.full(len(rest), -1, dtype=np.int64)
         remap[members] = np.arange(len(members))
-        limit = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        extra = {} if warm is None else warm.solver_args(xy, rest[members], int(ks[c]))
-        more = {} if also is None else also.solver_args(rest[members])
-        k_c = int(ks[c])
-        last: tuple[np.ndarray, float] | None = None
-        while True:
-            try:
-                lab = balanced_contiguous(xy[rest[members]], w[rest[members]], k_c, edges=remap[ce],
-                                          tolerance=tol, seed=seed, time_limit=limit, **extra, **more)
-            except InfeasibleError as exc:
-                raise warm.explain(exc, rest[members], extra) if warm is not None else exc
-            heaviest = np.bincount(lab, w[rest[members]], k_c).max()
-            if last is not None and heaviest >= last[1] - 1e-9:
-                lab, k_c = last[0], k_c - 1  # pins hold the heaviest grid: one more grid cannot help
-                break
-            # Coarse 台区 can defeat the balance: never keep a grid over capacity, add one instead.
-            if heaviest <= cap * (1 + 1e-9) or k_c >= len(members) or quota is not None:
-                break
-            if extra.get("fixed") is not None:
-                last = (lab, float(heaviest))
-            k_c += 1
-            extra = {} if warm is None else warm.solver_args(xy, rest[members], k_c)
-        if k_c > int(ks[c]):
-            notes.append(f"{name}:台区工作量粒度较粗,{int(ks[c])}个网格无法都不超过上限{cap:g},"
-                         f"改为{k_c}个网格。")
+        rows = rest[members]
+        job.parts.append(_Part(
+            rows=rows, xy=xy[rows], w=w[rows], k=int(ks[c]), edges=remap[ce], setting=setting,
+            grow=quota is None, warm=warm.rows(rows) if warm.active else None,
+            also={} if also is None else also.solver_args(rows)))
+
+
+def _solve_part(part: _Part) -> tuple[np.ndarray, int]:
+    """Labels and grid count of one part.
+
+    Solved with its ``k``, then with one grid more while the heaviest is over capacity (coarse
+    台区 can defeat the balance), unless a roster quota fixes ``k``.
+    """
+    st = part.setting
+    limit = None if st.deadline is None else max(st.deadline - time.monotonic(), 0.0)
+    extra = {} if part.warm is None else _warm_solver_args(*part.warm, part.xy, part.k)
+    k_c = part.k
+    last: tuple[np.ndarray, float] | None = None
+    while True:
+        lab = balanced_contiguous(part.xy, part.w, k_c, edges=part.edges, tolerance=st.tol,
+                                  seed=st.seed, time_limit=limit, **extra, **part.also)
+        heaviest = np.bincount(lab, part.w, k_c).max()
+        if last is not None and heaviest >= last[1] - 1e-9:
+            lab, k_c = last[0], k_c - 1  # pins hold the heaviest grid: one more grid cannot help
+            break
+        # Coarse 台区 can defeat the balance: never keep a grid over capacity, add one instead.
+        if heaviest <= st.cap * (1 + 1e-9) or k_c >= len(part.w) or not part.grow:
+            break
+        if extra.get("fixed") is not None:
+            last = (lab, float(heaviest))
+        k_c += 1
+        extra = {} if part.warm is None else _warm_solver_args(*part.warm, part.xy, k_c)
+    return lab, k_c
+
+
+class _Solves:
+    """The solves of every part, in the pool (largest first) when given, else when asked for."""
+
+    def __init__(self, parts: list[_Part], pool: Executor | None):
+        self.parts = parts
+        self.index = {id(p): i for i, p in enumerate(parts)}
+        self.futures: dict[int, Future[tuple[np.ndarray, int]]] = {}
+        if pool is not None and len(parts) > 1:
+            for i in sorted(range(len(parts)), key=lambda i: (-len(parts[i].w), i)):
+                self.futures[i] = pool.submit(_solve_part, parts[i])
+
+    def result(self, part: _Part) -> tuple[np.ndarray, int]:
+        i = self.index[id(part)]
+        return self.futures[i].result() if i in self.futures else _solve_part(part)
+
+
+def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
+                setting: _Setting, warm: _Warm) -> list[np.ndarray]:
+    """The grids of one township's free 台区 from its parts' labels; notes on balance."""
+    if job.kept is not None:
+        return job.kept
+    if not len(job.rest):
+        return []
+    grids: list[np.ndarray] = []
+    loads: list[float] = []
+    for c, part in enumerate(job.parts):
+        try:
+            lab, k_c = results.result(part)
+        except InfeasibleError as exc:
+            raise warm.explain(exc, part.rows, {})
+        if k_c > job.ks[c]:
+            job.notes.append(f"{job.name}:台区工作量粒度较粗,{job.ks[c]}个网格无法都不超过上限"
+                             f"{setting.cap:g},改为{k_c}个网格。")
         for j in range(k_c):
-            rows = rest[members[lab == j]]
+            rows = part.rows[lab == j]
             grids.append(rows)
             loads.append(float(w[rows].sum()))
-    _check_balance(np.array(loads), w[rest], ncomp, cap, tol, name, notes)
+    _check_balance(np.array(loads), w[job.rest], job.ncomp, setting.cap, setting.tol, job.name,
+                   job.notes)
+    also = bands.at(job.key, job.name)
     if also is not None:
-        also.check(grids, ncomp, notes)
+        also.check(grids, job.ncomp, job.notes)
     return grids
 
 
 class _AlsoBands:
     """``also_balance`` as the patch planner uses it: measures per row, tolerances, the check.
 
-    :meth:`at` selects one township (or station) for :func:`_plan_key`; :meth:`check` compares
+    :meth:`at` selects one township (or station) for :func:`_prepare_parts`; :meth:`check` compares
     every grid's sum of each measure with the mean over the grids of that township and records
     (``unmet``) and explains (a note naming the measure) every band not met.
     """
@@ -506,33 +641,13 @@ class _Warm:
                 return None
         return [rest[cur == g] for g in groups]
 
+    def rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Current grid, pinned manager and current manager of ``rows``, and the stability."""
+        return self.cur[rows], self.pin[rows], self.cur_man[rows], self.stability
+
     def solver_args(self, xy: np.ndarray, rows: np.ndarray, k: int) -> dict[str, Any]:
         """``initial``, ``fixed`` and ``move_cost`` for the solver ({} for a plain solve)."""
-        cur, pin = self.cur[rows], self.pin[rows]
-        if not ((cur != "").any() or (pin != "").any()):
-            return {}
-        pinned = sorted(set(pin.tolist()) - {""})
-        label = {m: i for i, m in enumerate(pinned)}
-        init = np.full(len(rows), -1, dtype=np.int64)
-        nxt = len(pinned)
-        sizes = {g: int((cur == g).sum()) for g in set(cur.tolist()) - {""}}
-        for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
-            mask = cur == g
-            mans = [m for m in self.cur_man[rows[mask]].tolist() if m]
-            m = max(sorted(set(mans)), key=mans.count) if mans else ""
-            if m in label:
-                init[mask] = label[m]
-            elif nxt < k:
-                init[mask] = nxt
-                nxt += 1
-        fixed = pin != ""
-        init[fixed] = [label[m] for m in pin[fixed]]
-        if not (init >= 0).any():
-            return {}
-        move_cost = 0.0
-        if (cur != "").any() and self.stability > 0:
-            move_cost = self.stability * _grid_radius(xy[rows], k)
-        return {"initial": init, "fixed": fixed if fixed.any() else None, "move_cost": move_cost}
+        return _warm_solver_args(*self.rows(rows), xy[rows], k)
 
     def explain(self, exc: InfeasibleError, rows: np.ndarray,
                 extra: dict[str, Any]) -> InfeasibleError:
@@ -548,6 +663,39 @@ class _Warm:
         err = InfeasibleError("固定(pins)无法满足:\n" + "\n".join(f"  {t}" for t in lines))
         err.__cause__ = exc
         return err
+
+
+def _warm_solver_args(cur: np.ndarray, pin: np.ndarray, cur_man: np.ndarray, stability: float,
+                      xy: np.ndarray, k: int) -> dict[str, Any]:
+    """``initial``, ``fixed`` and ``move_cost`` for the solver from the warm start of some 台区.
+
+    ``cur``, ``pin``, ``cur_man``: their current grid, pinned manager and current manager ("" for
+    none); ``xy`` their coordinates; ``k`` the number of grids. ``{}`` for a plain solve.
+    """
+    if not ((cur != "").any() or (pin != "").any()):
+        return {}
+    pinned = sorted(set(pin.tolist()) - {""})
+    label = {m: i for i, m in enumerate(pinned)}
+    init = np.full(len(cur), -1, dtype=np.int64)
+    nxt = len(pinned)
+    sizes = {g: int((cur == g).sum()) for g in set(cur.tolist()) - {""}}
+    for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
+        mask = cur == g
+        mans = [m for m in cur_man[mask].tolist() if m]
+        m = max(sorted(set(mans)), key=mans.count) if mans else ""
+        if m in label:
+            init[mask] = label[m]
+        elif nxt < k:
+            init[mask] = nxt
+            nxt += 1
+    fixed = pin != ""
+    init[fixed] = [label[m] for m in pin[fixed]]
+    if not (init >= 0).any():
+        return {}
+    move_cost = 0.0
+    if (cur != "").any() and stability > 0:
+        move_cost = stability * _grid_radius(xy, k)
+    return {"initial": init, "fixed": fixed if fixed.any() else None, "move_cost": move_cost}
 
 
 def _connected(mask: np.ndarray, e: np.ndarray) -> bool:

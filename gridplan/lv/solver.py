@@ -915,16 +915,18 @@ def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | Non
     d, j = cKDTree(xy).query(xy, k=m)
     d, j = d.reshape(n, m), j.reshape(n, m)
     cap = w * d[:, -1]  # λ_i above this would need pairs beyond the m nearest
-    rows = np.repeat(np.arange(n), m)
-    cols = j.ravel()
-    vals = (d * w[:, None]).ravel()
+    vals = d * w[:, None]  # row i: w_i d_ij, ascending (the tree returns the nearest first)
+    flat, cols = vals.ravel(), j.ravel()
     lam = np.minimum(w * (d[:, 1] if m > 1 else d[:, 0]), cap)
     best = -np.inf
     ub = float(cap.sum()) if upper is None else float(upper)
     step = 1.0
     for _ in range(iterations):
-        red = np.minimum(0.0, vals - lam[rows])
-        rho = np.bincount(cols, red, n)
+        # ρ_j = Σ_i min(0, w_i d_ij − λ_i): only pairs with w_i d_ij < λ_i add (a few per unit),
+        # summed in the order of the full table (so the same, bit for bit, as over every pair)
+        pairs = np.flatnonzero(vals < lam[:, None])
+        ii, jj = pairs // m, cols[pairs]
+        rho = np.bincount(jj, flat[pairs] - lam[ii], n)
         open_ = np.zeros(n, bool)
         open_[np.argpartition(rho, k - 1)[:k]] = True
         val = float(lam.sum() + rho[open_].sum())
@@ -932,7 +934,7 @@ def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | Non
             best = val
         else:
             step *= 0.97
-        g = 1.0 - np.bincount(rows, (vals < lam[rows]) & open_[cols], n)
+        g = 1.0 - np.bincount(ii, open_[jj], n)
         norm = float((g * g).sum())
         if norm == 0:
             break

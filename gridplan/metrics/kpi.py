@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..lv.measures import COLUMNS, LABELS, measure_values
-from ..lv.solver import pmedian_lower_bound
+from ..lv.solver import pmedian_lower_bound, pmedian_lower_bound_knn
 from ..lv.territory import contiguity_edges
 from ..model import Plan
 
@@ -34,6 +35,8 @@ __all__ = [
     "coverage_kpis",
     "coverage_line",
     "grid_figures",
+    "grid_medoids",
+    "group_medoids",
     "input_kpis",
     "measure_kpis",
     "measures_line",
@@ -42,6 +45,7 @@ __all__ = [
     "noncontiguous_grids",
     "snapped_transformers",
     "stations_without_roster",
+    "township_bound",
     "township_coverage",
     "village_coverage",
 ]
@@ -73,6 +77,64 @@ def medoid_distances(xy: np.ndarray) -> tuple[int, float, float]:
     best = int(cand[int(np.argmin(sums))])
     d = np.hypot(*(xy - xy[best]).T)
     return best, float(d.mean()), float(d.max())
+
+
+#: Pairwise distances computed at once by :func:`group_medoids` (three float arrays of this size).
+_MEDOID_BATCH = 2_000_000
+
+
+def group_medoids(xy: np.ndarray, codes: np.ndarray, n_groups: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`medoid_distances` of every group at once: medoid row, mean and max distance.
+
+    Groups of the same size are stacked and their pairwise distances computed in one array, with
+    the same operations in the same order as :func:`medoid_distances` on the group's rows (in
+    ascending order), so the results are the same, bit for bit; groups above the sample size go
+    through :func:`medoid_distances` one by one.
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` metric coordinates.
+    codes
+        Group of every row, ``0 .. n_groups - 1``.
+    n_groups
+        Number of groups (an empty group gets row -1 and distances 0).
+
+    Returns
+    -------
+    rows, mean_m, max_m
+        Per group: the row of its medoid, the mean and the max distance from it (metres).
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=n_groups)
+    starts = np.cumsum(sizes) - sizes
+    best = np.full(n_groups, -1, dtype=np.int64)
+    mean_m, max_m = np.zeros(n_groups), np.zeros(n_groups)
+    for s in np.unique(sizes[sizes > 0]).tolist():
+        groups = np.flatnonzero(sizes == s)
+        if s == 1:
+            best[groups] = order[starts[groups]]
+            continue
+        if s > _MEDOID_SAMPLE:
+            for g in groups.tolist():
+                rows = order[starts[g]:starts[g] + s]
+                i, mean_m[g], max_m[g] = medoid_distances(xy[rows])
+                best[g] = rows[i]
+            continue
+        step = max(1, _MEDOID_BATCH // (s * s))
+        for a in range(0, len(groups), step):
+            gs = groups[a:a + step]
+            rows = order[starts[gs][:, None] + np.arange(s)]
+            pts = xy[rows]  # (b, s, 2)
+            # d[b, c, i] = |x_i - x_c|: candidate c's distances, as medoid_distances computes them
+            d = np.hypot(pts[:, None, :, 0] - pts[:, :, None, 0], pts[:, None, :, 1] - pts[:, :, None, 1])
+            pick = d.sum(axis=2).argmin(axis=1)
+            at = np.arange(len(gs))
+            dist = d[at, pick]
+            best[gs], mean_m[gs], max_m[gs] = rows[at, pick], dist.mean(axis=1), dist.max(axis=1)
+    return best, mean_m, max_m
 
 
 def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) -> list[str]:
@@ -125,17 +187,19 @@ class KpiResult:
     notes: list[str] = field(default_factory=list)
 
 
-def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str]) -> pd.DataFrame:
-    """Per-grid figures (see :attr:`KpiResult.grid_columns`), indexed like ``grids``."""
+def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str], *,
+                 medoids: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-grid figures (see :attr:`KpiResult.grid_columns`), indexed like ``grids``.
+
+    ``medoids``: :func:`grid_medoids` of the 台区 when already computed.
+    """
     gid = transformers["grid_id"].astype(str).to_numpy()
-    per = {}
-    for g, idx in pd.Series(np.arange(len(transformers))).groupby(gid):
-        _, mean_d, max_d = medoid_distances(xy[idx.to_numpy()])
-        per[g] = (mean_d, max_d)
+    per = grid_medoids(xy, gid) if medoids is None else medoids
     area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
+    ids = grids["grid_id"]
     cols = pd.DataFrame({
-        "mean_dist_m": grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[0], 1)),
-        "max_dist_m": grids["grid_id"].map(lambda g: round(per.get(g, (0, 0))[1], 1)),
+        "mean_dist_m": _rounded(ids, per["mean_m"]),
+        "max_dist_m": _rounded(ids, per["max_m"]),
         "polsby_popper": np.round(np.where(perim > 0, 4 * math.pi * area / perim**2, 0.0), 4),
         "contiguous": ~grids["grid_id"].isin(broken),
         "balance": (grids["workload"] / grids.groupby("station_id")["workload"].transform("mean")).round(3),
@@ -145,10 +209,30 @@ def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str
     return cols
 
 
+def _rounded(ids: pd.Series, values: pd.Series) -> np.ndarray:
+    """``values`` (by grid id) for ``ids``, rounded to 0.1 by Python's ``round`` (0 when absent)."""
+    table = {k: round(float(v), 1) for k, v in values.items()}
+    return np.array([table.get(g, 0.0) for g in ids.tolist()], dtype=float)
+
+
+def grid_medoids(xy: np.ndarray, grid_id: np.ndarray) -> pd.DataFrame:
+    """Medoid of every grid (:func:`group_medoids`): ``row``, ``n``, ``mean_m``, ``max_m`` by grid id.
+
+    Indexed by the grid ids in sorted order.
+    """
+    codes, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True)
+    rows, mean_m, max_m = group_medoids(xy, codes, len(ids))
+    return pd.DataFrame({"row": rows, "n": np.bincount(codes, minlength=len(ids)),
+                         "mean_m": mean_m, "max_m": max_m}, index=pd.Index(ids, dtype=object))
+
+
 def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
-                 hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None
-                 ) -> KpiResult:
+                 hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None,
+                 pool: Executor | None = None) -> KpiResult:
     """Compute the KPIs of ``plan`` and its per-grid figures (``plan`` is not changed).
+
+    ``pool``: an optional executor the certificate's township bounds are computed in (the same
+    KPIs with or without it; see :func:`optimality`).
 
     Returns
     -------
@@ -167,7 +251,8 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
     broken = noncontiguous_grids(xy, gid, edges)
     split = multipart_grids(plan.grids, plan.county.townships)
-    columns = grid_figures(tr, plan.grids, xy, broken)
+    medoids = grid_medoids(xy, gid)
+    columns = grid_figures(tr, plan.grids, xy, broken, medoids=medoids)
     grids = plan.grids.assign(**columns)
 
     real = grids[grids["n_transformers"] > 0]
@@ -218,7 +303,7 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
     kpi = {"county": county, "stations": stations, "hv": hv, "input": inp,
            "coverage": coverage_kpis(plan),
            "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
-                                    scope=plan.params.scope),
+                                    scope=plan.params.scope, pool=pool, medoids=medoids),
            "notes": [*plan.notes, *notes]}
     return KpiResult(kpi, columns, notes)
 
@@ -600,8 +685,11 @@ def input_kpis(plan: Plan, *, swapped: list[dict[str, Any]] | None = None
     return data, notes
 
 
-#: Above this many 台区 in one township (station) no bound is computed (it needs an n × n matrix).
-OPTIMALITY_MAX_UNITS = 2500
+#: Above this many 台区 in one township (station) no bound is computed (the kNN bound holds
+#: O(n · neighbours) pairs: ≈ 200 MB at this size).
+OPTIMALITY_MAX_UNITS = 50_000
+#: Up to this many 台区 the bound uses the dense n × n matrix (:func:`pmedian_lower_bound`).
+OPTIMALITY_DENSE_MAX = 100
 
 
 def _scope_keys(tr: Any, scope: str) -> np.ndarray:
@@ -610,14 +698,40 @@ def _scope_keys(tr: Any, scope: str) -> np.ndarray:
     return keys
 
 
+def township_bound(xy: np.ndarray, k: int, value: float) -> float:
+    """The certificate's lower bound for one township (station) of ``k`` grids, plan value ``value``.
+
+    Up to :data:`OPTIMALITY_DENSE_MAX` 台区 :func:`pmedian_lower_bound` (dense, 300 subgradient
+    steps); above, :func:`pmedian_lower_bound_knn` with the plan's own value as the upper
+    estimate of its Polyak steps (any estimate keeps the bound valid; a good one makes it
+    converge in fewer steps), 200 steps up to 500 台区 and 100 above, and 4 grid sizes of
+    neighbours per 台区 (32 to 96). Never above ``value`` (that would be float rounding only).
+    """
+    n = len(xy)
+    if n <= OPTIMALITY_DENSE_MAX:
+        bound = pmedian_lower_bound(xy, k, iterations=300)
+    else:
+        m = int(min(96, max(32, math.ceil(4 * n / k))))
+        bound = pmedian_lower_bound_knn(xy, k, neighbours=m, upper=value,
+                                        iterations=200 if n <= 500 else 100)
+    return min(bound, value)
+
+
+def _bound_task(task: tuple[np.ndarray, int, float]) -> float:
+    """:func:`township_bound` of one ``(xy, k, value)`` (a picklable task for a worker pool)."""
+    return township_bound(*task)
+
+
 def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
-               scope: str = "township") -> dict[str, Any]:
+               scope: str = "township", pool: Executor | None = None,
+               medoids: pd.DataFrame | None = None) -> dict[str, Any]:
     """Certificate of quality: a lower bound on the total distance, and the plan's gap.
 
     The value of a plan is ``Σ`` over 台区 of the straight-line distance (metres) to the medoid of
     its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
-    :func:`gridplan.lv.solver.pmedian_lower_bound`: a Lagrangian bound of the p-median problem with
-    every 台区 a candidate centre. Every plan of that township with ``k`` grids, balanced and
+    :func:`township_bound`: a Lagrangian bound of the p-median problem with every 台区 a
+    candidate centre (:func:`gridplan.lv.solver.pmedian_lower_bound`, and its kNN form above
+    :data:`OPTIMALITY_DENSE_MAX` 台区). Every plan of that township with ``k`` grids, balanced and
     contiguous or not, is a p-median solution, so the bound is never above the best such plan
     (see docs/benchmarks.md). The county bound is the sum of the township bounds (grids never
     cross a township, so the county value is the sum of township values).
@@ -632,6 +746,11 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         Township (station) of every 台区.
     scope
         ``"township"`` or ``"station"``, only used to name the section.
+    pool
+        Optional executor (e.g. a ``ProcessPoolExecutor``) the townships' bounds are computed
+        in; the result is the same with or without it.
+    medoids
+        :func:`grid_medoids` of ``xy`` by ``grid_id`` when already computed.
 
     Returns
     -------
@@ -639,24 +758,42 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         ``{"county": {"bound_m", "value_m", "gap"}, "<scope>s": {key: {...}}, "skipped": [...]}``;
         ``gap = (value − bound) / value`` (0 when the value is 0).
     """
+    grid_id = np.asarray(grid_id, dtype=object).astype(str)
+    kcode, kids = pd.factorize(np.asarray(keys, dtype=object).astype(str), sort=True)
+    gcode, gids = pd.factorize(grid_id, sort=True)
+    pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
+    if medoids is not None and len(pairs) == len(gids):  # every grid in one township: reuse
+        mean_m = medoids["mean_m"].reindex(gids).to_numpy()
+    else:
+        mean_m = group_medoids(np.asarray(xy, dtype=float), pair, len(pairs))[1]
+    size = np.bincount(pair, minlength=len(pairs))
+    pair_key = pairs // max(len(gids), 1)  # pairs are sorted: by township, then grid id
+    order = np.argsort(kcode, kind="stable")
+    ends = np.cumsum(np.bincount(kcode, minlength=len(kids)))
     per: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
-    for key in sorted(set(keys.tolist())):
-        rows = np.flatnonzero(keys == key)
-        gids = grid_id[rows]
-        k = len(set(gids.tolist()))
+    tasks: list[tuple[np.ndarray, int, float]] = []
+    names: list[str] = []
+    values: list[float] = []
+    first = np.searchsorted(pair_key, np.arange(len(kids)))
+    for t, key in enumerate(kids.tolist()):
+        rows = order[(ends[t - 1] if t else 0):ends[t]]
+        mine = np.arange(first[t], first[t + 1] if t + 1 < len(kids) else len(pairs))
         value = 0.0
-        for g in sorted(set(gids.tolist())):
-            sub = xy[rows[gids == g]]
-            _, mean_d, _ = medoid_distances(sub)
-            value += mean_d * len(sub)
+        for p_ in mine.tolist():  # in grid id order, as a sum over the sorted grids
+            value += float(mean_m[p_]) * int(size[p_])
+        k = len(mine)
         if len(rows) > OPTIMALITY_MAX_UNITS:
             skipped.append(key)
             log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
                      OPTIMALITY_MAX_UNITS)
             continue
-        bound = min(pmedian_lower_bound(xy[rows], k, iterations=300 if len(rows) <= 500 else 100),
-                    value)  # float rounding only: a valid bound never exceeds a feasible value
+        tasks.append((xy[rows], k, float(value)))
+        names.append(key)
+        values.append(float(value))
+    bounds = (map(_bound_task, tasks) if pool is None
+              else pool.map(_bound_task, tasks, chunksize=max(1, len(tasks) // 64)))
+    for key, bound, value in zip(names, bounds, values):
         per[key] = _gap(bound, value)
     county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
                                   sum(v["value_m"] for v in per.values()))

@@ -95,7 +95,8 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
     picks: dict[str, dict[str, Any]] = {}
-    for sid in sorted(grids["station_id"].dropna().unique()):
+    # without a roster no station has anyone to match: every grid gets a placeholder below
+    for sid in sorted(grids["station_id"].dropna().unique()) if roster is not None else []:
         g = grids[grids["station_id"] == sid]
         m = roster[roster["station_id"] == sid] if roster is not None else roster
         chosen, unassigned = _match_station(g, m, current, params, pinned, holders)
@@ -108,16 +109,16 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         if m is not None:
             for _, r in unassigned.iterrows():
                 rows.append(_manager_row(r, None, 0.0, placeholder=False))
-    for _, grid in grids.iterrows():
-        gid = grid["grid_id"]
+    for gid, station, load in zip(grids["grid_id"].tolist(), grids["station_id"].tolist(),
+                                  grids["workload"].tolist(), strict=True):
         if gid in picks:
             man = picks[gid]
-            rows.append(_manager_row(man, gid, grid["workload"], placeholder=False))
+            rows.append(_manager_row(man, gid, load, placeholder=False))
         else:
             man = {"manager_id": f"待定-{gid}", "name": f"待定（{gid}）", "phone": "",
-                   "station_id": grid["station_id"], "max_workload": np.nan}
+                   "station_id": station, "max_workload": np.nan}
             picks[gid] = man
-            rows.append(_manager_row(man, gid, grid["workload"], placeholder=True))
+            rows.append(_manager_row(man, gid, load, placeholder=True))
     if roster is None:
         notes.append("未提供台区经理名册：各网格使用占位经理")
     grids["manager_id"] = grids["grid_id"].map(lambda g: picks[g]["manager_id"])
