@@ -10,6 +10,7 @@ grid of the same station (the one sharing the longest border), so grids cover th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -129,21 +130,100 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     if cells is None:
         cells = all_cells(county, transformers)
     # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly and
-    # unions of grids carry no sliver holes from floating-point noise.
-    snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_SIZE_M)
-    pos = pd.Series(np.arange(len(transformers)), index=transformers.index)
-    pieces: list[tuple[str, str, BaseGeometry]] = []
-    for tid, grp in transformers.groupby("township_id", sort=True):
-        mine = snapped[pos.loc[grp.index].to_numpy()]
-        ugid, inv = np.unique(grp["grid_id"].to_numpy(), return_inverse=True)
-        order = np.argsort(inv.ravel(), kind="stable")  # one pass, not one mask per grid
-        splits = np.split(order, np.flatnonzero(np.diff(inv.ravel()[order])) + 1)
-        for g, members in zip(ugid.tolist(), splits):
-            pieces.append((str(tid), str(g), shapely.union_all(mine[members])))
-        pieces = _reassign_orphans(pieces, str(tid), grp)
+    # unions of grids carry no sliver holes from floating-point noise: the cells of one township
+    # then form a coverage, dissolved per grid by a coverage union.
+    snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
+    tid_col = transformers["township_id"].to_numpy()
+    gid_col = transformers["grid_id"].to_numpy()
+    t_uniq, t_code = np.unique(tid_col, return_inverse=True)
+    g_uniq, g_code = np.unique(gid_col, return_inverse=True)
+    key = t_code.ravel().astype(np.int64) * len(g_uniq) + g_code.ravel()
+    pair, piece_of = np.unique(key, return_inverse=True)  # pieces sorted by (township, grid)
+    piece_of = piece_of.ravel()
+    geoms = dissolve_groups(snapped, piece_of, len(pair))
+    piece_t, piece_g = pair // len(g_uniq), pair % len(g_uniq)
+    pieces = [(str(t_uniq[t]), str(g_uniq[g]), geom) for t, g, geom in zip(piece_t, piece_g, geoms)]
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    by_piece = np.argsort(piece_of, kind="stable")
+    first = np.searchsorted(piece_of[by_piece], np.arange(len(pair) + 1))
+
+    def points_of(i: int) -> BaseGeometry:
+        return shapely.multipoints(xy[by_piece[first[i]:first[i + 1]]])
+
+    bounds = np.flatnonzero(np.diff(piece_t)) + 1
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(pair)]])):
+        pieces = _reassign_orphans(pieces, range(int(lo), int(hi)), points_of)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
     return grids.sort_values("grid_id").reset_index(drop=True)
+
+
+def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
+    """``shapely.set_precision(geoms, grid_size)``, by rounding coordinates where that stays valid.
+
+    Every coordinate is rounded half up to the grid, as GEOS rounds; a geometry that rounding
+    leaves invalid (a sliver collapsing onto itself) goes through ``shapely.set_precision``.
+    """
+    scale = 1.0 / grid_size
+    out = shapely.transform(geoms, lambda c: np.floor(c * scale + 0.5) / scale)
+    bad = np.flatnonzero(~shapely.is_valid(out) & ~shapely.is_missing(out))
+    if len(bad):
+        out[bad] = shapely.set_precision(geoms[bad], grid_size)
+    result: np.ndarray = out
+    return result
+
+
+def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """The union of the polygons of every group (``group``: each geometry's group, 0..n-1).
+
+    The polygons of a group are expected to form a coverage (edges shared exactly, no overlaps):
+    they are dissolved by a coverage union, batched by group size. A group whose coverage union
+    fails or loses area (a polygon that is not polygonal, edges that do not match) takes a full
+    ``shapely.union_all``.
+    """
+    out = np.empty(n_groups, dtype=object)
+    if n_groups == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    size = np.bincount(group, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.arange(len(group)) - start[group[order]]
+    types = shapely.get_type_id(geoms)
+    polygonal = np.isin(types, (3, 6)) | shapely.is_empty(geoms) | shapely.is_missing(geoms)
+    exact = np.bincount(group[~polygonal], minlength=n_groups) == 0
+    area = np.bincount(group, weights=np.nan_to_num(shapely.area(geoms)), minlength=n_groups)
+    size_class = np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64)
+    for c in np.unique(size_class[exact]):
+        rows = np.flatnonzero(exact & (size_class == c))
+        block = np.full((len(rows), 1 << int(c)), None, dtype=object)
+        slot = np.full(n_groups, -1, dtype=np.int64)
+        slot[rows] = np.arange(len(rows))
+        mine = slot[group[order]] >= 0
+        block[slot[group[order][mine]], rank[mine]] = geoms[order[mine]]
+        out[rows] = _coverage_union_rows(block)
+    ok = exact & shapely.is_valid(out)
+    ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
+    redo = np.flatnonzero(~ok)
+    if len(redo):
+        log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
+        for g in redo:
+            out[g] = shapely.union_all(geoms[order[start[g]:start[g] + size[g]]])
+    return out
+
+
+def _coverage_union_rows(block: np.ndarray) -> np.ndarray:
+    """Coverage union of every row of ``block`` (None: no geometry); None where it fails."""
+    try:
+        res: np.ndarray = shapely.coverage_union_all(block, axis=1)
+        return res
+    except shapely.errors.GEOSException:
+        out = np.empty(len(block), dtype=object)
+        for i, row in enumerate(block):
+            try:
+                out[i] = shapely.coverage_union_all(row)
+            except shapely.errors.GEOSException:
+                out[i] = None
+        return out
 
 
 def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], towns: pd.DataFrame,
@@ -171,23 +251,28 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
     return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 
 
-def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], tid: str,
-                      grp: gpd.GeoDataFrame) -> list[tuple[str, str, BaseGeometry]]:
-    """Give each 台区-less, detached part of a grid to the grid it borders most (same township)."""
-    idx = [i for i, (t, _, _) in enumerate(pieces) if t == tid]
+def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
+                      points_of: Callable[[int], BaseGeometry]) -> list[tuple[str, str, BaseGeometry]]:
+    """Give each 台区-less, detached part of a grid to the grid it borders most (same township).
+
+    ``idx``: the positions in ``pieces`` of one township's grids; ``points_of(i)``: the 台区 of
+    piece ``i`` (a multipoint).
+    """
     if len(idx) < 2:
         return pieces
-    pts = {g: shapely.multipoints(shapely.get_coordinates(sub.geometry.values))
-           for g, sub in grp.groupby("grid_id")}
+    pts: dict[int, BaseGeometry] = {}
     for _ in range(3):  # an orphan may border only another orphan: a few passes settle it
         moved = False
         for i in idx:
             t, g, geom = pieces[i]
-            parts = shapely.get_parts(geom)
-            if len(parts) < 2:
+            if shapely.get_num_geometries(geom) < 2:
                 continue
-            keep = [p for p in parts if shapely.intersects(p.buffer(1e-6), pts[g])]
-            orphans = [p for p in parts if not shapely.intersects(p.buffer(1e-6), pts[g])]
+            parts = shapely.get_parts(geom)
+            if i not in pts:
+                pts[i] = points_of(i)
+            holds = shapely.intersects(shapely.buffer(parts, 1e-6), pts[i])
+            keep = [p for p, h in zip(parts, holds) if h]
+            orphans = [p for p, h in zip(parts, holds) if not h]
             if not orphans or not keep:
                 continue
             for orphan in orphans:
