@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.spatial import Delaunay, QhullError
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
-from .graph import neighbour_edges
+from .graph import group_members, label_codes, neighbour_edges, unique_rows
 
 __all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
 
@@ -49,7 +50,7 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     out = np.array([shapely.Polygon()] * n, dtype=object)
     if n == 0:
         return out
-    uniq, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
+    uniq, first, _ = unique_rows(np.round(xy, 3))
     if len(uniq) == 1:
         out[first[0]] = township
         return out
@@ -59,8 +60,23 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
         env = shapely.box(*township.buffer(1000.0).bounds)
         vor = shapely.voronoi_polygons(shapely.multipoints(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
-    out[first] = shapely.intersection(cells, township)
+    out[first] = clip_to(cells, township)
     return out
+
+
+def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
+    """``shapely.intersection(cells, township)``, intersecting only the cells that cross its outline.
+
+    A cell in the township's interior is its own intersection with it (returned as is).
+    """
+    shapely.prepare(township)
+    inside = shapely.contains_properly(township, cells)
+    out = np.asarray(cells, dtype=object).copy()
+    cross = np.flatnonzero(~inside)
+    if len(cross):
+        out[cross] = shapely.intersection(out[cross], township)
+    result: np.ndarray = out
+    return result
 
 
 def _collinear(xy: np.ndarray) -> bool:
@@ -97,12 +113,11 @@ def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
     empty polygon.
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
-    tids = transformers["township_id"].astype(str).to_numpy()
+    names, codes = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
     cells = np.empty(len(xy), dtype=object)
-    for tid in np.unique(tids):
-        idx = np.flatnonzero(tids == tid)
+    for tid, idx in zip(names, group_members(codes)):
         cells[idx] = township_cells(towns.loc[tid], xy[idx])
     return cells
 
@@ -133,11 +148,9 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     # unions of grids carry no sliver holes from floating-point noise: the cells of one township
     # then form a coverage, dissolved per grid by a coverage union.
     snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
-    tid_col = transformers["township_id"].to_numpy()
-    gid_col = transformers["grid_id"].to_numpy()
-    t_uniq, t_code = np.unique(tid_col, return_inverse=True)
-    g_uniq, g_code = np.unique(gid_col, return_inverse=True)
-    key = t_code.ravel().astype(np.int64) * len(g_uniq) + g_code.ravel()
+    t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
+    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    key = t_code * len(g_uniq) + g_code
     pair, piece_of = np.unique(key, return_inverse=True)  # pieces sorted by (township, grid)
     piece_of = piece_of.ravel()
     geoms = dissolve_groups(snapped, piece_of, len(pair))
@@ -378,23 +391,22 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         return candidates
     xy = shapely.get_coordinates(transformers.geometry.values)
     n = len(xy)
-    tids = transformers["township_id"].astype(str).to_numpy()
+    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
     rep = np.arange(n)
     main = np.empty(n, dtype=object)
     fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
     ok_pairs: list[np.ndarray] = []
-    for tid in np.unique(tids):
-        idx = np.flatnonzero(tids == tid)
+    for tid, idx in zip(names, group_members(tids)):
         town = towns.loc[tid]
-        uniq, first, inverse = np.unique(np.round(xy[idx], 3), axis=0, return_index=True,
-                                         return_inverse=True)
-        rep[idx] = idx[first[inverse.ravel()]]
+        uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+        rep[idx] = idx[first[inverse]]
         mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         single = shapely.get_num_geometries(mine) <= 1
-        main[idx] = [c if s else _part_holding(c, shapely.Point(p))
-                     for c, s, p in zip(mine, single, xy[idx])]
+        main[idx] = mine
+        for i in np.flatnonzero(~single):
+            main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
         ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
         if ridges is None:
             continue
@@ -424,39 +436,65 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
 
 
 def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
-    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``)."""
-    from scipy.spatial import QhullError, Voronoi
+    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``).
 
+    The ridges come from the Delaunay triangulation: the ridge of an inner Delaunay edge joins the
+    circumcentres of its two triangles; that of a hull edge is a ray from the circumcentre of its
+    one triangle, away from the points, long enough to leave the township.
+    """
     try:
-        vor = Voronoi(uniq)
+        tri = Delaunay(uniq)
     except QhullError:
         return None
-    rp = np.asarray(vor.ridge_points, dtype=np.int64)
-    rv = np.asarray(vor.ridge_vertices, dtype=np.int64)
-    verts = vor.vertices
+    s = np.asarray(tri.simplices, dtype=np.int64)
+    nb = np.asarray(tri.neighbors, dtype=np.int64)
+    cc = _circumcentres(uniq[s])
+    # edge k of triangle t is opposite its vertex k; its other triangle is neighbors[t, k]
+    t = np.repeat(np.arange(len(s)), 3)
+    k = np.tile(np.arange(3), len(s))
+    other = nb[t, k]
+    once = (other < 0) | (t < other)  # every edge once: from its lower triangle, or a hull edge
+    t, k, other = t[once], k[once], other[once]
+    rp = np.column_stack([s[t, (k + 1) % 3], s[t, (k + 2) % 3]])
     seg = np.empty((len(rp), 2, 2))
-    finite = (rv >= 0).all(axis=1)
-    seg[finite] = verts[rv[finite]]
-    inf = np.flatnonzero(~finite)
-    if len(inf):
-        start = verts[np.where(rv[inf, 0] >= 0, rv[inf, 0], rv[inf, 1])]
-        p0, p1 = uniq[rp[inf, 0]], uniq[rp[inf, 1]]
-        t = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
-        normal = np.column_stack([-t[:, 1], t[:, 0]])
+    seg[:, 0] = cc[t]
+    inner = other >= 0
+    seg[inner, 1] = cc[other[inner]]
+    hull = np.flatnonzero(~inner)
+    if len(hull):
+        start = cc[t[hull]]
+        p0, p1 = uniq[rp[hull, 0]], uniq[rp[hull, 1]]
+        d = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
+        normal = np.column_stack([-d[:, 1], d[:, 0]])
         side = np.sign(np.einsum("ij,ij->i", (p0 + p1) / 2 - uniq.mean(axis=0), normal))
         side[side == 0] = 1.0
         x0, y0, x1, y1 = town.bounds
         reach = 4 * max(x1 - x0, y1 - y0, 1.0) + np.linalg.norm(start - uniq.mean(axis=0), axis=1)
-        seg[inf, 0] = start
-        seg[inf, 1] = start + side[:, None] * normal * reach[:, None]
-    lines = shapely.linestrings(seg)
+        seg[hull, 1] = start + side[:, None] * normal * reach[:, None]
+    ok = np.isfinite(seg).all(axis=(1, 2))
+    length = np.zeros(len(rp))
+    lines = shapely.linestrings(seg[ok])
     shapely.prepare(town)
     inside = shapely.contains_properly(town, lines)
-    length = np.where(inside, shapely.length(lines), 0.0)
+    part = np.where(inside, shapely.length(lines), 0.0)
     cross = np.flatnonzero(~inside & shapely.intersects(town, lines))
     if len(cross):
-        length[cross] = shapely.length(shapely.intersection(lines[cross], town))
+        part[cross] = shapely.length(shapely.intersection(lines[cross], town))
+    length[ok] = part
     return rp, length
+
+
+def _circumcentres(tri: np.ndarray) -> np.ndarray:
+    """Circumcentres of (m, 3, 2) triangles (relative to their first corner, for precision)."""
+    a = tri[:, 0]
+    b, c = tri[:, 1] - a, tri[:, 2] - a
+    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    bb, cc = (b * b).sum(axis=1), (c * c).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (c[:, 1] * bb - b[:, 1] * cc) / d
+        uy = (b[:, 0] * cc - c[:, 0] * bb) / d
+    out: np.ndarray = a + np.column_stack([ux, uy])
+    return out
 
 
 def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
