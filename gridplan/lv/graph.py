@@ -113,7 +113,8 @@ def _canonical(edges: np.ndarray) -> np.ndarray:
     if not len(edges):
         return np.empty((0, 2), dtype=np.int64)
     n = int(edges.max()) + 1
-    code = np.unique(edges[:, 0] * n + edges[:, 1])  # one int64 per pair: rows in (i, j) order
+    code = np.sort(edges[:, 0] * n + edges[:, 1])  # one int64 per pair: rows in (i, j) order
+    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
     return np.column_stack([code // n, code % n])
 
 

@@ -58,7 +58,7 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
         cells = _strip_cells(uniq, township)
     else:
         env = shapely.box(*township.buffer(1000.0).bounds)
-        vor = shapely.voronoi_polygons(shapely.multipoints(uniq), extend_to=env, ordered=True)
+        vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
     out[first] = clip_to(cells, township)
     return out
@@ -77,6 +77,18 @@ def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
         out[cross] = shapely.intersection(out[cross], township)
     result: np.ndarray = out
     return result
+
+
+def multipoint(xy: np.ndarray) -> BaseGeometry:
+    """``shapely.multipoints(xy)``, read from WKB built in numpy (no Python object per point)."""
+    n = len(xy)
+    rec = np.zeros((n, 21), dtype=np.uint8)
+    rec[:, 0] = 1  # little endian
+    rec[:, 1] = 1  # wkbPoint
+    rec[:, 5:] = np.ascontiguousarray(xy, dtype="<f8").view(np.uint8).reshape(n, 16)
+    head = b"\x01\x04\x00\x00\x00" + np.uint32(n).astype("<u4").tobytes()  # wkbMultiPoint
+    geom: BaseGeometry = shapely.from_wkb(head + rec.tobytes())
+    return geom
 
 
 def _collinear(xy: np.ndarray) -> bool:
@@ -422,7 +434,7 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         ok = np.concatenate(ok_pairs)
         code_ok = np.minimum(ok[:, 0], ok[:, 1]) * n + np.maximum(ok[:, 0], ok[:, 1])
         code = np.minimum(a, b) * n + np.maximum(a, b)
-        keep |= decided & np.isin(code, code_ok)
+        keep |= decided & _sorted_member(code, np.sort(code_ok))
     slow = np.flatnonzero(~decided)
     if len(slow):
         ga = shapely.boundary(main[a[slow]].astype(object))
@@ -433,6 +445,15 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
               int(keep.sum()), len(candidates), len(slow))
     kept: np.ndarray = candidates[keep]
     return kept
+
+
+def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    hit: np.ndarray = sorted_set[pos] == values
+    return hit
 
 
 def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
