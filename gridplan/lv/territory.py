@@ -57,7 +57,8 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     if len(uniq) == 2 or _collinear(uniq):
         cells = _strip_cells(uniq, township)
     else:
-        env = shapely.box(*township.buffer(1000.0).bounds)
+        x0, y0, x1, y1 = township.bounds
+        env = shapely.box(x0 - 1000.0, y0 - 1000.0, x1 + 1000.0, y1 + 1000.0)
         vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
     out[first] = clip_to(cells, township)
