@@ -166,7 +166,7 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     key = t_code * len(g_uniq) + g_code
     pair, piece_of = np.unique(key, return_inverse=True)  # pieces sorted by (township, grid)
     piece_of = piece_of.ravel()
-    geoms = dissolve_groups(snapped, piece_of, len(pair))
+    geoms = dissolve_groups(snapped, piece_of, len(pair), grid_size=_GRID_SIZE_M)
     piece_t, piece_g = pair // len(g_uniq), pair % len(g_uniq)
     pieces = [(str(t_uniq[t]), str(g_uniq[g]), geom) for t, g, geom in zip(piece_t, piece_g, geoms)]
     xy = shapely.get_coordinates(transformers.geometry.values)
@@ -187,11 +187,12 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
 def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
     """``shapely.set_precision(geoms, grid_size)``, by rounding coordinates where that stays valid.
 
-    Every coordinate is rounded half up to the grid, as GEOS rounds; a geometry that rounding
-    leaves invalid (a sliver collapsing onto itself) goes through ``shapely.set_precision``.
+    Every coordinate is rounded to the grid (``mode="pointwise"``: no overlay), and the geometries
+    carry the grid's precision model, as ``set_precision`` gives them (overlays on them then snap
+    to the grid). A geometry that rounding leaves invalid (a sliver collapsing onto itself) goes
+    through the full ``shapely.set_precision``.
     """
-    scale = 1.0 / grid_size
-    out = shapely.transform(geoms, lambda c: np.floor(c * scale + 0.5) / scale)
+    out = shapely.set_precision(geoms, grid_size, mode="pointwise")
     bad = np.flatnonzero(~shapely.is_valid(out) & ~shapely.is_missing(out))
     if len(bad):
         out[bad] = shapely.set_precision(geoms[bad], grid_size)
@@ -199,13 +200,15 @@ def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
     return result
 
 
-def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
+                    grid_size: float = 0.0) -> np.ndarray:
     """The union of the polygons of every group (``group``: each geometry's group, 0..n-1).
 
     The polygons of a group are expected to form a coverage (edges shared exactly, no overlaps):
     they are dissolved by a coverage union, batched by group size. A group whose coverage union
     fails or loses area (a polygon that is not polygonal, edges that do not match) takes a full
-    ``shapely.union_all``.
+    ``shapely.union_all``. ``grid_size``: the precision model of ``geoms`` (from
+    :func:`snap_to_grid`), given to the coverage unions too (``union_all`` keeps it itself).
     """
     out = np.empty(n_groups, dtype=object)
     if n_groups == 0:
@@ -226,7 +229,8 @@ def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int) -> np.n
         slot[rows] = np.arange(len(rows))
         mine = slot[group[order]] >= 0
         block[slot[group[order][mine]], rank[mine]] = geoms[order[mine]]
-        out[rows] = _coverage_union_rows(block)
+        res = _coverage_union_rows(block)
+        out[rows] = shapely.set_precision(res, grid_size, mode="pointwise") if grid_size > 0 else res
     ok = exact & shapely.is_valid(out)
     ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
     redo = np.flatnonzero(~ok)
@@ -420,7 +424,10 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         main[idx] = mine
         for i in np.flatnonzero(~single):
             main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
-        ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
+        if len(uniq) >= 3 and not _collinear(uniq):
+            ridges = _ridge_borders(uniq, town, interior=_interior(mine[first], town))
+        else:
+            ridges = None
         if ridges is None:
             continue
         pairs, length = ridges
@@ -448,6 +455,23 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     return kept
 
 
+def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01) -> np.ndarray:
+    """Whether each cell lies in ``town``'s interior, farther than ``margin_m`` from its outline.
+
+    Such a cell was not clipped (a clipped cell reaches the outline, up to floating-point noise
+    that the margin absorbs), so each of its Voronoi ridges lies inside the township.
+    """
+    shapely.prepare(town)
+    inside = shapely.contains_properly(town, cells)
+    near = np.flatnonzero(inside)
+    if len(near):
+        outline = shapely.boundary(town)
+        shapely.prepare(outline)
+        inside[near] = ~shapely.dwithin(outline, cells[near], margin_m)
+    result: np.ndarray = inside
+    return result
+
+
 def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
     if not len(sorted_set):
@@ -457,12 +481,15 @@ def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
+def _ridge_borders(uniq: np.ndarray, town: BaseGeometry, *,
+                   interior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``).
 
     The ridges come from the Delaunay triangulation: the ridge of an inner Delaunay edge joins the
     circumcentres of its two triangles; that of a hull edge is a ray from the circumcentre of its
-    one triangle, away from the points, long enough to leave the township.
+    one triangle, away from the points, long enough to leave the township. ``interior``: per point,
+    whether its cell lies in the township's interior (so do its ridges: their whole length counts,
+    without a polygon test).
     """
     try:
         tri = Delaunay(uniq)
@@ -495,6 +522,10 @@ def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np
         seg[hull, 1] = start + side[:, None] * normal * reach[:, None]
     ok = np.isfinite(seg).all(axis=(1, 2))
     length = np.zeros(len(rp))
+    if interior is not None:
+        within = ok & inner & (interior[rp[:, 0]] | interior[rp[:, 1]])
+        length[within] = np.linalg.norm(seg[within, 1] - seg[within, 0], axis=1)
+        ok &= ~within
     lines = shapely.linestrings(seg[ok])
     shapely.prepare(town)
     inside = shapely.contains_properly(town, lines)
