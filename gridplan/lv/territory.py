@@ -163,13 +163,16 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
     t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
     g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    labelled = (t_code >= 0) & (g_code >= 0)  # a 台区 without township or grid holds no territory
+    if not labelled.all():
+        snapped, xy, t_code, g_code = (a[labelled] for a in (snapped, xy, t_code, g_code))
     key = t_code * len(g_uniq) + g_code
     pair, piece_of = np.unique(key, return_inverse=True)  # pieces sorted by (township, grid)
     piece_of = piece_of.ravel()
     geoms = dissolve_groups(snapped, piece_of, len(pair), grid_size=_GRID_SIZE_M)
     piece_t, piece_g = pair // len(g_uniq), pair % len(g_uniq)
     pieces = [(str(t_uniq[t]), str(g_uniq[g]), geom) for t, g, geom in zip(piece_t, piece_g, geoms)]
-    xy = shapely.get_coordinates(transformers.geometry.values)
     by_piece = np.argsort(piece_of, kind="stable")
     first = np.searchsorted(piece_of[by_piece], np.arange(len(pair) + 1))
 
