@@ -10,8 +10,8 @@ stage needs a ``grid_id`` per 台区:
   takes no solver time; its grids are larger than a plan's and may be multi-part where a
   township's outline cuts a square (the orphan pass then runs).
 
-CPU seconds (user + system) and peak memory are this process's own ``getrusage(RUSAGE_SELF)``;
-run the script of another tree (``PYTHONPATH=/other/tree``) for a side-by-side comparison.
+CPU seconds (user + system) and peak memory are this process's own ``getrusage(RUSAGE_SELF)``.
+``--tree /other/checkout`` times that checkout's gridplan on the same county (side by side).
 
 Usage::
 
@@ -33,7 +33,6 @@ import numpy as np
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
@@ -64,10 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--grids", choices=("lattice", "plan"), default="lattice")
     ap.add_argument("--square-km", type=float, default=1.5, help="lattice square side")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose gridplan is timed")
     args = ap.parse_args(argv)
+    # bench_million puts its own tree first on sys.path: --tree goes in front of it, after
     from _machine import describe
     from bench_million import make_county
 
+    sys.path.insert(0, str(args.tree.resolve()))
     from gridplan import pipeline
     from gridplan.lv import measures
 
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     terr_cpu, terr_wall = cpu_s() - c0, time.perf_counter() - w0
     print(f"Machine: {describe()}; load average {os.getloadavg()[0]:.1f} at the end.\n")
     print(f"Command: `{' '.join([Path(sys.executable).name] + sys.argv)}`\n")
+    print(f"Tree: {Path(pipeline.__file__).resolve().parents[1]}.\n")
     print(f"County: {len(tr):,} 台区, {args.townships} townships; grids: {args.grids} "
           f"({len(grids):,}); {len(graph.edges):,} contiguity edges.\n")
     print("| stage | wall s | CPU s | peak MB so far |")
