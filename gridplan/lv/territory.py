@@ -193,10 +193,11 @@ def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
     Every coordinate is rounded to the grid (``mode="pointwise"``: no overlay), and the geometries
     carry the grid's precision model, as ``set_precision`` gives them (overlays on them then snap
     to the grid). A geometry that rounding leaves invalid (a sliver collapsing onto itself) goes
-    through the full ``shapely.set_precision``.
+    through the full ``shapely.set_precision``, and so does an empty one (pointwise, an empty
+    polygon would come back as an empty ring, which a coverage union refuses).
     """
     out = shapely.set_precision(geoms, grid_size, mode="pointwise")
-    bad = np.flatnonzero(~shapely.is_valid(out) & ~shapely.is_missing(out))
+    bad = np.flatnonzero((~shapely.is_valid(out) | shapely.is_empty(geoms)) & ~shapely.is_missing(out))
     if len(bad):
         out[bad] = shapely.set_precision(geoms[bad], grid_size)
     result: np.ndarray = out
