@@ -13,12 +13,13 @@ import logging
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
-__all__ = ["adjacency", "components", "neighbour_edges"]
+__all__ = ["adjacency", "components", "group_members", "label_codes", "neighbour_edges", "unique_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,48 @@ def neighbour_edges(xy: np.ndarray, *, groups: Any = None, barriers: Any = None)
         groups = np.asarray(groups)
         if len(groups) != n:
             raise ValueError(f"groups has {len(groups)} labels for {n} points")
-        _, codes = np.unique(groups.astype(str) if groups.dtype == object else groups,
-                             return_inverse=True)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    parts = [_group_edges(xy[idx], idx) for idx in np.split(order, bounds) if len(idx) > 1]
+        _, codes = label_codes(groups.astype(str) if groups.dtype == object else groups)
+    parts = [_group_edges(xy[idx], idx) for idx in group_members(codes) if len(idx) > 1]
     edges = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.int64)
     edges = _canonical(edges)
     if barriers is not None and len(edges):
         edges = _drop_crossing(xy, edges, barriers)
     return edges
+
+
+def label_codes(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)`` by hashing: (sorted distinct labels, codes).
+
+    The codes number the labels in sorted order, as ``np.unique`` does, without sorting
+    ``labels`` themselves (a sort of a million Python strings takes seconds).
+    """
+    codes, uniques = pd.factorize(np.asarray(labels), sort=True)
+    return np.asarray(uniques), np.asarray(codes, dtype=np.int64)
+
+
+def group_members(codes: np.ndarray) -> list[np.ndarray]:
+    """The positions of every code (``0..k-1``, from :func:`label_codes`), ascending, by code."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if not len(codes):
+        return []
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_index=True, return_inverse=True)`` of an (n, 2) array.
+
+    Rows sorted by the first column, then the second; ``first``: the first occurrence of each.
+    One lexsort instead of numpy's structured sort.
+    """
+    a = np.asarray(a)
+    order = np.lexsort((a[:, 1], a[:, 0]))
+    s = a[order]
+    new = np.ones(len(a), dtype=bool)
+    new[1:] = (s[1:] != s[:-1]).any(axis=1)
+    inverse = np.empty(len(a), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return s[new], order[new], inverse
 
 
 def _canonical(edges: np.ndarray) -> np.ndarray:
@@ -77,15 +110,19 @@ def _canonical(edges: np.ndarray) -> np.ndarray:
         return np.empty((0, 2), dtype=np.int64)
     edges = np.sort(np.asarray(edges, dtype=np.int64), axis=1)
     edges = edges[edges[:, 0] != edges[:, 1]]
-    return np.unique(edges, axis=0)
+    if not len(edges):
+        return np.empty((0, 2), dtype=np.int64)
+    n = int(edges.max()) + 1
+    code = np.sort(edges[:, 0] * n + edges[:, 1])  # one int64 per pair: rows in (i, j) order
+    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
+    return np.column_stack([code // n, code % n])
 
 
 def _group_edges(pts: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Edges (global indices) of one group's points."""
     key = np.round((pts - pts.min(axis=0)) / _DUPLICATE_M).astype(np.int64)
-    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    _, first, inv = unique_rows(key)
     uniq = pts[first]
-    inv = inv.ravel()
     out = []
     rep = first[inv]
     dup = np.flatnonzero(rep != np.arange(len(pts)))

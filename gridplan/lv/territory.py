@@ -10,16 +10,18 @@ grid of the same station (the one sharing the longest border), so grids cover th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.spatial import Delaunay, QhullError
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
-from .graph import neighbour_edges
+from .graph import group_members, label_codes, neighbour_edges, unique_rows
 
 __all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
 
@@ -48,18 +50,46 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     out = np.array([shapely.Polygon()] * n, dtype=object)
     if n == 0:
         return out
-    uniq, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
+    uniq, first, _ = unique_rows(np.round(xy, 3))
     if len(uniq) == 1:
         out[first[0]] = township
         return out
     if len(uniq) == 2 or _collinear(uniq):
         cells = _strip_cells(uniq, township)
     else:
-        env = shapely.box(*township.buffer(1000.0).bounds)
-        vor = shapely.voronoi_polygons(shapely.multipoints(uniq), extend_to=env, ordered=True)
+        x0, y0, x1, y1 = township.bounds
+        env = shapely.box(x0 - 1000.0, y0 - 1000.0, x1 + 1000.0, y1 + 1000.0)
+        vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
-    out[first] = shapely.intersection(cells, township)
+    out[first] = clip_to(cells, township)
     return out
+
+
+def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
+    """``shapely.intersection(cells, township)``, intersecting only the cells that cross its outline.
+
+    A cell in the township's interior is its own intersection with it (returned as is).
+    """
+    shapely.prepare(township)
+    inside = shapely.contains_properly(township, cells)
+    out = np.asarray(cells, dtype=object).copy()
+    cross = np.flatnonzero(~inside)
+    if len(cross):
+        out[cross] = shapely.intersection(out[cross], township)
+    result: np.ndarray = out
+    return result
+
+
+def multipoint(xy: np.ndarray) -> BaseGeometry:
+    """``shapely.multipoints(xy)``, read from WKB built in numpy (no Python object per point)."""
+    n = len(xy)
+    rec = np.zeros((n, 21), dtype=np.uint8)
+    rec[:, 0] = 1  # little endian
+    rec[:, 1] = 1  # wkbPoint
+    rec[:, 5:] = np.ascontiguousarray(xy, dtype="<f8").view(np.uint8).reshape(n, 16)
+    head = b"\x01\x04\x00\x00\x00" + np.uint32(n).astype("<u4").tobytes()  # wkbMultiPoint
+    geom: BaseGeometry = shapely.from_wkb(head + rec.tobytes())
+    return geom
 
 
 def _collinear(xy: np.ndarray) -> bool:
@@ -96,12 +126,11 @@ def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
     empty polygon.
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
-    tids = transformers["township_id"].astype(str).to_numpy()
+    names, codes = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
     cells = np.empty(len(xy), dtype=object)
-    for tid in np.unique(tids):
-        idx = np.flatnonzero(tids == tid)
+    for tid, idx in zip(names, group_members(codes)):
         cells[idx] = township_cells(towns.loc[tid], xy[idx])
     return cells
 
@@ -129,21 +158,106 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     if cells is None:
         cells = all_cells(county, transformers)
     # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly and
-    # unions of grids carry no sliver holes from floating-point noise.
-    snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_SIZE_M)
-    pos = pd.Series(np.arange(len(transformers)), index=transformers.index)
-    pieces: list[tuple[str, str, BaseGeometry]] = []
-    for tid, grp in transformers.groupby("township_id", sort=True):
-        mine = snapped[pos.loc[grp.index].to_numpy()]
-        ugid, inv = np.unique(grp["grid_id"].to_numpy(), return_inverse=True)
-        order = np.argsort(inv.ravel(), kind="stable")  # one pass, not one mask per grid
-        splits = np.split(order, np.flatnonzero(np.diff(inv.ravel()[order])) + 1)
-        for g, members in zip(ugid.tolist(), splits):
-            pieces.append((str(tid), str(g), shapely.union_all(mine[members])))
-        pieces = _reassign_orphans(pieces, str(tid), grp)
+    # unions of grids carry no sliver holes from floating-point noise: the cells of one township
+    # then form a coverage, dissolved per grid by a coverage union.
+    snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
+    t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
+    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    labelled = (t_code >= 0) & (g_code >= 0)  # a 台区 without township or grid holds no territory
+    if not labelled.all():
+        snapped, xy, t_code, g_code = (a[labelled] for a in (snapped, xy, t_code, g_code))
+    key = t_code * len(g_uniq) + g_code
+    pair, piece_of = np.unique(key, return_inverse=True)  # pieces sorted by (township, grid)
+    piece_of = piece_of.ravel()
+    geoms = dissolve_groups(snapped, piece_of, len(pair), grid_size=_GRID_SIZE_M)
+    piece_t, piece_g = pair // len(g_uniq), pair % len(g_uniq)
+    pieces = [(str(t_uniq[t]), str(g_uniq[g]), geom) for t, g, geom in zip(piece_t, piece_g, geoms)]
+    by_piece = np.argsort(piece_of, kind="stable")
+    first = np.searchsorted(piece_of[by_piece], np.arange(len(pair) + 1))
+
+    def points_of(i: int) -> BaseGeometry:
+        return shapely.multipoints(xy[by_piece[first[i]:first[i + 1]]])
+
+    bounds = np.flatnonzero(np.diff(piece_t)) + 1
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(pair)]])):
+        pieces = _reassign_orphans(pieces, range(int(lo), int(hi)), points_of)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
     return grids.sort_values("grid_id").reset_index(drop=True)
+
+
+def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
+    """``shapely.set_precision(geoms, grid_size)``, by rounding coordinates where that stays valid.
+
+    Every coordinate is rounded to the grid (``mode="pointwise"``: no overlay), and the geometries
+    carry the grid's precision model, as ``set_precision`` gives them (overlays on them then snap
+    to the grid). A geometry that rounding leaves invalid (a sliver collapsing onto itself) goes
+    through the full ``shapely.set_precision``, and so does an empty one (pointwise, an empty
+    polygon would come back as an empty ring, which a coverage union refuses).
+    """
+    out = shapely.set_precision(geoms, grid_size, mode="pointwise")
+    bad = np.flatnonzero((~shapely.is_valid(out) | shapely.is_empty(geoms)) & ~shapely.is_missing(out))
+    if len(bad):
+        out[bad] = shapely.set_precision(geoms[bad], grid_size)
+    result: np.ndarray = out
+    return result
+
+
+def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
+                    grid_size: float = 0.0) -> np.ndarray:
+    """The union of the polygons of every group (``group``: each geometry's group, 0..n-1).
+
+    The polygons of a group are expected to form a coverage (edges shared exactly, no overlaps):
+    they are dissolved by a coverage union, batched by group size. A group whose coverage union
+    fails or loses area (a polygon that is not polygonal, edges that do not match) takes a full
+    ``shapely.union_all``. ``grid_size``: the precision model of ``geoms`` (from
+    :func:`snap_to_grid`), given to the coverage unions too (``union_all`` keeps it itself).
+    """
+    out = np.empty(n_groups, dtype=object)
+    if n_groups == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    size = np.bincount(group, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.arange(len(group)) - start[group[order]]
+    types = shapely.get_type_id(geoms)
+    polygonal = np.isin(types, (3, 6)) | shapely.is_empty(geoms) | shapely.is_missing(geoms)
+    exact = np.bincount(group[~polygonal], minlength=n_groups) == 0
+    area = np.bincount(group, weights=np.nan_to_num(shapely.area(geoms)), minlength=n_groups)
+    size_class = np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64)
+    for c in np.unique(size_class[exact]):
+        rows = np.flatnonzero(exact & (size_class == c))
+        block = np.full((len(rows), 1 << int(c)), None, dtype=object)
+        slot = np.full(n_groups, -1, dtype=np.int64)
+        slot[rows] = np.arange(len(rows))
+        mine = slot[group[order]] >= 0
+        block[slot[group[order][mine]], rank[mine]] = geoms[order[mine]]
+        res = _coverage_union_rows(block)
+        out[rows] = shapely.set_precision(res, grid_size, mode="pointwise") if grid_size > 0 else res
+    ok = exact & shapely.is_valid(out)
+    ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
+    redo = np.flatnonzero(~ok)
+    if len(redo):
+        log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
+        for g in redo:
+            out[g] = shapely.union_all(geoms[order[start[g]:start[g] + size[g]]])
+    return out
+
+
+def _coverage_union_rows(block: np.ndarray) -> np.ndarray:
+    """Coverage union of every row of ``block`` (None: no geometry); None where it fails."""
+    try:
+        res: np.ndarray = shapely.coverage_union_all(block, axis=1)
+        return res
+    except shapely.errors.GEOSException:
+        out = np.empty(len(block), dtype=object)
+        for i, row in enumerate(block):
+            try:
+                out[i] = shapely.coverage_union_all(row)
+            except shapely.errors.GEOSException:
+                out[i] = None
+        return out
 
 
 def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], towns: pd.DataFrame,
@@ -171,23 +285,28 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
     return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 
 
-def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], tid: str,
-                      grp: gpd.GeoDataFrame) -> list[tuple[str, str, BaseGeometry]]:
-    """Give each 台区-less, detached part of a grid to the grid it borders most (same township)."""
-    idx = [i for i, (t, _, _) in enumerate(pieces) if t == tid]
+def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
+                      points_of: Callable[[int], BaseGeometry]) -> list[tuple[str, str, BaseGeometry]]:
+    """Give each 台区-less, detached part of a grid to the grid it borders most (same township).
+
+    ``idx``: the positions in ``pieces`` of one township's grids; ``points_of(i)``: the 台区 of
+    piece ``i`` (a multipoint).
+    """
     if len(idx) < 2:
         return pieces
-    pts = {g: shapely.multipoints(shapely.get_coordinates(sub.geometry.values))
-           for g, sub in grp.groupby("grid_id")}
+    pts: dict[int, BaseGeometry] = {}
     for _ in range(3):  # an orphan may border only another orphan: a few passes settle it
         moved = False
         for i in idx:
             t, g, geom = pieces[i]
-            parts = shapely.get_parts(geom)
-            if len(parts) < 2:
+            if shapely.get_num_geometries(geom) < 2:
                 continue
-            keep = [p for p in parts if shapely.intersects(p.buffer(1e-6), pts[g])]
-            orphans = [p for p in parts if not shapely.intersects(p.buffer(1e-6), pts[g])]
+            parts = shapely.get_parts(geom)
+            if i not in pts:
+                pts[i] = points_of(i)
+            holds = shapely.intersects(shapely.buffer(parts, 1e-6), pts[i])
+            keep = [p for p, h in zip(parts, holds) if h]
+            orphans = [p for p, h in zip(parts, holds) if not h]
             if not orphans or not keep:
                 continue
             for orphan in orphans:
@@ -293,24 +412,26 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         return candidates
     xy = shapely.get_coordinates(transformers.geometry.values)
     n = len(xy)
-    tids = transformers["township_id"].astype(str).to_numpy()
+    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
     rep = np.arange(n)
     main = np.empty(n, dtype=object)
     fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
     ok_pairs: list[np.ndarray] = []
-    for tid in np.unique(tids):
-        idx = np.flatnonzero(tids == tid)
+    for tid, idx in zip(names, group_members(tids)):
         town = towns.loc[tid]
-        uniq, first, inverse = np.unique(np.round(xy[idx], 3), axis=0, return_index=True,
-                                         return_inverse=True)
-        rep[idx] = idx[first[inverse.ravel()]]
+        uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+        rep[idx] = idx[first[inverse]]
         mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         single = shapely.get_num_geometries(mine) <= 1
-        main[idx] = [c if s else _part_holding(c, shapely.Point(p))
-                     for c, s, p in zip(mine, single, xy[idx])]
-        ridges = _ridge_borders(uniq, town) if len(uniq) >= 3 and not _collinear(uniq) else None
+        main[idx] = mine
+        for i in np.flatnonzero(~single):
+            main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
+        if len(uniq) >= 3 and not _collinear(uniq):
+            ridges = _ridge_borders(uniq, town, interior=_interior(mine[first], town))
+        else:
+            ridges = None
         if ridges is None:
             continue
         pairs, length = ridges
@@ -325,7 +446,7 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
         ok = np.concatenate(ok_pairs)
         code_ok = np.minimum(ok[:, 0], ok[:, 1]) * n + np.maximum(ok[:, 0], ok[:, 1])
         code = np.minimum(a, b) * n + np.maximum(a, b)
-        keep |= decided & np.isin(code, code_ok)
+        keep |= decided & _sorted_member(code, np.sort(code_ok))
     slow = np.flatnonzero(~decided)
     if len(slow):
         ga = shapely.boundary(main[a[slow]].astype(object))
@@ -338,40 +459,99 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     return kept
 
 
-def _ridge_borders(uniq: np.ndarray, town: BaseGeometry) -> tuple[np.ndarray, np.ndarray] | None:
-    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``)."""
-    from scipy.spatial import QhullError, Voronoi
+def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01) -> np.ndarray:
+    """Whether each cell lies in ``town``'s interior, farther than ``margin_m`` from its outline.
 
+    Such a cell was not clipped (a clipped cell reaches the outline, up to floating-point noise
+    that the margin absorbs), so each of its Voronoi ridges lies inside the township.
+    """
+    shapely.prepare(town)
+    inside = shapely.contains_properly(town, cells)
+    near = np.flatnonzero(inside)
+    if len(near):
+        outline = shapely.boundary(town)
+        shapely.prepare(outline)
+        inside[near] = ~shapely.dwithin(outline, cells[near], margin_m)
+    result: np.ndarray = inside
+    return result
+
+
+def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    hit: np.ndarray = sorted_set[pos] == values
+    return hit
+
+
+def _ridge_borders(uniq: np.ndarray, town: BaseGeometry, *,
+                   interior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``).
+
+    The ridges come from the Delaunay triangulation: the ridge of an inner Delaunay edge joins the
+    circumcentres of its two triangles; that of a hull edge is a ray from the circumcentre of its
+    one triangle, away from the points, long enough to leave the township. ``interior``: per point,
+    whether its cell lies in the township's interior (so do its ridges: their whole length counts,
+    without a polygon test).
+    """
     try:
-        vor = Voronoi(uniq)
+        tri = Delaunay(uniq)
     except QhullError:
         return None
-    rp = np.asarray(vor.ridge_points, dtype=np.int64)
-    rv = np.asarray(vor.ridge_vertices, dtype=np.int64)
-    verts = vor.vertices
+    s = np.asarray(tri.simplices, dtype=np.int64)
+    nb = np.asarray(tri.neighbors, dtype=np.int64)
+    cc = _circumcentres(uniq[s])
+    # edge k of triangle t is opposite its vertex k; its other triangle is neighbors[t, k]
+    t = np.repeat(np.arange(len(s)), 3)
+    k = np.tile(np.arange(3), len(s))
+    other = nb[t, k]
+    once = (other < 0) | (t < other)  # every edge once: from its lower triangle, or a hull edge
+    t, k, other = t[once], k[once], other[once]
+    rp = np.column_stack([s[t, (k + 1) % 3], s[t, (k + 2) % 3]])
     seg = np.empty((len(rp), 2, 2))
-    finite = (rv >= 0).all(axis=1)
-    seg[finite] = verts[rv[finite]]
-    inf = np.flatnonzero(~finite)
-    if len(inf):
-        start = verts[np.where(rv[inf, 0] >= 0, rv[inf, 0], rv[inf, 1])]
-        p0, p1 = uniq[rp[inf, 0]], uniq[rp[inf, 1]]
-        t = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
-        normal = np.column_stack([-t[:, 1], t[:, 0]])
+    seg[:, 0] = cc[t]
+    inner = other >= 0
+    seg[inner, 1] = cc[other[inner]]
+    hull = np.flatnonzero(~inner)
+    if len(hull):
+        start = cc[t[hull]]
+        p0, p1 = uniq[rp[hull, 0]], uniq[rp[hull, 1]]
+        d = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
+        normal = np.column_stack([-d[:, 1], d[:, 0]])
         side = np.sign(np.einsum("ij,ij->i", (p0 + p1) / 2 - uniq.mean(axis=0), normal))
         side[side == 0] = 1.0
         x0, y0, x1, y1 = town.bounds
         reach = 4 * max(x1 - x0, y1 - y0, 1.0) + np.linalg.norm(start - uniq.mean(axis=0), axis=1)
-        seg[inf, 0] = start
-        seg[inf, 1] = start + side[:, None] * normal * reach[:, None]
-    lines = shapely.linestrings(seg)
+        seg[hull, 1] = start + side[:, None] * normal * reach[:, None]
+    ok = np.isfinite(seg).all(axis=(1, 2))
+    length = np.zeros(len(rp))
+    if interior is not None:
+        within = ok & inner & (interior[rp[:, 0]] | interior[rp[:, 1]])
+        length[within] = np.linalg.norm(seg[within, 1] - seg[within, 0], axis=1)
+        ok &= ~within
+    lines = shapely.linestrings(seg[ok])
     shapely.prepare(town)
     inside = shapely.contains_properly(town, lines)
-    length = np.where(inside, shapely.length(lines), 0.0)
+    part = np.where(inside, shapely.length(lines), 0.0)
     cross = np.flatnonzero(~inside & shapely.intersects(town, lines))
     if len(cross):
-        length[cross] = shapely.length(shapely.intersection(lines[cross], town))
+        part[cross] = shapely.length(shapely.intersection(lines[cross], town))
+    length[ok] = part
     return rp, length
+
+
+def _circumcentres(tri: np.ndarray) -> np.ndarray:
+    """Circumcentres of (m, 3, 2) triangles (relative to their first corner, for precision)."""
+    a = tri[:, 0]
+    b, c = tri[:, 1] - a, tri[:, 2] - a
+    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    bb, cc = (b * b).sum(axis=1), (c * c).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (c[:, 1] * bb - b[:, 1] * cc) / d
+        uy = (b[:, 0] * cc - c[:, 0] * bb) / d
+    out: np.ndarray = a + np.column_stack([ux, uy])
+    return out
 
 
 def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
