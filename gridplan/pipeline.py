@@ -137,7 +137,7 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     pairs = pd.DataFrame({"grid_id": named["grid_id"].to_numpy(),
                           "village": [str(v) for v in named["village"].tolist()]})
     pairs = pairs.drop_duplicates().sort_values(["grid_id", "village"], kind="stable")
-    return pairs.groupby("grid_id")["village"].agg("、".join)
+    return pairs.groupby("grid_id")["village"].agg("、".join).astype(object)
 
 
 @dataclass(frozen=True)
