@@ -119,7 +119,9 @@ JS_PICK = """(size) => { const S = window.gridplanEditor.state, tx = S.tx;
 JS_SERVER_TIMING = """(path) => { const e = performance.getEntriesByType('resource').filter(x => x.name.includes(path)).pop();
   if (!e) return {};
   const out = Object.fromEntries(e.serverTiming.map(s => [s.name, s.duration]));
-  out.http = e.responseEnd - e.requestStart; return out; }"""
+  out.http = e.responseEnd - e.requestStart;
+  out.at = {start: e.startTime, request: e.requestStart, response: e.responseStart, end: e.responseEnd};
+  return out; }"""
 
 
 def bench_edits(page, size: int, edits: int) -> list[dict]:
@@ -240,9 +242,16 @@ def main() -> int:
                   f"{', '.join(format(r['total_ms'], '.0f') for r in recs)} ms) (target <= 150 ms)")
             st = [r["server_timing"] for r in recs if r.get("server_timing")]
             if st:
-                names = list(dict.fromkeys(k for t in st for k in t))
+                names = [k for k in dict.fromkeys(k for t in st for k in t) if k != "at"]
                 print(f"  {op}: the server's phases (its Server-Timing header), median ms: " + ", ".join(
                     f"{k} {statistics.median(t.get(k, 0.0) for t in st):.1f}" for k in names))
+                at = [(r["t0"], r["t1"], r["server_timing"]["at"]) for r in recs
+                      if "t0" in r and "at" in r.get("server_timing", {})]
+                if at:  # the page's round trip = before the request is sent + http + after the answer
+                    print(f"  {op}: fetch() to request sent, median "
+                          f"{statistics.median(a['request'] - t0 for t0, _, a in at):.1f} ms; answer "
+                          f"received to its JSON in the page, median "
+                          f"{statistics.median(t1 - a['end'] for _, t1, a in at):.1f} ms")
         bd = [r["breakdown"] for r in edits if r.get("breakdown")]
         if bd:
             keys = list(bd[0])

@@ -964,7 +964,7 @@
       await applyDelta(d);
       const t2 = now();
       const rec = { op, n: body && body.transformer_ids ? body.transformer_ids.length : 0,
-                    server_ms: t1 - t0, page_ms: t2 - t1, total_ms: t2 - t0 };
+                    server_ms: t1 - t0, page_ms: t2 - t1, total_ms: t2 - t0, t0, t1 };
       window.gridplanEditor.perf.push(rec);
       if (describe) showMessage(describe(d), "");
       return d;
