@@ -956,10 +956,13 @@
   /** Run one API call that changes the state; measure request and page times. */
   async function edit(op, path, body, describe) {
     if (S.busy) return null;
-    setBusy(true);
+    S.busy = true;
     const t0 = now();
+    // the request goes out first; the busy state is drawn while the server works
+    const answer = api(path, { method: "POST", body });
+    setBusy(true);
     try {
-      const d = await api(path, { method: "POST", body });
+      const d = await answer;
       const t1 = now();
       await applyDelta(d);
       const t2 = now();
