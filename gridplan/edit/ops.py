@@ -44,7 +44,7 @@ import gridplan
 
 from ..errors import GridplanError, InfeasibleError, InputError
 from ..lv.territory import all_cells, contiguity_edges
-from ..metrics.kpi import _MEDOID_SAMPLE, balance_stats, medoid_distances
+from ..metrics.kpi import balance_stats, group_medoids
 from ..replan.pins import Pin, Pins
 
 if TYPE_CHECKING:
@@ -547,25 +547,9 @@ def _grid_row(plan: Plan, ctx: EditContext, gid: str, geom, rows: np.ndarray, ma
 
 
 def _medoid_mean_max(xy: np.ndarray) -> tuple[float, float]:
-    """Mean and max distance to the medoid: :func:`gridplan.metrics.kpi.medoid_distances`, vectorised.
-
-    The same candidates, distances and sums (row by row, as numpy sums one row), so the same
-    medoid and the same figures; the distance rows are computed in blocks instead of one
-    Python step per candidate.
-    """
-    n = len(xy)
-    if n <= 2 or n > _MEDOID_SAMPLE:
-        _, mean_d, max_d = medoid_distances(xy)
-        return mean_d, max_d
-    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-    sums = np.empty(n)
-    step = max(1, 1_000_000 // n)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        sums[a:b] = np.hypot(x[None, :] - x[a:b, None], y[None, :] - y[a:b, None]).sum(axis=1)
-    best = int(np.argmin(sums))
-    d = np.hypot(*(xy - xy[best]).T)
-    return float(d.mean()), float(d.max())
+    """Mean and max distance to the medoid of one grid's 台区 (:func:`gridplan.metrics.kpi.group_medoids`)."""
+    _, mean_m, max_m = group_medoids(xy, np.zeros(len(xy), dtype=np.int64), 1)
+    return float(mean_m[0]), float(max_m[0])
 
 
 def _update_managers(managers: pd.DataFrame, grids: pd.DataFrame, affected: set[str],
