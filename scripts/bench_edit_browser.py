@@ -46,14 +46,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def start_server(plan: Path, store: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
-    """Start ``gridplan edit``; return (process, printed URL, origin)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+def start_server(plan: Path, store: Path, log: Path, *, tree: Path = ROOT,
+                 cwd: Path | None = None) -> tuple[subprocess.Popen, str, str]:
+    """Start ``gridplan edit`` from source tree ``tree``; return (process, printed URL, origin)."""
+    env = dict(os.environ, PYTHONPATH=str(tree) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                PYTHONUNBUFFERED="1")
     out = open(log, "w", encoding="utf-8")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit", str(plan), "--store",
                              str(store), "--port", "0", "--no-browser"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 300:
         m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=[A-Za-z0-9_\-]+", log.read_text(encoding="utf-8"))

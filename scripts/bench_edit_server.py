@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -41,34 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from _machine import describe
-
-
-def start_server(tree: Path, plan: Path, store: Path, log: Path) -> tuple[subprocess.Popen, str, int, str]:
-    """Start ``gridplan edit`` from source tree ``tree``; return (process, host, port, token)."""
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONUNBUFFERED="1")
-    out = open(log, "w", encoding="utf-8")  # noqa: SIM115 - the server writes to it until it stops
-    proc = subprocess.Popen([sys.executable, "-c", "from gridplan.cli import main; main()", "edit", str(plan),
-                             "--store", str(store), "--port", "0", "--no-browser"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(store.parent))
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 300:
-        m = re.search(r"http://(127\.0\.0\.1):(\d+)/\?token=([A-Za-z0-9_\-]+)", log.read_text(encoding="utf-8"))
-        if m:
-            return proc, m.group(1), int(m.group(2)), m.group(3)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("gridplan edit did not start:\n" + log.read_text(encoding="utf-8"))
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from bench_edit_browser import start_server, stop_server
 
 
 def pick(state: dict, size: int) -> tuple[list[str], str]:
@@ -148,9 +120,12 @@ def run_tree(tree: Path, plan: Path, size: int, edits: int) -> dict[str, list[di
     with tempfile.TemporaryDirectory(dir=ROOT / "bench-out") as tmp:
         work = Path(tmp) / "plan"
         shutil.copytree(plan, work)
-        proc, host, port, token = start_server(tree, work, Path(tmp) / "plans.gpkg", Path(tmp) / "server.log")
+        proc, url, _ = start_server(work, Path(tmp) / "plans.gpkg", Path(tmp) / "server.log", tree=tree,
+                                    cwd=Path(tmp))
         try:
-            cl = Client(host, port, token, proc.pid)
+            m = re.fullmatch(r"http://(127\.0\.0\.1):(\d+)/\?token=([A-Za-z0-9_\-]+)", url)
+            assert m, url
+            cl = Client(m.group(1), int(m.group(2)), m.group(3), proc.pid)
             state = cl.request("GET", "/api/state")
             ids, mgr = pick(state["json"], size)
             out: dict[str, list[dict]] = {"reassign": [], "undo": []}
