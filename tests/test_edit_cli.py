@@ -33,6 +33,19 @@ def plan_dir(tmp_path_factory):
     return tmp
 
 
+def _printed_url(proc: subprocess.Popen) -> tuple[str, int, str]:
+    """The URL ``gridplan edit`` prints (waiting up to 240 s), its port and its token."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        m = re.search(r"(http://127\.0\.0\.1:(\d+)/\?token=(\S+))", line)
+        if m:
+            return m.group(1), int(m.group(2)), m.group(3)
+    raise AssertionError(proc.stderr.read() if proc.poll() is not None else "no URL printed")
+
+
 def test_plan_refs(plan_dir):
     p, store, label = open_plan(str(plan_dir / "plan"), county_dir=None)
     assert store == plan_dir / "plan" / "plans.gpkg" and len(p.grids)
@@ -79,16 +92,7 @@ def test_server_starts_on_a_free_loopback_port_and_stops_on_ctrl_c(plan_dir):
                              "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=plan_dir)
     try:
-        url = None
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and url is None:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            m = re.search(r"(http://127\.0\.0\.1:(\d+)/\?token=(\S+))", line)
-            if m:
-                url, port, token = m.group(1), int(m.group(2)), m.group(3)
-        assert url, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+        url, port, token = _printed_url(proc)
         for _ in range(100):
             try:
                 status, body = get(port, "/api/versions", {"X-Gridplan-Token": token})
@@ -151,16 +155,7 @@ def test_an_edit_survives_a_kill_right_after_its_answer(plan_dir, tmp_path):
                              str(plan_dir / "plan"), "--store", str(store), "--port", "0", "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
-        port = token = None
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and port is None:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
-            if m:
-                port, token = int(m.group(1)), m.group(2)
-        assert port, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+        _, port, token = _printed_url(proc)
         con = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         h = {"X-Gridplan-Token": token}
         con.request("GET", "/api/state", headers=h)
