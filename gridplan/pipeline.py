@@ -130,14 +130,22 @@ def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
 
 
 def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
-    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated)."""
+    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated, sorted)."""
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
-    named = tr.dropna(subset=["village"])
-    pairs = pd.DataFrame({"grid_id": named["grid_id"].to_numpy(),
-                          "village": [str(v) for v in named["village"].tolist()]})
-    pairs = pairs.drop_duplicates().sort_values(["grid_id", "village"], kind="stable")
-    return pairs.groupby("grid_id")["village"].agg("、".join).astype(object)
+    named = tr["village"].notna().to_numpy()
+    grid = tr["grid_id"].to_numpy()[named]
+    village = np.array([str(v) for v in tr["village"].to_numpy()[named].tolist()], dtype=object)
+    gcode, gids = pd.factorize(grid, sort=True)
+    vcode, vnames = pd.factorize(village, sort=True)
+    keep = gcode >= 0
+    pairs = np.unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
+    pg, pv = pairs // max(len(vnames), 1), pairs % max(len(vnames), 1)
+    ends = np.cumsum(np.bincount(pg, minlength=len(gids)))
+    names = np.asarray(vnames, dtype=object)[pv].tolist()
+    joined = ["、".join(names[(ends[i - 1] if i else 0):ends[i]]) for i in range(len(gids))]
+    return pd.Series(joined, index=pd.Index(np.asarray(gids, dtype=object), name="grid_id"),
+                     dtype=object, name="village")
 
 
 @dataclass(frozen=True)
@@ -209,27 +217,6 @@ class Response:
     notes: list[str]
 
 
-#: Cells (台区 × service points) of one chunk of the straight-line travel-time matrices of
-#: :func:`response_stage` (≈ 17 bytes a cell: minutes, metres, via road): 1,000,000 台区 × 100
-#: stations in one piece would take ≈ 2 GB.
-RESPONSE_CHUNK_CELLS = 20_000_000
-
-
-def _response_times(county: County, params: Params) -> pd.DataFrame:
-    """:func:`response_times` of the county, in chunks of 台区 when there are no roads.
-
-    Without roads every 台区's times are its own straight lines to the service points, so the
-    chunks' rows are the rows of one call; with roads one call (its routes are shared).
-    """
-    tr = county.transformers
-    step = max(1, RESPONSE_CHUNK_CELLS // max(len(county.stations), 1))
-    if len(tr) <= step or (county.roads is not None and len(county.roads)):
-        return response_times(county, params=params)
-    return pd.concat([response_times(dataclasses.replace(county, transformers=tr.iloc[a:a + step]),
-                                     params=params) for a in range(0, len(tr), step)],
-                     ignore_index=True)
-
-
 def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Params) -> Response:
     """Repair travel time from the nearest station to every 台区, against the 45/90/120-min commitments.
 
@@ -238,7 +225,7 @@ def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Param
     ``beyond_commitment`` for the 台区, ``kpi["response"]`` and headline figures for
     ``kpi["county"]``.
     """
-    rt = _response_times(county, params).set_index("transformer_id")
+    rt = response_times(county, params=params).set_index("transformer_id")
     ids = transformers["transformer_id"]
     columns = pd.DataFrame({
         "response_minutes": ids.map(rt["minutes"]).round(1).to_numpy(),

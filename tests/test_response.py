@@ -146,3 +146,24 @@ def test_subset_removes_a_point():
     rt = response_times(c, travel=tt.subset(["S1"]))
     assert rt["point_id"].tolist() == ["S1", "S1"]
     assert rt.loc[1, "minutes"] == pytest.approx(9_000 * 1.4 / 500)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nearest_without_a_matrix_is_the_matrix_argmin(seed):
+    """Without roads response_times takes the nearest point from a k-d tree (no 台区 × point
+    matrix): the same point, minutes and metres as the argmin over travel_times' rows, ties
+    included (co-located stations, and 12 stations on one circle around a 台区: more tied
+    points than the tree's candidates)."""
+    rng = np.random.default_rng(seed)
+    stations = [tuple(v) for v in rng.uniform(-40_000, 40_000, (30, 2))]
+    stations += [stations[3], stations[3], stations[7]]  # co-located points: ties on every 台区 near them
+    ring = [(20_000 + 5_000 * math.cos(a), -20_000 + 5_000 * math.sin(a))
+            for a in np.linspace(0, 2 * math.pi, 12, endpoint=False)]
+    tq = [tuple(v) for v in rng.uniform(-45_000, 45_000, (2_000, 2))] + [(20_000.0, -20_000.0)]
+    county = _county(tq, stations_xy=stations + ring)
+    fast = response_times(county)
+    slow = response_times(county, travel=travel_times(county))
+    assert fast.equals(slow)
+    tt = travel_times(county)
+    i = len(tq) - 1  # the ring's centre: every ring point equally far, the lowest index wins
+    assert fast.loc[i, "point_id"] == tt.points["point_id"].iloc[int(np.argmin(tt.minutes[i]))]

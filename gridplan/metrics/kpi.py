@@ -146,9 +146,12 @@ def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) 
     e = edges[same] if len(edges) else edges
     n = len(xy)
     adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)) if len(e) else coo_matrix((n, n))
-    _, comp = connected_components(adj, directed=False)
-    per = pd.DataFrame({"g": grid_id, "c": comp}).groupby("g")["c"].nunique()
-    return sorted(per[per > 1].index.astype(str))
+    ncomp, comp = connected_components(adj, directed=False)
+    gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))
+    ok = gcode >= 0
+    pairs = np.unique(gcode[ok].astype(np.int64) * max(int(ncomp), 1) + comp[ok])
+    per = np.bincount(pairs // max(int(ncomp), 1), minlength=len(gids))  # components per grid
+    return sorted(str(g) for g in np.asarray(gids, dtype=object)[per > 1].tolist())
 
 
 def multipart_grids(grids: gpd.GeoDataFrame, townships: gpd.GeoDataFrame) -> list[str]:
@@ -156,12 +159,15 @@ def multipart_grids(grids: gpd.GeoDataFrame, townships: gpd.GeoDataFrame) -> lis
     town_parts = dict(zip(townships["township_id"].astype(str),
                           shapely.get_num_geometries(townships.geometry.values)))
     names = dict(zip(townships["name"].astype(str), townships["township_id"].astype(str)))
+    parts = shapely.get_num_geometries(grids.geometry.values)
+    own = grids["township_id"].astype(str).map(town_parts).fillna(1).to_numpy()
     out = []
-    for g in grids.itertuples():
-        parts = shapely.get_num_geometries(g.geometry)
+    # a grid's townships include its own: a grid of no more parts than that one is never listed
+    for g in grids[parts > own].itertuples():
+        n_parts = shapely.get_num_geometries(g.geometry)
         covered = {str(g.township_id)} | {names[n] for n in str(getattr(g, "townships", "")).split("、")
                                           if n in names}
-        if parts > sum(town_parts.get(t, 1) for t in covered):
+        if n_parts > sum(town_parts.get(t, 1) for t in covered):
             out.append(str(g.grid_id))
     return sorted(out)
 
@@ -333,13 +339,15 @@ def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> di
     gid = tr["grid_id"].astype(str).to_numpy()
     station = (tr["station_id"].astype(str).to_numpy() if "station_id" in tr.columns
                else np.full(len(tr), ""))
-    grid_station = pd.Series(station, index=gid).groupby(level=0).first()
+    gcode, gids = pd.factorize(gid, sort=True)  # grouped by integer codes: strings once only
+    grid_index = pd.Index(np.asarray(gids, dtype=object))
+    grid_station = pd.Series(station).groupby(gcode).first().set_axis(grid_index)
     out: dict[str, Any] = {}
     for name, tol in wanted.items():
         if name not in ("transformers", "workload") and COLUMNS.get(name, name) not in tr.columns:
             continue
         vals = tr["workload"].to_numpy(dtype=float) if name == "workload" else measure_values(tr, name)
-        per_grid = pd.Series(vals).groupby(gid).sum()
+        per_grid = pd.Series(vals).groupby(gcode).sum().set_axis(grid_index)
         rows = [dict(r) for r in (unmet or []) if r.get("measure") == name]
         out[name] = {
             "label": LABELS.get(name, name), "tolerance": tol,
