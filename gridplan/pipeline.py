@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ from .settings import Params
 __all__ = ["PLAN_FILES", "STAGES", "Plan", "atomic_dir", "feeders_stage", "graph_stage", "hv_staff_of",
            "issued_numbers", "kpi_stage", "managers_stage", "owners_stage", "patches_stage",
            "plan", "read_plan", "response_stage", "territory_stage", "with_kpis",
-           "worker_count", "worker_pool", "workload_stage", "write_gpkg"]
+           "worker_context", "worker_count", "worker_pool", "workload_stage", "write_gpkg"]
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +295,10 @@ def worker_count(params: Params, county: County) -> int:
     ``params.workers``: 1 (the default) = none; n >= 2 = n (at most one per township); 0 = auto:
     min(cores, :data:`AUTO_WORKERS_MAX`) for counties of :data:`AUTO_WORKERS_MIN` 台区 or more,
     else none. Never inside a daemonic process (e.g. a Dask worker), which may not start
-    processes, nor for a county of one township (station). The workers are spawned: like any
-    ``multiprocessing`` program, a script that plans with workers must guard its entry point
-    with ``if __name__ == "__main__":`` (each worker imports the main module), which is why the
-    default is 1.
+    processes, nor for a county of one township (station). The workers start from a fresh
+    interpreter (:func:`worker_context`): like any ``multiprocessing`` program, a script that
+    plans with workers must guard its entry point with ``if __name__ == "__main__":`` (the
+    workers import the main module), which is why the default is 1.
     """
     tr = county.transformers
     col = "station_id" if params.scope == "station" and "station_id" in tr else "township_id"
@@ -315,25 +316,55 @@ def _started() -> None:
     """A worker's first task: nothing (to run it, the worker has imported gridplan)."""
 
 
+#: Modules the fork server imports once, before it forks the workers (see :func:`worker_context`).
+FORKSERVER_PRELOAD = ["__main__", "gridplan.pipeline"]
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How the workers start: from a fork server where the platform has one, else spawned.
+
+    A fork server (Linux, macOS) is a small process started from a fresh interpreter once per
+    program: it imports gridplan once (:data:`FORKSERVER_PRELOAD`) and forks every worker from
+    itself, so a worker starts at once with gridplan imported, and exits without tearing down
+    an interpreter. Like a spawned worker, and unlike a fork of this process, it holds nothing
+    of the county: its memory is its own. Elsewhere (Windows) every worker is spawned.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 @contextmanager
 def worker_pool(workers: int) -> Iterator[Executor | None]:
     """A pool of ``workers`` processes (``None`` for 1), shut down and joined on exit.
 
-    The processes are spawned (a fresh interpreter each, not a fork of this one: nothing of the
-    county is copied into them, and each one's memory is its own) and started at once, so that
-    they import gridplan while the first stages run here. Tasks get numpy arrays, never frames.
+    The processes come from :func:`worker_context` (a fresh interpreter's, not forks of this
+    one: nothing of the county is copied into them, and each one's memory is its own) and are
+    started at once, so that they are ready while the first stages run here. Tasks get numpy
+    arrays, never frames.
     """
     if workers <= 1:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+    # started from a thread: the first submit waits for the fork server's imports, which
+    # would hold up the stages that run here meanwhile
+    starter = threading.Thread(target=_start_workers, args=(pool, workers), daemon=True)
+    starter.start()
     try:
-        for _ in range(workers):
-            pool.submit(_started)
         log.info("%d worker processes", workers)
         yield pool
     finally:
+        starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_workers(pool: Executor, workers: int) -> None:
+    """Start the pool's processes (a first, empty task for each)."""
+    for _ in range(workers):
+        pool.submit(_started)
 
 
 # --------------------------------------------------------------------------- the whole run

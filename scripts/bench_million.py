@@ -16,12 +16,11 @@ CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547, metres), seeded:
 Every stage's wall time (and this process's CPU time, user + system, which a loaded machine
 distorts less) comes from ``plan(progress=...)``; with ``--workers`` (``[plan] workers``; default
 0 = auto: min(cores, 4) from 100,000 台区) the townships' solves and certificate bounds run in
-spawned worker processes, whose CPU per stage is read from the live processes (psutil) and, in
-total, from ``getrusage(RUSAGE_CHILDREN)`` once the pool is joined at the end of ``plan()``. Peak
-memory is this process's own ``getrusage(RUSAGE_SELF).ru_maxrss`` read after every stage (a
-running maximum, so the row where it jumps is the stage that needed it) and, for the workers,
-``RUSAGE_CHILDREN``'s ``ru_maxrss`` (the largest child): the memory resident at once is bounded
-by this process's peak + workers × the largest child's peak.
+worker processes, whose CPU per stage and own peak RSS are read from /proc (:class:`Descendants`:
+they are forked from a fork server, so this process's grandchildren). Peak memory is this
+process's own ``getrusage(RUSAGE_SELF).ru_maxrss`` read after every stage (a running maximum,
+so the row where it jumps is the stage that needed it) and, for the fork server and the
+workers, each one's own ``VmHWM``: the memory resident at once is bounded by the sum.
 
 Usage::
 
@@ -115,62 +114,75 @@ def make_county(n: int, *, townships: int, side_km: float, seed: int = 0):
                   transformers=tr, params=Params(capacity=1500.0, workload="customers"))
 
 
-def children_cpu_s() -> float:
-    """CPU seconds of the live child processes (the worker pool) so far: psutil, else 0."""
-    try:
-        import psutil
-    except ImportError:
-        return 0.0
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            t = child.cpu_times()
-        except psutil.Error:  # exited meanwhile: counted by RUSAGE_CHILDREN instead
-            continue
-        total += t.user + t.system
-    return total
+class Descendants:
+    """CPU seconds and own peak RSS of every process descended from this one, polled every 0.1 s.
 
-
-class ChildPeaks:
-    """The workers' own peak RSS (``VmHWM`` of /proc/<pid>/status, MB), polled every 0.2 s.
-
-    ``RUSAGE_CHILDREN``'s ``ru_maxrss`` of a spawned child is at least this process's RSS when
-    the child was started (Linux carries the high-water mark of the forked address space over
-    the ``exec``), so it overstates a worker started by a large parent; ``VmHWM`` is the peak of
-    the worker's own address space.
+    The workers come from a fork server (``gridplan.pipeline.worker_context``): they are this
+    process's grandchildren, so neither ``RUSAGE_CHILDREN`` (which counts waited-for children
+    only) nor a ``PPid`` test sees them. Every poll walks /proc: a descendant's CPU is its
+    ``utime + stime`` (/proc/<pid>/stat) as last seen, so a worker's last < 0.1 s before it
+    exits may be missed; its peak is ``VmHWM`` (/proc/<pid>/status), the high-water mark of its
+    own address space (``RUSAGE_CHILDREN``'s ``ru_maxrss`` of a spawned child would include this
+    process's RSS at the spawn, which Linux carries over the ``exec``).
     """
 
     def __init__(self) -> None:
+        self.cpu: dict[int, float] = {}
         self.peak: dict[int, float] = {}
+        self.name: dict[int, str] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def _poll(self) -> None:
-        while not self._stop.wait(0.2):
-            for path in Path("/proc").glob("[0-9]*/status"):
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            self.poll()
+
+    def poll(self) -> None:
+        """Read every descendant's CPU and peak now."""
+        parent: dict[int, int] = {}
+        stat: dict[int, list[str]] = {}
+        for path in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = path.read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+            pid = int(path.parent.name)
+            parent[pid], stat[pid] = int(fields[1]), fields
+        me, mine = os.getpid(), set()
+        for pid in parent:
+            p, seen = pid, 0
+            while p in parent and p != me and seen < 64:
+                p, seen = parent[p], seen + 1
+            if p == me and pid != me:
+                mine.add(pid)
+        with self._lock:
+            for pid in mine:
+                f = stat[pid]
+                self.cpu[pid] = (int(f[11]) + int(f[12])) / self._tick  # utime, stime
                 try:
-                    text = path.read_text()
+                    status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
                     continue
-                if f"PPid:\t{os.getpid()}\n" not in text:
-                    continue
-                hwm = [ln for ln in text.splitlines() if ln.startswith("VmHWM")]
+                hwm = [ln for ln in status.splitlines() if ln.startswith("VmHWM")]
                 if hwm:
-                    pid = int(path.parent.name)
                     self.peak[pid] = max(self.peak.get(pid, 0.0), int(hwm[0].split()[1]) / 1024)
+                self.name.setdefault(pid, status.splitlines()[0].split()[-1])
 
-    def stop(self) -> float:
-        """Stop polling; the largest peak seen (MB)."""
+    def cpu_s(self) -> float:
+        """CPU seconds of every descendant so far (polled now)."""
+        self.poll()
+        with self._lock:
+            return sum(self.cpu.values())
+
+    def stop(self) -> tuple[float, list[float]]:
+        """Stop polling; the CPU seconds of all descendants and each one's peak RSS (MB)."""
         self._stop.set()
         self._thread.join()
-        return max(self.peak.values(), default=0.0)
-
-
-def waited_children() -> tuple[float, float]:
-    """CPU seconds and peak RSS (MB, of the largest one) of the children that have exited."""
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+        return sum(self.cpu.values()), sorted(self.peak.values(), reverse=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,28 +207,23 @@ def main(argv: list[str] | None = None) -> None:
     gen_s, gen_mb = time.perf_counter() - t, peak_mb()
     workers = worker_count(county.params.replace(workers=args.workers), county)
     rows: list[tuple[str, float, float, float, float]] = []
-
-    def worker_s() -> float:
-        return children_cpu_s() + waited_children()[0]
-
-    last: list = [time.perf_counter(), cpu_s(), worker_s(), None]
+    family = Descendants()
+    last: list = [time.perf_counter(), cpu_s(), family.cpu_s(), None]
 
     def progress(stage: str, i: int, n: int) -> None:
-        now, cpu, wk = time.perf_counter(), cpu_s(), worker_s()
+        now, cpu, wk = time.perf_counter(), cpu_s(), family.cpu_s()
         if last[3] is not None:
             rows.append((last[3], now - last[0], cpu - last[1], wk - last[2], peak_mb()))
             print(f"  {last[3]}: {now - last[0]:.2f} s wall, {cpu - last[1]:.2f} s CPU here, "
                   f"{wk - last[2]:.2f} s CPU in workers, peak {peak_mb():.0f} MB", flush=True)
         last[:] = [now, cpu, wk, stage]
 
-    peaks = ChildPeaks()
-    t0, c0, w0 = time.perf_counter(), cpu_s(), worker_s()
+    t0, c0, w0 = time.perf_counter(), cpu_s(), family.cpu_s()
     p = gridplan.plan(county, progress=progress, workers=args.workers)
     now, cpu = time.perf_counter(), cpu_s()
-    child_cpu, child_mb = waited_children()  # the pool is shut down and joined: all counted
-    own_mb = peaks.stop()
-    rows.append((last[3], now - last[0], cpu - last[1], child_cpu - last[2], peak_mb()))
-    total, total_cpu, total_wk = now - t0, cpu - c0, child_cpu - w0
+    wk_cpu, wk_peaks = family.stop()  # the pool is shut down: each worker as last seen
+    rows.append((last[3], now - last[0], cpu - last[1], wk_cpu - last[2], peak_mb()))
+    total, total_cpu, total_wk = now - t0, cpu - c0, wk_cpu - w0
     print(f"Machine: {describe()}; load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(1 / 5 / 15 min) at the end.\n")
     print(f"Command: `{' '.join([Path(sys.executable).name] + sys.argv)}`\n")
@@ -230,13 +237,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {sec:.2f} | {cs:.2f} | {wk:.2f} | {mb:.0f} |")
     print(f"| **plan() total** | **{total:.2f}** | **{total_cpu:.2f}** | **{total_wk:.2f}** | "
           f"**{peak_mb():.0f}** |")
-    nw = workers if workers > 1 else 0
-    print(f"\nWorkers (RUSAGE_CHILDREN, after the pool was joined): {child_cpu - w0:.2f} CPU s, "
-          f"largest child ru_maxrss {child_mb:.0f} MB (includes this process's RSS when the "
-          f"workers were spawned: see ChildPeaks); the workers' own peak (VmHWM) {own_mb:.0f} MB. "
-          f"Resident at once ≤ this process's peak {peak_mb():.0f} MB + {nw} × the largest "
-          f"worker's own peak = {peak_mb() + nw * own_mb:.0f} MB (with ru_maxrss: "
-          f"{peak_mb() + nw * child_mb:.0f} MB; target 4,096 MB).")
+    print(f"\nWorker processes (every descendant of this process: the fork server and the "
+          f"workers; /proc polled every 0.1 s): {total_wk:.2f} CPU s; their own peaks (VmHWM) "
+          f"{', '.join(f'{m:.0f}' for m in wk_peaks)} MB. Resident at once ≤ this process's "
+          f"peak {peak_mb():.0f} MB + theirs = {peak_mb() + sum(wk_peaks):.0f} MB "
+          "(target 4,096 MB).")
     opt = p.kpi.get("optimality", {}).get("county", {})
     print(f"Certificate: bound {opt.get('bound_m', 0) / 1000:,.1f} km, value "
           f"{opt.get('value_m', 0) / 1000:,.1f} km, gap {opt.get('gap', 0):.4f} "

@@ -289,9 +289,7 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
                    also: _AlsoBands | None) -> None:
     """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes."""
     rest, notes, name = job.rest, job.notes, job.name
-    loc = np.full(len(xy), -1, dtype=np.int64)
-    loc[rest] = np.arange(len(rest))
-    e = loc[sub_edges] if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
+    e = _local(rest, sub_edges) if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
     e = e[(e >= 0).all(axis=1)] if len(e) else e
     comp = components(len(rest), e)
     ncomp = int(comp.max()) + 1
@@ -328,6 +326,24 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
             rows=rows, xy=xy[rows], w=w[rows], k=int(ks[c]), edges=remap[ce], setting=setting,
             grow=quota is None, warm=warm.rows(rows) if warm.active else None,
             also={} if also is None else also.solver_args(rows)))
+
+
+def _local(rows: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``edges`` (row positions) as positions in ``rows``: -1 where an end is not in ``rows``.
+
+    ``rows`` ascending (one township's rows): found by binary search, not through an array the
+    size of the county (which, one per township, would cost O(n × townships)).
+    """
+    if len(rows) == 0:
+        return np.full(edges.shape, -1, dtype=np.int64)
+    if len(rows) > 1 and not (np.diff(rows) > 0).all():
+        loc = np.full(int(max(rows.max(), edges.max())) + 1, -1, dtype=np.int64)
+        loc[rows] = np.arange(len(rows))
+        local: np.ndarray = loc[edges]
+        return local
+    pos = np.minimum(np.searchsorted(rows, edges), len(rows) - 1)
+    out: np.ndarray = np.where(rows[pos] == edges, pos, -1).astype(np.int64)
+    return out
 
 
 def _solve_part(part: _Part) -> tuple[np.ndarray, int]:
@@ -391,8 +407,10 @@ def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
         if k_c > job.ks[c]:
             job.notes.append(f"{job.name}:台区工作量粒度较粗,{job.ks[c]}个网格无法都不超过上限"
                              f"{setting.cap:g},改为{k_c}个网格。")
+        by_grid = np.argsort(lab, kind="stable")  # each grid's rows in ascending order
+        ends = np.cumsum(np.bincount(lab, minlength=k_c))
         for j in range(k_c):
-            rows = part.rows[lab == j]
+            rows = part.rows[by_grid[(ends[j - 1] if j else 0):ends[j]]]
             grids.append(rows)
             loads.append(float(w[rows].sum()))
     _check_balance(np.array(loads), w[job.rest], job.ncomp, setting.cap, setting.tol, job.name,
@@ -494,11 +512,16 @@ def _check_balance(loads: np.ndarray, unit_w: np.ndarray, ncomp: int, cap: float
 def _name_grids(grids: list[np.ndarray], xy: np.ndarray, key: str, grid_id: np.ndarray,
                 heavy: np.ndarray, flags: dict[str, str], heavy_flag: str) -> None:
     """Number grids by their westmost-then-southmost 台区 and write ``"<key>-<nn>"`` ids."""
-    def anchor(rows: np.ndarray) -> tuple[float, float]:
-        j = rows[np.lexsort((xy[rows, 1], xy[rows, 0]))[0]]
-        return (float(xy[j, 0]), float(xy[j, 1]))
-
-    for nn, rows in enumerate(sorted(grids, key=anchor), start=1):
+    if not grids:
+        return
+    # every grid's anchor (its westmost, then southmost 台区) in one lexsort over all their rows
+    member = np.concatenate(grids)
+    owner = np.repeat(np.arange(len(grids)), [len(g) for g in grids])
+    first = np.lexsort((xy[member, 1], xy[member, 0], owner))
+    start = np.searchsorted(owner[first], np.arange(len(grids)))
+    ax, ay = xy[member[first[start]], 0], xy[member[first[start]], 1]
+    order = np.lexsort((np.arange(len(grids)), ay, ax))  # as sorted() by (x, y): ties stay in order
+    for nn, rows in enumerate((grids[i] for i in order.tolist()), start=1):
         gid = f"{key}-{nn:02d}"
         grid_id[rows] = gid
         if len(rows) == 1 and heavy[rows[0]]:
