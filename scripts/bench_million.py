@@ -119,7 +119,8 @@ class Descendants:
 
     The workers come from a fork server (``gridplan.pipeline.worker_context``): they are this
     process's grandchildren, so neither ``RUSAGE_CHILDREN`` (which counts waited-for children
-    only) nor a ``PPid`` test sees them. Every poll walks /proc: a descendant's CPU is its
+    only) nor a ``PPid`` test sees them. A walk of all /proc every second finds them (and one at
+    every stage's end); the ones found are read every 0.1 s. A descendant's CPU is its
     ``utime + stime`` (/proc/<pid>/stat) as last seen, so a worker's last < 0.1 s before it
     exits may be missed; its peak is ``VmHWM`` (/proc/<pid>/status), the high-water mark of its
     own address space (``RUSAGE_CHILDREN``'s ``ru_maxrss`` of a spawned child would include this
@@ -137,14 +138,18 @@ class Descendants:
         self._thread.start()
 
     def _loop(self) -> None:
+        beat = 0
         while not self._stop.wait(0.1):
-            self.poll()
+            beat += 1
+            self.poll(walk=beat % 10 == 0)  # the known ones every 0.1 s, all of /proc every 1 s
 
-    def poll(self) -> None:
-        """Read every descendant's CPU and peak now."""
+    def poll(self, *, walk: bool = True) -> None:
+        """Read the descendants' CPU and peak now (``walk``: look for new ones in all of /proc)."""
         parent: dict[int, int] = {}
         stat: dict[int, list[str]] = {}
-        for path in Path("/proc").glob("[0-9]*/stat"):
+        paths = (Path("/proc").glob("[0-9]*/stat") if walk
+                 else [Path(f"/proc/{pid}/stat") for pid in list(self.cpu)])
+        for path in paths:
             try:
                 text = path.read_text()
             except OSError:
@@ -157,7 +162,7 @@ class Descendants:
             p, seen = pid, 0
             while p in parent and p != me and seen < 64:
                 p, seen = parent[p], seen + 1
-            if p == me and pid != me:
+            if (p == me or (not walk and pid in self.cpu)) and pid != me:
                 mine.add(pid)
         with self._lock:
             for pid in mine:
