@@ -140,7 +140,7 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     gcode, gids = pd.factorize(grid, sort=True)
     vcode, vnames = pd.factorize(village, sort=True)
     keep = gcode >= 0
-    pairs = np.unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
+    pairs = kpis.sorted_unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
     pg, pv = pairs // max(len(vnames), 1), pairs % max(len(vnames), 1)
     ends = np.cumsum(np.bincount(pg, minlength=len(gids)))
     names = np.asarray(vnames, dtype=object)[pv].tolist()

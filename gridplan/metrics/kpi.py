@@ -137,19 +137,27 @@ def group_medoids(xy: np.ndarray, codes: np.ndarray, n_groups: int
     return best, mean_m, max_m
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of a 1-D array, by a sort.
+
+    numpy 2.3+ finds the distinct values of a plain ``np.unique`` with a hash table, ≈ 1.2 s for
+    a million int64 (a sort takes ≈ 0.02 s): the same sorted values.
+    """
+    v = np.sort(np.asarray(values).ravel())
+    out: np.ndarray = v[np.r_[True, v[1:] != v[:-1]]] if len(v) else v
+    return out
+
+
 def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) -> list[str]:
     """Grids whose 台区 are not connected on the neighbourhood graph ``edges``."""
-    if len(edges) == 0:
-        same = np.zeros(0, dtype=bool)
-    else:
-        same = grid_id[edges[:, 0]] == grid_id[edges[:, 1]]
-    e = edges[same] if len(edges) else edges
+    gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))  # compared as integer codes
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    e = edges[gcode[edges[:, 0]] == gcode[edges[:, 1]]]
     n = len(xy)
     adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)) if len(e) else coo_matrix((n, n))
     ncomp, comp = connected_components(adj, directed=False)
-    gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))
     ok = gcode >= 0
-    pairs = np.unique(gcode[ok].astype(np.int64) * max(int(ncomp), 1) + comp[ok])
+    pairs = sorted_unique(gcode[ok].astype(np.int64) * max(int(ncomp), 1) + comp[ok])
     per = np.bincount(pairs // max(int(ncomp), 1), minlength=len(gids))  # components per grid
     return sorted(str(g) for g in np.asarray(gids, dtype=object)[per > 1].tolist())
 
@@ -584,12 +592,23 @@ def snapped_transformers(transformers: gpd.GeoDataFrame, townships: gpd.GeoDataF
     """
     geom = dict(zip(townships["township_id"].astype(str), townships.geometry.to_numpy()))
     tid = transformers["township_id"].astype(str).to_numpy()
-    polys = np.array([geom.get(t) for t in tid], dtype=object)
     pts = transformers.geometry.to_numpy()
-    ok = np.array([p is not None for p in polys], dtype=bool) & ~shapely.is_missing(pts)
+    code, names = pd.factorize(tid)
     dist = np.zeros(len(pts))
-    if ok.any():
-        dist[ok] = shapely.distance(pts[ok], polys[ok])
+    present = ~shapely.is_missing(pts)
+    by_town = np.argsort(code, kind="stable")
+    ends = np.cumsum(np.bincount(code[code >= 0], minlength=len(names)))
+    skip = int((code < 0).sum())
+    for t, name in enumerate(names.tolist()):
+        poly = geom.get(name)
+        if poly is None or poly.is_empty:
+            continue
+        rows = by_town[skip + (ends[t - 1] if t else 0):skip + ends[t]]
+        rows = rows[present[rows]]
+        shapely.prepare(poly)
+        out_rows = rows[~shapely.covers(poly, pts[rows])]  # a point the polygon covers: 0 m
+        if len(out_rows):
+            dist[out_rows] = shapely.distance(pts[out_rows], poly)
     far = dist > min_m
     out = pd.DataFrame({"transformer_id": transformers["transformer_id"].astype(str).to_numpy()[far],
                         "township_id": tid[far], "distance_m": np.round(dist[far], 1)})
