@@ -149,6 +149,13 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
                      dtype=object, name="village")
 
 
+def _by_grid(grid_id: pd.Series, values: pd.Series) -> pd.Series:
+    """``grid_id.map(values)``, looking up each distinct grid once (a million 台区, 70,000 grids)."""
+    code, uniques = pd.factorize(grid_id, use_na_sentinel=False)  # a missing id is a value too
+    looked = pd.Series(uniques).map(values)
+    return looked.iloc[code].set_axis(grid_id.index).rename(grid_id.name)
+
+
 @dataclass(frozen=True)
 class Managers:
     """The grids with their managers, the roster rows, the 台区' managers and the notes."""
@@ -164,7 +171,7 @@ def managers_stage(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, coun
     """Assign a manager to every grid (exact assignment per station) and name its villages."""
     grids, managers, notes = assign.assign_managers(grids, transformers, county, params=params,
                                                     flags=flags)
-    manager_id = transformers["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+    manager_id = _by_grid(transformers["grid_id"], grids.set_index("grid_id")["manager_id"])
     villages = _villages_per_grid(transformers).reindex(grids["grid_id"]).fillna("").to_numpy()
     return Managers(grids.assign(villages=villages), managers, manager_id, list(notes))
 
@@ -444,7 +451,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     grids, tr, more2 = service_groups(grids, tr, lv, params=prm)
     notes.extend([*more, *more2])
     if reach_kpi is not None:  # the reach repair moved 台区: their managers and villages follow
-        tr["manager_id"] = tr["grid_id"].map(grids.set_index("grid_id")["manager_id"])
+        tr["manager_id"] = _by_grid(tr["grid_id"], grids.set_index("grid_id")["manager_id"])
         grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
     segments = None
     if hv is not None:
