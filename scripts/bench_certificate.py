@@ -109,7 +109,7 @@ def curve(tasks: list[Task]) -> None:
     value = sum(t[2] for t in tasks)
     print("| neighbours (grid sizes) | steps | CPU s | gap |")
     print("|---|---|---|---|")
-    for per in (1.5, 2.0, 3.0):
+    for per in (1.0, 1.5, 2.0, 3.0):
         for it in (10, 15, 20, 25, 30, 40, 60):
             c0 = time.process_time()
             lb = 0.0
@@ -120,6 +120,20 @@ def curve(tasks: list[Task]) -> None:
                                                      decay=OPTIMALITY_WARM_DECAY))
             print(f"| {per} | {it} | {time.process_time() - c0:.2f} | {(value - lb) / value:.4f} |",
                   flush=True)
+    print("\nAblation, 1.5 grid sizes of neighbours, 25 steps:\n")
+    print("| start | Polyak target, decay | CPU s | gap |")
+    print("|---|---|---|---|")
+    for start, target, decay in (("nearest unit", 0.5, OPTIMALITY_WARM_DECAY),
+                                 ("medoids", 1.0, 0.97), ("nearest unit", 1.0, 0.97)):
+        c0 = time.process_time()
+        lb = 0.0
+        for xy, k, v, med in tasks:
+            m = int(min(96, max(16, math.ceil(1.5 * len(xy) / k))))
+            lb += min(v, pmedian_lower_bound_knn(
+                xy, k, neighbours=m, upper=v, iterations=25, target=target, decay=decay,
+                centres=med if start == "medoids" else None))
+        print(f"| {start} | {target}, {decay} | {time.process_time() - c0:.2f} | "
+              f"{(value - lb) / value:.4f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

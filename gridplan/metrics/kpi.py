@@ -753,9 +753,11 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
     :func:`township_bound`: a Lagrangian bound of the p-median problem with every 台区 a
     candidate centre (:func:`gridplan.lv.solver.pmedian_lower_bound`, and its kNN form above
-    :data:`OPTIMALITY_DENSE_MAX` 台区). Every plan of that township with ``k`` grids, balanced and
+    :data:`OPTIMALITY_DENSE_MAX` 台区, started from the plan's grid medoids above
+    :data:`OPTIMALITY_WARM_MIN`). Every plan of that township with ``k`` grids, balanced and
     contiguous or not, is a p-median solution, so the bound is never above the best such plan
-    (see docs/benchmarks.md). The county bound is the sum of the township bounds (grids never
+    (see docs/benchmarks.md); weak duality holds for any multipliers, so neither the start nor
+    the number of steps can make it invalid. The county bound is the sum of the township bounds (grids never
     cross a township, so the county value is the sum of township values).
 
     Parameters
