@@ -872,7 +872,8 @@ def pmedian_lower_bound(xy: np.ndarray, k: int, *, weights: np.ndarray | None = 
 
 def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | None = None,
                             neighbours: int = 96, iterations: int = 150,
-                            upper: float | None = None) -> float:
+                            upper: float | None = None, centres: np.ndarray | None = None,
+                            target: float = 1.0, decay: float = 0.97) -> float:
     """The Lagrangian bound of :func:`pmedian_lower_bound` in O(n · ``neighbours``) memory.
 
     Same relaxation, with every multiplier boxed: ``0 <= λ_i <= w_i r_i``, ``r_i`` the distance
@@ -882,6 +883,14 @@ def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | Non
     ``w_i d_ij − λ_i >= 0`` and adds nothing to ``ρ_j``. No candidate centre is left out.
     With about 50 units per part the box rarely binds (a part's units lie within about its
     radius of its medoid, and 96 neighbours reach ≈ 1.4 radii).
+
+    The start and the steps only decide how fast ``L`` climbs, never whether it is a bound:
+    ``λ`` starts at each unit's (weighted) distance to its nearest other unit or, given the
+    ``centres`` of a known plan, halfway between its distances to the nearest and the
+    second-nearest centre (both clipped into the box); each step moves ``λ`` along the
+    subgradient ``g_i = 1 − #{open j : w_i d_ij < λ_i}`` by ``s (est − L) / |g|²`` (Polyak),
+    ``est = best + target · (upper − best)``, and ``s`` (1 at first) is multiplied by ``decay``
+    after every step that does not raise the best ``L``.
 
     Parameters
     ----------
@@ -897,6 +906,13 @@ def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | Non
         Subgradient steps (the best ``L`` seen is returned: valid whatever the number).
     upper
         The value of a known plan (sizes the Polyak steps); default ``Σ_i w_i r_i``.
+    centres
+        Optional ``(c, 2)`` centres (e.g. medoids) of a known plan, for the start of ``λ``.
+    target
+        Fraction of the way from the best ``L`` to ``upper`` the Polyak steps aim at (1: at
+        ``upper``; smaller values take shorter steps as the bound approaches ``upper``).
+    decay
+        Factor of the step size after a step that does not raise the best ``L``.
 
     Returns
     -------
@@ -916,30 +932,51 @@ def pmedian_lower_bound_knn(xy: np.ndarray, k: int, *, weights: np.ndarray | Non
     d, j = d.reshape(n, m), j.reshape(n, m)
     cap = w * d[:, -1]  # λ_i above this would need pairs beyond the m nearest
     vals = d * w[:, None]  # row i: w_i d_ij, ascending (the tree returns the nearest first)
-    flat, cols = vals.ravel(), j.ravel()
-    lam = np.minimum(w * (d[:, 1] if m > 1 else d[:, 0]), cap)
+    cols = j.ravel()
+    lam = np.minimum(w * _start_distance(xy, d, centres), cap)
     best = -np.inf
     ub = float(cap.sum()) if upper is None else float(upper)
     step = 1.0
     for _ in range(iterations):
-        # ρ_j = Σ_i min(0, w_i d_ij − λ_i): only pairs with w_i d_ij < λ_i add (a few per unit),
-        # summed in the order of the full table (so the same, bit for bit, as over every pair)
-        pairs = np.flatnonzero(vals < lam[:, None])
-        ii, jj = pairs // m, cols[pairs]
-        rho = np.bincount(jj, flat[pairs] - lam[ii], n)
+        # ρ_j = Σ_i min(0, w_i d_ij − λ_i): only pairs with w_i d_ij < λ_i add (a few per unit);
+        # the others add +0, so the sums are those over the negative pairs, in table order
+        red = vals - lam[:, None]
+        np.minimum(red, 0.0, out=red)
+        rho = np.bincount(cols, red.ravel(), n)
         open_ = np.zeros(n, bool)
         open_[np.argpartition(rho, k - 1)[:k]] = True
         val = float(lam.sum() + rho[open_].sum())
         if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
             best = val
         else:
-            step *= 0.97
-        g = 1.0 - np.bincount(ii, open_[jj], n)
+            step *= decay
+        g = 1.0 - ((red < 0.0) & open_[j]).sum(axis=1)
         norm = float((g * g).sum())
         if norm == 0:
             break
-        lam = np.clip(lam + step * max(ub - val, 1e-9 * ub) / norm * g, 0.0, cap)
+        est = ub if target == 1.0 else best + target * (ub - best)
+        lam = np.clip(lam + step * max(est - val, 1e-9 * ub) / norm * g, 0.0, cap)
     return max(0.0, best)
+
+
+def _start_distance(xy: np.ndarray, d: np.ndarray, centres: np.ndarray | None) -> np.ndarray:
+    """Start of ``λ / w`` in :func:`pmedian_lower_bound_knn`: a distance per unit.
+
+    Without ``centres``, the distance to the nearest other unit (``d``: the sorted kNN table,
+    itself first); with them, halfway between the distances to the nearest and the
+    second-nearest centre (to the only centre when there is one).
+    """
+    if centres is None or len(centres) == 0:
+        out: np.ndarray = d[:, 1] if d.shape[1] > 1 else d[:, 0]
+        return out
+    from scipy.spatial import cKDTree
+    c = np.asarray(centres, dtype=float).reshape(-1, 2)
+    if len(c) == 1:
+        one: np.ndarray = np.sqrt(((xy - c[0]) ** 2).sum(axis=1))
+        return one
+    near = cKDTree(c).query(xy, k=2)[0]
+    half: np.ndarray = 0.5 * (near[:, 0] + near[:, 1])
+    return half
 
 
 def _greedy_pmedian(d: np.ndarray, k: int) -> float:

@@ -717,6 +717,14 @@ def input_kpis(plan: Plan, *, swapped: list[dict[str, Any]] | None = None
 OPTIMALITY_MAX_UNITS = 50_000
 #: Up to this many 台区 the bound uses the dense n × n matrix (:func:`pmedian_lower_bound`).
 OPTIMALITY_DENSE_MAX = 100
+#: Above this many 台区 :func:`township_bound` starts from the plan's medoids (warm start).
+OPTIMALITY_WARM_MIN = 500
+#: Subgradient steps of the warm start.
+OPTIMALITY_WARM_STEPS = 25
+#: Step-size factor of the warm start after a step that does not raise the bound.
+OPTIMALITY_WARM_DECAY = 0.7
+#: Neighbours per 台区 of the warm start, in grid sizes (n / k).
+OPTIMALITY_WARM_NEIGHBOURS = 1.5
 
 
 def _scope_keys(tr: Any, scope: str) -> np.ndarray:
@@ -725,18 +733,31 @@ def _scope_keys(tr: Any, scope: str) -> np.ndarray:
     return keys
 
 
-def township_bound(xy: np.ndarray, k: int, value: float) -> float:
+def township_bound(xy: np.ndarray, k: int, value: float, *,
+                   centres: np.ndarray | None = None) -> float:
     """The certificate's lower bound for one township (station) of ``k`` grids, plan value ``value``.
 
     Up to :data:`OPTIMALITY_DENSE_MAX` 台区 :func:`pmedian_lower_bound` (dense, 300 subgradient
     steps); above, :func:`pmedian_lower_bound_knn` with the plan's own value as the upper
     estimate of its Polyak steps (any estimate keeps the bound valid; a good one makes it
-    converge in fewer steps), 200 steps up to 500 台区 and 100 above, and 4 grid sizes of
-    neighbours per 台区 (32 to 96). Never above ``value`` (that would be float rounding only).
+    converge in fewer steps). Up to :data:`OPTIMALITY_WARM_MIN` 台区, or without ``centres``:
+    200 steps up to 500 台区 and 100 above, 4 grid sizes of neighbours per 台区 (32 to 96).
+    Above it, given the plan's grid ``centres`` (medoids), the warm start: ``λ`` starts halfway
+    between every 台区's distances to its nearest and second-nearest medoid, and
+    :data:`OPTIMALITY_WARM_STEPS` shorter steps (Polyak estimate halfway between the best
+    bound and ``value``, step size × :data:`OPTIMALITY_WARM_DECAY` after a step that does not
+    raise the bound) over :data:`OPTIMALITY_WARM_NEIGHBOURS` grid sizes of neighbours (16 to
+    96). Start, steps and neighbours only change how close the bound gets: every ``λ`` gives a
+    valid bound. Never above ``value`` (that would be float rounding only).
     """
     n = len(xy)
     if n <= OPTIMALITY_DENSE_MAX:
         bound = pmedian_lower_bound(xy, k, iterations=300)
+    elif centres is not None and n > OPTIMALITY_WARM_MIN:
+        m = int(min(96, max(16, math.ceil(OPTIMALITY_WARM_NEIGHBOURS * n / k))))
+        bound = pmedian_lower_bound_knn(xy, k, neighbours=m, upper=value, centres=centres,
+                                        iterations=OPTIMALITY_WARM_STEPS, target=0.5,
+                                        decay=OPTIMALITY_WARM_DECAY)
     else:
         m = int(min(96, max(32, math.ceil(4 * n / k))))
         bound = pmedian_lower_bound_knn(xy, k, neighbours=m, upper=value,
@@ -744,9 +765,10 @@ def township_bound(xy: np.ndarray, k: int, value: float) -> float:
     return min(bound, value)
 
 
-def _bound_task(task: tuple[np.ndarray, int, float]) -> float:
-    """:func:`township_bound` of one ``(xy, k, value)`` (a picklable task for a worker pool)."""
-    return township_bound(*task)
+def _bound_task(task: tuple[np.ndarray, int, float, np.ndarray | None]) -> float:
+    """:func:`township_bound` of one ``(xy, k, value, centres)`` (a picklable task for a pool)."""
+    xy, k, value, centres = task
+    return township_bound(xy, k, value, centres=centres)
 
 
 def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
@@ -758,9 +780,11 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
     :func:`township_bound`: a Lagrangian bound of the p-median problem with every 台区 a
     candidate centre (:func:`gridplan.lv.solver.pmedian_lower_bound`, and its kNN form above
-    :data:`OPTIMALITY_DENSE_MAX` 台区). Every plan of that township with ``k`` grids, balanced and
+    :data:`OPTIMALITY_DENSE_MAX` 台区, started from the plan's grid medoids above
+    :data:`OPTIMALITY_WARM_MIN`). Every plan of that township with ``k`` grids, balanced and
     contiguous or not, is a p-median solution, so the bound is never above the best such plan
-    (see docs/benchmarks.md). The county bound is the sum of the township bounds (grids never
+    (see docs/benchmarks.md); weak duality holds for any multipliers, so neither the start nor
+    the number of steps can make it invalid. The county bound is the sum of the township bounds (grids never
     cross a township, so the county value is the sum of township values).
 
     Parameters
@@ -791,15 +815,16 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
     if medoids is not None and len(pairs) == len(gids):  # every grid in one township: reuse
         mean_m = medoids["mean_m"].reindex(gids).to_numpy()
+        med_row = medoids["row"].reindex(gids).to_numpy().astype(np.int64)
     else:
-        mean_m = group_medoids(np.asarray(xy, dtype=float), pair, len(pairs))[1]
+        med_row, mean_m, _ = group_medoids(np.asarray(xy, dtype=float), pair, len(pairs))
     size = np.bincount(pair, minlength=len(pairs))
     pair_key = pairs // max(len(gids), 1)  # pairs are sorted: by township, then grid id
     order = np.argsort(kcode, kind="stable")
     ends = np.cumsum(np.bincount(kcode, minlength=len(kids)))
     per: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
-    tasks: list[tuple[np.ndarray, int, float]] = []
+    tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]] = []
     names: list[str] = []
     values: list[float] = []
     first = np.searchsorted(pair_key, np.arange(len(kids)))
@@ -815,7 +840,7 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
             log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
                      OPTIMALITY_MAX_UNITS)
             continue
-        tasks.append((xy[rows], k, float(value)))
+        tasks.append((xy[rows], k, float(value), xy[med_row[mine]]))  # centres: the medoids
         names.append(key)
         values.append(float(value))
     bounds = (map(_bound_task, tasks) if pool is None
