@@ -264,12 +264,15 @@ def snapped_kpi(county: County) -> dict[str, Any]:
 
 
 def kpi_stage(draft: Plan, *, lower_bound: int | None, hv_kpi: dict[str, Any],
-              edges: np.ndarray | None, pool: Executor | None = None) -> Plan:
+              edges: np.ndarray | None, pool: Executor | None = None,
+              started: kpis.PendingOptimality | None = None) -> Plan:
     """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set.
 
-    ``pool``: an executor the certificate's township bounds are computed in (the same KPIs).
+    ``pool``: an executor the certificate's township bounds are computed in (the same KPIs);
+    ``started``: the certificate, already started (:func:`gridplan.metrics.kpi.start_certificate`).
     """
-    res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges, pool=pool)
+    res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges, pool=pool,
+                            started=started)
     return with_kpis(draft, res)
 
 
@@ -433,6 +436,10 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     notes.extend(patches.notes)
     step(3)
     grids = territory_stage(county, tr, graph.cells)
+    # the certificate's township bounds, in the workers while the stages below run here (only
+    # when no reach repair can move 台区 after this point; compute_kpis checks the grids)
+    started = (kpis.start_certificate(tr, prm, pool=pool)
+               if pool is not None and prm.max_travel_min is None else None)
     step(4)
     hv = feeders_stage(county, prm)
     hv_kpi: dict[str, Any] = {}
@@ -472,7 +479,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
                       segments=segments, notes=notes,
                       grid_numbers=county.transformers.attrs.get("grid_numbers"))
     p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges,
-                  pool=pool)
+                  pool=pool, started=started)
     resp = response_stage(county, tr, prm)
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},

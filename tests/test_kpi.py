@@ -1,9 +1,17 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from _plan_fixtures import small_county, split_grids
 
 from gridplan.lv.territory import grid_polygons
-from gridplan.metrics.kpi import balance_stats, compute_kpis, medoid_distances, noncontiguous_grids
+from gridplan.metrics.kpi import (
+    balance_stats,
+    compute_kpis,
+    medoid_distances,
+    noncontiguous_grids,
+    start_certificate,
+)
 from gridplan.model import make_plan
 from gridplan.people.assign import assign_managers
 from gridplan.people.roster import roster_tables, write_roster
@@ -83,3 +91,19 @@ def test_group_medoids_are_medoid_distances_of_every_group():
         mine = np.flatnonzero(codes == g)
         i, mean_d, max_d = medoid_distances(xy[mine])
         assert (rows[g], mean_m[g], max_m[g]) == (mine[i], mean_d, max_d)  # the same, bit for bit
+
+
+def test_a_started_certificate_is_used_only_for_its_own_grids():
+    """compute_kpis takes a certificate started earlier (start_certificate, the pipeline's
+    overlap with the stages after the grid polygons) only when it was started for the plan's
+    grids: started for the same grids, the same kpi.json; started before 台区 moved (as a
+    reach repair would move them), ignored and computed anew."""
+    p = _plan(per_township=3)
+    fresh = compute_kpis(p, lower_bound=3)
+    with ThreadPoolExecutor(2) as pool:
+        same = compute_kpis(p, lower_bound=3, started=start_certificate(p.transformers, p.params,
+                                                                          pool=pool))
+        moved = p.transformers.assign(grid_id=np.roll(p.transformers["grid_id"].to_numpy(), 1))
+        other = compute_kpis(p, lower_bound=3, started=start_certificate(moved, p.params, pool=pool))
+    assert same.kpi == fresh.kpi and other.kpi == fresh.kpi
+    assert start_certificate(moved, p.params, pool=None).result() != fresh.kpi["optimality"]

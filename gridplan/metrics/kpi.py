@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "COVERAGE_RULE",
     "SERVICE_POINT_KINDS",
     "KpiResult",
+    "PendingOptimality",
     "absorbed_townships",
     "balance_stats",
     "compute_kpis",
@@ -43,7 +45,11 @@ __all__ = [
     "medoid_distances",
     "multipart_grids",
     "noncontiguous_grids",
+    "optimality",
     "snapped_transformers",
+    "sorted_unique",
+    "start_certificate",
+    "start_optimality",
     "stations_without_roster",
     "township_bound",
     "township_coverage",
@@ -242,11 +248,14 @@ def grid_medoids(xy: np.ndarray, grid_id: np.ndarray) -> pd.DataFrame:
 
 def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
                  hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None,
-                 pool: Executor | None = None) -> KpiResult:
+                 pool: Executor | None = None,
+                 started: PendingOptimality | None = None) -> KpiResult:
     """Compute the KPIs of ``plan`` and its per-grid figures (``plan`` is not changed).
 
     ``pool``: an optional executor the certificate's township bounds are computed in (the same
-    KPIs with or without it; see :func:`optimality`).
+    KPIs with or without it; see :func:`optimality`). ``started``: the certificate, started
+    earlier (:func:`start_optimality`, e.g. while other stages ran); used when it was started
+    for the plan's grids, else computed anew.
 
     Returns
     -------
@@ -265,7 +274,10 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
     broken = noncontiguous_grids(xy, gid, edges)
     split = multipart_grids(plan.grids, plan.county.townships)
-    medoids = grid_medoids(xy, gid)
+    if started is not None and not np.array_equal(started.grid_id, gid):
+        started = None  # started for other grids (a repair moved 台区 since): not this plan's
+    medoids = (started.medoids if started is not None and started.medoids is not None
+               else grid_medoids(xy, gid))
     columns = grid_figures(tr, plan.grids, xy, broken, medoids=medoids)
     grids = plan.grids.assign(**columns)
 
@@ -316,8 +328,9 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
             notes.append(n)
     kpi = {"county": county, "stations": stations, "hv": hv, "input": inp,
            "coverage": coverage_kpis(plan),
-           "optimality": optimality(xy, gid, _scope_keys(tr, plan.params.scope),
-                                    scope=plan.params.scope, pool=pool, medoids=medoids),
+           "optimality": (started.result() if started is not None else
+                          optimality(xy, gid, _scope_keys(tr, plan.params.scope),
+                                     scope=plan.params.scope, pool=pool, medoids=medoids)),
            "notes": [*plan.notes, *notes]}
     return KpiResult(kpi, columns, notes)
 
@@ -776,6 +789,48 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
                medoids: pd.DataFrame | None = None) -> dict[str, Any]:
     """Certificate of quality: a lower bound on the total distance, and the plan's gap.
 
+    ``start_optimality(...).result()``: see :func:`start_optimality`.
+    """
+    return start_optimality(xy, grid_id, keys, scope=scope, pool=pool, medoids=medoids).result()
+
+
+@dataclass
+class PendingOptimality:
+    """The certificate of :func:`start_optimality` while its township bounds are computed.
+
+    ``grid_id`` and ``medoids``: the grids it was started for and their :func:`grid_medoids`
+    (:func:`compute_kpis` uses the certificate only for the same grids, and reuses the medoids).
+    """
+
+    grid_id: np.ndarray
+    medoids: pd.DataFrame | None
+    scope: str
+    names: list[str]
+    values: list[float]
+    bounds: Iterator[float]
+    skipped: list[str]
+
+    def result(self) -> dict[str, Any]:
+        """The ``kpi["optimality"]`` section (waits for the bounds)."""
+        per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self.bounds,
+                                                                     self.values)}
+        county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
+                                      sum(v["value_m"] for v in per.values()))
+        county["covers"] = "all" if not self.skipped else "townships with a bound"
+        return {"county": county, f"{self.scope}s": per, "skipped": self.skipped,
+                "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
+                "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
+
+
+def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
+                     scope: str = "township", pool: Executor | None = None,
+                     medoids: pd.DataFrame | None = None) -> PendingOptimality:
+    """Start the certificate of quality: a lower bound on the total distance, and the plan's gap.
+
+    With ``pool`` the township bounds are submitted at once and computed while the caller goes
+    on (:meth:`PendingOptimality.result` waits for them); without, they are computed when the
+    result is asked for. The same result either way.
+
     The value of a plan is ``Σ`` over 台区 of the straight-line distance (metres) to the medoid of
     its grid. For each township (station, with ``scope="station"``) with ``k`` grids, the bound is
     :func:`township_bound`: a Lagrangian bound of the p-median problem with every 台区 a
@@ -805,9 +860,10 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
 
     Returns
     -------
-    dict
-        ``{"county": {"bound_m", "value_m", "gap"}, "<scope>s": {key: {...}}, "skipped": [...]}``;
-        ``gap = (value − bound) / value`` (0 when the value is 0).
+    PendingOptimality
+        Its :meth:`~PendingOptimality.result`: ``{"county": {"bound_m", "value_m", "gap"},
+        "<scope>s": {key: {...}}, "skipped": [...]}``; ``gap = (value − bound) / value`` (0 when
+        the value is 0).
     """
     grid_id = np.asarray(grid_id, dtype=object).astype(str)
     kcode, kids = pd.factorize(np.asarray(keys, dtype=object).astype(str), sort=True)
@@ -822,7 +878,6 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     pair_key = pairs // max(len(gids), 1)  # pairs are sorted: by township, then grid id
     order = np.argsort(kcode, kind="stable")
     ends = np.cumsum(np.bincount(kcode, minlength=len(kids)))
-    per: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
     tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]] = []
     names: list[str] = []
@@ -843,16 +898,21 @@ def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         tasks.append((xy[rows], k, float(value), xy[med_row[mine]]))  # centres: the medoids
         names.append(key)
         values.append(float(value))
-    bounds = (map(_bound_task, tasks) if pool is None
+    bounds = (map(_bound_task, tasks) if pool is None  # Executor.map submits them all now
               else pool.map(_bound_task, tasks, chunksize=max(1, len(tasks) // 64)))
-    for key, bound, value in zip(names, bounds, values):
-        per[key] = _gap(bound, value)
-    county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
-                                  sum(v["value_m"] for v in per.values()))
-    county["covers"] = "all" if not skipped else "townships with a bound"
-    return {"county": county, f"{scope}s": per, "skipped": skipped,
-            "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
-            "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
+    return PendingOptimality(grid_id, medoids, scope, names, values, iter(bounds), skipped)
+
+
+def start_certificate(transformers: Any, params: Any, *, pool: Executor | None) -> PendingOptimality:
+    """:func:`start_optimality` of the 台区 as planned (``grid_id``), with their grids' medoids.
+
+    For :func:`gridplan.pipeline.plan`, which starts the certificate in its worker pool once the
+    grids are drawn and passes it to :func:`compute_kpis` (``started``).
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    gid = transformers["grid_id"].astype(str).to_numpy()
+    return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
+                            pool=pool, medoids=grid_medoids(xy, gid))
 
 
 def _gap(bound: float, value: float) -> dict[str, float]:
