@@ -839,8 +839,8 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     :data:`OPTIMALITY_WARM_MIN`). Every plan of that township with ``k`` grids, balanced and
     contiguous or not, is a p-median solution, so the bound is never above the best such plan
     (see docs/benchmarks.md); weak duality holds for any multipliers, so neither the start nor
-    the number of steps can make it invalid. The county bound is the sum of the township bounds (grids never
-    cross a township, so the county value is the sum of township values).
+    the number of steps can make it invalid. The county bound is the sum of the township bounds
+    (grids never cross a township, so the county value is the sum of township values).
 
     Parameters
     ----------
