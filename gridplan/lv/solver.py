@@ -742,24 +742,27 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
         a_target = np.maximum(also.values.sum(axis=0) / k, 1e-12)
         q = np.zeros((k, also.m))
     x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    cheapest = _Cheapest(m, n)
     for _ in range(outer):
         c = centroids(xy, w, labels, k)
         cx, cy = np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1])
         # a unit's candidates are the centres nearest its own part's centre (k queries, not n);
         # candidate-major layout: the argmin over candidates is m vectorised passes over n
         near = cKDTree(c).query(c, k=m)[1].reshape(k, m)
-        jt = np.ascontiguousarray(near.T[:, labels])
-        dt = np.hypot(x - cx.take(jt), y - cy.take(jt))
-        step0 = step * (float(np.median(dt[0])) + 1e-9)
+        jt = np.ascontiguousarray(near.T).take(labels, axis=1)
+        dt = _distances(x, y, cx, cy, jt)
+        step0 = step * (_median(dt[0]) + 1e-9)
+        cheapest.reset(dt, jt)
         for it in range(inner):
             if also is None:
-                new = _cheapest(dt, jt, price)
+                new = cheapest(price)
             else:
                 cost = dt - price[jt]
                 for col in range(also.m):
                     cost -= unit[None, :, col] * q[jt, col]
                 new = jt[np.argmin(cost, axis=0), np.arange(n)]
-            new = np.where(free, new, labels)
+            if fixed is not None:
+                new = np.where(free, new, labels)
             load = np.bincount(new, w, k)
             if also is None:
                 if np.abs(load - target).max() <= 0.01 * target:
@@ -776,26 +779,81 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
     return labels
 
 
-#: Below this many units :func:`_cheapest` takes one 2-D argmin (fewer numpy calls); above, m
-#: passes over contiguous rows are faster (measured: 0.16 vs 0.22 ms at 2,500 units, 12 vs 15 ms
-#: at 100,000). Both give the same labels.
-_CHEAPEST_2D_MAX = 8000
+def _distances(x: np.ndarray, y: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+               jt: np.ndarray) -> np.ndarray:
+    """``|(x, y) − (cx, cy)[jt]|`` per unit (columns) and candidate (rows), ``(m, n)``.
+
+    ``sqrt(dx² + dy²)`` in place rather than ``np.hypot`` (5 × slower: it guards against
+    overflow, which distances in metres never reach); equal to it within an ulp.
+    """
+    dx = x - cx.take(jt)
+    dy = y - cy.take(jt)
+    dx *= dx
+    dy *= dy
+    dx += dy
+    out: np.ndarray = np.sqrt(dx, out=dx)
+    return out
 
 
-def _cheapest(dt: np.ndarray, jt: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties)."""
-    if dt.shape[1] <= _CHEAPEST_2D_MAX:
-        pick = (dt - price.take(jt)).argmin(axis=0)
-        out: np.ndarray = np.take_along_axis(jt, pick[None, :], axis=0)[0].astype(np.int64)
-        return out
-    best = dt[0] - price[jt[0]]
-    lab: np.ndarray = jt[0].astype(np.int64)
-    for c in range(1, len(dt)):
-        v = dt[c] - price[jt[c]]
-        better = v < best
-        np.copyto(best, v, where=better)
-        np.copyto(lab, jt[c], where=better)
-    return lab
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D float array (the same value) from one ``np.partition``.
+
+    ``np.median`` costs ≈ 0.1-0.3 ms a call at 2,500 values, mostly its generic machinery.
+    """
+    h = len(a) // 2
+    if len(a) % 2:
+        return float(np.partition(a, h)[h])
+    part = np.partition(a, (h - 1, h))
+    return float(np.mean(part[h - 1:h + 1]))
+
+
+#: First set bit (from the most significant) of every byte: the first candidate on ties.
+_FIRST_ROW = np.array([8 - v.bit_length() for v in range(256)], dtype=np.int64)
+
+
+class _Cheapest:
+    """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties).
+
+    The same labels as ``jt[argmin(dt - price[jt], axis=0), arange(n)]`` at a third to a half of
+    its cost (measured in docs/benchmarks.md, "Speed"): ``argmin`` along the first axis is
+    numpy's slow path (it walks the candidates of one unit at a time), while a ``min`` along it
+    is m vectorised passes. So the minimum is taken first, the candidates that reach it are
+    marked with one bit each (candidate c: bit 7 − c of a byte, m ≤ 8), their bytes are OR-ed
+    over the candidates and the highest bit set names the first candidate reaching the minimum.
+    The (m, n) buffers live as long as the object: one allocation for all inner steps of
+    :func:`balanced_lloyd` (fresh arrays of this size cost page faults every step).
+    """
+
+    def __init__(self, m: int, n: int):
+        self.m, self.n = m, n
+        self.cost = np.empty((m, n))
+        self.tie = np.empty((m, n), bool)
+        self.bits = np.empty((m, n), np.uint8)
+        self.bit = (1 << (7 - np.arange(m))).astype(np.uint8)[:, None] if m <= 8 else None
+        self.offset = np.arange(n, dtype=np.int64)
+        self.dt = self.cost
+        self.jt = np.zeros((m, n), dtype=np.int64)
+
+    def reset(self, dt: np.ndarray, jt: np.ndarray) -> None:
+        """Distances ``dt`` and candidate parts ``jt``, both ``(m, n)`` and C-contiguous."""
+        self.dt, self.jt = dt, jt
+
+    def __call__(self, price: np.ndarray) -> np.ndarray:
+        """Labels for the prices ``price`` (a new array)."""
+        if self.bit is None:  # more than 8 candidates: no byte holds a mark per candidate
+            pick = (self.dt - price.take(self.jt)).argmin(axis=0)
+            out: np.ndarray = self.jt.ravel().take(pick * self.n + self.offset)
+            return out
+        cost = self.cost
+        price.take(self.jt, out=cost, mode="clip")  # indices are valid: "clip" is unbuffered
+        np.subtract(self.dt, cost, out=cost)
+        np.equal(cost, cost.min(axis=0), out=self.tie)
+        np.multiply(self.tie, self.bit, out=self.bits)
+        first = _FIRST_ROW.take(np.bitwise_or.reduce(self.bits, axis=0))
+        first *= self.n
+        first += self.offset
+        lab: np.ndarray = self.jt.ravel().take(first)
+        return lab
 
 
 #: Largest n bounded with the dense n × n distance matrix in :func:`pmedian_lower_bound`.
