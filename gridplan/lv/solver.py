@@ -849,9 +849,9 @@ class _Cheapest:
         np.subtract(self.dt, cost, out=cost)
         np.equal(cost, cost.min(axis=0), out=self.tie)
         np.multiply(self.tie, self.bit, out=self.bits)
-        first = _FIRST_ROW.take(np.bitwise_or.reduce(self.bits, axis=0))
-        first *= self.n
-        first += self.offset
+        first: np.ndarray = _FIRST_ROW.take(np.bitwise_or.reduce(self.bits, axis=0))
+        np.multiply(first, self.n, out=first)
+        np.add(first, self.offset, out=first)
         lab: np.ndarray = self.jt.ravel().take(first)
         return lab
 
