@@ -244,7 +244,10 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         cx, cy = np.bincount(labels, wx, k) / tot, np.bincount(labels, wy, k) / tot
         same = labels[g.src] == labels[g.dst]
         # the proposals: boundary slots whose unit may leave its part (the local test, not fixed)
-        cand = ~same & (_local_safe(g, labels, same) & movable)[g.src]
+        safe = _local_safe(g, labels, same)
+        if fixed is not None:
+            safe &= movable
+        cand = np.flatnonzero(~same & safe[g.src])
         s = g.src[cand]
         a = labels[s]
         b = labels[g.dst[cand]]
@@ -258,7 +261,8 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         pen = move_cost / scale
         if home is not None and pen > 0:
             gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
-        viol = _band_gain(la, lb, ws, lo, hi)
+        vload = _violation(load, lo, hi)  # _band_gain(la, lb, ws, lo, hi), per part first
+        viol = vload[a] + vload[b] - _violation(la - ws, lo, hi) - _violation(lb + ws, lo, hi)
         gain += (2 * pen + 10.0) * viol / np.maximum(ws, 1e-12)
         if also is None:
             ok = (gain > 1e-9) & (((la - ws >= lo) & (lb + ws <= hi)) | (viol > 0))
@@ -281,7 +285,9 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         # best proposal per vertex
         order = np.lexsort((-gain, s))
         s, b, gain = s[order], b[order], gain[order]
-        first = np.r_[True, s[1:] != s[:-1]]
+        first = np.empty(len(s), bool)
+        first[0] = True
+        np.not_equal(s[1:], s[:-1], out=first[1:])
         s, b, gain = s[first], b[first], gain[first]
         # independent set: a proposer beats every proposing neighbour
         best = np.full(n, -np.inf)
@@ -450,6 +456,12 @@ class Bands:
         gain += band_weight * (dv / np.maximum(ws, 1e-12 * self.target)).sum(axis=1)
         ok = (dv >= -1e-9 * self.target).all(axis=1)
         return gain, ok, (dv / self.target).sum(axis=1)
+
+
+def _violation(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How far each of ``x`` lies outside ``[lo, hi]`` (0 inside)."""
+    out: np.ndarray = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+    return out
 
 
 def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
@@ -797,17 +809,18 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
             if fixed is not None:
                 new = np.where(free, new, labels)
             load = np.bincount(new, w, k)
+            dev = target - load
             if also is None:
-                if np.abs(load - target).max() <= 0.01 * target:
+                if np.abs(dev).max() <= 0.01 * target:
                     break
             else:
                 rel = 1 - np.stack([np.bincount(new, also.values[:, c], k)
                                     for c in range(also.m)], axis=1) / a_target
-                if (np.abs(load - target).max() <= 0.02 * target
+                if (np.abs(dev).max() <= 0.02 * target
                         and (np.abs(rel) <= 0.8 * also.tolerance).all()):
                     break
                 q += step0 * (1 - it / inner) * rel
-            price += step0 * (1 - it / inner) * (target - load) / target
+            price += step0 * (1 - it / inner) * dev / target
         labels = new
     return labels
 
