@@ -115,12 +115,25 @@ def mean_distance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> 
     return float(np.hypot(*(xy - c[labels]).T).mean())
 
 
+def _same_label_components(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of ``g`` without its edges between different labels.
+
+    The kept slots are handed to scipy as CSR arrays (they are grouped by vertex already), not
+    as (row, column) pairs, which scipy would sort again. Component numbers do not depend on
+    the order of a vertex's slots (scipy numbers components by their lowest vertex).
+    """
+    keep = labels[g.src] == labels[g.dst]
+    indptr = np.zeros(g.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g.src[keep], minlength=g.n), out=indptr[1:])
+    sub = csr_matrix((np.ones(int(indptr[-1]), np.int8), g.dst[keep], indptr),
+                     shape=(g.n, g.n))
+    ncomp, comp = connected_components(sub, directed=False)
+    return int(ncomp), comp
+
+
 def n_broken(g: Graph, labels: np.ndarray, k: int) -> int:
     """Number of parts that are not connected (0 for a contiguous partition)."""
-    keep = labels[g.src] == labels[g.dst]
-    from scipy.sparse import csr_matrix
-    sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    _, comp = connected_components(sub, directed=False)
+    _, comp = _same_label_components(g, labels)
     per_part = np.zeros(k, dtype=np.int64)
     first = np.unique(comp, return_index=True)[1]
     np.add.at(per_part, labels[first], 1)
@@ -475,11 +488,7 @@ def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
 
 
 def _fragments(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
-    from scipy.sparse import csr_matrix
-    keep = labels[g.src] == labels[g.dst]
-    sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    ncomp, comp = connected_components(sub, directed=False)
-    return int(ncomp), comp
+    return _same_label_components(g, labels)
 
 
 def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int,
