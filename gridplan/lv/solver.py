@@ -266,6 +266,12 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         b = labels[g.dst[cand]]
         ws = w[s]
         la, lb = load[a], load[b]
+        vload = _violation(load, lo, hi)  # _band_gain(la, lb, ws, lo, hi), per part first
+        viol = vload[a] + vload[b] - _violation(la - ws, lo, hi) - _violation(lb + ws, lo, hi)
+        inside = (la - ws >= lo) & (lb + ws <= hi)
+        if also is None:  # a move must keep the loads in the band or lower the violation
+            keep = np.flatnonzero(inside | (viol > 0))
+            s, a, b, ws, la, lb, viol = (v[keep] for v in (s, a, b, ws, la, lb, viol))
         bal = (2 * ws * (la - lb) - 2 * ws * ws) / (target * target)
         xs, ys = x[s], y[s]
         gain = (_dist(xs, ys, cx[a], cy[a]) - _dist(xs, ys, cx[b], cy[b])) / scale + mu * bal
@@ -274,19 +280,16 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         pen = move_cost / scale
         if home is not None and pen > 0:
             gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
-        vload = _violation(load, lo, hi)  # _band_gain(la, lb, ws, lo, hi), per part first
-        viol = vload[a] + vload[b] - _violation(la - ws, lo, hi) - _violation(lb + ws, lo, hi)
         gain += (2 * pen + 10.0) * viol / np.maximum(ws, 1e-12)
         if also is None:
-            ok = (gain > 1e-9) & (((la - ws >= lo) & (lb + ws <= hi)) | (viol > 0))
+            ok = gain > 1e-9
         else:
             x_gain, x_ok, x_drop = also.score(s, a, b, mu * tolerance ** 2, 2 * pen + 10.0)
             gain += x_gain
             # the workload band comes first: a move that brings it closer is taken whatever the
             # other measures; any other move keeps the workload in its band and the other
             # measures no worse, or lowers their summed violation
-            ok = (gain > 1e-9) & ((viol > 0) | (((la - ws >= lo) & (lb + ws <= hi))
-                                                & (x_ok | (x_drop > 1e-12))))
+            ok = (gain > 1e-9) & ((viol > 0) | (inside & (x_ok | (x_drop > 1e-12))))
         if not ok.any():
             idle += 1
             if mu >= mu_end and idle > 1:
