@@ -183,13 +183,17 @@ def county_rows(parts: list[dict[str, Any]], solvers: dict[str, Callable[..., np
                 repeat: int) -> list[str]:
     """Rows of the drawn townships' totals per solver, the solvers timed alternately per part."""
     cpu = dict.fromkeys(solvers, 0.0)
+    equal = dict.fromkeys(solvers, 0)
     qual: dict[str, list[dict[str, Any]]] = {name: [] for name in solvers}
     for part in parts:
+        first_labels = None
         for name, solver in solvers.items():
             t, lab = cpu_min(functools.partial(solve_part, solver, part), repeat)
+            lab = np.asarray(lab)
+            first_labels = lab if first_labels is None else first_labels
+            equal[name] += int(np.array_equal(lab, first_labels))
             cpu[name] += t
-            qual[name].append(metrics(part["xy"], part["w"], part["edges"], np.asarray(lab),
-                                      part["k"]))
+            qual[name].append(metrics(part["xy"], part["w"], part["edges"], lab, part["k"]))
     first = next(iter(solvers))
     out = []
     for name in solvers:
@@ -200,7 +204,7 @@ def county_rows(parts: list[dict[str, Any]], solvers: dict[str, Callable[..., np
                    f"{np.mean([m['cv'] for m in q]):.4f} | {max(m['cv'] for m in q):.4f} | "
                    f"{max(m['max'] for m in q):.3f} | {min(m['min'] for m in q):.3f} | "
                    f"{sum(m['broken'] for m in q)} | {np.mean([m['dist'] for m in q]):.1f} | "
-                   f"{ratio:.4f} |")
+                   f"{ratio:.4f} | {equal[name]} |")
     return out
 
 
@@ -224,8 +228,9 @@ def main() -> None:
         parts = county_parts(int(n_s), int(t_s), float(side_s), Path(args.cache))
         pick = np.unique(np.linspace(0, len(parts) - 1, min(args.draw, len(parts))).astype(int))
         print("| solver | parts | 台区 | CPU s | CPU s per part | mean CV | largest CV | max/mean "
-              "| min/mean | non-contiguous | mean distance m | distance / first row's |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+              "| min/mean | non-contiguous | mean distance m | distance / first row's "
+              "| plans equal to the first row's |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
         for line in county_rows([parts[i] for i in pick.tolist()], solvers, repeat=args.repeat):
             print(line, flush=True)
     else:
