@@ -16,8 +16,9 @@ solver's fixed per-call cost matters.
 ``scripts/bench_million.make_county`` (``--draw`` of them, evenly spaced, every connected part
 exactly as ``plan_patches`` hands it to the solver: its 台区, workloads, contiguity edges of the
 territory cells, ``k``, tolerance and seed, captured through the ``pool`` argument), and reports
-their total CPU seconds, mean and largest CV, non-contiguous grids and mean distance to the
-weighted centroid. The captured parts are cached in ``--cache``.
+their total CPU seconds, mean and largest CV, non-contiguous grids, mean distance to the
+weighted centroid and how many plans equal those of the first solver timed. The captured parts
+are cached in ``--cache``.
 
 ``--baseline TREE`` times, alternately with this tree's solver and in the same process, the
 solver of another source tree (e.g. ``/work/main``): its ``gridplan/lv`` is imported as a copy
