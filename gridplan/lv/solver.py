@@ -811,7 +811,7 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
         cx, cy = _centroid_xy(labels, ww, wx, wy, k)
         c = np.column_stack([cx, cy])
         # a unit's candidates are the centres nearest its own part's centre (k queries, not n);
-        # candidate-major layout: the argmin over candidates is m vectorised passes over n
+        # candidate-major layout: the min over candidates is m vectorised passes over n
         near = cKDTree(c).query(c, k=m)[1].reshape(k, m)
         jt = np.ascontiguousarray(near.T).take(labels, axis=1)
         dt = _distances(x, y, cx, cy, jt)
@@ -879,8 +879,8 @@ _FIRST_ROW = np.array([8 - v.bit_length() for v in range(256)], dtype=np.int64)
 class _Cheapest:
     """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties).
 
-    The same labels as ``jt[argmin(dt - price[jt], axis=0), arange(n)]`` at a third to a half of
-    its cost (measured in docs/benchmarks.md, "Speed"): ``argmin`` along the first axis is
+    The same labels as ``jt[argmin(dt - price[jt], axis=0), arange(n)]`` at about half its cost
+    (measured in docs/benchmarks.md, "Speed", fifth session): ``argmin`` along the first axis is
     numpy's slow path (it walks the candidates of one unit at a time), while a ``min`` along it
     is m vectorised passes. So the minimum is taken first, the candidates that reach it are
     marked with one bit each (candidate c: bit 7 − c of a byte, m ≤ 8), their bytes are OR-ed
