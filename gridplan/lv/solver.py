@@ -109,18 +109,42 @@ def centroids(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.n
     return np.column_stack([cx, cy])
 
 
+def _centroid_xy(labels: np.ndarray, ww: np.ndarray, wx: np.ndarray, wy: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`centroids` as two columns (the same values).
+
+    ``ww``: the weights with 0 replaced by 1e-9, ``wx``, ``wy``: ``ww · x``, ``ww · y``, computed
+    once by the caller.
+    """
+    tot = np.maximum(np.bincount(labels, ww, k), 1e-300)
+    return np.bincount(labels, wx, k) / tot, np.bincount(labels, wy, k) / tot
+
+
 def mean_distance(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Mean distance of a point to its part's weighted centroid."""
     c = centroids(xy, w, labels, k)
     return float(np.hypot(*(xy - c[labels]).T).mean())
 
 
+def _same_label_components(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of ``g`` without its edges between different labels.
+
+    The kept slots are handed to scipy as CSR arrays (they are grouped by vertex already), not
+    as (row, column) pairs, which scipy would sort again. Component numbers do not depend on
+    the order of a vertex's slots (scipy numbers components by their lowest vertex).
+    """
+    keep = labels[g.src] == labels[g.dst]
+    indptr = np.zeros(g.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g.src[keep], minlength=g.n), out=indptr[1:])
+    sub = csr_matrix((np.ones(int(indptr[-1]), np.int8), g.dst[keep], indptr),
+                     shape=(g.n, g.n))
+    ncomp, comp = connected_components(sub, directed=False)
+    return int(ncomp), comp
+
+
 def n_broken(g: Graph, labels: np.ndarray, k: int) -> int:
     """Number of parts that are not connected (0 for a contiguous partition)."""
-    keep = labels[g.src] == labels[g.dst]
-    from scipy.sparse import csr_matrix
-    sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    _, comp = connected_components(sub, directed=False)
+    _, comp = _same_label_components(g, labels)
     per_part = np.zeros(k, dtype=np.int64)
     first = np.unique(comp, return_index=True)[1]
     np.add.at(per_part, labels[first], 1)
@@ -153,23 +177,20 @@ def metis_start(g: Graph, w: np.ndarray, k: int, *, seed: int, ufactor: int = 5,
     return np.asarray(parts, dtype=np.int64)
 
 
-def _local_safe(g: Graph, labels: np.ndarray) -> np.ndarray:
-    """Per vertex: removing it from its part certainly keeps the part connected."""
-    own = labels[g.dst] == labels[g.src]
-    start_run = own & ~(own[g.prev] & g.link_prev)
-    runs = np.bincount(g.src, start_run, g.n)
-    safe: np.ndarray = runs == 1
+def _local_safe(g: Graph, labels: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+    """Per vertex: removing it from its part certainly keeps the part connected.
+
+    ``own``: per slot, whether both ends have the same label (computed when not given).
+    """
+    if own is None:
+        own = labels[g.dst] == labels[g.src]
+    start_run = own & ~(own.take(g.prev) & g.link_prev)
+    # runs per vertex: differences of the running count at its slot range's ends (its slots are
+    # contiguous), 5 × cheaper than a weighted bincount over the slots
+    count = np.zeros(len(start_run) + 1, dtype=np.int64)
+    np.cumsum(start_run, out=count[1:])
+    safe: np.ndarray = (count.take(g.indptr[1:]) - count.take(g.indptr[:-1])) == 1
     return safe
-
-
-def _segment_max(values: np.ndarray, g: Graph) -> np.ndarray:
-    """Max of slot ``values`` over each vertex's neighbours (``-inf`` for isolated vertices)."""
-    out = np.full(g.n, -np.inf)
-    nonempty = np.flatnonzero(np.diff(g.indptr) > 0)
-    if len(values):
-        red = np.maximum.reduceat(values, g.indptr[nonempty])
-        out[nonempty] = red
-    return out
 
 
 #: Improvement rounds of a cold start: 30 give the same CV and distance as 150 (N = 20,000 and
@@ -228,38 +249,50 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
     price = np.zeros(k)
     idle = 0
     timed_out = False
+    # 1-D coordinates and weighted coordinates: gathers from them are cheaper than row gathers
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    ww = np.where(w > 0, w, 1e-9)
+    wx, wy = ww * xy[:, 0], ww * xy[:, 1]
     for r in range(rounds):
         if deadline is not None and time.monotonic() > deadline:
             timed_out = True
             break
-        c = centroids(xy, w, labels, k)
-        own_d = np.hypot(*(xy - c[labels]).T)
-        bmask = labels[g.src] != labels[g.dst]
-        s = g.src[bmask]
+        cx, cy = _centroid_xy(labels, ww, wx, wy, k)
+        same = labels.take(g.src) == labels.take(g.dst)
+        # the proposals: boundary slots whose unit may leave its part (the local test, not fixed)
+        safe = _local_safe(g, labels, same)
+        if fixed is not None:
+            safe &= movable
+        cand = np.flatnonzero(~same & safe.take(g.src))
+        s = g.src[cand]
         a = labels[s]
-        b = labels[g.dst[bmask]]
-        to_d = np.hypot(xy[s, 0] - c[b, 0], xy[s, 1] - c[b, 1])
+        b = labels[g.dst[cand]]
         ws = w[s]
-        bal = (2 * ws * (load[a] - load[b]) - 2 * ws * ws) / (target * target)
-        gain = (own_d[s] - to_d) / scale + mu * bal
+        la, lb = load[a], load[b]
+        vload = _violation(load, lo, hi)  # _band_gain(la, lb, ws, lo, hi), per part first
+        viol = vload[a] + vload[b] - _violation(la - ws, lo, hi) - _violation(lb + ws, lo, hi)
+        inside = (la - ws >= lo) & (lb + ws <= hi)
+        if also is None:  # a move must keep the loads in the band or lower the violation
+            keep = np.flatnonzero(inside | (viol > 0))
+            s, a, b, ws, la, lb, viol = (v[keep] for v in (s, a, b, ws, la, lb, viol))
+        bal = (2 * ws * (la - lb) - 2 * ws * ws) / (target * target)
+        xs, ys = x[s], y[s]
+        gain = (_dist(xs, ys, cx[a], cy[a]) - _dist(xs, ys, cx[b], cy[b])) / scale + mu * bal
         if flow > 0:
             gain += (price[a] - price[b]) * ws / target
         pen = move_cost / scale
         if home is not None and pen > 0:
             gain += pen * ((home[s] == b).astype(float) - (home[s] == a))
-        viol = _band_gain(load[a], load[b], ws, lo, hi)
         gain += (2 * pen + 10.0) * viol / np.maximum(ws, 1e-12)
         if also is None:
-            ok = (gain > 1e-9) & (((load[a] - ws >= lo) & (load[b] + ws <= hi)) | (viol > 0))
+            ok = gain > 1e-9
         else:
             x_gain, x_ok, x_drop = also.score(s, a, b, mu * tolerance ** 2, 2 * pen + 10.0)
             gain += x_gain
             # the workload band comes first: a move that brings it closer is taken whatever the
             # other measures; any other move keeps the workload in its band and the other
             # measures no worse, or lowers their summed violation
-            ok = (gain > 1e-9) & ((viol > 0) | (((load[a] - ws >= lo) & (load[b] + ws <= hi))
-                                                & (x_ok | (x_drop > 1e-12))))
-        ok &= _local_safe(g, labels)[s] & movable[s]
+            ok = (gain > 1e-9) & ((viol > 0) | (inside & (x_ok | (x_drop > 1e-12))))
         if not ok.any():
             idle += 1
             if mu >= mu_end and idle > 1:
@@ -271,13 +304,14 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         # best proposal per vertex
         order = np.lexsort((-gain, s))
         s, b, gain = s[order], b[order], gain[order]
-        first = np.r_[True, s[1:] != s[:-1]]
+        first = np.empty(len(s), bool)
+        first[0] = True
+        np.not_equal(s[1:], s[:-1], out=first[1:])
         s, b, gain = s[first], b[first], gain[first]
         # independent set: a proposer beats every proposing neighbour
         best = np.full(n, -np.inf)
         best[s] = gain
-        nb = _segment_max(best[g.dst], g)
-        win = gain > nb[s]
+        win = gain > _neighbour_max(best, g, s)
         s, b, gain = s[win], b[win], gain[win]
         # at most one unit leaves and one enters each part
         order = np.argsort(-gain, kind="stable")
@@ -298,6 +332,32 @@ def improve(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph,
         if flow > 0:
             price += flow * (load - target) / target
     return labels, timed_out
+
+
+def _dist(x: np.ndarray, y: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+    """``|(x, y) − (cx, cy)|`` elementwise: ``sqrt(dx² + dy²)``, 5 × cheaper than ``np.hypot``."""
+    dx = x - cx
+    dy = y - cy
+    dx *= dx
+    dy *= dy
+    dx += dy
+    out: np.ndarray = np.sqrt(dx, out=dx)
+    return out
+
+
+def _neighbour_max(values: np.ndarray, g: Graph, units: np.ndarray) -> np.ndarray:
+    """Per unit of ``units`` (each with a neighbour), the max of ``values`` over its neighbours.
+
+    The max of ``values[g.dst]`` over each unit's slots, looking at the slots of ``units`` alone
+    (a ``reduceat`` over every slot of the graph cost ≈ 2.5 × more in :func:`improve`, where only
+    the proposers need it).
+    """
+    starts = g.indptr[units]
+    lens = g.indptr[units + 1] - starts
+    offsets = np.r_[0, np.cumsum(lens)[:-1]]
+    slots = np.repeat(starts - offsets, lens) + np.arange(int(lens.sum()))
+    out: np.ndarray = np.maximum.reduceat(values[g.dst[slots]], offsets)
+    return out
 
 
 def band_repair(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, g: Graph, *,
@@ -419,6 +479,12 @@ class Bands:
         return gain, ok, (dv / self.target).sum(axis=1)
 
 
+def _violation(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How far each of ``x`` lies outside ``[lo, hi]`` (0 inside)."""
+    out: np.ndarray = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+    return out
+
+
 def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
                hi: float) -> np.ndarray:
     """Drop in total band violation (workload outside ``[lo, hi]``) of moving ``ws`` from a to b."""
@@ -430,11 +496,7 @@ def _band_gain(la: np.ndarray, lb: np.ndarray, ws: np.ndarray, lo: float,
 
 
 def _fragments(g: Graph, labels: np.ndarray) -> tuple[int, np.ndarray]:
-    from scipy.sparse import csr_matrix
-    keep = labels[g.src] == labels[g.dst]
-    sub = csr_matrix((np.ones(keep.sum(), np.int8), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
-    ncomp, comp = connected_components(sub, directed=False)
-    return int(ncomp), comp
+    return _same_label_components(g, labels)
 
 
 def repair(g: Graph, w: np.ndarray, labels: np.ndarray, k: int,
@@ -742,60 +804,122 @@ def balanced_lloyd(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, *,
         a_target = np.maximum(also.values.sum(axis=0) / k, 1e-12)
         q = np.zeros((k, also.m))
     x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    cheapest = _Cheapest(m, n)
+    ww = np.where(w > 0, w, 1e-9)
+    wx, wy = ww * xy[:, 0], ww * xy[:, 1]
     for _ in range(outer):
-        c = centroids(xy, w, labels, k)
-        cx, cy = np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1])
+        cx, cy = _centroid_xy(labels, ww, wx, wy, k)
+        c = np.column_stack([cx, cy])
         # a unit's candidates are the centres nearest its own part's centre (k queries, not n);
-        # candidate-major layout: the argmin over candidates is m vectorised passes over n
+        # candidate-major layout: the min over candidates is m vectorised passes over n
         near = cKDTree(c).query(c, k=m)[1].reshape(k, m)
-        jt = np.ascontiguousarray(near.T[:, labels])
-        dt = np.hypot(x - cx.take(jt), y - cy.take(jt))
-        step0 = step * (float(np.median(dt[0])) + 1e-9)
+        jt = np.ascontiguousarray(near.T).take(labels, axis=1)
+        dt = _distances(x, y, cx, cy, jt)
+        step0 = step * (_median(dt[0]) + 1e-9)
+        cheapest.reset(dt, jt)
         for it in range(inner):
             if also is None:
-                new = _cheapest(dt, jt, price)
+                new = cheapest(price)
             else:
                 cost = dt - price[jt]
                 for col in range(also.m):
                     cost -= unit[None, :, col] * q[jt, col]
                 new = jt[np.argmin(cost, axis=0), np.arange(n)]
-            new = np.where(free, new, labels)
+            if fixed is not None:
+                new = np.where(free, new, labels)
             load = np.bincount(new, w, k)
+            dev = target - load
             if also is None:
-                if np.abs(load - target).max() <= 0.01 * target:
+                if np.abs(dev).max() <= 0.01 * target:
                     break
             else:
                 rel = 1 - np.stack([np.bincount(new, also.values[:, c], k)
                                     for c in range(also.m)], axis=1) / a_target
-                if (np.abs(load - target).max() <= 0.02 * target
+                if (np.abs(dev).max() <= 0.02 * target
                         and (np.abs(rel) <= 0.8 * also.tolerance).all()):
                     break
                 q += step0 * (1 - it / inner) * rel
-            price += step0 * (1 - it / inner) * (target - load) / target
+            price += step0 * (1 - it / inner) * dev / target
         labels = new
     return labels
 
 
-#: Below this many units :func:`_cheapest` takes one 2-D argmin (fewer numpy calls); above, m
-#: passes over contiguous rows are faster (measured: 0.16 vs 0.22 ms at 2,500 units, 12 vs 15 ms
-#: at 100,000). Both give the same labels.
-_CHEAPEST_2D_MAX = 8000
+def _distances(x: np.ndarray, y: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+               jt: np.ndarray) -> np.ndarray:
+    """``|(x, y) − (cx, cy)[jt]|`` per unit (columns) and candidate (rows), ``(m, n)``.
+
+    ``sqrt(dx² + dy²)`` in place rather than ``np.hypot`` (5 × slower: it guards against
+    overflow, which distances in metres never reach); equal to it within an ulp.
+    """
+    dx = x - cx.take(jt)
+    dy = y - cy.take(jt)
+    dx *= dx
+    dy *= dy
+    dx += dy
+    out: np.ndarray = np.sqrt(dx, out=dx)
+    return out
 
 
-def _cheapest(dt: np.ndarray, jt: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties)."""
-    if dt.shape[1] <= _CHEAPEST_2D_MAX:
-        pick = (dt - price.take(jt)).argmin(axis=0)
-        out: np.ndarray = np.take_along_axis(jt, pick[None, :], axis=0)[0].astype(np.int64)
-        return out
-    best = dt[0] - price[jt[0]]
-    lab: np.ndarray = jt[0].astype(np.int64)
-    for c in range(1, len(dt)):
-        v = dt[c] - price[jt[c]]
-        better = v < best
-        np.copyto(best, v, where=better)
-        np.copyto(lab, jt[c], where=better)
-    return lab
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D float array (the same value) from one ``np.partition``.
+
+    ``np.median`` costs ≈ 0.1-0.3 ms a call at 2,500 values, mostly its generic machinery.
+    """
+    h = len(a) // 2
+    if len(a) % 2:
+        return float(np.partition(a, h)[h])
+    part = np.partition(a, (h - 1, h))
+    return float(np.mean(part[h - 1:h + 1]))
+
+
+#: First set bit (from the most significant) of every byte: the first candidate on ties.
+_FIRST_ROW = np.array([8 - v.bit_length() for v in range(256)], dtype=np.int64)
+
+
+class _Cheapest:
+    """Per unit, the candidate ``jt[c]`` minimising ``dt[c] − price[jt[c]]`` (first on ties).
+
+    The same labels as ``jt[argmin(dt - price[jt], axis=0), arange(n)]`` at about half its cost
+    (measured in docs/benchmarks.md, "Speed", fifth session): ``argmin`` along the first axis is
+    numpy's slow path (it walks the candidates of one unit at a time), while a ``min`` along it
+    is m vectorised passes. So the minimum is taken first, the candidates that reach it are
+    marked with one bit each (candidate c: bit 7 − c of a byte, m ≤ 8), their bytes are OR-ed
+    over the candidates and the highest bit set names the first candidate reaching the minimum.
+    The (m, n) buffers live as long as the object: one allocation for all inner steps of
+    :func:`balanced_lloyd` (fresh arrays of this size cost page faults every step).
+    """
+
+    def __init__(self, m: int, n: int):
+        self.m, self.n = m, n
+        self.cost = np.empty((m, n))
+        self.tie = np.empty((m, n), bool)
+        self.bits = np.empty((m, n), np.uint8)
+        self.bit = (1 << (7 - np.arange(m))).astype(np.uint8)[:, None] if m <= 8 else None
+        self.offset = np.arange(n, dtype=np.int64)
+        self.dt = self.cost
+        self.jt = np.zeros((m, n), dtype=np.int64)
+
+    def reset(self, dt: np.ndarray, jt: np.ndarray) -> None:
+        """Distances ``dt`` and candidate parts ``jt``, both ``(m, n)`` and C-contiguous."""
+        self.dt, self.jt = dt, jt
+
+    def __call__(self, price: np.ndarray) -> np.ndarray:
+        """Labels for the prices ``price`` (a new array)."""
+        if self.bit is None:  # more than 8 candidates: no byte holds a mark per candidate
+            pick = (self.dt - price.take(self.jt)).argmin(axis=0)
+            out: np.ndarray = self.jt.ravel().take(pick * self.n + self.offset)
+            return out
+        cost = self.cost
+        price.take(self.jt, out=cost, mode="clip")  # indices are valid: "clip" is unbuffered
+        np.subtract(self.dt, cost, out=cost)
+        np.equal(cost, cost.min(axis=0), out=self.tie)
+        np.multiply(self.tie, self.bit, out=self.bits)
+        code: np.ndarray = np.bitwise_or.reduce(self.bits, axis=0)
+        first: np.ndarray = _FIRST_ROW.take(code)
+        np.multiply(first, self.n, out=first)
+        np.add(first, self.offset, out=first)
+        lab: np.ndarray = self.jt.ravel().take(first)
+        return lab
 
 
 #: Largest n bounded with the dense n × n distance matrix in :func:`pmedian_lower_bound`.
