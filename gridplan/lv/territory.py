@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -49,14 +49,29 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     numpy.ndarray
         n shapely geometries (possibly empty or multi-part).
     """
+    return _draw_cells(township, xy).cells
+
+
+class _Drawn(NamedTuple):
+    """:func:`township_cells` with what it found on the way (reused by the contiguity test)."""
+
+    cells: np.ndarray  # per point
+    uniq: np.ndarray  # the distinct points (rounded to 1 mm), as unique_rows gives them
+    first: np.ndarray
+    inverse: np.ndarray
+    unclipped: np.ndarray | None  # per distinct point: its cell lay inside the township (kept as is)
+
+
+def _draw_cells(township: BaseGeometry, xy: np.ndarray) -> _Drawn:
+    """:func:`township_cells`, with the distinct points and which cells were not clipped."""
     n = len(xy)
     out = np.array([shapely.Polygon()] * n, dtype=object)
+    uniq, first, inverse = unique_rows(np.round(xy, 3))
     if n == 0:
-        return out
-    uniq, first, _ = unique_rows(np.round(xy, 3))
+        return _Drawn(out, uniq, first, inverse, None)
     if len(uniq) == 1:
         out[first[0]] = township
-        return out
+        return _Drawn(out, uniq, first, inverse, None)
     if len(uniq) == 2 or _collinear(uniq):
         cells = _strip_cells(uniq, township)
     else:
@@ -64,8 +79,9 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
         env = shapely.box(x0 - 1000.0, y0 - 1000.0, x1 + 1000.0, y1 + 1000.0)
         vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
-    out[first] = clip_to(cells, township)
-    return out
+    clipped, inside = _clip(cells, township)
+    out[first] = clipped
+    return _Drawn(out, uniq, first, inverse, inside)
 
 
 def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
@@ -73,14 +89,18 @@ def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
 
     A cell in the township's interior is its own intersection with it (returned as is).
     """
+    return _clip(cells, township)[0]
+
+
+def _clip(cells: np.ndarray, township: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clip_to`, and which cells lay in the township's interior (returned as they were)."""
     shapely.prepare(township)
     inside = shapely.contains_properly(township, cells)
     out = np.asarray(cells, dtype=object).copy()
     cross = np.flatnonzero(~inside)
     if len(cross):
         out[cross] = shapely.intersection(out[cross], township)
-    result: np.ndarray = out
-    return result
+    return out, np.asarray(inside, dtype=bool)
 
 
 def multipoint(xy: np.ndarray) -> BaseGeometry:
@@ -440,8 +460,13 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
 
 
 def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candidates: np.ndarray, *,
-              min_border_m: float, cells: np.ndarray | None) -> np.ndarray:
-    """:func:`cell_adjacency` on arrays: ``tids`` numbers the points' townships ``towns``."""
+              min_border_m: float, cells: np.ndarray | None,
+              drawn: dict[int, _Drawn] | None = None) -> np.ndarray:
+    """:func:`cell_adjacency` on arrays: ``tids`` numbers the points' townships ``towns``.
+
+    ``drawn``: per township code, its cells as :func:`_draw_cells` drew them (then ``cells`` is
+    not read): their distinct points and unclipped cells are not found again.
+    """
     n = len(xy)
     rep = np.arange(n)
     main = np.empty(n, dtype=object)
@@ -449,15 +474,20 @@ def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candi
     ok_pairs: list[np.ndarray] = []
     for idx in group_members(tids):
         town = towns[int(tids[idx[0]])]
-        uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+        d = drawn[int(tids[idx[0]])] if drawn is not None else None
+        if d is not None:
+            uniq, first, inverse, mine = d.uniq, d.first, d.inverse, d.cells
+        else:
+            uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+            mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         rep[idx] = idx[first[inverse]]
-        mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         single = shapely.get_num_geometries(mine) <= 1
         main[idx] = mine
         for i in np.flatnonzero(~single):
             main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
         if len(uniq) >= 3 and not _collinear(uniq):
-            ridges = _ridge_borders(uniq, town, interior=_interior(mine[first], town))
+            interior = _interior(mine[first], town, unclipped=None if d is None else d.unclipped)
+            ridges = _ridge_borders(uniq, town, interior=interior)
         else:
             ridges = None
         if ridges is None:
@@ -487,14 +517,23 @@ def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candi
     return kept
 
 
-def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01) -> np.ndarray:
+def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01,
+              unclipped: np.ndarray | None = None) -> np.ndarray:
     """Whether each cell lies in ``town``'s interior, farther than ``margin_m`` from its outline.
 
     Such a cell was not clipped (a clipped cell reaches the outline, up to floating-point noise
     that the margin absorbs), so each of its Voronoi ridges lies inside the township.
+    ``unclipped``: the cells known to lie properly inside ``town`` (:func:`_clip` kept them as
+    they were): only the others are tested.
     """
     shapely.prepare(town)
-    inside = shapely.contains_properly(town, cells)
+    if unclipped is None:
+        inside = shapely.contains_properly(town, cells)
+    else:
+        inside = unclipped.copy()
+        cut = np.flatnonzero(~inside)
+        if len(cut):
+            inside[cut] = shapely.contains_properly(town, cells[cut])
     near = np.flatnonzero(inside)
     if len(near):
         outline = shapely.boundary(town)
@@ -699,13 +738,14 @@ def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barrie
     """
     towns = list(shapely.from_wkb(towns_wkb))
     members = group_members(tcode)
-    cells = np.empty(len(xy), dtype=object)
-    for idx in members:
-        cells[idx] = township_cells(towns[int(tcode[idx[0]])], xy[idx])
+    drawn = {t: _draw_cells(towns[t], xy[idx]) for t, idx in enumerate(members)}
     barriers = None if barriers_wkb is None else shapely.from_wkb(barriers_wkb)
     cand = neighbour_edges(xy, barriers=barriers)
-    edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=cells) if len(cand) else cand
-    return [shapely.to_wkb(cells[idx]) for idx in members], edges
+    if len(cand):
+        edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=None, drawn=drawn)
+    else:
+        edges = cand
+    return [shapely.to_wkb(drawn[t].cells) for t in range(len(members))], edges
 
 
 def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, county: County,
