@@ -149,3 +149,11 @@ def test_packed_cells_decode_as_an_array(awkward, pool):
 def test_a_county_with_awkward_townships_plans_the_same_with_two_workers(awkward, scope):
     extra = {"scope": scope, "capacity": 1500}
     _same(gridplan.plan(awkward, workers=1, **extra), gridplan.plan(awkward, workers=2, **extra))
+
+
+def test_cells_from_the_workers_serve_the_area_measure_and_the_reach_repair(awkward):
+    # the area measure decodes the workers' cells; the reach repair redraws grids from them
+    extra = {"also_balance": {"area": 0.5}, "max_travel_min": 8.0, "capacity": 1500}
+    one = gridplan.plan(awkward, workers=1, **extra)
+    assert one.kpi["reach"]["summary"]["moved_transformers"] > 0
+    _same(one, gridplan.plan(awkward, workers=2, **extra))
