@@ -649,7 +649,7 @@ class PackedCells:
     n
         Number of 台区 (rows of the transformers frame).
     townships
-        Township ids (str), one per group.
+        Township ids (str), one per entry of ``rows``.
     rows
         Per township, the row positions of its 台区 (ascending).
     wkb
