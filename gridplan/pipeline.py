@@ -74,14 +74,27 @@ def workload_stage(county: County, params: Params) -> gpd.GeoDataFrame:
 
 @dataclass(frozen=True)
 class Graph:
-    """The 台区 territory cells and the contiguity edges between them (row positions)."""
+    """The 台区 territory cells and the contiguity edges between them (row positions).
+
+    ``cells``: an array of geometries (serially) or :class:`gridplan.lv.territory.PackedCells`
+    (from the worker processes: WKB, decoded on first use as an array).
+    """
 
     cells: Any
     edges: np.ndarray
 
 
-def graph_stage(county: County, transformers: gpd.GeoDataFrame, params: Params) -> Graph:
-    """Territory cells of the 台区 and the edges of cells that share a border (within ``scope``)."""
+def graph_stage(county: County, transformers: gpd.GeoDataFrame, params: Params, *,
+                pool: Executor | None = None) -> Graph:
+    """Territory cells of the 台区 and the edges of cells that share a border (within ``scope``).
+
+    ``pool``: an executor the townships (stations, with ``scope="station"``) are done in, one
+    task each (the same cells and edges).
+    """
+    if pool is not None:
+        done = territory.pooled_graph(county, transformers, scope=params.scope, pool=pool)
+        if done is not None:
+            return Graph(*done)
     cells = territory.all_cells(county, transformers)  # shared by the graph and the territory stages
     edges = territory.contiguity_edges(county, transformers, scope=params.scope, cells=cells)
     return Graph(cells, edges)
@@ -118,9 +131,13 @@ def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params
                         also=measures.measure_matrix(transformers, params.also_balance), pool=pool)
 
 
-def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any) -> gpd.GeoDataFrame:
-    """Grid polygons from the 台区 cells (``transformers`` with ``grid_id``)."""
-    return territory.grid_polygons(county, transformers, cells=cells)
+def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any, *,
+                    pool: Executor | None = None) -> gpd.GeoDataFrame:
+    """Grid polygons from the 台区 cells (``transformers`` with ``grid_id``).
+
+    ``pool``: an executor the townships' grid pieces are dissolved in (the same polygons).
+    """
+    return territory.grid_polygons(county, transformers, cells=cells, pool=pool)
 
 
 def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
@@ -428,14 +445,14 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     step(0)
     tr = workload_stage(county, prm)
     step(1)
-    graph = graph_stage(county, tr, prm)
+    graph = graph_stage(county, tr, prm, pool=pool)
     step(2)
     tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
     patches = patches_stage(lv, tr, prm, graph.edges, pool=pool)
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
-    grids = territory_stage(county, tr, graph.cells)
+    grids = territory_stage(county, tr, graph.cells, pool=pool)
     # the certificate's township bounds, in the workers while the stages below run here (only
     # when no reach repair can move 台区 after this point; compute_kpis checks the grids)
     started = (kpis.start_certificate(tr, prm, pool=pool)

@@ -1,17 +1,23 @@
-"""``[plan] workers``: the townships' solves and certificate bounds in worker processes (issue #16
-part 4). The plan must be the same, value for value, for any number of workers."""
+"""``[plan] workers``: the townships' cells, contiguity edges, solves, grid polygons and certificate
+bounds in worker processes (issue #16 part 4). The plan must be the same, value for value, for any
+number of workers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from _plan_fixtures import small_county
 
 import gridplan
+from gridplan import pipeline
+from gridplan.lv.territory import PackedCells
 from gridplan.pipeline import AUTO_WORKERS_MIN, worker_count, worker_pool
 from gridplan.settings import Params
 
@@ -70,3 +76,84 @@ def test_a_pool_runs_tasks_and_none_is_serial():
     with worker_pool(2) as pool:
         assert pool is not None
         assert list(pool.map(np.sqrt, [4.0, 9.0])) == [2.0, 3.0]
+
+
+# ------------------------------------------------------------ the graph and territory stages in the pool
+
+def _awkward_county():
+    """Several townships (one U-shaped, one empty, one in two parts), duplicate 台区, a barrier."""
+    from _plan_fixtures import X0, Y0
+
+    county = small_county(n=400, seed=3)
+    towns = county.townships.copy()
+    t4 = towns["township_id"] == "T4"
+    gap = shapely.box(X0 + 20_000, Y0 + 7_000, X0 + 30_000, Y0 + 8_000)
+    towns.loc[t4, "geometry"] = towns.loc[t4, "geometry"].difference(gap)  # two parts
+    tr = county.transformers
+    tr = tr[~tr.intersects(gap)]
+    dup = tr.iloc[[0, 0, 5, 200]].copy()  # the same place twice, thrice
+    dup["transformer_id"] = [f"DUP{i}" for i in range(len(dup))]
+    tr = pd.concat([tr, dup], ignore_index=True)
+    river = gpd.GeoDataFrame(geometry=[shapely.LineString([(X0 + 2_000, Y0 - 100), (X0 + 8_000, Y0 + 10_100)])],
+                             crs=county.crs)
+    return dataclasses.replace(county, townships=towns, transformers=tr, barriers=river)
+
+
+@pytest.fixture(scope="module")
+def awkward():
+    county = _awkward_county()
+    assert shapely.get_num_geometries(county.townships.geometry.values).max() == 2
+    return county
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with worker_pool(2) as p:
+        yield p
+
+
+@pytest.mark.parametrize("scope", ["township", "station"])
+def test_graph_and_territory_stages_in_a_pool_are_the_same(awkward, pool, scope):
+    prm = awkward.params.replace(scope=scope)
+    tr = pipeline.workload_stage(awkward, prm)
+    alone = pipeline.graph_stage(awkward, tr, prm)
+    pooled = pipeline.graph_stage(awkward, tr, prm, pool=pool)
+    assert isinstance(pooled.cells, PackedCells)  # done in the workers, not serially
+    assert pooled.edges.dtype == alone.edges.dtype
+    np.testing.assert_array_equal(pooled.edges, alone.edges)
+    assert shapely.to_wkb(np.asarray(pooled.cells)).tolist() == shapely.to_wkb(alone.cells).tolist()
+    tr["grid_id"] = pipeline.patches_stage(pipeline.lv_county(awkward), tr, prm, alone.edges).grid_id
+    serial = pipeline.territory_stage(awkward, tr, alone.cells)
+    assert "空乡" in "".join(serial["townships"])  # the empty township was absorbed
+    for cells in (pooled.cells, None):  # the cells' WKB sent on, or drawn in the workers
+        grids = pipeline.territory_stage(awkward, tr, cells, pool=pool)
+        pd.testing.assert_frame_equal(grids.drop(columns="geometry"), serial.drop(columns="geometry"))
+        assert grids.geometry.to_wkb().tolist() == serial.geometry.to_wkb().tolist()
+        # the 1 mm precision model came back with the polygons: overlays on them snap the same
+        assert shapely.union_all(grids.geometry.values).equals_exact(
+            shapely.union_all(serial.geometry.values), 0.0)
+
+
+def test_packed_cells_decode_as_an_array(awkward, pool):
+    prm = awkward.params
+    tr = pipeline.workload_stage(awkward, prm)
+    packed = pipeline.graph_stage(awkward, tr, prm, pool=pool).cells
+    assert len(packed) == len(tr) and sum(len(r) for r in packed.rows) == len(tr)
+    cells = np.asarray(packed, dtype=object)
+    assert cells is packed.decode()  # decoded once
+    assert shapely.area(cells).sum() == pytest.approx(awkward.townships.area.sum() - awkward.townships.area[
+        awkward.townships["township_id"] == "T3"].sum())
+
+
+@pytest.mark.parametrize("scope", ["township", "station"])
+def test_a_county_with_awkward_townships_plans_the_same_with_two_workers(awkward, scope):
+    extra = {"scope": scope, "capacity": 1500}
+    _same(gridplan.plan(awkward, workers=1, **extra), gridplan.plan(awkward, workers=2, **extra))
+
+
+def test_cells_from_the_workers_serve_the_area_measure_and_the_reach_repair(awkward):
+    # the area measure decodes the workers' cells; the reach repair redraws grids from them
+    extra = {"also_balance": {"area": 0.5}, "max_travel_min": 8.0, "capacity": 1500}
+    one = gridplan.plan(awkward, workers=1, **extra)
+    assert one.kpi["reach"]["summary"]["moved_transformers"] > 0
+    _same(one, gridplan.plan(awkward, workers=2, **extra))

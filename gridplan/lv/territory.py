@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -21,9 +23,10 @@ from scipy.spatial import Delaunay, QhullError
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
-from .graph import group_members, label_codes, neighbour_edges, unique_rows
+from .graph import _barrier_geoms, group_members, label_codes, neighbour_edges, unique_rows
 
-__all__ = ["all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "township_cells"]
+__all__ = ["PackedCells", "all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "pooled_graph",
+           "township_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,29 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
     numpy.ndarray
         n shapely geometries (possibly empty or multi-part).
     """
+    return _draw_cells(township, xy).cells
+
+
+class _Drawn(NamedTuple):
+    """:func:`township_cells` with what it found on the way (reused by the contiguity test)."""
+
+    cells: np.ndarray  # per point
+    uniq: np.ndarray  # the distinct points (rounded to 1 mm), as unique_rows gives them
+    first: np.ndarray
+    inverse: np.ndarray
+    unclipped: np.ndarray | None  # per distinct point: its cell lay inside the township (kept as is)
+
+
+def _draw_cells(township: BaseGeometry, xy: np.ndarray) -> _Drawn:
+    """:func:`township_cells`, with the distinct points and which cells were not clipped."""
     n = len(xy)
     out = np.array([shapely.Polygon()] * n, dtype=object)
+    uniq, first, inverse = unique_rows(np.round(xy, 3))
     if n == 0:
-        return out
-    uniq, first, _ = unique_rows(np.round(xy, 3))
+        return _Drawn(out, uniq, first, inverse, None)
     if len(uniq) == 1:
         out[first[0]] = township
-        return out
+        return _Drawn(out, uniq, first, inverse, None)
     if len(uniq) == 2 or _collinear(uniq):
         cells = _strip_cells(uniq, township)
     else:
@@ -61,8 +79,9 @@ def township_cells(township: BaseGeometry, xy: np.ndarray) -> np.ndarray:
         env = shapely.box(x0 - 1000.0, y0 - 1000.0, x1 + 1000.0, y1 + 1000.0)
         vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
-    out[first] = clip_to(cells, township)
-    return out
+    clipped, inside = _clip(cells, township)
+    out[first] = clipped
+    return _Drawn(out, uniq, first, inverse, inside)
 
 
 def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
@@ -70,14 +89,18 @@ def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
 
     A cell in the township's interior is its own intersection with it (returned as is).
     """
+    return _clip(cells, township)[0]
+
+
+def _clip(cells: np.ndarray, township: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clip_to`, and which cells lay in the township's interior (returned as they were)."""
     shapely.prepare(township)
     inside = shapely.contains_properly(township, cells)
     out = np.asarray(cells, dtype=object).copy()
     cross = np.flatnonzero(~inside)
     if len(cross):
         out[cross] = shapely.intersection(out[cross], township)
-    result: np.ndarray = out
-    return result
+    return out, np.asarray(inside, dtype=bool)
 
 
 def multipoint(xy: np.ndarray) -> BaseGeometry:
@@ -136,7 +159,8 @@ def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
-                  cells: np.ndarray | None = None) -> gpd.GeoDataFrame:
+                  cells: np.ndarray | PackedCells | None = None,
+                  pool: Executor | None = None) -> gpd.GeoDataFrame:
     """Dissolve the 台区' Voronoi cells into one polygon per grid, tiling every township.
 
     Parameters
@@ -146,7 +170,11 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     transformers
         The county's 台区 with a ``grid_id`` column.
     cells
-        Their cells from :func:`all_cells`, if already computed.
+        Their cells from :func:`all_cells` (or :func:`pooled_graph`), if already computed.
+    pool
+        An executor the townships' pieces are dissolved in (one task per township; the same
+        polygons). Used when ``cells`` is None (the tasks draw the cells) or
+        :class:`PackedCells` (the tasks get their WKB, not decoded here).
 
     Returns
     -------
@@ -155,6 +183,19 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
         geometry. Grids of one township tile it: no gaps, no overlaps.
     """
     towns = county.townships.set_index("township_id")
+    pieces = None
+    if pool is not None and (cells is None or isinstance(cells, PackedCells)):
+        pieces = _pooled_pieces(transformers, cells, county, pool)
+    if pieces is None:
+        pieces = _pieces(county, transformers, cells)
+    grids = _dissolve_across_townships(pieces, towns, county.crs)
+    grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
+    return grids.sort_values("grid_id").reset_index(drop=True)
+
+
+def _pieces(county: County, transformers: gpd.GeoDataFrame,
+            cells: np.ndarray | PackedCells | None) -> list[tuple[str, str, BaseGeometry]]:
+    """(township, grid, polygon) of every grid's part in every township, sorted by both."""
     if cells is None:
         cells = all_cells(county, transformers)
     # Snapped to a millimetre grid, so borders shared by neighbouring cells coincide exactly and
@@ -182,9 +223,7 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     bounds = np.flatnonzero(np.diff(piece_t)) + 1
     for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(pair)]])):
         pieces = _reassign_orphans(pieces, range(int(lo), int(hi)), points_of)
-    grids = _dissolve_across_townships(pieces, towns, county.crs)
-    grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
-    return grids.sort_values("grid_id").reset_index(drop=True)
+    return pieces
 
 
 def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
@@ -411,25 +450,44 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     if len(candidates) == 0:
         return candidates
     xy = shapely.get_coordinates(transformers.geometry.values)
-    n = len(xy)
     names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
+    kept: np.ndarray = _adjacent(xy, tids, [towns.loc[t] for t in names], candidates,
+                                 min_border_m=min_border_m,
+                                 cells=None if cells is None else np.asarray(cells, dtype=object))
+    return kept
+
+
+def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candidates: np.ndarray, *,
+              min_border_m: float, cells: np.ndarray | None,
+              drawn: dict[int, _Drawn] | None = None) -> np.ndarray:
+    """:func:`cell_adjacency` on arrays: ``tids`` numbers the points' townships ``towns``.
+
+    ``drawn``: per township code, its cells as :func:`_draw_cells` drew them (then ``cells`` is
+    not read): their distinct points and unclipped cells are not found again.
+    """
+    n = len(xy)
     rep = np.arange(n)
     main = np.empty(n, dtype=object)
     fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
     ok_pairs: list[np.ndarray] = []
-    for tid, idx in zip(names, group_members(tids)):
-        town = towns.loc[tid]
-        uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+    for idx in group_members(tids):
+        town = towns[int(tids[idx[0]])]
+        d = drawn[int(tids[idx[0]])] if drawn is not None else None
+        if d is not None:
+            uniq, first, inverse, mine = d.uniq, d.first, d.inverse, d.cells
+        else:
+            uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
+            mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         rep[idx] = idx[first[inverse]]
-        mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
         single = shapely.get_num_geometries(mine) <= 1
         main[idx] = mine
         for i in np.flatnonzero(~single):
             main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
         if len(uniq) >= 3 and not _collinear(uniq):
-            ridges = _ridge_borders(uniq, town, interior=_interior(mine[first], town))
+            interior = _interior(mine[first], town, unclipped=None if d is None else d.unclipped)
+            ridges = _ridge_borders(uniq, town, interior=interior)
         else:
             ridges = None
         if ridges is None:
@@ -459,14 +517,23 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     return kept
 
 
-def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01) -> np.ndarray:
+def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01,
+              unclipped: np.ndarray | None = None) -> np.ndarray:
     """Whether each cell lies in ``town``'s interior, farther than ``margin_m`` from its outline.
 
     Such a cell was not clipped (a clipped cell reaches the outline, up to floating-point noise
     that the margin absorbs), so each of its Voronoi ridges lies inside the township.
+    ``unclipped``: the cells known to lie properly inside ``town`` (:func:`_clip` kept them as
+    they were): only the others are tested.
     """
     shapely.prepare(town)
-    inside = shapely.contains_properly(town, cells)
+    if unclipped is None:
+        inside = shapely.contains_properly(town, cells)
+    else:
+        inside = unclipped.copy()
+        cut = np.flatnonzero(~inside)
+        if len(cut):
+            inside[cut] = shapely.contains_properly(town, cells[cut])
     near = np.flatnonzero(inside)
     if len(near):
         outline = shapely.boundary(town)
@@ -562,3 +629,185 @@ def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
     if len(parts) == 1:
         return parts[0]
     return parts[int(np.argmin(shapely.distance(parts, point)))]
+
+
+# --------------------------------------------------------------------------- in worker processes
+#
+# Townships are independent in both stages: their cells, candidate edges and cell adjacency (scope
+# "township"; with scope "station" the unit is a station, whose townships are all in the task), and
+# their grid pieces. The tasks below get numpy arrays and WKB and return the same; the results are
+# put together in township order, so the outputs are the same for any number of workers.
+
+class PackedCells:
+    """The 台区' territory cells kept as WKB per township, as the worker processes return them.
+
+    Decoded once, on first use as an array (``numpy.asarray(packed)``, :meth:`decode`): the grid
+    polygons (:func:`grid_polygons` with a pool) send the WKB on to the workers without decoding.
+
+    Parameters
+    ----------
+    n
+        Number of 台区 (rows of the transformers frame).
+    townships
+        Township ids (str), one per entry of ``rows``.
+    rows
+        Per township, the row positions of its 台区 (ascending).
+    wkb
+        Per township, the WKB of their cells (object arrays of bytes, aligned with ``rows``).
+    """
+
+    def __init__(self, n: int, townships: list[str], rows: list[np.ndarray], wkb: list[np.ndarray]):
+        self.n = n
+        self.townships = townships
+        self.rows = rows
+        self.wkb = wkb
+        self._cells: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def decode(self) -> np.ndarray:
+        """Every 台区's cell, aligned with the rows (decoded once, then kept)."""
+        if self._cells is None:
+            out = np.empty(self.n, dtype=object)
+            for rows, wkb in zip(self.rows, self.wkb):
+                out[rows] = shapely.from_wkb(wkb)
+            self._cells = out
+        return self._cells
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        cells = self.decode()
+        return cells if dtype is None else cells.astype(dtype, copy=False)
+
+
+def pooled_graph(county: County, transformers: gpd.GeoDataFrame, *, scope: str, pool: Executor,
+                 min_border_m: float = 0.1) -> tuple[PackedCells, np.ndarray] | None:
+    """:func:`all_cells` and :func:`contiguity_edges` with one task per township (station) in ``pool``.
+
+    The same cells (as :class:`PackedCells`) and the same edges, element for element, as the
+    serial functions. With ``scope="station"`` a task takes a station with all its townships
+    (candidate edges across them, cross-township pairs by the exact test, as serially). None (do
+    it serially) when there are fewer than two such units, or when a township's 台区 belong to
+    several stations.
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    n = len(xy)
+    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
+    if scope == "township":
+        units = tids
+    else:
+        units = label_codes(transformers["station_id"].astype(str).to_numpy())[1]
+    pairs = unique_rows(np.column_stack([tids, units]))[0]
+    if n == 0 or len(np.unique(pairs[:, 1])) < 2 or len(pairs) != len(names):
+        return None
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    town_wkb = shapely.to_wkb(towns.set_index("township_id").geometry.loc[names].to_numpy())
+    barriers = None if county.barriers is None else _barrier_geoms(county.barriers.geometry.values)
+    tree = None if barriers is None or not len(barriers) else shapely.STRtree(barriers)
+    members = group_members(units)
+    futures: dict[int, Future[tuple[list[np.ndarray], np.ndarray]]] = {}
+    for u in sorted(range(len(members)), key=lambda u: (-len(members[u]), u)):
+        idx = members[u]
+        ts, local = np.unique(tids[idx], return_inverse=True)
+        near = None
+        if barriers is not None:  # an edge lies in its unit's bounding box: so do the barriers it crosses
+            box = shapely.box(*xy[idx].min(axis=0), *xy[idx].max(axis=0))
+            hit = np.zeros(0, dtype=np.int64) if tree is None else np.sort(tree.query(box))
+            near = shapely.to_wkb(barriers[hit]) if len(hit) else np.empty(0, dtype=object)
+        futures[u] = pool.submit(_graph_task, xy[idx], local.ravel(), town_wkb[ts], near, min_border_m)
+    rows: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(names)
+    wkb: list[np.ndarray] = [np.empty(0, dtype=object)] * len(names)
+    parts = []
+    for u, idx in enumerate(members):
+        cells_wkb, local_edges = futures[u].result()
+        ts, local = np.unique(tids[idx], return_inverse=True)
+        for t, pos, w in zip(ts, group_members(local.ravel()), cells_wkb):
+            rows[int(t)], wkb[int(t)] = idx[pos], w
+        parts.append(idx[local_edges])
+    edges = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.int64)
+    edges = edges[np.argsort(edges[:, 0] * n + edges[:, 1], kind="stable")]  # rows in (i, j) order
+    return PackedCells(n, [str(t) for t in names], rows, wkb), edges
+
+
+def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barriers_wkb: np.ndarray | None,
+                min_border_m: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """One township's (station's) cells (WKB, per township) and contiguity edges (local positions).
+
+    ``tcode``: each point's township (0..m-1, into ``towns_wkb``); ``barriers_wkb``: the barrier
+    lines near it (None: the county has none).
+    """
+    towns = list(shapely.from_wkb(towns_wkb))
+    members = group_members(tcode)
+    drawn = {t: _draw_cells(towns[t], xy[idx]) for t, idx in enumerate(members)}
+    barriers = None if barriers_wkb is None else shapely.from_wkb(barriers_wkb)
+    cand = neighbour_edges(xy, barriers=barriers)
+    if len(cand):
+        edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=None, drawn=drawn)
+    else:
+        edges = cand
+    return [shapely.to_wkb(drawn[t].cells) for t in range(len(members))], edges
+
+
+def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, county: County,
+                   pool: Executor) -> list[tuple[str, str, BaseGeometry]] | None:
+    """The grid pieces of :func:`grid_polygons`, one task per township in ``pool``.
+
+    The same pieces as serially, in the same order. None (do it serially) when ``cells`` do not
+    match the townships of ``transformers``.
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
+    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    if cells is None:
+        names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
+        groups: list[np.ndarray] = group_members(tids)
+        towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+        town_wkb = shapely.to_wkb(towns.set_index("township_id").geometry.loc[names].to_numpy())
+        cells_wkb: list[np.ndarray | None] = [None] * len(groups)
+    else:
+        if cells.n != len(xy):
+            return None
+        groups, cells_wkb, town_wkb = cells.rows, list(cells.wkb), np.full(len(cells.rows), None)
+    t_of = np.array([t_code[g[0]] if len(g) else -1 for g in groups], dtype=np.int64)
+    if any(len(g) == 0 or (t_code[g] != t_code[g[0]]).any() for g in groups) or (t_of < 0).any():
+        return None
+    futures: dict[int, Future[tuple[np.ndarray, np.ndarray]]] = {}
+    for k in sorted(range(len(groups)), key=lambda k: (-len(groups[k]), k)):
+        rows = groups[k]
+        futures[k] = pool.submit(_territory_task, xy[rows], g_code[rows], cells_wkb[k], town_wkb[k])
+    pieces: list[tuple[str, str, BaseGeometry]] = []
+    for k in np.argsort(t_of, kind="stable"):  # serially: pieces sorted by (township, grid)
+        grid, wkb = futures[int(k)].result()
+        # WKB has no precision model: give the pieces back the 1 mm one (their coordinates are on it)
+        geoms = shapely.set_precision(shapely.from_wkb(wkb), _GRID_SIZE_M, mode="pointwise")
+        tid = str(t_uniq[t_of[k]])
+        pieces.extend((tid, str(g_uniq[g]), geom) for g, geom in zip(grid, geoms))
+    return pieces
+
+
+def _territory_task(xy: np.ndarray, gcode: np.ndarray, cells_wkb: np.ndarray | None,
+                    town_wkb: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    """One township's grid pieces: (grid codes, ascending; WKB of their polygons), orphans given away.
+
+    ``cells_wkb``: the 台区' cells (None: drawn here from ``town_wkb``); ``gcode``: each 台区's
+    grid (-1: none, no territory).
+    """
+    if cells_wkb is None:
+        cells = township_cells(shapely.from_wkb(town_wkb), xy)
+    else:
+        cells = shapely.from_wkb(cells_wkb)
+    snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
+    labelled = gcode >= 0
+    if not labelled.all():
+        snapped, xy, gcode = snapped[labelled], xy[labelled], gcode[labelled]
+    grid, piece_of = np.unique(gcode, return_inverse=True)
+    piece_of = piece_of.ravel()
+    geoms = dissolve_groups(snapped, piece_of, len(grid), grid_size=_GRID_SIZE_M)
+    by_piece = np.argsort(piece_of, kind="stable")
+    first = np.searchsorted(piece_of[by_piece], np.arange(len(grid) + 1))
+
+    def points_of(i: int) -> BaseGeometry:
+        return shapely.multipoints(xy[by_piece[first[i]:first[i + 1]]])
+
+    pieces = _reassign_orphans([("", "", g) for g in geoms], range(len(grid)), points_of)
+    return grid, shapely.to_wkb(np.array([p[2] for p in pieces], dtype=object))
