@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -421,8 +421,9 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
     Plan
 
     With ``workers`` (``[plan] workers``, see :func:`worker_count`) above 1 the townships'
-    solves and certificate bounds run in that many worker processes (:func:`worker_pool`); the
-    plan is the same for any number.
+    territory cells and contiguity edges, solves, grid polygons and certificate bounds run in
+    that many worker processes (:func:`worker_pool`; the bounds while the manager and KPI stages
+    run here); the plan is the same for any number.
     """
     prm = county.params.replace(**params) if params else county.params
     with worker_pool(worker_count(prm, county)) as pool:
@@ -444,6 +445,8 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     lv = lv_county(county)
     step(0)
     tr = workload_stage(county, prm)
+    # repair travel times depend on the county alone: computed first, while the workers start
+    resp = response_stage(county, tr, prm)
     step(1)
     graph = graph_stage(county, tr, prm, pool=pool)
     step(2)
@@ -452,11 +455,14 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     tr["grid_id"] = patches.grid_id
     notes.extend(patches.notes)
     step(3)
-    grids = territory_stage(county, tr, graph.cells, pool=pool)
     # the certificate's township bounds, in the workers while the stages below run here (only
-    # when no reach repair can move 台区 after this point; compute_kpis checks the grids)
-    started = (kpis.start_certificate(tr, prm, pool=pool)
-               if pool is not None and prm.max_travel_min is None else None)
+    # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
+    # grid medoids computed on a thread while this one waits for the grid polygons
+    with ThreadPoolExecutor(1) as side:
+        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=pool)
+                       if pool is not None and prm.max_travel_min is None else None)
+        grids = territory_stage(county, tr, graph.cells, pool=pool)
+        started = certificate.result() if certificate is not None else None
     step(4)
     hv = feeders_stage(county, prm)
     hv_kpi: dict[str, Any] = {}
@@ -497,7 +503,6 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
                       grid_numbers=county.transformers.attrs.get("grid_numbers"))
     p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges,
                   pool=pool, started=started)
-    resp = response_stage(county, tr, prm)
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},
            "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
