@@ -6,15 +6,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from scipy.spatial import Delaunay
 
-from gridplan.lv.graph import (
-    adjacency,
-    components,
-    neighbour_edges,
-    neighbour_edges_from,
-    unique_rows,
-)
+from gridplan.lv.graph import adjacency, components, neighbour_edges
 
 
 def _as_set(edges):
@@ -85,44 +78,3 @@ def test_components_numbered_by_first_vertex():
     assert labels.tolist() == [0, 1, 0, 2, 2]
     a = adjacency(3, np.array([[0, 1], [1, 0], [0, 1]]))
     assert a.nnz == 2
-
-
-def _rounded_delaunay(xy):
-    uniq, first, inverse = unique_rows(np.round(xy, 3))
-    tri = Delaunay(uniq)
-    return first, inverse, tri.simplices, tri.neighbors
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_neighbour_edges_from_the_rounded_triangulation_are_neighbour_edges(seed):
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 3_000, (800, 2)) + [500_000.0, 2_700_000.0]
-    xy = np.vstack([xy, xy[:5], xy[3:4] + 2e-4])  # exact duplicates, one within 1 mm
-    xy[:40, 0] = xy[:, 0].min()  # points exactly on the hull's left side
-    first, inverse, s, nb = _rounded_delaunay(xy)
-    got = neighbour_edges_from(xy, first=first, inverse=inverse, simplices=s, neighbors=nb)
-    if got is not None:  # None: not provably the same (then neighbour_edges is called)
-        np.testing.assert_array_equal(got, neighbour_edges(xy))
-
-
-def test_neighbour_edges_from_refuses_cocircular_and_collinear_points():
-    gx, gy = np.meshgrid(np.arange(10.0), np.arange(10.0))  # a square lattice: four on every circle
-    xy = np.column_stack([gx.ravel(), gy.ravel()]) * 10.0
-    first, inverse, s, nb = _rounded_delaunay(xy)
-    assert neighbour_edges_from(xy, first=first, inverse=inverse, simplices=s, neighbors=nb) is None
-    line = np.column_stack([np.arange(5.0), np.zeros(5)])
-    assert neighbour_edges_from(line, first=np.arange(5), inverse=np.arange(5),
-                                simplices=np.empty((0, 3), dtype=np.int64),
-                                neighbors=np.empty((0, 3), dtype=np.int64)) is None
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_neighbour_edges_from_recognise_plain_points(seed):
-    rng = np.random.default_rng(seed)
-    xy = np.round(rng.uniform(0, 3_000, (800, 2)), 3)  # already on the millimetre: nothing moves
-    xy = np.vstack([xy, xy[:5]])
-    xy[:40, 0] = 0.0  # exactly on one line along the hull
-    first, inverse, s, nb = _rounded_delaunay(xy)
-    got = neighbour_edges_from(xy, first=first, inverse=inverse, simplices=s, neighbors=nb)
-    assert got is not None
-    np.testing.assert_array_equal(got, neighbour_edges(xy))
