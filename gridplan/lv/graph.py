@@ -121,10 +121,9 @@ def _is_robust_delaunay(p: np.ndarray, s: np.ndarray, nb: np.ndarray, *, margin:
     with no four points on a circle. "Clearly": the determinant exceeds ``margin`` times the sum
     of its terms' magnitudes (rounding error is below 1e-15 of it).
     """
-    px, py = p[:, 0], p[:, 1]
-    x0, y0 = px[s[:, 0]], py[s[:, 0]]
-    u = (px[s[:, 1]] - x0) * (py[s[:, 2]] - y0)
-    v = (py[s[:, 1]] - y0) * (px[s[:, 2]] - x0)
+    a = p[s[:, 0]]
+    ab, ac = p[s[:, 1]] - a, p[s[:, 2]] - a
+    u, v = ab[:, 0] * ac[:, 1], ab[:, 1] * ac[:, 0]
     orient = u - v
     if not (np.abs(orient) > margin * (np.abs(u) + np.abs(v))).all():
         return False
@@ -146,13 +145,15 @@ def _is_robust_delaunay(p: np.ndarray, s: np.ndarray, nb: np.ndarray, *, margin:
     de, to_d = p[e1[once]] - q0, d - q0
     if not (de[:, 0] * to_d[:, 1] - de[:, 1] * to_d[:, 0] < 0).all():
         return False  # d on the left of the edge: the two triangles overlap
-    sa, sb, sc = s[ti, 0], s[ti, 1], s[ti, 2]
-    dx, dy = d[:, 0], d[:, 1]
-    ax, ay, bx, by, cx, cy = px[sa] - dx, py[sa] - dy, px[sb] - dx, py[sb] - dy, px[sc] - dx, py[sc] - dy
-    la, lb, lc = ax * ax + ay * ay, bx * bx + by * by, cx * cx + cy * cy
-    t1, t2, t3, t4, t5, t6 = bx * cy, cx * by, cx * ay, ax * cy, ax * by, bx * ay
-    m0, m1, m2 = (t1 - t2) * la, (t3 - t4) * lb, (t5 - t6) * lc
-    bound = (np.abs(t1) + np.abs(t2)) * la + (np.abs(t3) + np.abs(t4)) * lb + (np.abs(t5) + np.abs(t6)) * lc
+    rows = p[s[ti]] - d[:, None, :]  # (m, 3, 2): the triangle's corners relative to d
+    lift = (rows ** 2).sum(axis=2)
+    x, y = rows[:, :, 0], rows[:, :, 1]
+    m0 = (x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]) * lift[:, 0]
+    m1 = (x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]) * lift[:, 1]
+    m2 = (x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]) * lift[:, 2]
+    bound = ((np.abs(x[:, 1] * y[:, 2]) + np.abs(x[:, 2] * y[:, 1])) * lift[:, 0]
+             + (np.abs(x[:, 2] * y[:, 0]) + np.abs(x[:, 0] * y[:, 2])) * lift[:, 1]
+             + (np.abs(x[:, 0] * y[:, 1]) + np.abs(x[:, 1] * y[:, 0])) * lift[:, 2])
     if not (-(m0 + m1 + m2) > margin * bound).all():  # counter-clockwise: > 0 is d inside
         return False
     hull = other < 0
