@@ -19,8 +19,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
-__all__ = ["adjacency", "components", "group_members", "label_codes", "neighbour_edges", "neighbour_edges_from",
-           "unique_rows"]
+__all__ = ["adjacency", "components", "group_members", "label_codes", "neighbour_edges", "unique_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -68,106 +67,6 @@ def neighbour_edges(xy: np.ndarray, *, groups: Any = None, barriers: Any = None)
     if barriers is not None and len(edges):
         edges = _drop_crossing(xy, edges, barriers)
     return edges
-
-
-def neighbour_edges_from(xy: np.ndarray, *, first: np.ndarray, inverse: np.ndarray, simplices: np.ndarray,
-                         neighbors: np.ndarray, barriers: Any = None) -> np.ndarray | None:
-    """:func:`neighbour_edges` of one group, from a triangulation already made, or None.
-
-    The triangulation is Qhull's Delaunay (``simplices``, ``neighbors``) of the distinct points
-    ``xy`` rounded to 1 mm (``first``, ``inverse``: :func:`unique_rows` of them). Its edges are
-    returned (with the duplicates chained and the barriers applied as :func:`neighbour_edges`
-    does) only where they are provably the ones :func:`neighbour_edges` finds: the same duplicate
-    classes, and the same triangles form the unique Delaunay triangulation of the original
-    coordinates (every triangle keeps its orientation, every inner edge is strictly locally
-    Delaunay and the hull strictly convex, each with a margin far above rounding error).
-    Otherwise None: call :func:`neighbour_edges`.
-    """
-    xy = np.asarray(xy, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] != 2 or not np.isfinite(xy).all():
-        return None
-    key = np.round((xy - xy.min(axis=0)) / _DUPLICATE_M).astype(np.int64)
-    _, kfirst, kinv = unique_rows(key)
-    first = np.asarray(first, dtype=np.int64)
-    if len(kfirst) != len(first) or len(first) < 3 or not np.array_equal(kfirst[kinv], first[inverse]):
-        return None
-    pts = xy[first]
-    centred = pts - pts.mean(axis=0)
-    sv = np.linalg.svd(centred, compute_uv=False)
-    if sv[1] <= 1e-9 * max(sv[0], 1e-12):  # _unique_edges chains them
-        return None
-    s = np.asarray(simplices, dtype=np.int64)
-    nb = np.asarray(neighbors, dtype=np.int64)
-    if np.unique(s).size != len(first) or not _is_robust_delaunay(centred, s, nb):
-        return None
-    rep = first[inverse]
-    dup = np.flatnonzero(rep != np.arange(len(xy)))
-    edges = np.concatenate([np.column_stack([rep[dup], dup]),
-                            first[np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])]])
-    edges = _canonical(edges)
-    if barriers is not None and len(edges):
-        edges = _drop_crossing(xy, edges, barriers)
-    return edges
-
-
-def _is_robust_delaunay(p: np.ndarray, s: np.ndarray, nb: np.ndarray, *, margin: float = 1e-9) -> bool:
-    """Whether triangles ``s`` (with ``nb``, Qhull's neighbours) are the unique Delaunay triangulation of ``p``.
-
-    ``p``: the points (centred); ``s`` was triangulated from points within a millimetre of them.
-    True when every triangle has a clear orientation, the two triangles of every inner edge lie
-    on its two sides (no fold), every inner edge's opposite vertex lies clearly outside the
-    circumcircle, and the hull turns clearly left at every vertex (or goes straight on exactly one
-    line): the triangles then tile the convex hull and are locally, hence globally, Delaunay,
-    with no four points on a circle. "Clearly": the determinant exceeds ``margin`` times the sum
-    of its terms' magnitudes (rounding error is below 1e-15 of it).
-    """
-    a = p[s[:, 0]]
-    ab, ac = p[s[:, 1]] - a, p[s[:, 2]] - a
-    u, v = ab[:, 0] * ac[:, 1], ab[:, 1] * ac[:, 0]
-    orient = u - v
-    if not (np.abs(orient) > margin * (np.abs(u) + np.abs(v))).all():
-        return False
-    flip = orient < 0  # make every triangle counter-clockwise (vertex k stays opposite edge k)
-    s, nb = s.copy(), nb.copy()
-    s[flip, 1], s[flip, 2] = s[flip, 2], s[flip, 1]
-    nb[flip, 1], nb[flip, 2] = nb[flip, 2], nb[flip, 1]
-    t = np.repeat(np.arange(len(s)), 3)
-    k = np.tile(np.arange(3), len(s))
-    other = nb.ravel()
-    e0, e1 = s[t, (k + 1) % 3], s[t, (k + 2) % 3]  # edge k, counter-clockwise in its triangle
-    once = t < other
-    ti, oi = t[once], other[once]
-    back = nb[oi] == ti[:, None]
-    if not (back.sum(axis=1) == 1).all():
-        return False
-    d = p[s[oi, np.argmax(back, axis=1)]]  # the other triangle's vertex opposite the shared edge
-    q0 = p[e0[once]]
-    de, to_d = p[e1[once]] - q0, d - q0
-    if not (de[:, 0] * to_d[:, 1] - de[:, 1] * to_d[:, 0] < 0).all():
-        return False  # d on the left of the edge: the two triangles overlap
-    rows = p[s[ti]] - d[:, None, :]  # (m, 3, 2): the triangle's corners relative to d
-    lift = (rows ** 2).sum(axis=2)
-    x, y = rows[:, :, 0], rows[:, :, 1]
-    m0 = (x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]) * lift[:, 0]
-    m1 = (x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]) * lift[:, 1]
-    m2 = (x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]) * lift[:, 2]
-    bound = ((np.abs(x[:, 1] * y[:, 2]) + np.abs(x[:, 2] * y[:, 1])) * lift[:, 0]
-             + (np.abs(x[:, 2] * y[:, 0]) + np.abs(x[:, 0] * y[:, 2])) * lift[:, 1]
-             + (np.abs(x[:, 0] * y[:, 1]) + np.abs(x[:, 1] * y[:, 0])) * lift[:, 2])
-    if not (-(m0 + m1 + m2) > margin * bound).all():  # counter-clockwise: > 0 is d inside
-        return False
-    hull = other < 0
-    h0, h1 = e0[hull], e1[hull]
-    nxt = np.full(len(p), -1, dtype=np.int64)
-    nxt[h0] = h1
-    if np.unique(h0).size != len(h0) or not np.array_equal(np.sort(h0), np.sort(h1)):
-        return False
-    h2 = nxt[h1]
-    d1, d2 = p[h1] - p[h0], p[h2] - p[h1]
-    u, v = d1[:, 0] * d2[:, 1], d1[:, 1] * d2[:, 0]
-    straight = (u == 0) & (v == 0) & ((d1 * d2).sum(axis=1) > 0)  # on exactly one line, same way
-    ok = ((u - v) > margin * (np.abs(u) + np.abs(v))) | straight
-    return bool(ok.all())
 
 
 def label_codes(labels: Any) -> tuple[np.ndarray, np.ndarray]:

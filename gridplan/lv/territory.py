@@ -23,14 +23,7 @@ from scipy.spatial import Delaunay, QhullError
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
-from .graph import (
-    _barrier_geoms,
-    group_members,
-    label_codes,
-    neighbour_edges,
-    neighbour_edges_from,
-    unique_rows,
-)
+from .graph import _barrier_geoms, group_members, label_codes, neighbour_edges, unique_rows
 
 __all__ = ["PackedCells", "all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "pooled_graph",
            "township_cells"]
@@ -468,12 +461,11 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
 
 def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candidates: np.ndarray, *,
               min_border_m: float, cells: np.ndarray | None,
-              drawn: dict[int, _Drawn] | None = None, tris: dict[int, Delaunay] | None = None) -> np.ndarray:
+              drawn: dict[int, _Drawn] | None = None) -> np.ndarray:
     """:func:`cell_adjacency` on arrays: ``tids`` numbers the points' townships ``towns``.
 
     ``drawn``: per township code, its cells as :func:`_draw_cells` drew them (then ``cells`` is
-    not read): their distinct points and unclipped cells are not found again. ``tris``: per
-    township code, the Delaunay triangulation of its distinct points, if already made.
+    not read): their distinct points and unclipped cells are not found again.
     """
     n = len(xy)
     rep = np.arange(n)
@@ -495,8 +487,7 @@ def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candi
             main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
         if len(uniq) >= 3 and not _collinear(uniq):
             interior = _interior(mine[first], town, unclipped=None if d is None else d.unclipped)
-            tri = None if tris is None else tris.get(int(tids[idx[0]]))
-            ridges = _ridge_borders(uniq, town, interior=interior, tri=tri)
+            ridges = _ridge_borders(uniq, town, interior=interior)
         else:
             ridges = None
         if ridges is None:
@@ -561,21 +552,20 @@ def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _ridge_borders(uniq: np.ndarray, town: BaseGeometry, *, interior: np.ndarray | None = None,
-                   tri: Delaunay | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+def _ridge_borders(uniq: np.ndarray, town: BaseGeometry, *,
+                   interior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``).
 
     The ridges come from the Delaunay triangulation: the ridge of an inner Delaunay edge joins the
     circumcentres of its two triangles; that of a hull edge is a ray from the circumcentre of its
     one triangle, away from the points, long enough to leave the township. ``interior``: per point,
     whether its cell lies in the township's interior (so do its ridges: their whole length counts,
-    without a polygon test). ``tri``: ``Delaunay(uniq)``, if already made.
+    without a polygon test).
     """
-    if tri is None:
-        try:
-            tri = Delaunay(uniq)
-        except QhullError:
-            return None
+    try:
+        tri = Delaunay(uniq)
+    except QhullError:
+        return None
     s = np.asarray(tri.simplices, dtype=np.int64)
     nb = np.asarray(tri.neighbors, dtype=np.int64)
     cc = _circumcentres(uniq[s])
@@ -750,39 +740,12 @@ def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barrie
     members = group_members(tcode)
     drawn = {t: _draw_cells(towns[t], xy[idx]) for t, idx in enumerate(members)}
     barriers = None if barriers_wkb is None else shapely.from_wkb(barriers_wkb)
-    tris: dict[int, Delaunay] = {}
-    cand = _shared_candidates(xy, drawn, barriers, tris) if len(members) == 1 else None
-    if cand is None:
-        cand = neighbour_edges(xy, barriers=barriers)
+    cand = neighbour_edges(xy, barriers=barriers)
     if len(cand):
-        edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=None, drawn=drawn,
-                          tris=tris)
+        edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=None, drawn=drawn)
     else:
         edges = cand
     return [shapely.to_wkb(drawn[t].cells) for t in range(len(members))], edges
-
-
-def _shared_candidates(xy: np.ndarray, drawn: dict[int, _Drawn], barriers: Any,
-                       tris: dict[int, Delaunay]) -> np.ndarray | None:
-    """``neighbour_edges(xy, barriers=barriers)`` of one township from the ridges' triangulation.
-
-    The Delaunay triangulation of the township's distinct points (rounded to 1 mm, as its cells
-    and ridges use them) is made once, kept in ``tris`` for :func:`_ridge_borders`, and gives the
-    candidate edges where :func:`gridplan.lv.graph.neighbour_edges_from` proves them the same;
-    None (triangulate the original coordinates) otherwise.
-    """
-    d = drawn[0]
-    if len(d.uniq) < 3 or _collinear(d.uniq):
-        return None
-    try:
-        tri = Delaunay(d.uniq)
-    except QhullError:
-        return None
-    tris[0] = tri
-    if len(tri.coplanar):
-        return None
-    return neighbour_edges_from(xy, first=d.first, inverse=d.inverse, simplices=tri.simplices,
-                                neighbors=tri.neighbors, barriers=barriers)
 
 
 def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, county: County,
