@@ -15,7 +15,8 @@ CPU seconds (user + system) and peak memory are this process's own ``getrusage(R
 
 ``--workers N`` (N >= 2) runs both stages in a pool of N spawned worker processes (one task per
 township; the pool is started and warmed up before the clock starts, as ``plan()`` starts it
-before the graph stage), their CPU read from the live processes (psutil); the table then adds
+before the graph stage), their CPU read from the live processes (/proc:
+``bench_million.Descendants``, as the workers are the fork server's children); the table then adds
 the cells' transfer cost (``to_wkb`` / ``from_wkb`` of every cell, in this process) and, with
 ``--check``, the serial stages' outputs compared with the pool's (edges element for element,
 cells and grid polygons by WKB).
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     # bench_million puts its own tree first on sys.path: --tree goes in front of it, after
     from _machine import describe
-    from bench_million import children_cpu_s, make_county
+    from bench_million import Descendants, make_county
 
     sys.path.insert(0, str(args.tree.resolve()))
     from gridplan import pipeline
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     county = make_county(args.n, townships=args.townships, side_km=args.side_km, seed=args.seed)
     prm = county.params
     tr = pipeline.workload_stage(county, prm)
+    family = Descendants()  # the workers are grandchildren (fork server): read from /proc
+    children_cpu_s = family.cpu_s
     with pipeline.worker_pool(args.workers) as pool:
         if pool is not None:  # started and warmed up (gridplan imported) before the clock starts
             list(pool.map(abs, range(4 * args.workers)))
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         grids = pipeline.territory_stage(county, tr, graph.cells, pool=pool)
         terr_cpu, terr_wall, terr_mb = cpu_s() - c0, time.perf_counter() - w0, peak_mb()
         terr_kids = children_cpu_s() - k0
+    family.stop()
     transfer = []
     if pool is not None:
         c0 = cpu_s()
