@@ -219,6 +219,16 @@ def _points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
                          else "供电所"})
 
 
+def _coordinates(county: County, points: gpd.GeoDataFrame | None
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The service points' table and coordinates, and the 台区' coordinates (county's CRS)."""
+    points = county.stations if points is None else points
+    if points.crs is not None and county.crs is not None and not points.crs.equals(county.crs):
+        points = points.to_crs(county.crs)
+    pxy = shapely.get_coordinates(points.geometry.representative_point().values)
+    return _points_table(points), pxy, shapely.get_coordinates(county.transformers.geometry.values)
+
+
 def travel_times(county: County, points: gpd.GeoDataFrame | None = None, *,
                  params: Params | None = None, roads: bool = True,
                  snap_m: float = SNAP_M) -> TravelTimes:
@@ -243,12 +253,7 @@ def travel_times(county: County, points: gpd.GeoDataFrame | None = None, *,
     TravelTimes
     """
     params = params or county.params
-    points = county.stations if points is None else points
-    if points.crs is not None and county.crs is not None and not points.crs.equals(county.crs):
-        points = points.to_crs(county.crs)
-    table = _points_table(points)
-    pxy = shapely.get_coordinates(points.geometry.representative_point().values)
-    txy = shapely.get_coordinates(county.transformers.geometry.values)
+    table, pxy, txy = _coordinates(county, points)
     tid = county.transformers["transformer_id"].astype(str).to_numpy()
     speed = _metres_per_minute(params.speed_kmh)
     straight = np.hypot(txy[:, None, 0] - pxy[None, :, 0], txy[:, None, 1] - pxy[None, :, 1])
@@ -295,12 +300,7 @@ def nearest_straight(county: County, points: gpd.GeoDataFrame | None = None, *,
     beyond the candidates) is compared against every point.
     """
     params = params or county.params
-    points = county.stations if points is None else points
-    if points.crs is not None and county.crs is not None and not points.crs.equals(county.crs):
-        points = points.to_crs(county.crs)
-    table = _points_table(points)
-    pxy = shapely.get_coordinates(points.geometry.representative_point().values)
-    txy = shapely.get_coordinates(county.transformers.geometry.values)
+    table, pxy, txy = _coordinates(county, points)
     n, p = len(txy), len(pxy)
     if p == 0 or n == 0:
         empty = np.zeros(n, dtype=np.int64)
