@@ -37,6 +37,7 @@ from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
 from .lv import measures, territory
 from .lv import workload as wl
+from .lv.graph import sorted_unique
 from .lv.groups import groups_kpi
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
@@ -157,7 +158,7 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
     gcode, gids = pd.factorize(grid, sort=True)
     vcode, vnames = pd.factorize(village, sort=True)
     keep = gcode >= 0
-    pairs = kpis.sorted_unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
+    pairs = sorted_unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
     pg, pv = pairs // max(len(vnames), 1), pairs % max(len(vnames), 1)
     ends = np.cumsum(np.bincount(pg, minlength=len(gids)))
     names = np.asarray(vnames, dtype=object)[pv].tolist()

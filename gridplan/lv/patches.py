@@ -407,10 +407,8 @@ def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
         if k_c > job.ks[c]:
             job.notes.append(f"{job.name}:台区工作量粒度较粗,{job.ks[c]}个网格无法都不超过上限"
                              f"{setting.cap:g},改为{k_c}个网格。")
-        by_grid = np.argsort(lab, kind="stable")  # each grid's rows in ascending order
-        ends = np.cumsum(np.bincount(lab, minlength=k_c))
-        for j in range(k_c):
-            rows = part.rows[by_grid[(ends[j - 1] if j else 0):ends[j]]]
+        for members in _groups(lab, k_c):  # each grid's rows in ascending order
+            rows = part.rows[members]
             grids.append(rows)
             loads.append(float(w[rows].sum()))
     _check_balance(np.array(loads), w[job.rest], job.ncomp, setting.cap, setting.tol, job.name,
