@@ -21,7 +21,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..lv.graph import sorted_unique
+from ..lv.graph import group_members, label_codes, sorted_unique
 from ..lv.measures import COLUMNS, LABELS, measure_values
 from ..lv.solver import pmedian_lower_bound, pmedian_lower_bound_knn
 from ..lv.territory import contiguity_edges
@@ -595,17 +595,13 @@ def snapped_transformers(transformers: gpd.GeoDataFrame, townships: gpd.GeoDataF
     geom = dict(zip(townships["township_id"].astype(str), townships.geometry.to_numpy()))
     tid = transformers["township_id"].astype(str).to_numpy()
     pts = transformers.geometry.to_numpy()
-    code, names = pd.factorize(tid)
+    names, code = label_codes(tid)
     dist = np.zeros(len(pts))
     present = ~shapely.is_missing(pts)
-    by_town = np.argsort(code, kind="stable")
-    ends = np.cumsum(np.bincount(code[code >= 0], minlength=len(names)))
-    skip = int((code < 0).sum())
-    for t, name in enumerate(names.tolist()):
+    for name, rows in zip(names.tolist(), group_members(code)):
         poly = geom.get(name)
         if poly is None or poly.is_empty:
             continue
-        rows = by_town[skip + (ends[t - 1] if t else 0):skip + ends[t]]
         rows = rows[present[rows]]
         shapely.prepare(poly)
         out_rows = rows[~shapely.covers(poly, pts[rows])]  # a point the polygon covers: 0 m

@@ -44,6 +44,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from ..errors import Problems
+from ..lv.graph import group_members, label_codes
 from ..model import County
 from ..settings import Params
 
@@ -534,12 +535,8 @@ def response_kpis(rt: pd.DataFrame) -> dict[str, Any]:
     m = rt["minutes"].to_numpy(dtype=float)
     cust = rt["customers"].to_numpy()
     beyond = rt["beyond"].to_numpy(dtype=bool)
-    code, sids = pd.factorize(rt["station_id"], sort=True)  # as groupby(sort=True): NaN left out
-    order = np.argsort(code, kind="stable")
-    ends = np.cumsum(np.bincount(code[code >= 0], minlength=len(sids)))
-    skip = int((code < 0).sum())  # 台区 without a station sort first (code -1)
-    stations = {}
-    for i, sid in enumerate(sids.tolist()):
-        rows = order[skip + (ends[i - 1] if i else 0):skip + ends[i]]
-        stations[str(sid)] = _summary(m[rows], cust[rows], beyond[rows])
+    sids, code = label_codes(rt["station_id"].to_numpy())  # as groupby(sort=True)
+    named = np.flatnonzero(code >= 0)  # a 台区 without a station (NaN) counts for the county only
+    stations = {str(sid): _summary(m[rows], cust[rows], beyond[rows])
+                for sid, rows in zip(sids.tolist(), (named[g] for g in group_members(code[named])))}
     return {"county": _summary(m, cust, beyond), "stations": stations}
