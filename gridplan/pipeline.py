@@ -96,8 +96,7 @@ def graph_stage(county: County, transformers: gpd.GeoDataFrame, params: Params, 
         done = territory.pooled_graph(county, transformers, scope=params.scope, pool=pool)
         if done is not None:
             return Graph(*done)
-    cells = territory.all_cells(county, transformers)  # shared by the graph and the territory stages
-    edges = territory.contiguity_edges(county, transformers, scope=params.scope, cells=cells)
+    cells, edges = territory.cells_and_edges(county, transformers, scope=params.scope)  # cells: for territory too
     return Graph(cells, edges)
 
 

@@ -44,8 +44,7 @@ def run_one(folder: Path, minutes: float, groups: int) -> dict[str, float]:
     out: dict[str, float] = {"plan s": time.perf_counter() - t0, "台区": len(p.transformers),
                              "grids": len(p.grids)}
     tr = p.transformers
-    cells = territory.all_cells(county, tr)
-    edges = territory.contiguity_edges(county, tr, scope=p.params.scope, cells=cells)
+    cells, edges = territory.cells_and_edges(county, tr, scope=p.params.scope)
     prm = p.params.replace(max_travel_min=minutes)
     t1 = time.perf_counter()
     tr2, _grids, _man, kpi, _notes = apply_reach(county, tr, p.grids, p.managers, params=prm,

@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 import gridplan
 
 from ..errors import GridplanError, InfeasibleError, InputError
-from ..lv.territory import all_cells, contiguity_edges
+from ..lv.territory import cells_and_edges
 from ..metrics.kpi import balance_stats, group_medoids
 from ..replan.pins import Pin, Pins
 
@@ -144,9 +144,8 @@ class EditContext:
         """Compute the cache for ``plan`` (cells and graph: the slow part, once per session)."""
         tr = plan.transformers
         county = plan.county
-        cells = all_cells(county, tr)
+        cells, edges = cells_and_edges(county, tr, scope=plan.params.scope)
         snapped = shapely.set_precision(np.asarray(cells, dtype=object), _GRID_M)
-        edges = contiguity_edges(county, tr, scope=plan.params.scope, cells=cells)
         n = len(tr)
         e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         adj = csr_matrix((np.ones(2 * len(e), dtype=np.int8),

@@ -19,14 +19,21 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from scipy.spatial import Delaunay, QhullError
 from shapely.geometry.base import BaseGeometry
 
 from ..model import County
-from .graph import _barrier_geoms, group_members, label_codes, neighbour_edges, unique_rows
+from .graph import (
+    _barrier_geoms,
+    _canonical,
+    _drop_crossing,
+    group_members,
+    label_codes,
+    neighbour_edges,
+    unique_rows,
+)
 
-__all__ = ["PackedCells", "all_cells", "cell_adjacency", "contiguity_edges", "grid_polygons", "pooled_graph",
-           "township_cells"]
+__all__ = ["PackedCells", "all_cells", "cell_adjacency", "cells_and_edges", "contiguity_edges", "grid_polygons",
+           "pooled_graph", "township_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +67,31 @@ class _Drawn(NamedTuple):
     first: np.ndarray
     inverse: np.ndarray
     unclipped: np.ndarray | None  # per distinct point: its cell lay inside the township (kept as is)
+    ridges: _Ridges | None  # the Voronoi ridges between the distinct points' cells (when asked for)
 
 
-def _draw_cells(township: BaseGeometry, xy: np.ndarray) -> _Drawn:
-    """:func:`township_cells`, with the distinct points and which cells were not clipped."""
+class _Ridges(NamedTuple):
+    """The Voronoi ridges of a township's distinct points, read off their (unclipped) cells."""
+
+    pairs: np.ndarray  # (m, 2) int64: the two distinct points whose cells share the ridge, i < j
+    seg: np.ndarray  # (m, 2, 2) float: the ridge's two ends
+
+
+def _draw_cells(township: BaseGeometry, xy: np.ndarray, *, ridges: bool = False) -> _Drawn:
+    """:func:`township_cells`, with the distinct points and which cells were not clipped.
+
+    ``ridges``: also read the Voronoi ridges off the cells (:func:`_voronoi_ridges`; None for
+    fewer than three distinct points, collinear ones, or cells whose edges do not pair up).
+    """
     n = len(xy)
     out = np.array([shapely.Polygon()] * n, dtype=object)
     uniq, first, inverse = unique_rows(np.round(xy, 3))
     if n == 0:
-        return _Drawn(out, uniq, first, inverse, None)
+        return _Drawn(out, uniq, first, inverse, None, None)
     if len(uniq) == 1:
         out[first[0]] = township
-        return _Drawn(out, uniq, first, inverse, None)
+        return _Drawn(out, uniq, first, inverse, None, None)
+    found = None
     if len(uniq) == 2 or _collinear(uniq):
         cells = _strip_cells(uniq, township)
     else:
@@ -79,9 +99,56 @@ def _draw_cells(township: BaseGeometry, xy: np.ndarray) -> _Drawn:
         env = shapely.box(x0 - 1000.0, y0 - 1000.0, x1 + 1000.0, y1 + 1000.0)
         vor = shapely.voronoi_polygons(multipoint(uniq), extend_to=env, ordered=True)
         cells = np.asarray(shapely.get_parts(vor))
+        if ridges:
+            found = _voronoi_ridges(cells)
     clipped, inside = _clip(cells, township)
     out[first] = clipped
-    return _Drawn(out, uniq, first, inverse, inside)
+    return _Drawn(out, uniq, first, inverse, inside, found)
+
+
+def _voronoi_ridges(cells: np.ndarray) -> _Ridges | None:
+    """The ridges of a Voronoi diagram, from its cells (``cells[i]``: the cell of point ``i``).
+
+    GEOS draws every cell from the one set of Voronoi vertices (the circumcentres of its Delaunay
+    triangles), so the edge two neighbouring cells share has the same two vertices, bit for bit,
+    in both rings: each ring edge that appears in two rings is the ridge between those two cells.
+    The others lie on the frame GEOS clips the diagram to. Edges are matched by a hash of their
+    two ends' bits, and every match is checked coordinate by coordinate. None when that does not
+    hold (an edge found three times, a hash match of two different edges, an edge found once off
+    the frame): the caller then tests candidate edges polygon by polygon.
+    """
+    coords, ring = shapely.get_coordinates(cells, return_index=True)  # cells have no holes
+    if not len(coords):
+        return None
+    step = np.flatnonzero((ring[1:] == ring[:-1]) & (coords[1:] != coords[:-1]).any(axis=1))
+    bits = np.ascontiguousarray(coords).view(np.uint64).reshape(-1, 2)
+    vertex = (bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F))
+    vertex ^= vertex >> np.uint64(31)
+    edge = vertex[step] + vertex[step + 1]  # the same for both directions of an edge
+    order = np.argsort(edge, kind="stable")
+    step, edge = step[order], edge[order]
+    twice = edge[1:] == edge[:-1]
+    if (twice[1:] & twice[:-1]).any():
+        return None
+    at = np.flatnonzero(twice)
+    p0, p1 = coords[step[at]], coords[step[at] + 1]
+    q0, q1 = coords[step[at + 1]], coords[step[at + 1] + 1]
+    same = ((p0 == q1) & (p1 == q0)).all(axis=1) | ((p0 == q0) & (p1 == q1)).all(axis=1)
+    if not same.all():
+        return None
+    paired = np.zeros(len(edge), dtype=bool)
+    paired[at] = True
+    paired[at + 1] = True
+    lone = step[~paired]
+    a, b = coords[lone], coords[lone + 1]
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    on_frame = (((a[:, 0] == b[:, 0]) & ((a[:, 0] == lo[0]) | (a[:, 0] == hi[0])))
+                | ((a[:, 1] == b[:, 1]) & ((a[:, 1] == lo[1]) | (a[:, 1] == hi[1]))))
+    if not on_frame.all():
+        return None
+    i, j = ring[step[at]], ring[step[at + 1]]
+    pairs = np.column_stack([np.minimum(i, j), np.maximum(i, j)]).astype(np.int64)
+    return _Ridges(pairs, np.stack([p0, p1], axis=1))
 
 
 def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
@@ -390,61 +457,64 @@ def _absorb_empty_townships(grids: gpd.GeoDataFrame, county: County,
     return grids
 
 
+def cells_and_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township",
+                    min_border_m: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`all_cells` and :func:`contiguity_edges` at once: each township's cells drawn once.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The cells (as :func:`all_cells` gives them) and the edges (as :func:`contiguity_edges`).
+    """
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    geoms = [towns.loc[t] for t in names]
+    members = group_members(tids)
+    drawn = {t: _draw_cells(geoms[t], xy[idx], ridges=True) for t, idx in enumerate(members)}
+    cells = np.empty(len(xy), dtype=object)
+    for t, idx in enumerate(members):
+        cells[idx] = drawn[t].cells
+    cross = None
+    if scope != "township":
+        units = label_codes(transformers["station_id"].astype(str).to_numpy())[1]
+        cross = _across(neighbour_edges(xy, groups=units), tids)
+    barriers = county.barriers.geometry.values if county.barriers is not None else None
+    edges = _adjacent(xy, tids, geoms, drawn, cross=cross, barriers=barriers, min_border_m=min_border_m)
+    return cells, edges
+
+
 def contiguity_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: str = "township",
-                     cells: np.ndarray | None = None) -> np.ndarray:
+                     min_border_m: float = 0.1) -> np.ndarray:
     """The neighbourhood graph on which grids must be contiguous.
 
-    Delaunay neighbours within each township (or station, with ``scope="station"``), minus the
-    edges that cross a barrier line (``county.barriers``), kept only where the two 台区' territory
-    cells share a border (:func:`cell_adjacency`): a grid connected on this graph is one connected
-    polygon.
+    Two 台区 of one township are neighbours when the parts of their Voronoi cells that hold them
+    (clipped to the township) share a border at least ``min_border_m`` long. The candidates are
+    the Voronoi ridges themselves, read off the cells GEOS draws for the territory
+    (:func:`_voronoi_ridges`): the graph and the grid polygons come from one diagram. With
+    ``scope="station"`` 台区 of neighbouring townships of a station are neighbours too where
+    their cells share such a border (candidates: Delaunay neighbours within the station, a
+    subset of the true adjacency, which is safe: contiguity on a subset implies contiguity on
+    the whole). Edges that cross a barrier line (``county.barriers``) are left out. A grid
+    connected on this graph is one connected polygon.
 
     Returns
     -------
     numpy.ndarray
-        (m, 2) int array of point indices (row positions in ``transformers``).
+        (m, 2) int array of point indices (row positions in ``transformers``), ``i < j``, sorted.
+        Duplicate points (the same location to 1 mm) are joined to the first of them.
     """
-    xy = shapely.get_coordinates(transformers.geometry.values)
-    col = "township_id" if scope == "township" else "station_id"
-    groups = transformers[col].astype(str).to_numpy()
-    barriers = county.barriers.geometry.values if county.barriers is not None else None
-    cand = neighbour_edges(xy, groups=groups, barriers=barriers)
-    return cell_adjacency(county, transformers, cand, cells=cells)
+    return cells_and_edges(county, transformers, scope=scope, min_border_m=min_border_m)[1]
 
 
 def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: np.ndarray, *,
-                   min_border_m: float = 0.1, cells: np.ndarray | None = None) -> np.ndarray:
-    """Keep the candidate edges whose 台区' territory cells share a border.
+                   min_border_m: float = 0.1) -> np.ndarray:
+    """Keep the ``candidates`` (m, 2) whose 台区' territory cells share a border.
 
-    Contiguity must hold for the grid *polygons*, not only for the points: two 台区 are neighbours
-    when the parts of their Voronoi cells that hold them (clipped to their townships) share a border
-    at least ``min_border_m`` long. Delaunay neighbours (``candidates``, from
-    :func:`gridplan.lv.graph.neighbour_edges`) are a superset of the Voronoi neighbours, so filtering
-    them is exact within a township; across townships (scope "station") the kept edges are a subset
-    of the true adjacency, which is safe: contiguity on a subset implies contiguity on the whole.
-
-    Within a township the shared border of two single-part cells is the Voronoi ridge between
-    them clipped to the township, measured in one vectorised pass; cells split by the township's
-    outline, cross-township pairs and degenerate townships take an exact (slower) polygon test.
-
-    Parameters
-    ----------
-    county
-        The county (townships in its metric CRS).
-    transformers
-        The 台区, with ``township_id``; row order defines the point indices of ``candidates``.
-    candidates
-        (m, 2) int array of candidate edges.
-    min_border_m
-        Shortest shared border (metres) that makes two cells neighbours.
-    cells
-        The 台区' cells from :func:`all_cells`, if already computed.
-
-    Returns
-    -------
-    numpy.ndarray
-        The subset of ``candidates`` that are territory neighbours. Edges between duplicate points
-        (same location) are always kept.
+    The same test as :func:`contiguity_edges` (at least ``min_border_m`` of shared border between
+    the parts of the two cells that hold the 台区; pairs in two townships by a polygon test), on
+    the given pairs; pairs at the same location are always kept.
     """
     candidates = np.asarray(candidates, dtype=np.int64).reshape(-1, 2)
     if len(candidates) == 0:
@@ -453,50 +523,69 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
     towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
     towns = towns.set_index("township_id").geometry
-    kept: np.ndarray = _adjacent(xy, tids, [towns.loc[t] for t in names], candidates,
-                                 min_border_m=min_border_m,
-                                 cells=None if cells is None else np.asarray(cells, dtype=object))
+    geoms = [towns.loc[t] for t in names]
+    drawn = {t: _draw_cells(geoms[t], xy[idx], ridges=True) for t, idx in enumerate(group_members(tids))}
+    found = _adjacent(xy, tids, geoms, drawn, cross=_across(candidates, tids), barriers=None,
+                      min_border_m=min_border_m)
+    n = max(len(xy), 1)
+    lo, hi = np.minimum(candidates[:, 0], candidates[:, 1]), np.maximum(candidates[:, 0], candidates[:, 1])
+    kept: np.ndarray = candidates[_sorted_member(lo * n + hi, found[:, 0] * n + found[:, 1])]
     return kept
 
 
-def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candidates: np.ndarray, *,
-              min_border_m: float, cells: np.ndarray | None,
-              drawn: dict[int, _Drawn] | None = None) -> np.ndarray:
-    """:func:`cell_adjacency` on arrays: ``tids`` numbers the points' townships ``towns``.
+def _across(edges: np.ndarray, tids: np.ndarray) -> np.ndarray:
+    """The ``edges`` whose two ends lie in different townships."""
+    out: np.ndarray = edges[tids[edges[:, 0]] != tids[edges[:, 1]]]
+    return out
 
-    ``drawn``: per township code, its cells as :func:`_draw_cells` drew them (then ``cells`` is
-    not read): their distinct points and unclipped cells are not found again.
+
+def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], drawn: dict[int, _Drawn], *,
+              cross: np.ndarray | None, barriers: Any, min_border_m: float) -> np.ndarray:
+    """:func:`contiguity_edges` on arrays.
+
+    ``tids`` numbers the points' townships ``towns``; ``drawn``: per township code, its cells as
+    :func:`_draw_cells` drew them with their ridges; ``cross``: candidate edges between
+    townships (None: none). Within a township the candidates are the Voronoi ridges (a township
+    whose ridges could not be read, or with fewer than three distinct or collinear points, takes
+    its Delaunay edges), and every duplicate point is joined to the first at its location. A
+    ridge between two single-part cells counts its length inside the township; pairs with a
+    multi-part cell, and pairs across townships, take an exact polygon test.
     """
     n = len(xy)
     rep = np.arange(n)
     main = np.empty(n, dtype=object)
     fast = np.zeros(n, dtype=bool)  # single-part cell in a township handled by ridges
-    ok_pairs: list[np.ndarray] = []
+    found: list[np.ndarray] = []  # candidate edges
+    ok_pairs: list[np.ndarray] = []  # ridge pairs long enough between single-part cells
     for idx in group_members(tids):
-        town = towns[int(tids[idx[0]])]
-        d = drawn[int(tids[idx[0]])] if drawn is not None else None
-        if d is not None:
-            uniq, first, inverse, mine = d.uniq, d.first, d.inverse, d.cells
-        else:
-            uniq, first, inverse = unique_rows(np.round(xy[idx], 3))
-            mine = township_cells(town, xy[idx]) if cells is None else cells[idx]
+        t = int(tids[idx[0]])
+        d = drawn[t]
+        uniq, first, inverse, mine = d.uniq, d.first, d.inverse, d.cells
         rep[idx] = idx[first[inverse]]
+        dup = np.flatnonzero(first[inverse] != np.arange(len(idx)))
+        if len(dup):
+            found.append(np.column_stack([idx[first[inverse[dup]]], idx[dup]]))
         single = shapely.get_num_geometries(mine) <= 1
         main[idx] = mine
         for i in np.flatnonzero(~single):
             main[idx[i]] = _part_holding(mine[i], shapely.Point(xy[idx[i]]))
-        if len(uniq) >= 3 and not _collinear(uniq):
-            interior = _interior(mine[first], town, unclipped=None if d is None else d.unclipped)
-            ridges = _ridge_borders(uniq, town, interior=interior)
-        else:
-            ridges = None
-        if ridges is None:
+        if d.ridges is None or d.unclipped is None:
+            if len(uniq) >= 2:
+                found.append(idx[first[neighbour_edges(uniq)]])
             continue
-        pairs, length = ridges
+        pairs, length = _ridge_lengths(d.ridges, towns[t], inside=d.unclipped)
         glob = idx[first[pairs]]
+        found.append(glob)
         fast[idx[first]] = single[first]
         both = single[first[pairs[:, 0]]] & single[first[pairs[:, 1]]]
         ok_pairs.append(glob[both & (length >= min_border_m)])
+    if cross is not None:
+        found.append(np.asarray(cross, dtype=np.int64).reshape(-1, 2))
+    candidates = _canonical(np.concatenate(found)) if found else np.empty((0, 2), dtype=np.int64)
+    if barriers is not None and len(candidates):
+        candidates = _drop_crossing(xy, candidates, barriers)
+    if not len(candidates):
+        return candidates
     a, b = rep[candidates[:, 0]], rep[candidates[:, 1]]
     keep = a == b
     decided = keep | (fast[a] & fast[b] & (tids[a] == tids[b]))
@@ -517,32 +606,6 @@ def _adjacent(xy: np.ndarray, tids: np.ndarray, towns: list[BaseGeometry], candi
     return kept
 
 
-def _interior(cells: np.ndarray, town: BaseGeometry, *, margin_m: float = 0.01,
-              unclipped: np.ndarray | None = None) -> np.ndarray:
-    """Whether each cell lies in ``town``'s interior, farther than ``margin_m`` from its outline.
-
-    Such a cell was not clipped (a clipped cell reaches the outline, up to floating-point noise
-    that the margin absorbs), so each of its Voronoi ridges lies inside the township.
-    ``unclipped``: the cells known to lie properly inside ``town`` (:func:`_clip` kept them as
-    they were): only the others are tested.
-    """
-    shapely.prepare(town)
-    if unclipped is None:
-        inside = shapely.contains_properly(town, cells)
-    else:
-        inside = unclipped.copy()
-        cut = np.flatnonzero(~inside)
-        if len(cut):
-            inside[cut] = shapely.contains_properly(town, cells[cut])
-    near = np.flatnonzero(inside)
-    if len(near):
-        outline = shapely.boundary(town)
-        shapely.prepare(outline)
-        inside[near] = ~shapely.dwithin(outline, cells[near], margin_m)
-    result: np.ndarray = inside
-    return result
-
-
 def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
     if not len(sorted_set):
@@ -552,73 +615,37 @@ def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _ridge_borders(uniq: np.ndarray, town: BaseGeometry, *,
-                   interior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Voronoi ridges of ``uniq`` points: (pairs, length of each ridge inside ``town``).
+def _ridge_lengths(ridges: _Ridges, town: BaseGeometry, *,
+                   inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs, length of their ridge inside ``town``), one row per pair of distinct points.
 
-    The ridges come from the Delaunay triangulation: the ridge of an inner Delaunay edge joins the
-    circumcentres of its two triangles; that of a hull edge is a ray from the circumcentre of its
-    one triangle, away from the points, long enough to leave the township. ``interior``: per point,
-    whether its cell lies in the township's interior (so do its ridges: their whole length counts,
-    without a polygon test).
+    ``inside``: per distinct point, whether its (unclipped) cell lies in the township's interior:
+    so do its ridges, which count their whole length without a polygon test.
     """
-    try:
-        tri = Delaunay(uniq)
-    except QhullError:
-        return None
-    s = np.asarray(tri.simplices, dtype=np.int64)
-    nb = np.asarray(tri.neighbors, dtype=np.int64)
-    cc = _circumcentres(uniq[s])
-    # edge k of triangle t is opposite its vertex k; its other triangle is neighbors[t, k]
-    t = np.repeat(np.arange(len(s)), 3)
-    k = np.tile(np.arange(3), len(s))
-    other = nb[t, k]
-    once = (other < 0) | (t < other)  # every edge once: from its lower triangle, or a hull edge
-    t, k, other = t[once], k[once], other[once]
-    rp = np.column_stack([s[t, (k + 1) % 3], s[t, (k + 2) % 3]])
-    seg = np.empty((len(rp), 2, 2))
-    seg[:, 0] = cc[t]
-    inner = other >= 0
-    seg[inner, 1] = cc[other[inner]]
-    hull = np.flatnonzero(~inner)
-    if len(hull):
-        start = cc[t[hull]]
-        p0, p1 = uniq[rp[hull, 0]], uniq[rp[hull, 1]]
-        d = (p1 - p0) / np.linalg.norm(p1 - p0, axis=1)[:, None]
-        normal = np.column_stack([-d[:, 1], d[:, 0]])
-        side = np.sign(np.einsum("ij,ij->i", (p0 + p1) / 2 - uniq.mean(axis=0), normal))
-        side[side == 0] = 1.0
-        x0, y0, x1, y1 = town.bounds
-        reach = 4 * max(x1 - x0, y1 - y0, 1.0) + np.linalg.norm(start - uniq.mean(axis=0), axis=1)
-        seg[hull, 1] = start + side[:, None] * normal * reach[:, None]
-    ok = np.isfinite(seg).all(axis=(1, 2))
-    length = np.zeros(len(rp))
-    if interior is not None:
-        within = ok & inner & (interior[rp[:, 0]] | interior[rp[:, 1]])
-        length[within] = np.linalg.norm(seg[within, 1] - seg[within, 0], axis=1)
-        ok &= ~within
-    lines = shapely.linestrings(seg[ok])
-    shapely.prepare(town)
-    inside = shapely.contains_properly(town, lines)
-    part = np.where(inside, shapely.length(lines), 0.0)
-    cross = np.flatnonzero(~inside & shapely.intersects(town, lines))
-    if len(cross):
-        part[cross] = shapely.length(shapely.intersection(lines[cross], town))
-    length[ok] = part
-    return rp, length
-
-
-def _circumcentres(tri: np.ndarray) -> np.ndarray:
-    """Circumcentres of (m, 3, 2) triangles (relative to their first corner, for precision)."""
-    a = tri[:, 0]
-    b, c = tri[:, 1] - a, tri[:, 2] - a
-    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
-    bb, cc = (b * b).sum(axis=1), (c * c).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ux = (c[:, 1] * bb - b[:, 1] * cc) / d
-        uy = (b[:, 0] * cc - c[:, 0] * bb) / d
-    out: np.ndarray = a + np.column_stack([ux, uy])
-    return out
+    seg = ridges.seg
+    length = np.zeros(len(seg))
+    whole = inside[ridges.pairs[:, 0]] | inside[ridges.pairs[:, 1]]
+    length[whole] = np.linalg.norm(seg[whole, 1] - seg[whole, 0], axis=1)
+    rest = np.flatnonzero(~whole)
+    if len(rest):
+        lines = shapely.linestrings(seg[rest])
+        shapely.prepare(town)
+        within = shapely.contains_properly(town, lines)
+        part = np.where(within, shapely.length(lines), 0.0)
+        cross = np.flatnonzero(~within & shapely.intersects(town, lines))
+        if len(cross):
+            part[cross] = shapely.length(shapely.intersection(lines[cross], town))
+        length[rest] = part
+    m = int(ridges.pairs.max()) + 1 if len(seg) else 1
+    code = ridges.pairs[:, 0] * m + ridges.pairs[:, 1]
+    order = np.argsort(code, kind="stable")
+    new = np.r_[True, code[order][1:] != code[order][:-1]] if len(code) else np.zeros(0, dtype=bool)
+    if new.all():  # the usual case: one ridge per pair
+        return ridges.pairs, length
+    at = np.empty(len(code), dtype=np.int64)
+    at[order] = np.cumsum(new) - 1
+    total = np.bincount(at, weights=length)
+    return ridges.pairs[order[new]], total
 
 
 def _part_holding(cell: BaseGeometry, point: BaseGeometry) -> BaseGeometry:
@@ -738,13 +765,10 @@ def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barrie
     """
     towns = list(shapely.from_wkb(towns_wkb))
     members = group_members(tcode)
-    drawn = {t: _draw_cells(towns[t], xy[idx]) for t, idx in enumerate(members)}
+    drawn = {t: _draw_cells(towns[t], xy[idx], ridges=True) for t, idx in enumerate(members)}
     barriers = None if barriers_wkb is None else shapely.from_wkb(barriers_wkb)
-    cand = neighbour_edges(xy, barriers=barriers)
-    if len(cand):
-        edges = _adjacent(xy, tcode, towns, cand, min_border_m=min_border_m, cells=None, drawn=drawn)
-    else:
-        edges = cand
+    cross = _across(neighbour_edges(xy), tcode) if len(members) > 1 else None
+    edges = _adjacent(xy, tcode, towns, drawn, cross=cross, barriers=barriers, min_border_m=min_border_m)
     return [shapely.to_wkb(drawn[t].cells) for t in range(len(members))], edges
 
 
