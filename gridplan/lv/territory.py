@@ -122,12 +122,12 @@ def _voronoi_ridges(cells: np.ndarray) -> _Ridges | None:
         return None
     step = np.flatnonzero((ring[1:] == ring[:-1]) & (coords[1:] != coords[:-1]).any(axis=1))
     bits = np.ascontiguousarray(coords).view(np.uint64).reshape(-1, 2)
-    vertex = (bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F))
-    vertex ^= vertex >> np.uint64(31)
-    edge = vertex[step] + vertex[step + 1]  # the same for both directions of an edge
-    order = np.argsort(edge, kind="stable")
-    step, edge = step[order], edge[order]
-    twice = edge[1:] == edge[:-1]
+    vertex = _mix64(bits[:, 0] ^ _mix64(bits[:, 1]))
+    lo_end = np.minimum(vertex[step], vertex[step + 1])  # the same for both directions of an edge
+    hi_end = np.maximum(vertex[step], vertex[step + 1])
+    order = np.lexsort((hi_end, lo_end))
+    step, lo_end, hi_end = step[order], lo_end[order], hi_end[order]
+    twice = (lo_end[1:] == lo_end[:-1]) & (hi_end[1:] == hi_end[:-1])
     if (twice[1:] & twice[:-1]).any():
         return None
     at = np.flatnonzero(twice)
@@ -136,7 +136,7 @@ def _voronoi_ridges(cells: np.ndarray) -> _Ridges | None:
     same = ((p0 == q1) & (p1 == q0)).all(axis=1) | ((p0 == q0) & (p1 == q1)).all(axis=1)
     if not same.all():
         return None
-    paired = np.zeros(len(edge), dtype=bool)
+    paired = np.zeros(len(step), dtype=bool)
     paired[at] = True
     paired[at + 1] = True
     lone = step[~paired]
@@ -149,6 +149,16 @@ def _voronoi_ridges(cells: np.ndarray) -> _Ridges | None:
     i, j = ring[step[at]], ring[step[at + 1]]
     pairs = np.column_stack([np.minimum(i, j), np.maximum(i, j)]).astype(np.int64)
     return _Ridges(pairs, np.stack([p0, p1], axis=1))
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 values: a bijection whose output bits all depend on every input bit."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    out: np.ndarray = z ^ (z >> np.uint64(31))
+    return out
 
 
 def clip_to(cells: np.ndarray, township: BaseGeometry) -> np.ndarray:
