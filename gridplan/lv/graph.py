@@ -1,8 +1,11 @@
-"""The neighbourhood graph of the 台区: Delaunay within each township, cut by barrier lines.
+"""Neighbour graphs of points: Delaunay within groups, cut by barrier lines; grouping by sorts.
 
-``neighbour_edges`` is the contiguity graph every LV patch is checked against: two 台区 are
-neighbours when their Delaunay triangles share an edge, both lie in the same group (township by
-default) and the straight segment between them crosses no barrier (river, highway, railway).
+``neighbour_edges`` joins points whose Delaunay triangles share an edge, both in the same group
+and with a straight segment between them that crosses no barrier (river, highway, railway). The
+plan's contiguity graph (:func:`gridplan.lv.territory.contiguity_edges`) is the territory
+cells' own adjacency; it uses these edges only between townships (``scope = "station"``) and
+where a township's Voronoi ridges cannot be read. The solver's benchmarks and tests use them on
+bare points.
 
 All coordinates are metres in the county's metric CRS.
 """
