@@ -50,10 +50,10 @@ from .people.staff import not_field
 from .replan.pins import check_honoured, moved_summary, prepare
 from .settings import Params
 
-__all__ = ["PLAN_FILES", "STAGES", "Plan", "atomic_dir", "feeders_stage", "graph_stage", "hv_staff_of",
-           "issued_numbers", "kpi_stage", "managers_stage", "owners_stage", "patches_stage",
-           "plan", "read_plan", "response_stage", "territory_stage", "with_kpis",
-           "worker_context", "worker_count", "worker_pool", "workload_stage", "write_gpkg"]
+__all__ = ["PLAN_FILES", "SPARE_NICE", "STAGES", "Plan", "atomic_dir", "feeders_stage", "graph_stage",
+           "hv_staff_of", "issued_numbers", "kpi_stage", "managers_stage", "owners_stage", "patches_stage",
+           "plan", "read_plan", "response_stage", "territory_stage", "with_kpis", "worker_context",
+           "worker_count", "worker_pool", "workload_stage", "write_gpkg"]
 
 log = logging.getLogger(__name__)
 
@@ -363,19 +363,29 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+#: Niceness of the spare processes (:func:`worker_pool` ``nice``): they get a core only when
+#: nothing else here wants it.
+SPARE_NICE = 19
+
+
 @contextmanager
-def worker_pool(workers: int) -> Iterator[Executor | None]:
+def worker_pool(workers: int, *, nice: int = 0) -> Iterator[Executor | None]:
     """A pool of ``workers`` processes (``None`` for 1), shut down and joined on exit.
 
     The processes come from :func:`worker_context` (a fresh interpreter's, not forks of this
     one: nothing of the county is copied into them, and each one's memory is its own) and are
     started at once, so that they are ready while the first stages run here. Tasks get numpy
-    arrays, never frames.
+    arrays, never frames. ``nice``: raise the processes' niceness by this much (where the
+    platform has ``os.nice``), for work that should only fill idle cores.
     """
     if workers <= 1:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+    if nice:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                   initializer=_lower_priority, initargs=(nice,))
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
     # started from a thread: the first submit waits for the fork server's imports, which
     # would hold up the stages that run here meanwhile
     starter = threading.Thread(target=_start_workers, args=(pool, workers), daemon=True)
@@ -386,6 +396,12 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
     finally:
         starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lower_priority(nice: int) -> None:
+    """A spare worker's initializer: lower its priority (a no-op where there is no ``os.nice``)."""
+    if hasattr(os, "nice"):
+        os.nice(nice)
 
 
 def _start_workers(pool: Executor, workers: int) -> None:
@@ -422,17 +438,25 @@ def plan(county: County, *, progress: Progress | None = None, current: Any = Non
 
     With ``workers`` (``[plan] workers``, see :func:`worker_count`) above 1 the townships'
     territory cells and contiguity edges, solves, grid polygons and certificate bounds run in
-    that many worker processes (:func:`worker_pool`; the bounds while the manager and KPI stages
-    run here); the plan is the same for any number.
+    that many worker processes (:func:`worker_pool`; the bounds in as many spare ones, niced
+    by :data:`SPARE_NICE`, while the territory, manager and KPI stages run here); the plan is
+    the same for any number.
     """
     prm = county.params.replace(**params) if params else county.params
-    with worker_pool(worker_count(prm, county)) as pool:
-        return _plan(county, prm, progress=progress, current=current, pins=pins, pool=pool)
+    workers = worker_count(prm, county)
+    # the certificate's bounds go to spare processes that get only idle cores (this process and
+    # the workers come first); once the KPI stage waits for them, the workers take over the rest
+    spare = workers if prm.max_travel_min is None else 0
+    with worker_pool(workers) as pool, worker_pool(spare, nice=SPARE_NICE) as idle:
+        return _plan(county, prm, progress=progress, current=current, pins=pins, pool=pool, spare=idle)
 
 
 def _plan(county: County, prm: Params, *, progress: Progress | None, current: Any, pins: Any,
-          pool: Executor | None) -> Plan:
-    """:func:`plan` with its parameters made and its worker pool (or ``None``) open."""
+          pool: Executor | None, spare: Executor | None = None) -> Plan:
+    """:func:`plan` with its parameters made and its worker pools (or ``None``) open.
+
+    ``spare``: niced processes for the early certificate (else it goes to ``pool``).
+    """
     notes: list[str] = list(county.report)
     if current is not None or pins is not None:
         county = prepare(county, current=current, pins=pins, params=prm)
@@ -459,7 +483,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
     # grid medoids computed on a thread while this one waits for the grid polygons
     with ThreadPoolExecutor(1) as side:
-        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=pool)
+        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=spare or pool)
                        if pool is not None and prm.max_travel_min is None else None)
         grids = territory_stage(county, tr, graph.cells, pool=pool)
         started = certificate.result() if certificate is not None else None

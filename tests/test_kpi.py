@@ -1,3 +1,5 @@
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,7 +17,7 @@ from gridplan.metrics.kpi import (
 from gridplan.model import make_plan
 from gridplan.people.assign import assign_managers
 from gridplan.people.roster import roster_tables, write_roster
-from gridplan.pipeline import with_kpis
+from gridplan.pipeline import with_kpis, worker_pool
 
 
 def _plan(per_township=2):
@@ -107,3 +109,32 @@ def test_a_started_certificate_is_used_only_for_its_own_grids():
         other = compute_kpis(p, lower_bound=3, started=start_certificate(moved, p.params, pool=pool))
     assert same.kpi == fresh.kpi and other.kpi == fresh.kpi
     assert start_certificate(moved, p.params, pool=None).result() != fresh.kpi["optimality"]
+
+
+def test_certificate_bounds_not_started_are_taken_over_when_waited_for():
+    """The pipeline starts the certificate in spare processes that only get idle cores; when
+    the KPI stage waits for it, the townships whose task has not started go to the workers
+    (``result(takeover=...)``): the same section as computed at once."""
+    import threading
+
+    p = _plan(per_township=3)
+    fresh = compute_kpis(p, lower_bound=3).kpi["optimality"]
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as stuck, ThreadPoolExecutor(2) as workers:
+        blocker = stuck.submit(gate.wait, 120)  # the spare process is busy: nothing starts there
+        try:
+            pending = start_certificate(p.transformers, p.params, pool=stuck)
+            assert pending.futures is not None and len(pending.futures) > 0
+            assert pending.result(takeover=workers) == fresh
+            assert all(f.cancelled() for f in pending.futures)
+        finally:
+            gate.set()
+        assert blocker.result() is True
+
+
+def test_spare_workers_are_niced():
+    base = os.nice(0)
+    with worker_pool(2, nice=5) as spare, worker_pool(2) as pool:
+        assert spare is not None and pool is not None
+        assert spare.submit(os.nice, 0).result() == min(base + 5, 19)
+        assert pool.submit(os.nice, 0).result() == base

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -317,7 +316,7 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
             notes.append(n)
     kpi = {"county": county, "stations": stations, "hv": hv, "input": inp,
            "coverage": coverage_kpis(plan),
-           "optimality": (started.result() if started is not None else
+           "optimality": (started.result(takeover=pool) if started is not None else
                           optimality(xy, gid, _scope_keys(tr, plan.params.scope),
                                      scope=plan.params.scope, pool=pool, medoids=medoids)),
            "notes": [*plan.notes, *notes]}
@@ -769,6 +768,11 @@ def _bound_task(task: tuple[np.ndarray, int, float, np.ndarray | None]) -> float
     return township_bound(xy, k, value, centres=centres)
 
 
+def _bound_tasks(tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]]) -> list[float]:
+    """:func:`_bound_task` of several townships (one pool task for a few, so fewer round trips)."""
+    return [_bound_task(t) for t in tasks]
+
+
 def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
                scope: str = "township", pool: Executor | None = None,
                medoids: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -792,12 +796,20 @@ class PendingOptimality:
     scope: str
     names: list[str]
     values: list[float]
-    bounds: Iterator[float]
+    tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]]
+    chunks: list[range]  # the tasks of every future, in order
+    futures: list[Future[list[float]]] | None  # None: computed when the result is asked for
     skipped: list[str]
 
-    def result(self) -> dict[str, Any]:
-        """The ``kpi["optimality"]`` section (waits for the bounds)."""
-        per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self.bounds,
+    def result(self, *, takeover: Executor | None = None) -> dict[str, Any]:
+        """The ``kpi["optimality"]`` section (waits for the bounds).
+
+        ``takeover``: an executor that computes the townships whose task has not started yet
+        (the certificate may have been started in processes that only get idle cores, see
+        :func:`gridplan.pipeline.plan`: once the caller waits for it, the rest should not wait
+        for idle cores). The same bounds either way.
+        """
+        per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self._bounds(takeover),
                                                                      self.values)}
         county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
                                       sum(v["value_m"] for v in per.values()))
@@ -805,6 +817,16 @@ class PendingOptimality:
         return {"county": county, f"{self.scope}s": per, "skipped": self.skipped,
                 "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
                 "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
+
+    def _bounds(self, takeover: Executor | None) -> list[float]:
+        if self.futures is None:
+            return _bound_tasks(self.tasks)
+        futures = list(self.futures)
+        if takeover is not None:
+            for i, chunk in enumerate(self.chunks):
+                if futures[i].cancel():  # not started: hand it over
+                    futures[i] = takeover.submit(_bound_tasks, [self.tasks[t] for t in chunk])
+        return [b for f in futures for b in f.result()]
 
 
 def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
@@ -883,9 +905,11 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         tasks.append((xy[rows], k, float(value), xy[med_row[mine]]))  # centres: the medoids
         names.append(key)
         values.append(float(value))
-    bounds = (map(_bound_task, tasks) if pool is None  # Executor.map submits them all now
-              else pool.map(_bound_task, tasks, chunksize=max(1, len(tasks) // 64)))
-    return PendingOptimality(grid_id, medoids, scope, names, values, iter(bounds), skipped)
+    batch = max(1, len(tasks) // 64)  # townships per pool task
+    chunks = [range(a, min(a + batch, len(tasks))) for a in range(0, len(tasks), batch)]
+    futures = (None if pool is None
+               else [pool.submit(_bound_tasks, [tasks[t] for t in chunk]) for chunk in chunks])
+    return PendingOptimality(grid_id, medoids, scope, names, values, tasks, chunks, futures, skipped)
 
 
 def start_certificate(transformers: Any, params: Any, *, pool: Executor | None) -> PendingOptimality:
