@@ -2,7 +2,13 @@ import numpy as np
 import shapely
 from _plan_fixtures import small_county, split_grids
 
-from gridplan.lv.territory import grid_polygons, township_cells
+from gridplan.lv.territory import (
+    _strictly_convex,
+    grid_polygons,
+    snap_to_grid,
+    snap_wkb_to_grid,
+    township_cells,
+)
 
 
 def _grids():
@@ -67,3 +73,41 @@ def test_station_scope_grid_spanning_townships_is_one_row():
     assert "东镇" in s1["townships"] and "西乡" in s1["townships"]
     total = county.townships.geometry.union_all()
     assert abs(grids.geometry.area.sum() - total.area) < 1e-6 * total.area
+
+
+def test_snapping_in_the_wkb_gives_the_coordinates_of_set_precision():
+    """snap_wkb_to_grid: the same geometries (WKB) as snap_to_grid, for every kind of record."""
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(0, 2000, (300, 2)) + [412_345.6789, 3_301_234.5678]
+    town = shapely.box(*pts.min(axis=0) - 50, *pts.max(axis=0) + 50).difference(
+        shapely.Point(pts.mean(axis=0)).buffer(300))  # a hole: cells around it are not convex
+    cells = list(township_cells(town, pts))
+    x0, y0 = 412_000.0, 3_300_000.0
+    cells += [
+        shapely.Polygon(),  # empty
+        None,
+        shapely.MultiPolygon([shapely.box(x0, y0, x0 + 1, y0 + 1), shapely.box(x0 + 2, y0, x0 + 3, y0 + 1)]),
+        shapely.box(x0, y0, x0 + 10, y0 + 10).difference(shapely.box(x0 + 4, y0 + 4, x0 + 6, y0 + 6)),
+        shapely.Polygon([(x0, y0), (x0 + 10, y0), (x0 + 5, y0 + 0.0003)]),  # collapses when rounded
+        shapely.Polygon([(x0, y0), (x0 + 10, y0), (x0 + 10, y0 + 10), (x0 + 5, y0 + 0.0004),
+                         (x0, y0 + 10)]),  # a sliver notch: rounding makes it touch itself
+        shapely.Polygon([(-0.0004, -0.0004), (0.0015, -0.0005), (0.0025, 0.0025), (-0.0005, 0.0015)]),
+    ]
+    geoms = np.array(cells, dtype=object)
+    want = shapely.to_wkb(snap_to_grid(geoms, grid_size=0.001))
+    got = shapely.to_wkb(snap_wkb_to_grid(shapely.to_wkb(geoms), grid_size=0.001))
+    assert list(got) == list(want)
+
+
+def test_strictly_convex_rings():
+    rings = [[(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],  # counter-clockwise
+             [(0, 0), (0, 1), (1, 1), (1, 0), (0, 0)],  # clockwise
+             [(np.cos(a), np.sin(a)) for a in np.arange(6) * 4 * np.pi / 5],  # a pentagram: twice around
+             [(0, 0), (2, 0), (1, 0), (1, 1), (0, 0)],  # a spike
+             [(0, 0), (2, 0), (1, 0.5), (2, 1), (0, 1), (0, 0)],  # not convex
+             [(0, 0), (1, 0), (1, 0), (1, 1), (0, 0)],  # a repeated point
+             [(0, 0), (1, 0), (0.5, 1e-12), (0, 0)]]  # all but flat
+    rings[2][-1] = rings[2][0]
+    coords = np.concatenate([np.asarray(r, dtype=float) for r in rings])
+    got = _strictly_convex(coords, np.array([len(r) for r in rings]))
+    assert got.tolist() == [True, True, False, False, False, False, False]

@@ -243,15 +243,146 @@ def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
     return result
 
 
+def _round_half_up(v: np.ndarray) -> np.ndarray:
+    """GEOS's ``util::round`` (Java's ``Math.round``: halves away from -inf), signed zeros kept."""
+    n = np.trunc(v)
+    f = np.abs(v - n)
+    out: np.ndarray = np.where((v >= 0) & (f >= 0.5), n + 1.0, np.where((v < 0) & (f > 0.5), n - 1.0, n))
+    return out
+
+
+class _Rings(NamedTuple):
+    """The single-ring polygons among WKB records, found and rounded in place in one buffer."""
+
+    buf: np.ndarray  # every record's bytes, concatenated (uint8), simple ones' coordinates rounded
+    ends: np.ndarray  # each record's end in ``buf`` (its start: the previous end)
+    simple: np.ndarray  # bool per record: a polygon of one ring of >= 4 points, little endian
+    coords: np.ndarray  # (m, 2) the rounded coordinates of the simple records, in order
+    npts: np.ndarray  # their rings' point counts
+
+
+def _round_polygon_wkb(wkb: np.ndarray, grid_size: float) -> _Rings:
+    """Round the coordinates of the single-ring polygons in ``wkb`` to the grid, in their bytes.
+
+    Exactly as ``set_precision(..., mode="pointwise")`` rounds them (``round(x / grid) * grid`` for
+    grids above 1, ``round(x * scale) / scale`` below, GEOS's ``round``); other records untouched.
+    """
+    data = [b"" if w is None else w for w in wkb]
+    ends = np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)))
+    starts = ends - np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+    buf = np.frombuffer(b"".join(data), dtype=np.uint8).copy()
+    head = (ends - starts) >= 13
+    rows = np.flatnonzero(head)
+    hdr = buf[starts[rows, None] + np.arange(13)]
+    u32 = np.ascontiguousarray(hdr[:, 1:13]).view("<u4")
+    npts = np.zeros(len(data), dtype=np.int64)
+    npts[rows] = u32[:, 2]
+    simple = np.zeros(len(data), dtype=bool)
+    simple[rows] = (hdr[:, 0] == 1) & (u32[:, 0] == 3) & (u32[:, 1] == 1) & (u32[:, 2] >= 4)
+    simple &= ends - starts == 13 + 16 * npts
+    keep = np.flatnonzero(simple)
+    first = starts[keep] + 13  # byte where each simple record's coordinates start
+    count = 2 * npts[keep]  # doubles in it
+    coords = np.empty(int(count.sum()), dtype=np.float64)
+    pos = np.concatenate([[0], np.cumsum(count)])
+    scale = 1.0 / grid_size
+    for m in range(8):  # doubles start at every residue of the byte offset: one view per residue
+        mine = np.flatnonzero(first % 8 == m)
+        if not len(mine):
+            continue
+        view = buf[m:m + 8 * ((len(buf) - m) // 8)].view("<f8")
+        at = _ragged_ranges((first[mine] - m) // 8, count[mine])
+        v = view[at]
+        r = _round_half_up(v / grid_size) * grid_size if grid_size > 1 else _round_half_up(v * scale) / scale
+        view[at] = r
+        coords[_ragged_ranges(pos[:-1][mine], count[mine])] = r
+    return _Rings(buf, ends, simple, coords.reshape(-1, 2), npts[keep])
+
+
+def _ragged_ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(start, count)])``."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    step = np.ones(total, dtype=np.int64)
+    at = np.cumsum(count)[:-1]
+    step[0] = start[0]
+    step[at] = start[1:] - (start[:-1] + count[:-1] - 1)
+    out: np.ndarray = np.cumsum(step)
+    return out
+
+
+def _strictly_convex(coords: np.ndarray, npts: np.ndarray) -> np.ndarray:
+    """Per closed ring (``coords``: the rings one after another): it turns the same way strictly at
+    every vertex, once around. Such a ring is simple, so a polygon of it alone is valid.
+
+    The rounded coordinates differ exactly (neighbours within a factor 2); a turn's sine must
+    exceed 1e-9, far above the rounding of the cross product. Turning left by less than a half
+    turn at each vertex, the edges' direction passes "east" (from pointing south to pointing
+    north) once per time around; turning right, it passes it from north to south.
+    """
+    if not len(npts):
+        return np.zeros(0, dtype=bool)
+    end = np.cumsum(npts)
+    edge = np.diff(coords, axis=0)
+    keep = np.ones(len(edge), dtype=bool)
+    keep[end[:-1] - 1] = False  # the step from one ring's last point to the next ring's first
+    edge = edge[keep]
+    k = npts - 1  # edges per ring
+    lo = np.cumsum(k) - k
+    nxt = np.arange(1, len(edge) + 1)
+    nxt[lo + k - 1] = lo  # a ring's last edge turns into its first
+    ax, ay = edge[:, 0], edge[:, 1]
+    bx, by = ax[nxt], ay[nxt]
+    cross = ax * by - ay * bx
+    sharp = cross * cross > 1e-18 * (ax * ax + ay * ay) * (bx * bx + by * by)
+    left = np.logical_and.reduceat(sharp & (cross > 0), lo)
+    right = np.logical_and.reduceat(sharp & (cross < 0), lo)
+    north = np.add.reduceat(((ay < 0) & (by >= 0)).astype(np.int64), lo)
+    south = np.add.reduceat(((ay >= 0) & (by < 0)).astype(np.int64), lo)
+    out: np.ndarray = (left & (north == 1)) | (right & (south == 1))
+    return out
+
+
+def snap_wkb_to_grid(wkb: np.ndarray, *, grid_size: float) -> np.ndarray:
+    """:func:`snap_to_grid` of the geometries in ``wkb``, rounded in their bytes before decoding.
+
+    The same coordinates as :func:`snap_to_grid`. The single-ring polygons (a 台区's cell, as a
+    rule) are rounded in the WKB and keep a floating precision model: their coordinates are on the
+    grid, but an overlay on them does not snap to it (give them the grid's model with
+    ``set_precision(..., mode="pointwise")`` first). A convex one is valid as rounded; the others
+    are checked and, where rounding left them invalid, take the full ``set_precision``. Any other
+    record (empty, several parts, holes, None) goes through :func:`snap_to_grid` itself.
+    """
+    wkb = np.asarray(wkb, dtype=object)
+    rings = _round_polygon_wkb(wkb, grid_size)
+    out = np.empty(len(wkb), dtype=object)
+    simple = np.flatnonzero(rings.simple)
+    data = rings.buf.tobytes()
+    lo = rings.ends[simple] - 13 - 16 * rings.npts
+    out[simple] = shapely.from_wkb([data[a:b] for a, b in zip(lo.tolist(), rings.ends[simple].tolist())])
+    check = simple[~_strictly_convex(rings.coords, rings.npts)]
+    bad = check[~shapely.is_valid(out[check])]
+    if len(bad):
+        out[bad] = shapely.set_precision(shapely.from_wkb(wkb[bad]), grid_size)
+    rest = np.flatnonzero(~rings.simple)
+    if len(rest):
+        out[rest] = snap_to_grid(shapely.from_wkb(wkb[rest]), grid_size=grid_size)
+    return out
+
+
 def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
-                    grid_size: float = 0.0) -> np.ndarray:
+                    grid_size: float = 0.0, precise: bool = True) -> np.ndarray:
     """The union of the polygons of every group (``group``: each geometry's group, 0..n-1).
 
     The polygons of a group are expected to form a coverage (edges shared exactly, no overlaps):
     they are dissolved by a coverage union, batched by group size. A group whose coverage union
     fails or loses area (a polygon that is not polygonal, edges that do not match) takes a full
     ``shapely.union_all``. ``grid_size``: the precision model of ``geoms`` (from
-    :func:`snap_to_grid`), given to the coverage unions too (``union_all`` keeps it itself).
+    :func:`snap_to_grid`; from :func:`snap_wkb_to_grid` their coordinates are on it, the model
+    they may lack), given to the coverage unions too and to the inputs of a full union.
+    ``precise=False``: the coverage unions keep the model their inputs gave them (the coordinates
+    are the same; for a caller that only encodes them).
     """
     out = np.empty(n_groups, dtype=object)
     if n_groups == 0:
@@ -273,14 +404,17 @@ def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
         mine = slot[group[order]] >= 0
         block[slot[group[order][mine]], rank[mine]] = geoms[order[mine]]
         res = _coverage_union_rows(block)
-        out[rows] = shapely.set_precision(res, grid_size, mode="pointwise") if grid_size > 0 else res
+        out[rows] = shapely.set_precision(res, grid_size, mode="pointwise") if grid_size > 0 and precise else res
     ok = exact & shapely.is_valid(out)
     ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
     redo = np.flatnonzero(~ok)
     if len(redo):
         log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
         for g in redo:
-            out[g] = shapely.union_all(geoms[order[start[g]:start[g] + size[g]]])
+            members = geoms[order[start[g]:start[g] + size[g]]]
+            if grid_size > 0:  # the grid's model (a no-op on coordinates already on it)
+                members = shapely.set_precision(members, grid_size, mode="pointwise")
+            out[g] = shapely.union_all(members)
     return out
 
 
@@ -325,14 +459,21 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
 
 
 def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
-                      points_of: Callable[[int], BaseGeometry]) -> list[tuple[str, str, BaseGeometry]]:
+                      points_of: Callable[[int], BaseGeometry], *,
+                      grid_size: float = 0.0) -> list[tuple[str, str, BaseGeometry]]:
     """Give each 台区-less, detached part of a grid to the grid it borders most (same township).
 
     ``idx``: the positions in ``pieces`` of one township's grids; ``points_of(i)``: the 台区 of
-    piece ``i`` (a multipoint).
+    piece ``i`` (a multipoint). ``grid_size``: a precision model the pieces (coordinates on its
+    grid) are given before any overlay on them, if a grid has several parts (0: as they are).
     """
     if len(idx) < 2:
         return pieces
+    if grid_size > 0 and any(shapely.get_num_geometries(pieces[i][2]) >= 2 for i in idx):
+        geoms = shapely.set_precision(np.array([pieces[i][2] for i in idx], dtype=object), grid_size,
+                                      mode="pointwise")
+        for i, geom in zip(idx, geoms):
+            pieces[i] = (pieces[i][0], pieces[i][1], geom)
     pts: dict[int, BaseGeometry] = {}
     for _ in range(3):  # an orphan may border only another orphan: a few passes settle it
         moved = False
@@ -793,21 +934,21 @@ def _territory_task(xy: np.ndarray, gcode: np.ndarray, cells_wkb: np.ndarray | N
     grid (-1: none, no territory).
     """
     if cells_wkb is None:
-        cells = township_cells(shapely.from_wkb(town_wkb), xy)
-    else:
-        cells = shapely.from_wkb(cells_wkb)
-    snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
+        snapped = snap_to_grid(township_cells(shapely.from_wkb(town_wkb), xy), grid_size=_GRID_SIZE_M)
+    else:  # rounded in the WKB: the pieces need the 1 mm model only for the orphans' overlays
+        snapped = snap_wkb_to_grid(cells_wkb, grid_size=_GRID_SIZE_M)
     labelled = gcode >= 0
     if not labelled.all():
         snapped, xy, gcode = snapped[labelled], xy[labelled], gcode[labelled]
     grid, piece_of = np.unique(gcode, return_inverse=True)
     piece_of = piece_of.ravel()
-    geoms = dissolve_groups(snapped, piece_of, len(grid), grid_size=_GRID_SIZE_M)
+    geoms = dissolve_groups(snapped, piece_of, len(grid), grid_size=_GRID_SIZE_M, precise=False)
     by_piece = np.argsort(piece_of, kind="stable")
     first = np.searchsorted(piece_of[by_piece], np.arange(len(grid) + 1))
 
     def points_of(i: int) -> BaseGeometry:
         return shapely.multipoints(xy[by_piece[first[i]:first[i + 1]]])
 
-    pieces = _reassign_orphans([("", "", g) for g in geoms], range(len(grid)), points_of)
+    pieces = _reassign_orphans([("", "", g) for g in geoms], range(len(grid)), points_of,
+                               grid_size=_GRID_SIZE_M)
     return grid, shapely.to_wkb(np.array([p[2] for p in pieces], dtype=object))
