@@ -4,6 +4,8 @@ from _plan_fixtures import small_county, split_grids
 
 from gridplan.lv.territory import (
     _strictly_convex,
+    dissolve_groups,
+    dissolve_wkb_groups,
     grid_polygons,
     snap_to_grid,
     snap_wkb_to_grid,
@@ -75,8 +77,8 @@ def test_station_scope_grid_spanning_townships_is_one_row():
     assert abs(grids.geometry.area.sum() - total.area) < 1e-6 * total.area
 
 
-def test_snapping_in_the_wkb_gives_the_coordinates_of_set_precision():
-    """snap_wkb_to_grid: the same geometries (WKB) as snap_to_grid, for every kind of record."""
+def _cells_of_every_kind() -> np.ndarray:
+    """Cells of a township with a hole, then an empty one, None, a multipolygon, a hole, slivers."""
     rng = np.random.default_rng(3)
     pts = rng.uniform(0, 2000, (300, 2)) + [412_345.6789, 3_301_234.5678]
     town = shapely.box(*pts.min(axis=0) - 50, *pts.max(axis=0) + 50).difference(
@@ -93,10 +95,27 @@ def test_snapping_in_the_wkb_gives_the_coordinates_of_set_precision():
                          (x0, y0 + 10)]),  # a sliver notch: rounding makes it touch itself
         shapely.Polygon([(-0.0004, -0.0004), (0.0015, -0.0005), (0.0025, 0.0025), (-0.0005, 0.0015)]),
     ]
-    geoms = np.array(cells, dtype=object)
+    return np.array(cells, dtype=object)
+
+
+def test_snapping_in_the_wkb_gives_the_coordinates_of_set_precision():
+    """snap_wkb_to_grid: the same geometries (WKB) as snap_to_grid, for every kind of record."""
+    geoms = _cells_of_every_kind()
     want = shapely.to_wkb(snap_to_grid(geoms, grid_size=0.001))
     got = shapely.to_wkb(snap_wkb_to_grid(shapely.to_wkb(geoms), grid_size=0.001))
     assert list(got) == list(want)
+
+
+def test_dissolving_from_wkb_gives_the_polygons_of_dissolve_groups():
+    """Groups of cells, with empty, missing and invalid members and a line (a full union)."""
+    geoms = _cells_of_every_kind()
+    geoms = np.append(geoms, shapely.LineString([(412_000.0, 3_300_000.0), (412_001.0, 3_300_000.0)]))
+    group = np.random.default_rng(5).integers(0, 40, len(geoms))
+    group[-9:] = 40 + np.arange(9)  # each odd record on its own
+    group[-3:] = 7  # and with others
+    want = dissolve_groups(snap_to_grid(geoms, grid_size=0.001), group, 49, grid_size=0.001)
+    got = dissolve_wkb_groups(shapely.to_wkb(geoms), group, 49, grid_size=0.001)
+    assert list(shapely.to_wkb(got)) == list(shapely.to_wkb(want))
 
 
 def test_strictly_convex_rings():
