@@ -567,8 +567,8 @@ def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
     """
     if len(idx) < 2:
         return pieces
-    geoms = np.array([pieces[i][2] for i in idx], dtype=object)
-    if grid_size > 0 and (shapely.get_num_geometries(geoms) >= 2).any():
+    geoms = np.array([pieces[i][2] for i in idx], dtype=object) if grid_size > 0 else None
+    if geoms is not None and (shapely.get_num_geometries(geoms) >= 2).any():
         for i, geom in zip(idx, shapely.set_precision(geoms, grid_size, mode="pointwise")):
             pieces[i] = (pieces[i][0], pieces[i][1], geom)
     pts: dict[int, BaseGeometry] = {}
