@@ -9,16 +9,21 @@ them; then every township's task runs in this process and its CPU time (user + s
 pieces (``from_wkb`` + ``set_precision`` in ``_pooled_pieces``) is timed too. ``--save`` /
 ``--compare`` pickle the tasks' results / check them byte for byte against a saved run (so the
 code of two branches can be compared on the same county: run with each on PYTHONPATH).
+``--against FILE`` loads another checkout's ``gridplan/lv/territory.py`` beside this one and runs
+both tasks township by township, alternating (a loaded machine then slows both alike), timing each
+and checking that their results are identical.
 
 Usage::
 
     PYTHONPATH=. .venv/bin/python scripts/bench_territory.py --save /tmp/pieces_main.pkl
     PYTHONPATH=. .venv/bin/python scripts/bench_territory.py --compare /tmp/pieces_main.pkl
+    PYTHONPATH=. .venv/bin/python scripts/bench_territory.py --against ../main/gridplan/lv/territory.py
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pickle
 import resource
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=3, help="timed runs of all the tasks (the best is kept)")
     ap.add_argument("--save", help="pickle the tasks' results here")
     ap.add_argument("--compare", help="check the tasks' results against this pickle (from --save)")
+    ap.add_argument("--against", help="another checkout's gridplan/lv/territory.py, run alternately")
     args = ap.parse_args(argv)
     county = make_county(args.n, townships=args.townships, side_km=args.side_km)
     tr = gridplan.plan(county, workers=1).transformers
@@ -54,11 +60,21 @@ def main(argv: list[str] | None = None) -> None:
     xy = shapely.get_coordinates(tr.geometry.values)
     tasks = [(xy[rows], g_code[rows], shapely.to_wkb(cells[rows])) for rows in group_members(tids)]
     del cells
-    best = float("inf")
+    other = None if args.against is None else _load_beside(Path(args.against))
+    best, best_other = float("inf"), float("inf")
     for _ in range(args.reps):
-        t0 = time.process_time()
-        out = [territory._territory_task(pts, grid, wkb, None) for pts, grid, wkb in tasks]
-        best = min(best, time.process_time() - t0)
+        spent, spent_other, out = 0.0, 0.0, []
+        for pts, grid, wkb in tasks:
+            t0 = time.process_time()
+            out.append(territory._territory_task(pts, grid, wkb, None))
+            t1 = time.process_time()
+            spent += t1 - t0
+            if other is not None:
+                theirs = other._territory_task(pts, grid, wkb, None)
+                spent_other += time.process_time() - t1
+                if not (np.array_equal(theirs[0], out[-1][0]) and list(theirs[1]) == list(out[-1][1])):
+                    raise SystemExit(f"results differ from {args.against}'s")
+        best, best_other = min(best, spent), min(best_other, spent_other)
     t0 = time.process_time()
     for _, wkb in out:  # as _pooled_pieces decodes them in the main process
         shapely.set_precision(shapely.from_wkb(wkb), territory._GRID_SIZE_M, mode="pointwise")
@@ -66,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"gridplan from {Path(gridplan.__file__).parent}")
     print(f"county: {args.n:,} 台区, {len(tasks)} townships, {sum(len(o[0]) for o in out):,} grids")
     print(f"territory tasks: {best:.3f} CPU s (best of {args.reps}; {best / args.n * 1e6:.1f} µs per 台区)")
+    if other is not None:
+        print(f"territory tasks of {args.against}: {best_other:.3f} CPU s (best of {args.reps}, "
+              f"alternating with these); results identical; these take {best / best_other:.2f} × its CPU")
     print(f"main-process decoding of their pieces: {decode:.3f} CPU s")
     print(f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (this process); "
           f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -80,6 +99,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"results: {'identical to' if same else 'DIFFERENT from'} {args.compare}")
         if not same:
             raise SystemExit(1)
+
+
+def _load_beside(path: Path) -> object:
+    """``path`` (a territory.py) as a module of gridplan.lv beside the imported one."""
+    spec = importlib.util.spec_from_file_location("gridplan.lv._territory_against", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "gridplan.lv"
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":
