@@ -3,6 +3,7 @@ import shapely
 from _plan_fixtures import small_county, split_grids
 
 from gridplan.lv.territory import (
+    _round_half_up,
     _strictly_convex,
     dissolve_groups,
     dissolve_wkb_groups,
@@ -130,3 +131,16 @@ def test_strictly_convex_rings():
     coords = np.concatenate([np.asarray(r, dtype=float) for r in rings])
     got = _strictly_convex(coords, np.array([len(r) for r in rings]))
     assert got.tolist() == [True, True, False, False, False, False, False]
+
+
+def test_rounding_is_the_rounding_of_set_precision():
+    """_round_half_up(x * 1000) / 1000: set_precision's coordinates, half-way values and -0.0 too."""
+    rng = np.random.default_rng(7)
+    half = (np.arange(-5000, 5000) + 0.5) / 1000
+    x = np.concatenate([rng.uniform(3e5, 5e5, 20000), rng.uniform(3.2e6, 3.4e6, 20000),
+                        rng.uniform(-1e3, 1e3, 20000), half, np.nextafter(half, 1), np.nextafter(half, -1),
+                        (np.arange(3_300_000_000, 3_300_010_000) + 0.5) / 1000, [0.0, -0.0, 0.0005, -0.0005]])
+    want = shapely.get_coordinates(shapely.set_precision(shapely.points(np.column_stack([x, x])), 0.001,
+                                                         mode="pointwise"))[:, 0]
+    got = _round_half_up(x * 1000.0) / 1000.0
+    assert (got.view(np.int64) == want.view(np.int64)).all()  # bit for bit
