@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 from scipy.spatial import Delaunay, QhullError
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry.base import BaseGeometry, BaseMultipartGeometry
 
 from ..model import County
 from .graph import _barrier_geoms, group_members, label_codes, neighbour_edges, unique_rows
@@ -576,7 +576,7 @@ def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
         moved = False
         for i in idx:
             t, g, geom = pieces[i]
-            if shapely.get_num_geometries(geom) < 2:
+            if not isinstance(geom, BaseMultipartGeometry) or shapely.get_num_geometries(geom) < 2:
                 continue
             parts = shapely.get_parts(geom)
             if i not in pts:
