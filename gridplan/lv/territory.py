@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry.base import BaseGeometry, BaseMultipartGeometry
 
 from ..model import County
 from .graph import (
@@ -320,6 +320,238 @@ def snap_to_grid(geoms: np.ndarray, *, grid_size: float) -> np.ndarray:
     return result
 
 
+def _round_half_up(v: np.ndarray) -> np.ndarray:
+    """GEOS's ``util::round`` (Java's ``Math.round``: halves up, towards +inf), signed zeros kept."""
+    n = np.trunc(v)
+    f = np.abs(v - n)
+    out: np.ndarray = np.where((v >= 0) & (f >= 0.5), n + 1.0, np.where((v < 0) & (f > 0.5), n - 1.0, n))
+    return out
+
+
+class _Rings(NamedTuple):
+    """WKB records in one buffer, the single-ring polygons among them rounded in place."""
+
+    buf: np.ndarray  # uint8: the records, each after a few bytes of padding (see _round_polygon_wkb)
+    start: np.ndarray  # where each record starts in ``buf``
+    end: np.ndarray  # and ends (== start: None)
+    simple: np.ndarray  # bool per record: a polygon of one ring of >= 4 points, little endian
+    coords: np.ndarray  # (m, 2) the rounded coordinates of the simple records, in order
+    npts: np.ndarray  # their rings' point counts
+
+
+_PADS = [b"\0" * k for k in range(8)]
+
+
+def _round_polygon_wkb(wkb: np.ndarray, grid_size: float) -> _Rings:
+    """Round the coordinates of the single-ring polygons in ``wkb`` to the grid, in their bytes.
+
+    Exactly as ``set_precision(..., mode="pointwise")`` rounds them (``round(x / grid) * grid`` for
+    grids above 1, ``round(x * scale) / scale`` below, GEOS's ``round``); other records untouched.
+    Every record starts 3 bytes past a multiple of 8, so that a polygon's coordinates (13 bytes
+    in) are doubles of the buffer seen as one float64 array.
+    """
+    data = [b"" if w is None else w for w in wkb]
+    size = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+    pad = np.concatenate([[3], -size[:-1] % 8]) if len(data) else np.zeros(0, dtype=np.int64)
+    end = np.cumsum(pad + size)
+    start = end - size
+    chunks: list[bytes] = [b""] * (2 * len(data) + 1)
+    chunks[0:-1:2] = [_PADS[k] for k in pad.tolist()]
+    chunks[1::2] = data
+    chunks[-1] = _PADS[-int(end[-1]) % 8 if len(data) else 0]
+    buf = np.frombuffer(b"".join(chunks), dtype=np.uint8).copy()
+    rows = np.flatnonzero(size >= 13)
+    hdr = buf[start[rows, None] + np.arange(13)]
+    u32 = np.ascontiguousarray(hdr[:, 1:13]).view("<u4")
+    npts = np.zeros(len(data), dtype=np.int64)
+    npts[rows] = u32[:, 2]
+    simple = np.zeros(len(data), dtype=bool)
+    simple[rows] = (hdr[:, 0] == 1) & (u32[:, 0] == 3) & (u32[:, 1] == 1) & (u32[:, 2] >= 4)
+    simple &= size == 13 + 16 * npts
+    keep = np.flatnonzero(simple)
+    view = buf.view("<f8")
+    at = _ragged_ranges((start[keep] + 13) // 8, 2 * npts[keep])
+    v = view[at]
+    scale = 1.0 / grid_size
+    coords = _round_half_up(v / grid_size) * grid_size if grid_size > 1 else _round_half_up(v * scale) / scale
+    view[at] = coords
+    return _Rings(buf, start, end, simple, coords.reshape(-1, 2), npts[keep])
+
+
+def _ragged_ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(start, count)])``."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    step = np.ones(total, dtype=np.int64)
+    at = np.cumsum(count)[:-1]
+    step[0] = start[0]
+    step[at] = start[1:] - (start[:-1] + count[:-1] - 1)
+    out: np.ndarray = np.cumsum(step)
+    return out
+
+
+def _strictly_convex(coords: np.ndarray, npts: np.ndarray) -> np.ndarray:
+    """Per closed ring (``coords``: the rings one after another): it turns the same way strictly at
+    every vertex, once around. Such a ring is simple, so a polygon of it alone is valid.
+
+    The rounded coordinates differ exactly (neighbours within a factor 2); a turn's sine must
+    exceed 1e-9, far above the rounding of the cross product. Turning left by less than a half
+    turn at each vertex, the edges' direction passes "east" (from pointing south to pointing
+    north) once per time around; turning right, it passes it from north to south.
+    """
+    if not len(npts):
+        return np.zeros(0, dtype=bool)
+    end = np.cumsum(npts)
+    edge = np.diff(coords, axis=0)
+    keep = np.ones(len(edge), dtype=bool)
+    keep[end[:-1] - 1] = False  # the step from one ring's last point to the next ring's first
+    edge = edge[keep]
+    k = npts - 1  # edges per ring
+    lo = np.cumsum(k) - k
+    nxt = np.arange(1, len(edge) + 1)
+    nxt[lo + k - 1] = lo  # a ring's last edge turns into its first
+    ax, ay = edge[:, 0], edge[:, 1]
+    bx, by = ax[nxt], ay[nxt]
+    cross = ax * by - ay * bx
+    sharp = cross * cross > 1e-18 * (ax * ax + ay * ay) * (bx * bx + by * by)
+    left = np.logical_and.reduceat(sharp & (cross > 0), lo)
+    right = np.logical_and.reduceat(sharp & (cross < 0), lo)
+    north = np.add.reduceat(((ay < 0) & (by >= 0)).astype(np.int64), lo)
+    south = np.add.reduceat(((ay >= 0) & (by < 0)).astype(np.int64), lo)
+    out: np.ndarray = (left & (north == 1)) | (right & (south == 1))
+    return out
+
+
+class _SnappedWkb(NamedTuple):
+    """Geometries as WKB records with their coordinates on the grid (:func:`_snap_wkb`)."""
+
+    buf: np.ndarray  # uint8: the records' bytes (the single-ring polygons rounded), then re-encoded ones
+    start: np.ndarray  # per record, where its bytes start in ``buf``
+    end: np.ndarray  # and end (== start: None)
+    types: np.ndarray  # per record its geometry type id (-1: None)
+    empty: np.ndarray  # per record: an empty geometry
+
+
+def _snap_wkb(wkb: np.ndarray, *, grid_size: float) -> _SnappedWkb:
+    """:func:`snap_to_grid` of the geometries in ``wkb``, done in their bytes where it can.
+
+    The single-ring polygons (a 台区's cell, as a rule) are rounded in the WKB, as
+    ``set_precision(..., mode="pointwise")`` rounds them. A strictly convex one is valid as rounded;
+    the others are decoded and checked, and where rounding left them invalid they take the full
+    ``set_precision``. Any other record (empty, several parts, holes) goes through
+    :func:`snap_to_grid`. Those two kinds are re-encoded after the records' bytes.
+    """
+    wkb = np.asarray(wkb, dtype=object)
+    rings = _round_polygon_wkb(wkb, grid_size)
+    start = rings.start.copy()
+    simple = np.flatnonzero(rings.simple)
+    check = simple[~_strictly_convex(rings.coords, rings.npts)]
+    data = rings.buf.tobytes()
+    rounded = shapely.from_wkb([data[a:b] for a, b in zip(start[check].tolist(), rings.end[check].tolist())])
+    bad = check[~shapely.is_valid(rounded)]
+    other = np.union1d(np.flatnonzero(~rings.simple), bad)
+    geoms = np.empty(len(other), dtype=object)
+    if len(other):
+        full = np.isin(other, bad)
+        geoms[full] = shapely.set_precision(shapely.from_wkb(wkb[other[full]]), grid_size)
+        geoms[~full] = snap_to_grid(shapely.from_wkb(wkb[other[~full]]), grid_size=grid_size)
+    types = np.full(len(wkb), 3, dtype=np.int64)
+    types[other] = shapely.get_type_id(geoms)
+    empty = np.zeros(len(wkb), dtype=bool)
+    empty[other] = shapely.is_empty(geoms)
+    enc = [b"" if w is None else w for w in shapely.to_wkb(geoms)]
+    size = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+    end = rings.end.copy()
+    end[other] = len(rings.buf) + np.cumsum(size)
+    start[other] = end[other] - size
+    buf = np.concatenate([rings.buf, np.frombuffer(b"".join(enc), dtype=np.uint8)])
+    return _SnappedWkb(buf, start, end, types, empty)
+
+
+def snap_wkb_to_grid(wkb: np.ndarray, *, grid_size: float) -> np.ndarray:
+    """:func:`snap_to_grid` of the geometries in ``wkb``, rounded in their bytes before decoding.
+
+    The same coordinates (WKB) as :func:`snap_to_grid`, but without its precision model where a
+    single-ring polygon was rounded in its bytes: an overlay on them does not snap to the grid
+    (give them the model with ``set_precision(..., mode="pointwise")`` first). See :func:`_snap_wkb`.
+    """
+    snapped = _snap_wkb(wkb, grid_size=grid_size)
+    data = snapped.buf.tobytes()
+    out: np.ndarray = shapely.from_wkb([data[a:b] if b > a else None
+                                        for a, b in zip(snapped.start.tolist(), snapped.end.tolist())])
+    return out
+
+
+def dissolve_wkb_groups(wkb: np.ndarray, group: np.ndarray, n_groups: int, *, grid_size: float) -> np.ndarray:
+    """``dissolve_groups(snap_to_grid(from_wkb(wkb)), group, n_groups, grid_size=grid_size)``, from WKB.
+
+    The same polygons (coordinates), but with a floating precision model: give them the grid's
+    (``set_precision(..., mode="pointwise")``, a no-op on their coordinates) before an overlay.
+    Every group's snapped polygons are put in one GeometryCollection in WKB (no polygon decoded
+    on its own, none copied into a collection), whose members' areas (summed in order, as
+    :func:`dissolve_groups` sums them) check its coverage union.
+    """
+    out = np.empty(n_groups, dtype=object)
+    if n_groups == 0:
+        return out
+    snapped = _snap_wkb(wkb, grid_size=grid_size)
+    polygonal = np.isin(snapped.types, (3, 6)) | snapped.empty | (snapped.types < 0)
+    exact = np.bincount(group[~polygonal], minlength=n_groups) == 0
+    colls = _group_collections(snapped, group, n_groups)
+    area = np.nan_to_num(shapely.area(colls))
+    rows = np.flatnonzero(exact)
+    out[rows] = _coverage_unions(colls[rows])
+    # as dissolve_groups gives them the grid's model, pointwise: an empty polygon turns into an empty
+    # ring; other unions' coordinates are on the grid already (their model they get when needed)
+    blank = rows[shapely.is_empty(out[rows])]
+    out[blank] = shapely.set_precision(out[blank], grid_size, mode="pointwise")
+    ok = exact & shapely.is_valid(out)
+    ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
+    redo = np.flatnonzero(~ok)
+    if len(redo):
+        log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
+        for g in redo:
+            members = shapely.set_precision(shapely.get_parts(colls[g]), grid_size, mode="pointwise")
+            out[g] = shapely.union_all(members)
+    return out
+
+
+def _group_collections(snapped: _SnappedWkb, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, a GeometryCollection of its records (in their order; None left out), from WKB."""
+    order = np.argsort(group, kind="stable")
+    mine = order[snapped.end[order] > snapped.start[order]]
+    count = np.bincount(group[mine], minlength=n_groups)
+    head = np.zeros((n_groups, 9), dtype=np.uint8)
+    head[:, 0] = 1  # little endian
+    head[:, 1] = 7  # wkbGeometryCollection
+    head[:, 5:9] = count.astype("<u4").view(np.uint8).reshape(n_groups, 4)
+    data = snapped.buf.tobytes()
+    recs = [data[a:b] for a, b in zip(snapped.start[mine].tolist(), snapped.end[mine].tolist())]
+    bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
+    heads = [h.tobytes() for h in head]
+    out: np.ndarray = shapely.from_wkb([heads[g] + b"".join(recs[bounds[g]:bounds[g + 1]]) for g in range(n_groups)])
+    return out
+
+
+def _coverage_unions(colls: np.ndarray) -> np.ndarray:
+    """The coverage union of every GeometryCollection's members; None where it fails.
+
+    ``shapely.lib.coverage_union`` is the ufunc ``shapely.coverage_union_all`` ends in, called on
+    the collections as they are (``coverage_union_all`` would copy their members into new ones).
+    """
+    try:
+        res: np.ndarray = shapely.lib.coverage_union(colls)
+        return res
+    except shapely.errors.GEOSException:
+        out = np.empty(len(colls), dtype=object)
+        for i, coll in enumerate(colls):
+            try:
+                out[i] = shapely.lib.coverage_union(coll)
+            except shapely.errors.GEOSException:
+                out[i] = None
+        return out
+
 def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
                     grid_size: float = 0.0) -> np.ndarray:
     """The union of the polygons of every group (``group``: each geometry's group, 0..n-1).
@@ -402,20 +634,26 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
 
 
 def _reassign_orphans(pieces: list[tuple[str, str, BaseGeometry]], idx: range,
-                      points_of: Callable[[int], BaseGeometry]) -> list[tuple[str, str, BaseGeometry]]:
+                      points_of: Callable[[int], BaseGeometry], *,
+                      grid_size: float = 0.0) -> list[tuple[str, str, BaseGeometry]]:
     """Give each 台区-less, detached part of a grid to the grid it borders most (same township).
 
     ``idx``: the positions in ``pieces`` of one township's grids; ``points_of(i)``: the 台区 of
-    piece ``i`` (a multipoint).
+    piece ``i`` (a multipoint). ``grid_size``: a precision model the pieces (coordinates on its
+    grid) are given before any overlay on them, if a grid has several parts (0: as they are).
     """
     if len(idx) < 2:
         return pieces
+    geoms = np.array([pieces[i][2] for i in idx], dtype=object) if grid_size > 0 else None
+    if geoms is not None and (shapely.get_num_geometries(geoms) >= 2).any():
+        for i, geom in zip(idx, shapely.set_precision(geoms, grid_size, mode="pointwise")):
+            pieces[i] = (pieces[i][0], pieces[i][1], geom)
     pts: dict[int, BaseGeometry] = {}
     for _ in range(3):  # an orphan may border only another orphan: a few passes settle it
         moved = False
         for i in idx:
             t, g, geom = pieces[i]
-            if shapely.get_num_geometries(geom) < 2:
+            if not isinstance(geom, BaseMultipartGeometry) or shapely.get_num_geometries(geom) < 2:
                 continue
             parts = shapely.get_parts(geom)
             if i not in pts:
@@ -827,21 +1065,20 @@ def _territory_task(xy: np.ndarray, gcode: np.ndarray, cells_wkb: np.ndarray | N
     grid (-1: none, no territory).
     """
     if cells_wkb is None:
-        cells = township_cells(shapely.from_wkb(town_wkb), xy)
-    else:
-        cells = shapely.from_wkb(cells_wkb)
-    snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
+        cells_wkb = shapely.to_wkb(township_cells(shapely.from_wkb(town_wkb), xy))
     labelled = gcode >= 0
     if not labelled.all():
-        snapped, xy, gcode = snapped[labelled], xy[labelled], gcode[labelled]
+        cells_wkb, xy, gcode = cells_wkb[labelled], xy[labelled], gcode[labelled]
     grid, piece_of = np.unique(gcode, return_inverse=True)
     piece_of = piece_of.ravel()
-    geoms = dissolve_groups(snapped, piece_of, len(grid), grid_size=_GRID_SIZE_M)
+    # snapped and dissolved in WKB: the pieces get the 1 mm model only for the orphans' overlays
+    geoms = dissolve_wkb_groups(cells_wkb, piece_of, len(grid), grid_size=_GRID_SIZE_M)
     by_piece = np.argsort(piece_of, kind="stable")
     first = np.searchsorted(piece_of[by_piece], np.arange(len(grid) + 1))
 
     def points_of(i: int) -> BaseGeometry:
         return shapely.multipoints(xy[by_piece[first[i]:first[i + 1]]])
 
-    pieces = _reassign_orphans([("", "", g) for g in geoms], range(len(grid)), points_of)
+    pieces = _reassign_orphans([("", "", g) for g in geoms], range(len(grid)), points_of,
+                               grid_size=_GRID_SIZE_M)
     return grid, shapely.to_wkb(np.array([p[2] for p in pieces], dtype=object))
