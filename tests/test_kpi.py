@@ -115,8 +115,6 @@ def test_certificate_bounds_not_started_are_taken_over_when_waited_for():
     """The pipeline starts the certificate in spare processes that only get idle cores; when
     the KPI stage waits for it, the townships whose task has not started go to the workers
     (``result(takeover=...)``): the same section as computed at once."""
-    import threading
-
     p = _plan(per_township=3)
     fresh = compute_kpis(p, lower_bound=3).kpi["optimality"]
     gate = threading.Event()
