@@ -146,7 +146,9 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
 def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """Rows of every code ``0 .. n_groups - 1``, each in ascending order (one sort, not a scan per code)."""
     order = np.argsort(codes, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(codes, minlength=n_groups))[:-1])
+    ends = np.cumsum(np.bincount(codes, minlength=n_groups)).tolist()
+    # slices of the order (views, as np.split gives them, without its per-piece overhead)
+    return [order[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def _plan_patches(county: County, w: np.ndarray, params: Params,
@@ -168,9 +170,14 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     station = _keys(tr["station_id"]) if "station_id" in tr else np.full(n, "", dtype=object)
     key = town if params.scope == "township" else station
     label = _labeller(county)
-    tcode, towns = pd.factorize(town, sort=True)
-    lower_bound = int(sum(math.ceil(float(w[rows].sum()) / cap - 1e-9)
-                          for rows in _groups(tcode, len(towns))))
+    kcode, keys = pd.factorize(key, sort=True)
+    rows_of = _groups(kcode, len(keys))
+    if key is town:  # scope "township": the townships' rows are the keys' rows
+        town_rows = rows_of
+    else:
+        tcode, towns = pd.factorize(town, sort=True)
+        town_rows = _groups(tcode, len(towns))
+    lower_bound = int(sum(math.ceil(float(w[rows].sum()) / cap - 1e-9) for rows in town_rows))
     if edges is None:
         edges = contiguity_edges(county, tr, scope=params.scope)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -180,8 +187,6 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     kind = "township" if params.scope == "township" else "station"
     heavy = w > cap
     warm = _Warm.from_transformers(tr, params)
-    kcode, keys = pd.factorize(key, sort=True)
-    rows_of = _groups(kcode, len(keys))
     edges_of = ([edges[i] for i in _groups(kcode[edges[:, 0]], len(keys))] if len(edges)
                 else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
@@ -519,11 +524,14 @@ def _name_grids(grids: list[np.ndarray], xy: np.ndarray, key: str, grid_id: np.n
     start = np.searchsorted(owner[first], np.arange(len(grids)))
     ax, ay = xy[member[first[start]], 0], xy[member[first[start]], 1]
     order = np.lexsort((np.arange(len(grids)), ay, ax))  # as sorted() by (x, y): ties stay in order
-    for nn, rows in enumerate((grids[i] for i in order.tolist()), start=1):
-        gid = f"{key}-{nn:02d}"
-        grid_id[rows] = gid
-        if len(rows) == 1 and heavy[rows[0]]:
-            flags[gid] = heavy_flag
+    names = np.array([f"{key}-{nn:02d}" for nn in range(1, len(grids) + 1)], dtype=object)
+    sizes = np.array([len(g) for g in grids], dtype=np.int64)
+    number = np.empty(len(grids), dtype=np.int64)
+    number[order] = np.arange(len(grids))  # each grid's place in the numbering
+    grid_id[member] = names[np.repeat(number, sizes)]  # the grids are disjoint
+    alone = (sizes == 1) & heavy[member[np.cumsum(sizes) - 1]]  # a heavy 台区 on its own
+    for nn in np.flatnonzero(alone[order]).tolist():  # in the numbering's order
+        flags[names[nn]] = heavy_flag
 
 
 def _labeller(county: County) -> Callable[[str, str], str]:

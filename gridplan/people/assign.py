@@ -109,24 +109,45 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         if m is not None:
             for _, r in unassigned.iterrows():
                 rows.append(_manager_row(r, None, 0.0, placeholder=False))
-    for gid, station, load in zip(grids["grid_id"].tolist(), grids["station_id"].tolist(),
-                                  grids["workload"].tolist(), strict=True):
-        if gid in picks:
-            man = picks[gid]
-            rows.append(_manager_row(man, gid, load, placeholder=False))
-        else:
-            man = {"manager_id": f"待定-{gid}", "name": f"待定（{gid}）", "phone": "",
-                   "station_id": station, "max_workload": np.nan}
-            picks[gid] = man
-            rows.append(_manager_row(man, gid, load, placeholder=True))
+    per_grid = _grid_rows(grids, picks)
     if roster is None:
         notes.append("未提供台区经理名册：各网格使用占位经理")
     grids["manager_id"] = grids["grid_id"].map(lambda g: picks[g]["manager_id"])
     grids["manager_name"] = grids["grid_id"].map(lambda g: picks[g]["name"])
     grids["phone"] = grids["grid_id"].map(lambda g: picks[g]["phone"])
     grids["placeholder"] = grids["manager_id"].str.startswith("待定-")
-    managers = pd.DataFrame(rows, columns=MANAGER_COLUMNS)
+    # column by column (as pd.DataFrame(rows) infers the dtypes; with no row at all, no column
+    # would be inferred: object columns, as a frame of no rows has them)
+    managers = (pd.DataFrame({c: [r[c] for r in rows] + per_grid[c] for c in MANAGER_COLUMNS},
+                             columns=MANAGER_COLUMNS)
+                if rows or len(grids) else pd.DataFrame([], columns=MANAGER_COLUMNS))
     return grids, managers, notes
+
+
+def _grid_rows(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """The roster rows of the grids' managers, column by column, in grid order (:func:`_manager_row`).
+
+    A grid without a pick gets a placeholder manager, added to ``picks``. The placeholders (every
+    grid of a county without a roster) are made column by column, not one dict each.
+    """
+    gids, stations = grids["grid_id"].tolist(), grids["station_id"].tolist()
+    loads = grids["workload"].tolist()
+    made = {i: _manager_row(picks[g], g, load, placeholder=False)
+            for i, (g, load) in enumerate(zip(gids, loads, strict=True)) if g in picks}
+    n = len(gids)
+    cols: dict[str, list[Any]] = {
+        "manager_id": [f"待定-{g}" for g in gids], "name": [f"待定（{g}）" for g in gids],
+        "phone": [""] * n, "station_id": list(stations), "grid_id": list(gids),
+        "workload": [float(x) for x in loads], "max_workload": [np.nan] * n,
+        "placeholder": [True] * n, "hv_km": [0.0] * n, "role": ["lv"] * n}
+    for i, (g, station) in enumerate(zip(gids, stations, strict=True)):
+        if i not in made:
+            picks[g] = {"manager_id": cols["manager_id"][i], "name": cols["name"][i], "phone": "",
+                        "station_id": station, "max_workload": np.nan}
+    for i, row in made.items():
+        for c in MANAGER_COLUMNS:
+            cols[c][i] = row[c]
+    return cols
 
 
 def _roster(county: County) -> pd.DataFrame | None:
