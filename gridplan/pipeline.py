@@ -251,13 +251,18 @@ def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Param
     ``beyond_commitment`` for the 台区, ``kpi["response"]`` and headline figures for
     ``kpi["county"]``.
     """
-    rt = response_times(county, params=params).set_index("transformer_id")
+    full = response_times(county, params=params)
     ids = transformers["transformer_id"]
-    columns = pd.DataFrame({
-        "response_minutes": ids.map(rt["minutes"]).round(1).to_numpy(),
-        "beyond_commitment": ids.map(rt["beyond"]).fillna(False).astype(bool).to_numpy()},
-        index=transformers.index)
-    resp = response_kpis(rt.reset_index())
+    tid = pd.Index(full["transformer_id"])
+    if tid.is_unique and np.array_equal(ids.to_numpy(dtype=object), tid.to_numpy(dtype=object)):
+        minutes, beyond = full["minutes"], full["beyond"]  # the same 台区 in the same order: no lookup
+    else:
+        rt = full.set_index("transformer_id")
+        minutes, beyond = ids.map(rt["minutes"]), ids.map(rt["beyond"]).fillna(False)
+    columns = pd.DataFrame({"response_minutes": minutes.round(1).to_numpy(),
+                            "beyond_commitment": beyond.astype(bool).to_numpy()},
+                           index=transformers.index)
+    resp = response_kpis(full)
     c = resp["county"]
     figures = {"transformers_beyond_commitment": int(c["transformers_beyond"]),
                "households_beyond_commitment": int(c["households_beyond"]),

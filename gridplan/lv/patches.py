@@ -19,11 +19,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.sparse.csgraph import connected_components
 
 from ..errors import InfeasibleError, natural_key
 from ..model import County
 from ..settings import Params
-from .graph import components
+from .graph import adjacency, components
 from .measures import LABELS, add_measure_columns, measure_matrix
 from .partition import HEAVY_FLAG, balanced_contiguous, grid_count
 from .territory import contiguity_edges
@@ -191,6 +192,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
                 else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
     setting = _Setting(cap, tol, params.seed, deadline)
+    labels = _free_components(n, edges, kcode, (warm.lock == "") & ~heavy)
     # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
     # given); 3. every township from its solves' results on, in order (notes, names).
     prepared: list[_Key] = []
@@ -198,7 +200,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     for t, k_ in enumerate(keys.tolist()):
         try:
             prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
-                                         quotas, setting, bands, label(kind, k_)))
+                                         quotas, setting, bands, label(kind, k_), labels))
         except InfeasibleError as exc:  # raised once the townships before it are done
             failed = exc
             break
@@ -269,7 +271,7 @@ class _Key:
 
 def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray, k_: str,
                  heavy: np.ndarray, tr: gpd.GeoDataFrame, warm: _Warm, quotas: dict[str, int],
-                 setting: _Setting, bands: _AlsoBands, name: str) -> _Key:
+                 setting: _Setting, bands: _AlsoBands, name: str, labels: np.ndarray) -> _Key:
     """A township's (station's) heavy and locked grids, notes, and the parts to solve."""
     notes: list[str] = []
     locked = warm.locked_grids(idx)
@@ -285,18 +287,22 @@ def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray
     job = _Key(k_, name, notes, locked, grids, rest)
     if len(rest):
         _prepare_parts(job, xy, w, sub, quotas.get(k_), n_heavy + len(locked), setting, warm,
-                       bands.at(k_, name))
+                       bands.at(k_, name), labels)
     return job
 
 
 def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarray,
                    quota: int | None, n_heavy: int, setting: _Setting, warm: _Warm,
-                   also: _AlsoBands | None) -> None:
-    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes."""
+                   also: _AlsoBands | None, labels: np.ndarray) -> None:
+    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes.
+
+    ``labels``: the county's free 台区' components (:func:`_free_components`), numbered here as
+    :func:`gridplan.lv.graph.components` numbers them on the township's own edges.
+    """
     rest, notes, name = job.rest, job.notes, job.name
     e = _local(rest, sub_edges) if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
     e = e[(e >= 0).all(axis=1)] if len(e) else e
-    comp = components(len(rest), e)
+    comp = _first_occurrence(labels[rest])
     ncomp = int(comp.max()) + 1
     cw = np.bincount(comp, w[rest], ncomp)
     csize = np.bincount(comp, minlength=ncomp)
@@ -331,6 +337,29 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
             rows=rows, xy=xy[rows], w=w[rows], k=int(ks[c]), edges=remap[ce], setting=setting,
             grow=quota is None, warm=warm.rows(rows) if warm.active else None,
             also={} if also is None else also.solver_args(rows)))
+
+
+def _free_components(n: int, edges: np.ndarray, kcode: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Component of every row on the edges between free (unlocked, not heavy) 台区 of one key.
+
+    One labelling for the county (in any numbering): the components of every township's
+    (station's) free 台区 on its own edges, as :func:`_prepare_parts` finds them, in one pass
+    instead of one graph per township.
+    """
+    if len(edges):
+        a, b = edges[:, 0], edges[:, 1]
+        edges = edges[free[a] & free[b] & (kcode[a] == kcode[b])]
+    labels: np.ndarray = connected_components(adjacency(n, edges), directed=False)[1]
+    return labels
+
+
+def _first_occurrence(labels: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered 0..c-1 in order of first occurrence (as ``components`` numbers them)."""
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    out: np.ndarray = rank[inv.ravel()]
+    return out
 
 
 def _local(rows: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -412,16 +441,30 @@ def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
         if k_c > job.ks[c]:
             job.notes.append(f"{job.name}:台区工作量粒度较粗,{job.ks[c]}个网格无法都不超过上限"
                              f"{setting.cap:g},改为{k_c}个网格。")
-        for members in _groups(lab, k_c):  # each grid's rows in ascending order
-            rows = part.rows[members]
-            grids.append(rows)
-            loads.append(float(w[rows].sum()))
+        sizes = np.bincount(lab, minlength=k_c)
+        ranked = part.rows[np.argsort(lab, kind="stable")]  # by grid, each one's rows ascending
+        ends = np.cumsum(sizes)
+        grids.extend(ranked[a:b] for a, b in zip((ends - sizes).tolist(), ends.tolist()))
+        loads.extend(_group_sums(w[ranked], ends - sizes, sizes).tolist())
     _check_balance(np.array(loads), w[job.rest], job.ncomp, setting.cap, setting.tol, job.name,
                    job.notes)
     also = bands.at(job.key, job.name)
     if also is not None:
         also.check(grids, job.ncomp, job.notes)
     return grids
+
+
+def _group_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``values[start:start + size].sum()`` of every group, bit for bit, groups of one size at once.
+
+    A C-contiguous ``(groups, size)`` block summed along its rows takes numpy's pairwise sum
+    row by row, as the sum of each group's own array does.
+    """
+    out = np.zeros(len(sizes))
+    for size in np.unique(sizes[sizes > 0]).tolist():
+        g = np.flatnonzero(sizes == size)
+        out[g] = values[starts[g][:, None] + np.arange(size)].sum(axis=1)
+    return out
 
 
 class _AlsoBands:

@@ -306,20 +306,30 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
     Its ``township_id`` is the township holding the largest share of its area, and ``townships``
     lists the names of every township it covers.
     """
-    frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
-                         columns=["grid_id", "township_id", "geom", "area"])
-    rows: list[tuple[str, str, str, BaseGeometry]] = []
-    multi = frame["grid_id"].duplicated(keep=False).to_numpy()
-    single = frame[~multi]  # the common case (scope "township"): one piece, nothing to dissolve
-    names = towns["name"].reindex(single["township_id"]).to_numpy()
-    rows.extend(zip(single["grid_id"], single["township_id"], names, single["geom"]))
-    for gid, grp in frame[multi].groupby("grid_id", sort=True):
-        grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
-        names = "、".join(towns["name"].loc[t] for t in grp["township_id"])
-        rows.append((gid, grp["township_id"].iloc[0], names, shapely.union_all(grp["geom"].to_numpy())))
-    rows.sort(key=lambda r: r[0])
-    out = gpd.GeoDataFrame(pd.DataFrame([r[:3] for r in rows], columns=["grid_id", "township_id", "townships"]),
-                           geometry=[r[3] for r in rows], crs=crs)
+    tids = [t for t, _, _ in pieces]
+    gids = [g for _, g, _ in pieces]
+    geoms = np.empty(len(pieces), dtype=object)
+    geoms[:] = [geom for _, _, geom in pieces]
+    multi = pd.Series(gids, dtype=object).duplicated(keep=False).to_numpy()
+    single = np.flatnonzero(~multi)  # the common case (scope "township"): one piece, nothing to dissolve
+    out_g = [gids[i] for i in single.tolist()]
+    out_t = [tids[i] for i in single.tolist()]
+    out_n = towns["name"].reindex(out_t).tolist()
+    out_geom = geoms[single].tolist()
+    if multi.any():
+        frame = pd.DataFrame({"grid_id": [gids[i] for i in np.flatnonzero(multi).tolist()],
+                              "township_id": [tids[i] for i in np.flatnonzero(multi).tolist()],
+                              "geom": geoms[multi], "area": shapely.area(geoms[multi])})
+        for gid, grp in frame.groupby("grid_id", sort=True):
+            grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
+            out_g.append(gid)
+            out_t.append(grp["township_id"].iloc[0])
+            out_n.append("、".join(towns["name"].loc[t] for t in grp["township_id"]))
+            out_geom.append(shapely.union_all(grp["geom"].to_numpy()))
+    order = sorted(range(len(out_g)), key=out_g.__getitem__)  # by grid id (each grid once)
+    rows = [(out_g[i], out_t[i], out_n[i]) for i in order]
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["grid_id", "township_id", "townships"]),
+                           geometry=[out_geom[i] for i in order], crs=crs)
     out["station_id"] = out["township_id"].map(towns["station_id"])
     return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 

@@ -202,8 +202,7 @@ def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str
 
     ``medoids``: :func:`grid_medoids` of the 台区 when already computed.
     """
-    gid = transformers["grid_id"].astype(str).to_numpy()
-    per = grid_medoids(xy, gid) if medoids is None else medoids
+    per = grid_medoids(xy, transformers["grid_id"].astype(str).to_numpy()) if medoids is None else medoids
     area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
     ids = grids["grid_id"]
     cols = pd.DataFrame({
@@ -220,18 +219,24 @@ def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str
 
 def _rounded(ids: pd.Series, values: pd.Series) -> np.ndarray:
     """``values`` (by grid id) for ``ids``, rounded to 0.1 by Python's ``round`` (0 when absent)."""
-    table = {k: round(float(v), 1) for k, v in values.items()}
-    return np.array([table.get(g, 0.0) for g in ids.tolist()], dtype=float)
+    if not values.index.is_unique:  # a table by id: the last value of an id counts
+        table = {k: round(float(v), 1) for k, v in values.items()}
+        return np.array([table.get(g, 0.0) for g in ids.tolist()], dtype=float)
+    rounded = np.array([round(v, 1) for v in values.to_numpy(dtype=float).tolist()] + [0.0])
+    out: np.ndarray = rounded[values.index.get_indexer(ids)]  # -1 (absent): the 0.0 at the end
+    return out
 
 
-def grid_medoids(xy: np.ndarray, grid_id: np.ndarray) -> pd.DataFrame:
+def grid_medoids(xy: np.ndarray, grid_id: np.ndarray, *,
+                 codes: tuple[np.ndarray, Any] | None = None) -> pd.DataFrame:
     """Medoid of every grid (:func:`group_medoids`): ``row``, ``n``, ``mean_m``, ``max_m`` by grid id.
 
-    Indexed by the grid ids in sorted order.
+    Indexed by the grid ids in sorted order. ``codes``: ``pd.factorize(grid_id, sort=True)``
+    when already computed.
     """
-    codes, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True)
-    rows, mean_m, max_m = group_medoids(xy, codes, len(ids))
-    return pd.DataFrame({"row": rows, "n": np.bincount(codes, minlength=len(ids)),
+    code, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True) if codes is None else codes
+    rows, mean_m, max_m = group_medoids(xy, code, len(ids))
+    return pd.DataFrame({"row": rows, "n": np.bincount(code, minlength=len(ids)),
                          "mean_m": mean_m, "max_m": max_m}, index=pd.Index(ids, dtype=object))
 
 
@@ -809,7 +814,8 @@ class PendingOptimality:
 
 def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
                      scope: str = "township", pool: Executor | None = None,
-                     medoids: pd.DataFrame | None = None) -> PendingOptimality:
+                     medoids: pd.DataFrame | None = None,
+                     grid_codes: tuple[np.ndarray, Any] | None = None) -> PendingOptimality:
     """Start the certificate of quality: a lower bound on the total distance, and the plan's gap.
 
     With ``pool`` the township bounds are submitted at once and computed while the caller goes
@@ -842,6 +848,8 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         in; the result is the same with or without it.
     medoids
         :func:`grid_medoids` of ``xy`` by ``grid_id`` when already computed.
+    grid_codes
+        ``pd.factorize(grid_id, sort=True)`` of the grid ids as str, when already computed.
 
     Returns
     -------
@@ -850,9 +858,9 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         "<scope>s": {key: {...}}, "skipped": [...]}``; ``gap = (value − bound) / value`` (0 when
         the value is 0).
     """
-    grid_id = np.asarray(grid_id, dtype=object).astype(str)
-    kcode, kids = pd.factorize(np.asarray(keys, dtype=object).astype(str), sort=True)
-    gcode, gids = pd.factorize(grid_id, sort=True)
+    grid_id = _str_values(grid_id)
+    kcode, kids = pd.factorize(_str_values(keys), sort=True)
+    gcode, gids = pd.factorize(grid_id, sort=True) if grid_codes is None else grid_codes
     pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
     if medoids is not None and len(pairs) == len(gids):  # every grid in one township: reuse
         mean_m = medoids["mean_m"].reindex(gids).to_numpy()
@@ -895,9 +903,23 @@ def start_certificate(transformers: Any, params: Any, *, pool: Executor | None) 
     grids are drawn and passes it to :func:`compute_kpis` (``started``).
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
-    gid = transformers["grid_id"].astype(str).to_numpy()
+    gid = _str_values(transformers["grid_id"].astype(str).to_numpy())
+    codes = pd.factorize(gid, sort=True)  # one factorization for the medoids and the bounds
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
-                            pool=pool, medoids=grid_medoids(xy, gid))
+                            pool=pool, medoids=grid_medoids(xy, gid, codes=codes), grid_codes=codes)
+
+
+def _str_values(values: Any) -> np.ndarray:
+    """``values`` as an object array of str (``np.asarray(values, dtype=object).astype(str)``'s values).
+
+    Values that are all str already are kept as they are (no unicode array, whose strings
+    would be made anew by every lookup).
+    """
+    arr = np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=False) == "string" or not len(arr):
+        return arr
+    out: np.ndarray = arr.astype(str).astype(object)
+    return out
 
 
 def _gap(bound: float, value: float) -> dict[str, float]:
