@@ -112,16 +112,26 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
     per_grid = _grid_rows(grids, picks)
     if roster is None:
         notes.append("未提供台区经理名册：各网格使用占位经理")
-    grids["manager_id"] = grids["grid_id"].map(lambda g: picks[g]["manager_id"])
-    grids["manager_name"] = grids["grid_id"].map(lambda g: picks[g]["name"])
-    grids["phone"] = grids["grid_id"].map(lambda g: picks[g]["phone"])
-    grids["placeholder"] = grids["manager_id"].str.startswith("待定-")
+    for col, key in (("manager_id", "manager_id"), ("manager_name", "name"), ("phone", "phone")):
+        grids[col] = _picked(grids, picks, key)
+    ids = grids["manager_id"].tolist()
+    grids["placeholder"] = (np.array([m.startswith("待定-") for m in ids], dtype=bool)
+                            if ids and all(type(m) is str for m in ids)
+                            else grids["manager_id"].str.startswith("待定-"))
     # column by column (as pd.DataFrame(rows) infers the dtypes; with no row at all, no column
     # would be inferred: object columns, as a frame of no rows has them)
     managers = (pd.DataFrame({c: [r[c] for r in rows] + per_grid[c] for c in MANAGER_COLUMNS},
                              columns=MANAGER_COLUMNS)
                 if rows or len(grids) else pd.DataFrame([], columns=MANAGER_COLUMNS))
     return grids, managers, notes
+
+
+def _picked(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]], key: str) -> pd.Series:
+    """``grids["grid_id"].map(lambda g: picks[g][key])``, made from a list when every value is a str."""
+    values = [picks[g][key] for g in grids["grid_id"].tolist()]
+    if values and all(type(v) is str for v in values):
+        return pd.Series(values, index=grids.index)
+    return grids["grid_id"].map(lambda g: picks[g][key])
 
 
 def _grid_rows(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
