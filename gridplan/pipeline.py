@@ -37,7 +37,7 @@ from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
 from .lv import measures, territory
 from .lv import workload as wl
-from .lv.graph import sorted_unique
+from .lv.graph import label_codes, sorted_unique
 from .lv.groups import groups_kpi
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
@@ -71,6 +71,15 @@ def workload_stage(county: County, params: Params) -> gpd.GeoDataFrame:
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, params.workload)
     return tr
+
+
+#: Every 台区's grid as :func:`gridplan.lv.graph.label_codes` gives it: (sorted grid ids, codes).
+GridCodes = tuple[np.ndarray, np.ndarray]
+
+
+def grid_codes(transformers: pd.DataFrame) -> GridCodes:
+    """The 台区' grid codes (:data:`GridCodes`): computed once, for every stage that groups by grid."""
+    return label_codes(transformers["grid_id"].to_numpy())
 
 
 @dataclass(frozen=True)
@@ -133,12 +142,15 @@ def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params
 
 
 def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any, *,
-                    pool: Executor | None = None) -> gpd.GeoDataFrame:
+                    pool: Executor | None = None, grid_codes: GridCodes | None = None
+                    ) -> gpd.GeoDataFrame:
     """Grid polygons from the 台区 cells (``transformers`` with ``grid_id``).
 
-    ``pool``: an executor the townships' grid pieces are dissolved in (the same polygons).
+    ``pool``: an executor the townships' grid pieces are dissolved in (the same polygons);
+    ``grid_codes``: :func:`grid_codes` of ``transformers``.
     """
-    return territory.grid_polygons(county, transformers, cells=cells, pool=pool)
+    return territory.grid_polygons(county, transformers, cells=cells, pool=pool,
+                                   grid_codes=grid_codes)
 
 
 def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
@@ -148,14 +160,19 @@ def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
     return seg.segment_feeders(county, params=params)
 
 
-def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
-    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated, sorted)."""
+def _villages_per_grid(tr: gpd.GeoDataFrame, *, grid_codes: GridCodes | None = None) -> pd.Series:
+    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated, sorted).
+
+    ``grid_codes``: :func:`grid_codes` of ``tr`` (a grid without named villages then gets "").
+    """
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
     named = tr["village"].notna().to_numpy()
-    grid = tr["grid_id"].to_numpy()[named]
     village = np.array([str(v) for v in tr["village"].to_numpy()[named].tolist()], dtype=object)
-    gcode, gids = pd.factorize(grid, sort=True)
+    if grid_codes is None:
+        gcode, gids = pd.factorize(tr["grid_id"].to_numpy()[named], sort=True)
+    else:
+        gids, gcode = grid_codes[0], grid_codes[1][named]
     vcode, vnames = pd.factorize(village, sort=True)
     keep = gcode >= 0
     pairs = sorted_unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
@@ -167,9 +184,15 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
                      dtype=object, name="village")
 
 
-def _by_grid(grid_id: pd.Series, values: pd.Series) -> pd.Series:
-    """``grid_id.map(values)``, looking up each distinct grid once (a million 台区, 70,000 grids)."""
-    code, uniques = pd.factorize(grid_id, use_na_sentinel=False)  # a missing id is a value too
+def _by_grid(grid_id: pd.Series, values: pd.Series, *, grid_codes: GridCodes | None = None) -> pd.Series:
+    """``grid_id.map(values)``, looking up each distinct grid once (a million 台区, 70,000 grids).
+
+    ``grid_codes``: :func:`grid_codes` of ``grid_id``, used when no id is missing.
+    """
+    if grid_codes is not None and not (grid_codes[1] < 0).any():
+        uniques, code = grid_codes
+    else:
+        code, uniques = pd.factorize(grid_id, use_na_sentinel=False)  # a missing id is a value too
     looked = pd.Series(uniques).map(values)
     return looked.iloc[code].set_axis(grid_id.index).rename(grid_id.name)
 
@@ -185,12 +208,18 @@ class Managers:
 
 
 def managers_stage(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County,
-                   params: Params, *, flags: dict[str, str]) -> Managers:
-    """Assign a manager to every grid (exact assignment per station) and name its villages."""
+                   params: Params, *, flags: dict[str, str],
+                   grid_codes: GridCodes | None = None) -> Managers:
+    """Assign a manager to every grid (exact assignment per station) and name its villages.
+
+    ``grid_codes``: :func:`grid_codes` of ``transformers``.
+    """
     grids, managers, notes = assign.assign_managers(grids, transformers, county, params=params,
-                                                    flags=flags)
-    manager_id = _by_grid(transformers["grid_id"], grids.set_index("grid_id")["manager_id"])
-    villages = _villages_per_grid(transformers).reindex(grids["grid_id"]).fillna("").to_numpy()
+                                                    flags=flags, grid_codes=grid_codes)
+    manager_id = _by_grid(transformers["grid_id"], grids.set_index("grid_id")["manager_id"],
+                          grid_codes=grid_codes)
+    villages = (_villages_per_grid(transformers, grid_codes=grid_codes)
+                .reindex(grids["grid_id"]).fillna("").to_numpy())
     return Managers(grids.assign(villages=villages), managers, manager_id, list(notes))
 
 
@@ -288,14 +317,16 @@ def snapped_kpi(county: County) -> dict[str, Any]:
 
 def kpi_stage(draft: Plan, *, lower_bound: int | None, hv_kpi: dict[str, Any],
               edges: np.ndarray | None, pool: Executor | None = None,
-              started: kpis.PendingOptimality | None = None) -> Plan:
+              started: kpis.PendingOptimality | None = None,
+              grid_codes: GridCodes | None = None) -> Plan:
     """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set.
 
     ``pool``: an executor the certificate's township bounds are computed in (the same KPIs);
-    ``started``: the certificate, already started (:func:`gridplan.metrics.kpi.start_certificate`).
+    ``started``: the certificate, already started (:func:`gridplan.metrics.kpi.start_certificate`);
+    ``grid_codes``: :func:`grid_codes` of ``draft.transformers``.
     """
     res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges, pool=pool,
-                            started=started)
+                            started=started, grid_codes=grid_codes)
     return with_kpis(draft, res)
 
 
@@ -459,15 +490,16 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
     patches = patches_stage(lv, tr, prm, graph.edges, pool=pool)
     tr["grid_id"] = patches.grid_id
+    codes: GridCodes | None = grid_codes(tr)  # valid while no stage moves 台区
     notes.extend(patches.notes)
     step(3)
     # the certificate's township bounds, in the workers while the stages below run here (only
     # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
     # grid medoids computed on a thread while this one waits for the grid polygons
     with ThreadPoolExecutor(1) as side:
-        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=pool)
+        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=pool, grid_codes=codes)
                        if pool is not None and prm.max_travel_min is None else None)
-        grids = territory_stage(county, tr, graph.cells, pool=pool)
+        grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
         started = certificate.result() if certificate is not None else None
     step(4)
     hv = feeders_stage(county, prm)
@@ -477,7 +509,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
         hv_kpi = hv.kpi
         notes.extend(hv.notes)
     step(5)
-    people = managers_stage(grids, tr, lv, prm, flags=patches.flags)
+    people = managers_stage(grids, tr, lv, prm, flags=patches.flags, grid_codes=codes)
     grids, managers = people.grids, people.managers
     notes.extend(people.notes)
     tr["manager_id"] = people.manager_id
@@ -487,6 +519,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     grids, tr, more2 = service_groups(grids, tr, lv, params=prm)
     notes.extend([*more, *more2])
     if reach_kpi is not None:  # the reach repair moved 台区: their managers and villages follow
+        codes = None
         tr["manager_id"] = _by_grid(tr["grid_id"], grids.set_index("grid_id")["manager_id"])
         grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
     segments = None
@@ -508,12 +541,12 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
                       segments=segments, notes=notes,
                       grid_numbers=county.transformers.attrs.get("grid_numbers"))
     p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges,
-                  pool=pool, started=started)
+                  pool=pool, started=started, grid_codes=codes)
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},
            "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
     kpi |= {"response": resp.kpi, "notes": list(notes),
-            "measures": kpis.measure_kpis(p, unmet=patches.also_unmet)}
+            "measures": kpis.measure_kpis(p, unmet=patches.also_unmet, grid_codes=codes)}
     if reach_kpi is not None:
         kpi["reach"] = reach_kpi
     if "group_id" in p.grids.columns:

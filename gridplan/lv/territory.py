@@ -160,7 +160,8 @@ def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
 
 def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
                   cells: np.ndarray | PackedCells | None = None,
-                  pool: Executor | None = None) -> gpd.GeoDataFrame:
+                  pool: Executor | None = None,
+                  grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> gpd.GeoDataFrame:
     """Dissolve the 台区' Voronoi cells into one polygon per grid, tiling every township.
 
     Parameters
@@ -175,6 +176,8 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
         An executor the townships' pieces are dissolved in (one task per township; the same
         polygons). Used when ``cells`` is None (the tasks draw the cells) or
         :class:`PackedCells` (the tasks get their WKB, not decoded here).
+    grid_codes
+        ``label_codes(transformers["grid_id"].to_numpy())`` when already computed.
 
     Returns
     -------
@@ -185,16 +188,16 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     towns = county.townships.set_index("township_id")
     pieces = None
     if pool is not None and (cells is None or isinstance(cells, PackedCells)):
-        pieces = _pooled_pieces(transformers, cells, county, pool)
+        pieces = _pooled_pieces(transformers, cells, county, pool, grid_codes=grid_codes)
     if pieces is None:
-        pieces = _pieces(county, transformers, cells)
+        pieces = _pieces(county, transformers, cells, grid_codes=grid_codes)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
     return grids.sort_values("grid_id").reset_index(drop=True)
 
 
-def _pieces(county: County, transformers: gpd.GeoDataFrame,
-            cells: np.ndarray | PackedCells | None) -> list[tuple[str, str, BaseGeometry]]:
+def _pieces(county: County, transformers: gpd.GeoDataFrame, cells: np.ndarray | PackedCells | None, *,
+            grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[str, str, BaseGeometry]]:
     """(township, grid, polygon) of every grid's part in every township, sorted by both."""
     if cells is None:
         cells = all_cells(county, transformers)
@@ -203,7 +206,7 @@ def _pieces(county: County, transformers: gpd.GeoDataFrame,
     # then form a coverage, dissolved per grid by a coverage union.
     snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
     t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
-    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    g_uniq, g_code = grid_codes if grid_codes is not None else label_codes(transformers["grid_id"].to_numpy())
     xy = shapely.get_coordinates(transformers.geometry.values)
     labelled = (t_code >= 0) & (g_code >= 0)  # a 台区 without township or grid holds no territory
     if not labelled.all():
@@ -759,7 +762,8 @@ def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barrie
 
 
 def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, county: County,
-                   pool: Executor) -> list[tuple[str, str, BaseGeometry]] | None:
+                   pool: Executor, *, grid_codes: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> list[tuple[str, str, BaseGeometry]] | None:
     """The grid pieces of :func:`grid_polygons`, one task per township in ``pool``.
 
     The same pieces as serially, in the same order. None (do it serially) when ``cells`` do not
@@ -767,7 +771,7 @@ def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, co
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
     t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
-    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    g_uniq, g_code = grid_codes if grid_codes is not None else label_codes(transformers["grid_id"].to_numpy())
     if cells is None:
         names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
         groups: list[np.ndarray] = group_members(tids)

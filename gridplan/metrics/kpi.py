@@ -143,9 +143,16 @@ def group_medoids(xy: np.ndarray, codes: np.ndarray, n_groups: int
     return best, mean_m, max_m
 
 
-def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) -> list[str]:
-    """Grids whose 台区 are not connected on the neighbourhood graph ``edges``."""
-    gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))  # compared as integer codes
+def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray, *,
+                        grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
+    """Grids whose 台区 are not connected on the neighbourhood graph ``edges``.
+
+    ``grid_codes``: ``label_codes(grid_id)`` (sorted ids, codes) when already computed.
+    """
+    if grid_codes is not None:
+        gids, gcode = grid_codes
+    else:
+        gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))  # compared as integer codes
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     e = edges[gcode[edges[:, 0]] == gcode[edges[:, 1]]]
     n = len(xy)
@@ -243,8 +250,12 @@ def grid_medoids(xy: np.ndarray, grid_id: np.ndarray, *,
 def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
                  hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None,
                  pool: Executor | None = None,
-                 started: PendingOptimality | None = None) -> KpiResult:
+                 started: PendingOptimality | None = None,
+                 grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> KpiResult:
     """Compute the KPIs of ``plan`` and its per-grid figures (``plan`` is not changed).
+
+    ``grid_codes``: ``label_codes(plan.transformers["grid_id"].to_numpy())`` (sorted grid ids,
+    every 台区's code) when already computed.
 
     ``pool``: an optional executor the certificate's township bounds are computed in (the same
     KPIs with or without it; see :func:`optimality`). ``started``: the certificate, started
@@ -266,7 +277,7 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
     gid = tr["grid_id"].astype(str).to_numpy()
     if edges is None:
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
-    broken = noncontiguous_grids(xy, gid, edges)
+    broken = noncontiguous_grids(xy, gid, edges, grid_codes=_str_codes(grid_codes))
     split = multipart_grids(plan.grids, plan.county.townships)
     if started is not None and not np.array_equal(started.grid_id, gid):
         started = None  # started for other grids (a repair moved 台区 since): not this plan's
@@ -331,7 +342,8 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
 
 # --------------------------------------------------------------------------- several measures
 
-def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None,
+                 grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """``kpi["measures"]``: the workload and every ``also_balance`` measure, grid by grid.
 
     Each measure's grid values are summed from the 台区 columns (``workload``, ``customers``,
@@ -351,10 +363,13 @@ def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> di
     tr = plan.transformers
     wanted = {"workload": float(plan.params.tolerance), **{str(k): float(v) for k, v in
                                                             plan.params.also_balance.items()}}
-    gid = tr["grid_id"].astype(str).to_numpy()
     station = (tr["station_id"].astype(str).to_numpy() if "station_id" in tr.columns
                else np.full(len(tr), ""))
-    gcode, gids = pd.factorize(gid, sort=True)  # grouped by integer codes: strings once only
+    given = _str_codes(grid_codes)
+    if given is not None:
+        gids, gcode = given  # the plan's grid ids are str: as factorized below
+    else:  # grouped by integer codes: strings once only
+        gcode, gids = pd.factorize(tr["grid_id"].astype(str).to_numpy(), sort=True)
     grid_index = pd.Index(np.asarray(gids, dtype=object))
     grid_station = pd.Series(station).groupby(gcode).first().set_axis(grid_index)
     out: dict[str, Any] = {}
@@ -896,17 +911,33 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     return PendingOptimality(grid_id, medoids, scope, names, values, iter(bounds), skipped)
 
 
-def start_certificate(transformers: Any, params: Any, *, pool: Executor | None) -> PendingOptimality:
+def start_certificate(transformers: Any, params: Any, *, pool: Executor | None,
+                      grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> PendingOptimality:
     """:func:`start_optimality` of the 台区 as planned (``grid_id``), with their grids' medoids.
 
     For :func:`gridplan.pipeline.plan`, which starts the certificate in its worker pool once the
-    grids are drawn and passes it to :func:`compute_kpis` (``started``).
+    grids are drawn and passes it to :func:`compute_kpis` (``started``). ``grid_codes``:
+    ``label_codes(transformers["grid_id"].to_numpy())`` when already computed.
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
     gid = _str_values(transformers["grid_id"].astype(str).to_numpy())
-    codes = pd.factorize(gid, sort=True)  # one factorization for the medoids and the bounds
+    # one factorization for the medoids and the bounds
+    given = _str_codes(grid_codes)
+    codes: tuple[np.ndarray, Any] = (given[1], given[0]) if given is not None else pd.factorize(gid, sort=True)
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
                             pool=pool, medoids=grid_medoids(xy, gid, codes=codes), grid_codes=codes)
+
+
+def _str_codes(grid_codes: tuple[np.ndarray, np.ndarray] | None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``grid_codes`` when they are those of the grid ids as str (every id a str, none missing).
+
+    Else None: the ids are to be made str (``astype(str)``) and factorized anew.
+    """
+    if grid_codes is None or (grid_codes[1] < 0).any():
+        return None
+    ids = np.asarray(grid_codes[0], dtype=object)
+    return grid_codes if pd.api.types.infer_dtype(ids, skipna=False) == "string" or not len(ids) else None
 
 
 def _str_values(values: Any) -> np.ndarray:

@@ -55,7 +55,8 @@ _STABILITY_M = 50_000.0  # metres of travel one unit of "share of current househ
 
 
 def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County, *,
-                    params: Params, flags: dict[str, str] | None = None
+                    params: Params, flags: dict[str, str] | None = None,
+                    grid_codes: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Match roster managers to grids, station by station.
 
@@ -71,6 +72,9 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         Planning parameters (``stability`` weighs keeping current managers).
     flags
         Grid flags from the partition (e.g. ``heavy-unit``), copied into ``grids.flags``.
+    grid_codes
+        ``label_codes(transformers["grid_id"].to_numpy())`` (sorted grid ids, every 台区's
+        code) when already computed: the 台区 are grouped by them.
 
     Returns
     -------
@@ -80,9 +84,7 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         (None when unassigned); Chinese notes on shortages and surpluses.
     """
     grids = grids.copy()
-    stats = transformers.groupby("grid_id").agg(workload=("workload", "sum"),
-                                                customers=("customers", "sum"),
-                                                n_transformers=("transformer_id", "size"))
+    stats = _grid_stats(transformers, grid_codes)
     for col in stats.columns:
         grids[col] = grids["grid_id"].map(stats[col]).fillna(0)
     grids["customers"] = grids["customers"].astype(int)
@@ -124,6 +126,24 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
                              columns=MANAGER_COLUMNS)
                 if rows or len(grids) else pd.DataFrame([], columns=MANAGER_COLUMNS))
     return grids, managers, notes
+
+
+def _grid_stats(transformers: gpd.GeoDataFrame,
+                grid_codes: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
+    """``workload``, ``customers`` and ``n_transformers`` of every grid, by grid id.
+
+    Grouped by the grid codes when given (integers, not a million strings to hash): the same
+    groups with the same rows in the same order, so the same sums.
+    """
+    if grid_codes is not None and (grid_codes[1] < 0).any():
+        grid_codes = None  # a 台区 without grid: not grouped (as groupby drops a missing key)
+    stats = transformers.groupby("grid_id" if grid_codes is None else grid_codes[1]).agg(
+        workload=("workload", "sum"), customers=("customers", "sum"),
+        n_transformers=("transformer_id", "size"))
+    if grid_codes is not None:
+        stats = stats.set_axis(pd.Index(np.asarray(grid_codes[0])[stats.index.to_numpy()],
+                                        dtype=object, name="grid_id"))
+    return stats
 
 
 def _picked(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]], key: str) -> pd.Series:
