@@ -551,4 +551,6 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
         kpi["reach"] = reach_kpi
     if "group_id" in p.grids.columns:
         kpi["groups"] = groups_kpi(p.grids, prm)
-    return dataclasses.replace(p, transformers=tr.assign(**resp.columns), kpi=kpi, notes=notes)
+    for name, column in resp.columns.items():  # as tr.assign(**resp.columns), without a copy:
+        tr[name] = column                      # tr is this run's own frame (workload_stage's)
+    return dataclasses.replace(p, transformers=tr, kpi=kpi, notes=notes)

@@ -19,6 +19,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import InfeasibleError, natural_key
@@ -99,7 +100,7 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
 def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
     """``(n, 2)`` metric coordinates of the 台区 (representative point of non-point geometry)."""
     geom = transformers.geometry
-    if len(geom) and not (geom.geom_type == "Point").all():
+    if len(geom) and not (shapely.get_type_id(geom.values) == 0).all():  # not all Points
         geom = geom.representative_point()
     return np.column_stack([geom.x.to_numpy(float), geom.y.to_numpy(float)])
 
@@ -784,8 +785,6 @@ def _connected(mask: np.ndarray, e: np.ndarray) -> bool:
 
 def _grid_radius(xy: np.ndarray, k: int) -> float:
     """½·√(convex hull area / k): the typical radius of one of ``k`` grids over ``xy`` (metres)."""
-    import shapely
-
     area = shapely.MultiPoint(xy).convex_hull.area if len(xy) >= 3 else 0.0
     return max(0.5 * math.sqrt(area / max(k, 1)), 1.0)
 
