@@ -42,7 +42,7 @@ class PatchResult:
     Attributes
     ----------
     grid_id
-        Grid id of every row of ``county.transformers`` (same order).
+        Grid id of every row of ``county.transformers`` (same order; str values).
     notes
         Sentences for the user (Chinese): components, heavy 台区, tolerance not met, roster.
     flags
@@ -219,7 +219,9 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     if warm.kept:
         notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
                      f"{'、'.join(warm.kept)}。")
-    return PatchResult(grid_id.astype(str), notes, flags, lower_bound, also_unmet=bands.unmet)
+    # every value a str already: kept as str objects (a unicode array would be turned back into
+    # a million str objects by the frame it is put in)
+    return PatchResult(grid_id, notes, flags, lower_bound, also_unmet=bands.unmet)
 
 
 @dataclass(frozen=True)
