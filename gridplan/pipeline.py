@@ -168,7 +168,9 @@ def _villages_per_grid(tr: gpd.GeoDataFrame, *, grid_codes: GridCodes | None = N
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
     named = tr["village"].notna().to_numpy()
-    village = np.array([str(v) for v in tr["village"].to_numpy()[named].tolist()], dtype=object)
+    village = np.asarray(tr["village"].to_numpy()[named], dtype=object)
+    if pd.api.types.infer_dtype(village, skipna=False) != "string":  # str already: kept as is
+        village = np.array([str(v) for v in village.tolist()], dtype=object)
     if grid_codes is None:
         gcode, gids = pd.factorize(tr["grid_id"].to_numpy()[named], sort=True)
     else:
