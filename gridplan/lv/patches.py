@@ -7,6 +7,7 @@ Chinese. The solver itself is :func:`gridplan.lv.partition.balanced_contiguous`.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -621,10 +622,12 @@ class _Warm:
         def col(name: str) -> np.ndarray:
             return _keys(tr[name]) if name in tr.columns else np.full(n, "", dtype=object)
 
-        self.ids = col("transformer_id")
+        self._ids: Callable[[], np.ndarray] = lambda: col("transformer_id")  # for messages only
         self.cur_man = col("current_manager_id")
         grid = col("current_grid_id")
-        self.cur = np.where(grid != "", grid, np.where(self.cur_man != "", "经理:" + self.cur_man, ""))
+        has_man = self.cur_man != ""
+        self.cur = (np.where(grid != "", grid, np.where(has_man, "经理:" + self.cur_man, ""))
+                    if has_man.any() else grid)  # no current manager: the current grids as they are
         self.pin = col("pin_manager_id")
         self.lock = col("pin_grid_id")
         self.src = col("pin_source")
@@ -638,6 +641,11 @@ class _Warm:
         self.old: set[str] = set(grid[grid != ""].tolist())
         #: Highest number issued per key (the current plan's record): new ids go above it.
         self.issued: dict[str, int] = dict(getattr(tr, "attrs", {}).get("grid_numbers") or {})
+
+    @functools.cached_property
+    def ids(self) -> np.ndarray:
+        """The 台区' ids (for messages: read when one is written)."""
+        return self._ids()
 
     @classmethod
     def from_transformers(cls, tr: gpd.GeoDataFrame, params: Params) -> _Warm:
