@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,8 +281,8 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
     split = multipart_grids(plan.grids, plan.county.townships)
     if started is not None and not np.array_equal(started.grid_id, gid):
         started = None  # started for other grids (a repair moved 台区 since): not this plan's
-    medoids = (started.medoids if started is not None and started.medoids is not None
-               else grid_medoids(xy, gid))
+    medoids = started.grid_medoids() if started is not None else None
+    medoids = medoids if medoids is not None else grid_medoids(xy, gid)
     columns = grid_figures(tr, plan.grids, xy, broken, medoids=medoids)
     grids = plan.grids.assign(**columns)
 
@@ -783,6 +783,25 @@ def township_bound(xy: np.ndarray, k: int, value: float, *,
     return min(bound, value)
 
 
+def _medoid_bound_task(task: tuple[np.ndarray, np.ndarray, int, bool]
+                       ) -> tuple[float | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """One township's grid medoids (:func:`group_medoids`), its value and (``bound``) its bound.
+
+    ``task``: the township's coordinates, its 台区' grids (``0 .. k - 1``, in grid id order),
+    ``k``, whether to bound it. Returns the bound (None), each grid's medoid (a position in the
+    township's rows), mean and max distance and size, and the value: the numbers
+    :func:`start_optimality` computes for it from the county's medoids, in the same order.
+    """
+    xy, codes, k, bound = task
+    best, mean_m, max_m = group_medoids(xy, codes, k)
+    size = np.bincount(codes, minlength=k)
+    value = 0.0
+    for p_ in range(k):  # in grid id order, as a sum over the sorted grids
+        value += float(mean_m[p_]) * int(size[p_])
+    found = township_bound(xy, k, float(value), centres=xy[best]) if bound else None
+    return found, best, mean_m, max_m, size, float(value)
+
+
 def _bound_task(task: tuple[np.ndarray, int, float, np.ndarray | None]) -> float:
     """:func:`township_bound` of one ``(xy, k, value, centres)`` (a picklable task for a pool)."""
     xy, k, value, centres = task
@@ -805,6 +824,10 @@ class PendingOptimality:
 
     ``grid_id`` and ``medoids``: the grids it was started for and their :func:`grid_medoids`
     (:func:`compute_kpis` uses the certificate only for the same grids, and reuses the medoids).
+    ``tasks``: when the medoids are found in the pool with the bounds (one task per township:
+    its rows, its grids' codes and the future of :func:`_medoid_bound_task`), and ``n_grids``
+    the number of grids; ``medoids``, ``values`` and ``bounds`` are then filled from the tasks'
+    results when first asked for (:meth:`grid_medoids`, :meth:`result`).
     """
 
     grid_id: np.ndarray
@@ -814,9 +837,35 @@ class PendingOptimality:
     values: list[float]
     bounds: Iterator[float]
     skipped: list[str]
+    tasks: list[tuple[np.ndarray, np.ndarray, Future[Any]]] | None = None
+    gids: Any = None
+
+    def grid_medoids(self) -> pd.DataFrame | None:
+        """The grids' :func:`grid_medoids` (waits for the tasks that find them)."""
+        if self.tasks is not None:
+            self._collect(self.tasks)
+        return self.medoids
+
+    def _collect(self, tasks: list[tuple[np.ndarray, np.ndarray, Future[Any]]]) -> None:
+        """Medoids, values and bounds from the tasks' results, as computed here otherwise."""
+        self.tasks = None
+        n = len(self.gids)
+        row, size = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        mean_m, max_m = np.zeros(n), np.zeros(n)
+        bounds: list[float] = []
+        for rows, grids, future in tasks:
+            bound, best, mean, far, count, value = future.result()
+            row[grids], mean_m[grids], max_m[grids], size[grids] = rows[best], mean, far, count
+            if bound is not None:
+                self.values.append(value)
+                bounds.append(bound)
+        self.bounds = iter(bounds)
+        self.medoids = pd.DataFrame({"row": row, "n": size, "mean_m": mean_m, "max_m": max_m},
+                                    index=pd.Index(self.gids, dtype=object))
 
     def result(self) -> dict[str, Any]:
         """The ``kpi["optimality"]`` section (waits for the bounds)."""
+        self.grid_medoids()
         per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self.bounds,
                                                                      self.values)}
         county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
@@ -877,10 +926,12 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     kcode, kids = pd.factorize(_str_values(keys), sort=True)
     gcode, gids = pd.factorize(grid_id, sort=True) if grid_codes is None else grid_codes
     pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
-    if medoids is not None and len(pairs) == len(gids):  # every grid in one township: reuse
+    # every grid in one township: the medoids are reused, or found in the pool with the bounds
+    in_tasks = medoids is None and pool is not None and len(pairs) == len(gids)
+    if medoids is not None and len(pairs) == len(gids):
         mean_m = medoids["mean_m"].reindex(gids).to_numpy()
         med_row = medoids["row"].reindex(gids).to_numpy().astype(np.int64)
-    else:
+    elif not in_tasks:
         med_row, mean_m, _ = group_medoids(np.asarray(xy, dtype=float), pair, len(pairs))
     size = np.bincount(pair, minlength=len(pairs))
     pair_key = pairs // max(len(gids), 1)  # pairs are sorted: by township, then grid id
@@ -891,9 +942,23 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     names: list[str] = []
     values: list[float] = []
     first = np.searchsorted(pair_key, np.arange(len(kids)))
+    pending: list[tuple[np.ndarray, np.ndarray, Future[Any]]] = []
     for t, key in enumerate(kids.tolist()):
         rows = order[(ends[t - 1] if t else 0):ends[t]]
         mine = np.arange(first[t], first[t + 1] if t + 1 < len(kids) else len(pairs))
+        if in_tasks:
+            assert pool is not None  # in_tasks: the pool finds the medoids
+            big = len(rows) > OPTIMALITY_MAX_UNITS
+            if big:
+                skipped.append(key)
+                log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
+                         OPTIMALITY_MAX_UNITS)
+            else:
+                names.append(key)
+            local = (pair[rows] - first[t]).astype(np.int64)  # its grids, 0 .. k - 1
+            pending.append((rows, pairs[mine] % max(len(gids), 1),
+                            pool.submit(_medoid_bound_task, (xy[rows], local, len(mine), not big))))
+            continue
         value = 0.0
         for p_ in mine.tolist():  # in grid id order, as a sum over the sorted grids
             value += float(mean_m[p_]) * int(size[p_])
@@ -906,6 +971,9 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         tasks.append((xy[rows], k, float(value), xy[med_row[mine]]))  # centres: the medoids
         names.append(key)
         values.append(float(value))
+    if in_tasks:
+        return PendingOptimality(grid_id, None, scope, names, values, iter(()), skipped,
+                                 tasks=pending, gids=gids)
     bounds = (map(_bound_task, tasks) if pool is None  # Executor.map submits them all now
               else pool.map(_bound_task, tasks, chunksize=max(1, len(tasks) // 64)))
     return PendingOptimality(grid_id, medoids, scope, names, values, iter(bounds), skipped)
@@ -924,8 +992,10 @@ def start_certificate(transformers: Any, params: Any, *, pool: Executor | None,
     # one factorization for the medoids and the bounds
     given = _str_codes(grid_codes)
     codes: tuple[np.ndarray, Any] = (given[1], given[0]) if given is not None else pd.factorize(gid, sort=True)
+    # with a pool, the medoids are found there with the bounds (one task per township)
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
-                            pool=pool, medoids=grid_medoids(xy, gid, codes=codes), grid_codes=codes)
+                            pool=pool, medoids=None if pool is not None else grid_medoids(xy, gid, codes=codes),
+                            grid_codes=codes)
 
 
 def _str_codes(grid_codes: tuple[np.ndarray, np.ndarray] | None
