@@ -21,12 +21,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import InfeasibleError, natural_key
 from ..model import County
 from ..settings import Params
-from .graph import adjacency, components
+from .graph import components
 from .measures import LABELS, add_measure_columns, measure_matrix
 from .partition import HEAVY_FLAG, balanced_contiguous, grid_count
 from .territory import contiguity_edges
@@ -353,7 +354,10 @@ def _free_components(n: int, edges: np.ndarray, kcode: np.ndarray, free: np.ndar
     if len(edges):
         a, b = edges[:, 0], edges[:, 1]
         edges = edges[free[a] & free[b] & (kcode[a] == kcode[b])]
-    labels: np.ndarray = connected_components(adjacency(n, edges), directed=False)[1]
+    # each edge once: connected_components(directed=False) follows it both ways (no symmetric
+    # adjacency to build for a partition)
+    graph = csr_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
     return labels
 
 
