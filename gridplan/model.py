@@ -253,9 +253,15 @@ def issued_numbers(grid_ids: Iterable[Any], before: dict[str, int] | None = None
     """Highest grid number per key (``"<key>-<nn>"`` ids) over ``grid_ids`` and ``before``."""
     out = {str(k): int(v) for k, v in (before or {}).items()}
     for gid in map(str, grid_ids):
-        m = re.match(r"^(.*)-(\d+)$", gid)
-        if m:
-            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
+        if "\n" in gid:  # where "." and "$" have their quirks: the pattern itself
+            m = re.match(r"^(.*)-(\d+)$", gid)
+            if m:
+                out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
+            continue
+        # as the pattern reads it: the digits after the last "-" (\d: any decimal digit)
+        key, dash, number = gid.rpartition("-")
+        if dash and number.isdecimal():
+            out[key] = max(out.get(key, 0), int(number))
     return dict(sorted(out.items()))
 
 

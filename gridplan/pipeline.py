@@ -37,7 +37,7 @@ from .hv import segments as seg
 from .io.planfile import read_plan, write_gpkg
 from .lv import measures, territory
 from .lv import workload as wl
-from .lv.graph import sorted_unique
+from .lv.graph import label_codes, sorted_unique
 from .lv.groups import groups_kpi
 from .lv.patches import PatchResult, plan_patches
 from .metrics import kpi as kpis
@@ -71,6 +71,15 @@ def workload_stage(county: County, params: Params) -> gpd.GeoDataFrame:
     tr = county.transformers.copy()
     tr["workload"] = wl.workload(tr, params.workload)
     return tr
+
+
+#: Every 台区's grid as :func:`gridplan.lv.graph.label_codes` gives it: (sorted grid ids, codes).
+GridCodes = tuple[np.ndarray, np.ndarray]
+
+
+def grid_codes(transformers: pd.DataFrame) -> GridCodes:
+    """The 台区' grid codes (:data:`GridCodes`): computed once, for every stage that groups by grid."""
+    return label_codes(transformers["grid_id"].to_numpy())
 
 
 @dataclass(frozen=True)
@@ -132,12 +141,15 @@ def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params
 
 
 def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any, *,
-                    pool: Executor | None = None) -> gpd.GeoDataFrame:
+                    pool: Executor | None = None, grid_codes: GridCodes | None = None
+                    ) -> gpd.GeoDataFrame:
     """Grid polygons from the 台区 cells (``transformers`` with ``grid_id``).
 
-    ``pool``: an executor the townships' grid pieces are dissolved in (the same polygons).
+    ``pool``: an executor the townships' grid pieces are dissolved in (the same polygons);
+    ``grid_codes``: :func:`grid_codes` of ``transformers``.
     """
-    return territory.grid_polygons(county, transformers, cells=cells, pool=pool)
+    return territory.grid_polygons(county, transformers, cells=cells, pool=pool,
+                                   grid_codes=grid_codes)
 
 
 def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
@@ -147,14 +159,21 @@ def feeders_stage(county: County, params: Params) -> seg.SegmentResult | None:
     return seg.segment_feeders(county, params=params)
 
 
-def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
-    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated, sorted)."""
+def _villages_per_grid(tr: gpd.GeoDataFrame, *, grid_codes: GridCodes | None = None) -> pd.Series:
+    """Names of the villages whose 台区 a grid holds, by grid_id ("、"-separated, sorted).
+
+    ``grid_codes``: :func:`grid_codes` of ``tr`` (a grid without named villages then gets "").
+    """
     if "village" not in tr.columns:
         return pd.Series(dtype=object)
     named = tr["village"].notna().to_numpy()
-    grid = tr["grid_id"].to_numpy()[named]
-    village = np.array([str(v) for v in tr["village"].to_numpy()[named].tolist()], dtype=object)
-    gcode, gids = pd.factorize(grid, sort=True)
+    village = np.asarray(tr["village"].to_numpy()[named], dtype=object)
+    if pd.api.types.infer_dtype(village, skipna=False) != "string":  # str already: kept as is
+        village = np.array([str(v) for v in village.tolist()], dtype=object)
+    if grid_codes is None:
+        gcode, gids = pd.factorize(tr["grid_id"].to_numpy()[named], sort=True)
+    else:
+        gids, gcode = grid_codes[0], grid_codes[1][named]
     vcode, vnames = pd.factorize(village, sort=True)
     keep = gcode >= 0
     pairs = sorted_unique(gcode[keep].astype(np.int64) * max(len(vnames), 1) + vcode[keep])
@@ -166,9 +185,15 @@ def _villages_per_grid(tr: gpd.GeoDataFrame) -> pd.Series:
                      dtype=object, name="village")
 
 
-def _by_grid(grid_id: pd.Series, values: pd.Series) -> pd.Series:
-    """``grid_id.map(values)``, looking up each distinct grid once (a million 台区, 70,000 grids)."""
-    code, uniques = pd.factorize(grid_id, use_na_sentinel=False)  # a missing id is a value too
+def _by_grid(grid_id: pd.Series, values: pd.Series, *, grid_codes: GridCodes | None = None) -> pd.Series:
+    """``grid_id.map(values)``, looking up each distinct grid once (a million 台区, 70,000 grids).
+
+    ``grid_codes``: :func:`grid_codes` of ``grid_id``, used when no id is missing.
+    """
+    if grid_codes is not None and not (grid_codes[1] < 0).any():
+        uniques, code = grid_codes
+    else:
+        code, uniques = pd.factorize(grid_id, use_na_sentinel=False)  # a missing id is a value too
     looked = pd.Series(uniques).map(values)
     return looked.iloc[code].set_axis(grid_id.index).rename(grid_id.name)
 
@@ -184,12 +209,18 @@ class Managers:
 
 
 def managers_stage(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County,
-                   params: Params, *, flags: dict[str, str]) -> Managers:
-    """Assign a manager to every grid (exact assignment per station) and name its villages."""
+                   params: Params, *, flags: dict[str, str],
+                   grid_codes: GridCodes | None = None) -> Managers:
+    """Assign a manager to every grid (exact assignment per station) and name its villages.
+
+    ``grid_codes``: :func:`grid_codes` of ``transformers``.
+    """
     grids, managers, notes = assign.assign_managers(grids, transformers, county, params=params,
-                                                    flags=flags)
-    manager_id = _by_grid(transformers["grid_id"], grids.set_index("grid_id")["manager_id"])
-    villages = _villages_per_grid(transformers).reindex(grids["grid_id"]).fillna("").to_numpy()
+                                                    flags=flags, grid_codes=grid_codes)
+    manager_id = _by_grid(transformers["grid_id"], grids.set_index("grid_id")["manager_id"],
+                          grid_codes=grid_codes)
+    villages = (_villages_per_grid(transformers, grid_codes=grid_codes)
+                .reindex(grids["grid_id"]).fillna("").to_numpy())
     return Managers(grids.assign(villages=villages), managers, manager_id, list(notes))
 
 
@@ -250,13 +281,18 @@ def response_stage(county: County, transformers: gpd.GeoDataFrame, params: Param
     ``beyond_commitment`` for the 台区, ``kpi["response"]`` and headline figures for
     ``kpi["county"]``.
     """
-    rt = response_times(county, params=params).set_index("transformer_id")
+    full = response_times(county, params=params)
     ids = transformers["transformer_id"]
-    columns = pd.DataFrame({
-        "response_minutes": ids.map(rt["minutes"]).round(1).to_numpy(),
-        "beyond_commitment": ids.map(rt["beyond"]).fillna(False).astype(bool).to_numpy()},
-        index=transformers.index)
-    resp = response_kpis(rt.reset_index())
+    tid = pd.Index(full["transformer_id"])
+    if tid.is_unique and np.array_equal(ids.to_numpy(dtype=object), tid.to_numpy(dtype=object)):
+        minutes, beyond = full["minutes"], full["beyond"]  # the same 台区 in the same order: no lookup
+    else:
+        rt = full.set_index("transformer_id")
+        minutes, beyond = ids.map(rt["minutes"]), ids.map(rt["beyond"]).fillna(False)
+    columns = pd.DataFrame({"response_minutes": minutes.round(1).to_numpy(),
+                            "beyond_commitment": beyond.astype(bool).to_numpy()},
+                           index=transformers.index)
+    resp = response_kpis(full)
     c = resp["county"]
     figures = {"transformers_beyond_commitment": int(c["transformers_beyond"]),
                "households_beyond_commitment": int(c["households_beyond"]),
@@ -282,14 +318,16 @@ def snapped_kpi(county: County) -> dict[str, Any]:
 
 def kpi_stage(draft: Plan, *, lower_bound: int | None, hv_kpi: dict[str, Any],
               edges: np.ndarray | None, pool: Executor | None = None,
-              started: kpis.PendingOptimality | None = None) -> Plan:
+              started: kpis.PendingOptimality | None = None,
+              grid_codes: GridCodes | None = None) -> Plan:
     """The plan with its KPIs: the per-grid figures added to a new grids frame, ``kpi`` set.
 
     ``pool``: an executor the certificate's township bounds are computed in (the same KPIs);
-    ``started``: the certificate, already started (:func:`gridplan.metrics.kpi.start_certificate`).
+    ``started``: the certificate, already started (:func:`gridplan.metrics.kpi.start_certificate`);
+    ``grid_codes``: :func:`grid_codes` of ``draft.transformers``.
     """
     res = kpis.compute_kpis(draft, lower_bound=lower_bound, hv_kpi=hv_kpi, edges=edges, pool=pool,
-                            started=started)
+                            started=started, grid_codes=grid_codes)
     return with_kpis(draft, res)
 
 
@@ -477,15 +515,16 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
     patches = patches_stage(lv, tr, prm, graph.edges, pool=pool)
     tr["grid_id"] = patches.grid_id
+    codes: GridCodes | None = grid_codes(tr)  # valid while no stage moves 台区
     notes.extend(patches.notes)
     step(3)
     # the certificate's township bounds, in the workers while the stages below run here (only
     # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
     # grid medoids computed on a thread while this one waits for the grid polygons
     with ThreadPoolExecutor(1) as side:
-        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=spare or pool)
+        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=spare or pool, grid_codes=codes)
                        if pool is not None and prm.max_travel_min is None else None)
-        grids = territory_stage(county, tr, graph.cells, pool=pool)
+        grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
         started = certificate.result() if certificate is not None else None
     step(4)
     hv = feeders_stage(county, prm)
@@ -495,7 +534,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
         hv_kpi = hv.kpi
         notes.extend(hv.notes)
     step(5)
-    people = managers_stage(grids, tr, lv, prm, flags=patches.flags)
+    people = managers_stage(grids, tr, lv, prm, flags=patches.flags, grid_codes=codes)
     grids, managers = people.grids, people.managers
     notes.extend(people.notes)
     tr["manager_id"] = people.manager_id
@@ -505,6 +544,7 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     grids, tr, more2 = service_groups(grids, tr, lv, params=prm)
     notes.extend([*more, *more2])
     if reach_kpi is not None:  # the reach repair moved 台区: their managers and villages follow
+        codes = None
         tr["manager_id"] = _by_grid(tr["grid_id"], grids.set_index("grid_id")["manager_id"])
         grids = grids.assign(villages=_villages_per_grid(tr).reindex(grids["grid_id"]).fillna("").to_numpy())
     segments = None
@@ -526,14 +566,16 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
                       segments=segments, notes=notes,
                       grid_numbers=county.transformers.attrs.get("grid_numbers"))
     p = kpi_stage(draft, lower_bound=patches.lower_bound, hv_kpi=hv_kpi, edges=graph.edges,
-                  pool=pool, started=started)
+                  pool=pool, started=started, grid_codes=codes)
     notes = [*p.notes, *resp.notes]
     kpi = {**p.kpi, "county": {**p.kpi["county"], **moved, **resp.county},
            "input": {**p.kpi.get("input", {}), "snapped": snapped_kpi(county)}}
     kpi |= {"response": resp.kpi, "notes": list(notes),
-            "measures": kpis.measure_kpis(p, unmet=patches.also_unmet)}
+            "measures": kpis.measure_kpis(p, unmet=patches.also_unmet, grid_codes=codes)}
     if reach_kpi is not None:
         kpi["reach"] = reach_kpi
     if "group_id" in p.grids.columns:
         kpi["groups"] = groups_kpi(p.grids, prm)
-    return dataclasses.replace(p, transformers=tr.assign(**resp.columns), kpi=kpi, notes=notes)
+    for name, column in resp.columns.items():  # as tr.assign(**resp.columns), without a copy:
+        tr[name] = column                      # tr is this run's own frame (workload_stage's)
+    return dataclasses.replace(p, transformers=tr, kpi=kpi, notes=notes)

@@ -122,9 +122,10 @@ def test_certificate_bounds_not_started_are_taken_over_when_waited_for():
         blocker = stuck.submit(gate.wait, 120)  # the spare process is busy: nothing starts there
         try:
             pending = start_certificate(p.transformers, p.params, pool=stuck)
-            assert pending.futures is not None and len(pending.futures) > 0
+            assert pending.tasks is not None and len(pending.tasks) > 0
+            futures = [t[2] for t in pending.tasks]
             assert pending.result(takeover=workers) == fresh
-            assert all(f.cancelled() for f in pending.futures)
+            assert all(f.cancelled() for f in futures)
         finally:
             gate.set()
         assert blocker.result() is True

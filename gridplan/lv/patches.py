@@ -7,6 +7,7 @@ Chinese. The solver itself is :func:`gridplan.lv.partition.balanced_contiguous`.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -19,6 +20,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..errors import InfeasibleError, natural_key
 from ..model import County
@@ -40,7 +44,7 @@ class PatchResult:
     Attributes
     ----------
     grid_id
-        Grid id of every row of ``county.transformers`` (same order).
+        Grid id of every row of ``county.transformers`` (same order; str values).
     notes
         Sentences for the user (Chinese): components, heavy 台区, tolerance not met, roster.
     flags
@@ -98,7 +102,7 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
 def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
     """``(n, 2)`` metric coordinates of the 台区 (representative point of non-point geometry)."""
     geom = transformers.geometry
-    if len(geom) and not (geom.geom_type == "Point").all():
+    if len(geom) and not (shapely.get_type_id(geom.values) == 0).all():  # not all Points
         geom = geom.representative_point()
     return np.column_stack([geom.x.to_numpy(float), geom.y.to_numpy(float)])
 
@@ -146,7 +150,9 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
 def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """Rows of every code ``0 .. n_groups - 1``, each in ascending order (one sort, not a scan per code)."""
     order = np.argsort(codes, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(codes, minlength=n_groups))[:-1])
+    ends = np.cumsum(np.bincount(codes, minlength=n_groups)).tolist()
+    # slices of the order (views, as np.split gives them, without its per-piece overhead)
+    return [order[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def _plan_patches(county: County, w: np.ndarray, params: Params,
@@ -168,9 +174,14 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     station = _keys(tr["station_id"]) if "station_id" in tr else np.full(n, "", dtype=object)
     key = town if params.scope == "township" else station
     label = _labeller(county)
-    tcode, towns = pd.factorize(town, sort=True)
-    lower_bound = int(sum(math.ceil(float(w[rows].sum()) / cap - 1e-9)
-                          for rows in _groups(tcode, len(towns))))
+    kcode, keys = pd.factorize(key, sort=True)
+    rows_of = _groups(kcode, len(keys))
+    if key is town:  # scope "township": the townships' rows are the keys' rows
+        town_rows = rows_of
+    else:
+        tcode, towns = pd.factorize(town, sort=True)
+        town_rows = _groups(tcode, len(towns))
+    lower_bound = int(sum(math.ceil(float(w[rows].sum()) / cap - 1e-9) for rows in town_rows))
     if edges is None:
         edges = contiguity_edges(county, tr, scope=params.scope)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -180,12 +191,11 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     kind = "township" if params.scope == "township" else "station"
     heavy = w > cap
     warm = _Warm.from_transformers(tr, params)
-    kcode, keys = pd.factorize(key, sort=True)
-    rows_of = _groups(kcode, len(keys))
     edges_of = ([edges[i] for i in _groups(kcode[edges[:, 0]], len(keys))] if len(edges)
                 else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
     setting = _Setting(cap, tol, params.seed, deadline)
+    labels = _free_components(n, edges, kcode, (warm.lock == "") & ~heavy)
     # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
     # given); 3. every township from its solves' results on, in order (notes, names).
     prepared: list[_Key] = []
@@ -193,7 +203,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     for t, k_ in enumerate(keys.tolist()):
         try:
             prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
-                                         quotas, setting, bands, label(kind, k_)))
+                                         quotas, setting, bands, label(kind, k_), labels))
         except InfeasibleError as exc:  # raised once the townships before it are done
             failed = exc
             break
@@ -211,7 +221,9 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     if warm.kept:
         notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
                      f"{'、'.join(warm.kept)}。")
-    return PatchResult(grid_id.astype(str), notes, flags, lower_bound, also_unmet=bands.unmet)
+    # every value a str already: kept as str objects (a unicode array would be turned back into
+    # a million str objects by the frame it is put in)
+    return PatchResult(grid_id, notes, flags, lower_bound, also_unmet=bands.unmet)
 
 
 @dataclass(frozen=True)
@@ -264,7 +276,7 @@ class _Key:
 
 def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray, k_: str,
                  heavy: np.ndarray, tr: gpd.GeoDataFrame, warm: _Warm, quotas: dict[str, int],
-                 setting: _Setting, bands: _AlsoBands, name: str) -> _Key:
+                 setting: _Setting, bands: _AlsoBands, name: str, labels: np.ndarray) -> _Key:
     """A township's (station's) heavy and locked grids, notes, and the parts to solve."""
     notes: list[str] = []
     locked = warm.locked_grids(idx)
@@ -280,18 +292,22 @@ def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray
     job = _Key(k_, name, notes, locked, grids, rest)
     if len(rest):
         _prepare_parts(job, xy, w, sub, quotas.get(k_), n_heavy + len(locked), setting, warm,
-                       bands.at(k_, name))
+                       bands.at(k_, name), labels)
     return job
 
 
 def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarray,
                    quota: int | None, n_heavy: int, setting: _Setting, warm: _Warm,
-                   also: _AlsoBands | None) -> None:
-    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes."""
+                   also: _AlsoBands | None, labels: np.ndarray) -> None:
+    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes.
+
+    ``labels``: the county's free 台区' components (:func:`_free_components`), numbered here as
+    :func:`gridplan.lv.graph.components` numbers them on the township's own edges.
+    """
     rest, notes, name = job.rest, job.notes, job.name
     e = _local(rest, sub_edges) if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
     e = e[(e >= 0).all(axis=1)] if len(e) else e
-    comp = components(len(rest), e)
+    comp = _first_occurrence(labels[rest])
     ncomp = int(comp.max()) + 1
     cw = np.bincount(comp, w[rest], ncomp)
     csize = np.bincount(comp, minlength=ncomp)
@@ -326,6 +342,32 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
             rows=rows, xy=xy[rows], w=w[rows], k=int(ks[c]), edges=remap[ce], setting=setting,
             grow=quota is None, warm=warm.rows(rows) if warm.active else None,
             also={} if also is None else also.solver_args(rows)))
+
+
+def _free_components(n: int, edges: np.ndarray, kcode: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Component of every row on the edges between free (unlocked, not heavy) 台区 of one key.
+
+    One labelling for the county (in any numbering): the components of every township's
+    (station's) free 台区 on its own edges, as :func:`_prepare_parts` finds them, in one pass
+    instead of one graph per township.
+    """
+    if len(edges):
+        a, b = edges[:, 0], edges[:, 1]
+        edges = edges[free[a] & free[b] & (kcode[a] == kcode[b])]
+    # each edge once: connected_components(directed=False) follows it both ways (no symmetric
+    # adjacency to build for a partition)
+    graph = csr_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
+    return labels
+
+
+def _first_occurrence(labels: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered 0..c-1 in order of first occurrence (as ``components`` numbers them)."""
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    out: np.ndarray = rank[inv.ravel()]
+    return out
 
 
 def _local(rows: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -407,16 +449,30 @@ def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
         if k_c > job.ks[c]:
             job.notes.append(f"{job.name}:台区工作量粒度较粗,{job.ks[c]}个网格无法都不超过上限"
                              f"{setting.cap:g},改为{k_c}个网格。")
-        for members in _groups(lab, k_c):  # each grid's rows in ascending order
-            rows = part.rows[members]
-            grids.append(rows)
-            loads.append(float(w[rows].sum()))
+        sizes = np.bincount(lab, minlength=k_c)
+        ranked = part.rows[np.argsort(lab, kind="stable")]  # by grid, each one's rows ascending
+        ends = np.cumsum(sizes)
+        grids.extend(ranked[a:b] for a, b in zip((ends - sizes).tolist(), ends.tolist()))
+        loads.extend(_group_sums(w[ranked], ends - sizes, sizes).tolist())
     _check_balance(np.array(loads), w[job.rest], job.ncomp, setting.cap, setting.tol, job.name,
                    job.notes)
     also = bands.at(job.key, job.name)
     if also is not None:
         also.check(grids, job.ncomp, job.notes)
     return grids
+
+
+def _group_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``values[start:start + size].sum()`` of every group, bit for bit, groups of one size at once.
+
+    A C-contiguous ``(groups, size)`` block summed along its rows takes numpy's pairwise sum
+    row by row, as the sum of each group's own array does.
+    """
+    out = np.zeros(len(sizes))
+    for size in np.unique(sizes[sizes > 0]).tolist():
+        g = np.flatnonzero(sizes == size)
+        out[g] = values[starts[g][:, None] + np.arange(size)].sum(axis=1)
+    return out
 
 
 class _AlsoBands:
@@ -519,11 +575,14 @@ def _name_grids(grids: list[np.ndarray], xy: np.ndarray, key: str, grid_id: np.n
     start = np.searchsorted(owner[first], np.arange(len(grids)))
     ax, ay = xy[member[first[start]], 0], xy[member[first[start]], 1]
     order = np.lexsort((np.arange(len(grids)), ay, ax))  # as sorted() by (x, y): ties stay in order
-    for nn, rows in enumerate((grids[i] for i in order.tolist()), start=1):
-        gid = f"{key}-{nn:02d}"
-        grid_id[rows] = gid
-        if len(rows) == 1 and heavy[rows[0]]:
-            flags[gid] = heavy_flag
+    names = np.array([f"{key}-{nn:02d}" for nn in range(1, len(grids) + 1)], dtype=object)
+    sizes = np.array([len(g) for g in grids], dtype=np.int64)
+    number = np.empty(len(grids), dtype=np.int64)
+    number[order] = np.arange(len(grids))  # each grid's place in the numbering
+    grid_id[member] = names[np.repeat(number, sizes)]  # the grids are disjoint
+    alone = (sizes == 1) & heavy[member[np.cumsum(sizes) - 1]]  # a heavy 台区 on its own
+    for nn in np.flatnonzero(alone[order]).tolist():  # in the numbering's order
+        flags[names[nn]] = heavy_flag
 
 
 def _labeller(county: County) -> Callable[[str, str], str]:
@@ -567,10 +626,12 @@ class _Warm:
         def col(name: str) -> np.ndarray:
             return _keys(tr[name]) if name in tr.columns else np.full(n, "", dtype=object)
 
-        self.ids = col("transformer_id")
+        self._ids: Callable[[], np.ndarray] = lambda: col("transformer_id")  # for messages only
         self.cur_man = col("current_manager_id")
         grid = col("current_grid_id")
-        self.cur = np.where(grid != "", grid, np.where(self.cur_man != "", "经理:" + self.cur_man, ""))
+        has_man = self.cur_man != ""
+        self.cur = (np.where(grid != "", grid, np.where(has_man, "经理:" + self.cur_man, ""))
+                    if has_man.any() else grid)  # no current manager: the current grids as they are
         self.pin = col("pin_manager_id")
         self.lock = col("pin_grid_id")
         self.src = col("pin_source")
@@ -584,6 +645,11 @@ class _Warm:
         self.old: set[str] = set(grid[grid != ""].tolist())
         #: Highest number issued per key (the current plan's record): new ids go above it.
         self.issued: dict[str, int] = dict(getattr(tr, "attrs", {}).get("grid_numbers") or {})
+
+    @functools.cached_property
+    def ids(self) -> np.ndarray:
+        """The 台区' ids (for messages: read when one is written)."""
+        return self._ids()
 
     @classmethod
     def from_transformers(cls, tr: gpd.GeoDataFrame, params: Params) -> _Warm:
@@ -733,8 +799,6 @@ def _connected(mask: np.ndarray, e: np.ndarray) -> bool:
 
 def _grid_radius(xy: np.ndarray, k: int) -> float:
     """½·√(convex hull area / k): the typical radius of one of ``k`` grids over ``xy`` (metres)."""
-    import shapely
-
     area = shapely.MultiPoint(xy).convex_hull.area if len(xy) >= 3 else 0.0
     return max(0.5 * math.sqrt(area / max(k, 1)), 1.0)
 

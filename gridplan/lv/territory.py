@@ -237,7 +237,8 @@ def all_cells(county: County, transformers: gpd.GeoDataFrame) -> np.ndarray:
 
 def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
                   cells: np.ndarray | PackedCells | None = None,
-                  pool: Executor | None = None) -> gpd.GeoDataFrame:
+                  pool: Executor | None = None,
+                  grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> gpd.GeoDataFrame:
     """Dissolve the 台区' Voronoi cells into one polygon per grid, tiling every township.
 
     Parameters
@@ -252,6 +253,8 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
         An executor the townships' pieces are dissolved in (one task per township; the same
         polygons). Used when ``cells`` is None (the tasks draw the cells) or
         :class:`PackedCells` (the tasks get their WKB, not decoded here).
+    grid_codes
+        ``label_codes(transformers["grid_id"].to_numpy())`` when already computed.
 
     Returns
     -------
@@ -262,16 +265,16 @@ def grid_polygons(county: County, transformers: gpd.GeoDataFrame, *,
     towns = county.townships.set_index("township_id")
     pieces = None
     if pool is not None and (cells is None or isinstance(cells, PackedCells)):
-        pieces = _pooled_pieces(transformers, cells, county, pool)
+        pieces = _pooled_pieces(transformers, cells, county, pool, grid_codes=grid_codes)
     if pieces is None:
-        pieces = _pieces(county, transformers, cells)
+        pieces = _pieces(county, transformers, cells, grid_codes=grid_codes)
     grids = _dissolve_across_townships(pieces, towns, county.crs)
     grids = _absorb_empty_townships(grids, county, set(transformers["township_id"]))
     return grids.sort_values("grid_id").reset_index(drop=True)
 
 
-def _pieces(county: County, transformers: gpd.GeoDataFrame,
-            cells: np.ndarray | PackedCells | None) -> list[tuple[str, str, BaseGeometry]]:
+def _pieces(county: County, transformers: gpd.GeoDataFrame, cells: np.ndarray | PackedCells | None, *,
+            grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[str, str, BaseGeometry]]:
     """(township, grid, polygon) of every grid's part in every township, sorted by both."""
     if cells is None:
         cells = all_cells(county, transformers)
@@ -280,7 +283,7 @@ def _pieces(county: County, transformers: gpd.GeoDataFrame,
     # then form a coverage, dissolved per grid by a coverage union.
     snapped = snap_to_grid(np.asarray(cells, dtype=object), grid_size=_GRID_SIZE_M)
     t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
-    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    g_uniq, g_code = grid_codes if grid_codes is not None else label_codes(transformers["grid_id"].to_numpy())
     xy = shapely.get_coordinates(transformers.geometry.values)
     labelled = (t_code >= 0) & (g_code >= 0)  # a 台区 without township or grid holds no territory
     if not labelled.all():
@@ -615,20 +618,30 @@ def _dissolve_across_townships(pieces: list[tuple[str, str, BaseGeometry]], town
     Its ``township_id`` is the township holding the largest share of its area, and ``townships``
     lists the names of every township it covers.
     """
-    frame = pd.DataFrame([(g, t, geom, shapely.area(geom)) for t, g, geom in pieces],
-                         columns=["grid_id", "township_id", "geom", "area"])
-    rows: list[tuple[str, str, str, BaseGeometry]] = []
-    multi = frame["grid_id"].duplicated(keep=False).to_numpy()
-    single = frame[~multi]  # the common case (scope "township"): one piece, nothing to dissolve
-    names = towns["name"].reindex(single["township_id"]).to_numpy()
-    rows.extend(zip(single["grid_id"], single["township_id"], names, single["geom"]))
-    for gid, grp in frame[multi].groupby("grid_id", sort=True):
-        grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
-        names = "、".join(towns["name"].loc[t] for t in grp["township_id"])
-        rows.append((gid, grp["township_id"].iloc[0], names, shapely.union_all(grp["geom"].to_numpy())))
-    rows.sort(key=lambda r: r[0])
-    out = gpd.GeoDataFrame(pd.DataFrame([r[:3] for r in rows], columns=["grid_id", "township_id", "townships"]),
-                           geometry=[r[3] for r in rows], crs=crs)
+    tids = [t for t, _, _ in pieces]
+    gids = [g for _, g, _ in pieces]
+    geoms = np.empty(len(pieces), dtype=object)
+    geoms[:] = [geom for _, _, geom in pieces]
+    multi = pd.Series(gids, dtype=object).duplicated(keep=False).to_numpy()
+    single = np.flatnonzero(~multi)  # the common case (scope "township"): one piece, nothing to dissolve
+    out_g = [gids[i] for i in single.tolist()]
+    out_t = [tids[i] for i in single.tolist()]
+    out_n = towns["name"].reindex(out_t).tolist()
+    out_geom = geoms[single].tolist()
+    if multi.any():
+        frame = pd.DataFrame({"grid_id": [gids[i] for i in np.flatnonzero(multi).tolist()],
+                              "township_id": [tids[i] for i in np.flatnonzero(multi).tolist()],
+                              "geom": geoms[multi], "area": shapely.area(geoms[multi])})
+        for gid, grp in frame.groupby("grid_id", sort=True):
+            grp = grp.sort_values(["area", "township_id"], ascending=[False, True])
+            out_g.append(gid)
+            out_t.append(grp["township_id"].iloc[0])
+            out_n.append("、".join(towns["name"].loc[t] for t in grp["township_id"]))
+            out_geom.append(shapely.union_all(grp["geom"].to_numpy()))
+    order = sorted(range(len(out_g)), key=out_g.__getitem__)  # by grid id (each grid once)
+    rows = [(out_g[i], out_t[i], out_n[i]) for i in order]
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["grid_id", "township_id", "townships"]),
+                           geometry=[out_geom[i] for i in order], crs=crs)
     out["station_id"] = out["township_id"].map(towns["station_id"])
     return out[["grid_id", "township_id", "station_id", "townships", "geometry"]]
 
@@ -1021,7 +1034,8 @@ def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barrie
 
 
 def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, county: County,
-                   pool: Executor) -> list[tuple[str, str, BaseGeometry]] | None:
+                   pool: Executor, *, grid_codes: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> list[tuple[str, str, BaseGeometry]] | None:
     """The grid pieces of :func:`grid_polygons`, one task per township in ``pool``.
 
     The same pieces as serially, in the same order. None (do it serially) when ``cells`` do not
@@ -1029,7 +1043,7 @@ def _pooled_pieces(transformers: gpd.GeoDataFrame, cells: PackedCells | None, co
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
     t_uniq, t_code = label_codes(transformers["township_id"].to_numpy())
-    g_uniq, g_code = label_codes(transformers["grid_id"].to_numpy())
+    g_uniq, g_code = grid_codes if grid_codes is not None else label_codes(transformers["grid_id"].to_numpy())
     if cells is None:
         names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
         groups: list[np.ndarray] = group_members(tids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,9 +143,16 @@ def group_medoids(xy: np.ndarray, codes: np.ndarray, n_groups: int
     return best, mean_m, max_m
 
 
-def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray) -> list[str]:
-    """Grids whose 台区 are not connected on the neighbourhood graph ``edges``."""
-    gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))  # compared as integer codes
+def noncontiguous_grids(xy: np.ndarray, grid_id: np.ndarray, edges: np.ndarray, *,
+                        grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
+    """Grids whose 台区 are not connected on the neighbourhood graph ``edges``.
+
+    ``grid_codes``: ``label_codes(grid_id)`` (sorted ids, codes) when already computed.
+    """
+    if grid_codes is not None:
+        gids, gcode = grid_codes
+    else:
+        gcode, gids = pd.factorize(np.asarray(grid_id, dtype=object))  # compared as integer codes
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     e = edges[gcode[edges[:, 0]] == gcode[edges[:, 1]]]
     n = len(xy)
@@ -201,8 +209,7 @@ def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str
 
     ``medoids``: :func:`grid_medoids` of the 台区 when already computed.
     """
-    gid = transformers["grid_id"].astype(str).to_numpy()
-    per = grid_medoids(xy, gid) if medoids is None else medoids
+    per = grid_medoids(xy, transformers["grid_id"].astype(str).to_numpy()) if medoids is None else medoids
     area, perim = grids.geometry.area.to_numpy(), grids.geometry.length.to_numpy()
     ids = grids["grid_id"]
     cols = pd.DataFrame({
@@ -219,26 +226,36 @@ def grid_figures(transformers: Any, grids: Any, xy: np.ndarray, broken: list[str
 
 def _rounded(ids: pd.Series, values: pd.Series) -> np.ndarray:
     """``values`` (by grid id) for ``ids``, rounded to 0.1 by Python's ``round`` (0 when absent)."""
-    table = {k: round(float(v), 1) for k, v in values.items()}
-    return np.array([table.get(g, 0.0) for g in ids.tolist()], dtype=float)
+    if not values.index.is_unique:  # a table by id: the last value of an id counts
+        table = {k: round(float(v), 1) for k, v in values.items()}
+        return np.array([table.get(g, 0.0) for g in ids.tolist()], dtype=float)
+    rounded = np.array([round(v, 1) for v in values.to_numpy(dtype=float).tolist()] + [0.0])
+    out: np.ndarray = rounded[values.index.get_indexer(ids)]  # -1 (absent): the 0.0 at the end
+    return out
 
 
-def grid_medoids(xy: np.ndarray, grid_id: np.ndarray) -> pd.DataFrame:
+def grid_medoids(xy: np.ndarray, grid_id: np.ndarray, *,
+                 codes: tuple[np.ndarray, Any] | None = None) -> pd.DataFrame:
     """Medoid of every grid (:func:`group_medoids`): ``row``, ``n``, ``mean_m``, ``max_m`` by grid id.
 
-    Indexed by the grid ids in sorted order.
+    Indexed by the grid ids in sorted order. ``codes``: ``pd.factorize(grid_id, sort=True)``
+    when already computed.
     """
-    codes, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True)
-    rows, mean_m, max_m = group_medoids(xy, codes, len(ids))
-    return pd.DataFrame({"row": rows, "n": np.bincount(codes, minlength=len(ids)),
+    code, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True) if codes is None else codes
+    rows, mean_m, max_m = group_medoids(xy, code, len(ids))
+    return pd.DataFrame({"row": rows, "n": np.bincount(code, minlength=len(ids)),
                          "mean_m": mean_m, "max_m": max_m}, index=pd.Index(ids, dtype=object))
 
 
 def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
                  hv_kpi: dict[str, Any] | None = None, edges: np.ndarray | None = None,
                  pool: Executor | None = None,
-                 started: PendingOptimality | None = None) -> KpiResult:
+                 started: PendingOptimality | None = None,
+                 grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> KpiResult:
     """Compute the KPIs of ``plan`` and its per-grid figures (``plan`` is not changed).
+
+    ``grid_codes``: ``label_codes(plan.transformers["grid_id"].to_numpy())`` (sorted grid ids,
+    every 台区's code) when already computed.
 
     ``pool``: an optional executor the certificate's township bounds are computed in (the same
     KPIs with or without it; see :func:`optimality`). ``started``: the certificate, started
@@ -260,12 +277,12 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
     gid = tr["grid_id"].astype(str).to_numpy()
     if edges is None:
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
-    broken = noncontiguous_grids(xy, gid, edges)
+    broken = noncontiguous_grids(xy, gid, edges, grid_codes=_str_codes(grid_codes))
     split = multipart_grids(plan.grids, plan.county.townships)
     if started is not None and not np.array_equal(started.grid_id, gid):
         started = None  # started for other grids (a repair moved 台区 since): not this plan's
-    medoids = (started.medoids if started is not None and started.medoids is not None
-               else grid_medoids(xy, gid))
+    medoids = started.grid_medoids(takeover=pool) if started is not None else None
+    medoids = medoids if medoids is not None else grid_medoids(xy, gid)
     columns = grid_figures(tr, plan.grids, xy, broken, medoids=medoids)
     grids = plan.grids.assign(**columns)
 
@@ -325,7 +342,8 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
 
 # --------------------------------------------------------------------------- several measures
 
-def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None,
+                 grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """``kpi["measures"]``: the workload and every ``also_balance`` measure, grid by grid.
 
     Each measure's grid values are summed from the 台区 columns (``workload``, ``customers``,
@@ -345,10 +363,13 @@ def measure_kpis(plan: Plan, *, unmet: list[dict[str, Any]] | None = None) -> di
     tr = plan.transformers
     wanted = {"workload": float(plan.params.tolerance), **{str(k): float(v) for k, v in
                                                             plan.params.also_balance.items()}}
-    gid = tr["grid_id"].astype(str).to_numpy()
     station = (tr["station_id"].astype(str).to_numpy() if "station_id" in tr.columns
                else np.full(len(tr), ""))
-    gcode, gids = pd.factorize(gid, sort=True)  # grouped by integer codes: strings once only
+    given = _str_codes(grid_codes)
+    if given is not None:
+        gids, gcode = given  # the plan's grid ids are str: as factorized below
+    else:  # grouped by integer codes: strings once only
+        gcode, gids = pd.factorize(tr["grid_id"].astype(str).to_numpy(), sort=True)
     grid_index = pd.Index(np.asarray(gids, dtype=object))
     grid_station = pd.Series(station).groupby(gcode).first().set_axis(grid_index)
     out: dict[str, Any] = {}
@@ -762,15 +783,29 @@ def township_bound(xy: np.ndarray, k: int, value: float, *,
     return min(bound, value)
 
 
+def _medoid_bound_task(task: tuple[np.ndarray, np.ndarray, int, bool]
+                       ) -> tuple[float | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """One township's grid medoids (:func:`group_medoids`), its value and (``bound``) its bound.
+
+    ``task``: the township's coordinates, its 台区' grids (``0 .. k - 1``, in grid id order),
+    ``k``, whether to bound it. Returns the bound (None), each grid's medoid (a position in the
+    township's rows), mean and max distance and size, and the value: the numbers
+    :func:`start_optimality` computes for it from the county's medoids, in the same order.
+    """
+    xy, codes, k, bound = task
+    best, mean_m, max_m = group_medoids(xy, codes, k)
+    size = np.bincount(codes, minlength=k)
+    value = 0.0
+    for p_ in range(k):  # in grid id order, as a sum over the sorted grids
+        value += float(mean_m[p_]) * int(size[p_])
+    found = township_bound(xy, k, float(value), centres=xy[best]) if bound else None
+    return found, best, mean_m, max_m, size, float(value)
+
+
 def _bound_task(task: tuple[np.ndarray, int, float, np.ndarray | None]) -> float:
     """:func:`township_bound` of one ``(xy, k, value, centres)`` (a picklable task for a pool)."""
     xy, k, value, centres = task
     return township_bound(xy, k, value, centres=centres)
-
-
-def _bound_tasks(tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]]) -> list[float]:
-    """:func:`_bound_task` of several townships (one pool task for a few, so fewer round trips)."""
-    return [_bound_task(t) for t in tasks]
 
 
 def optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
@@ -789,6 +824,10 @@ class PendingOptimality:
 
     ``grid_id`` and ``medoids``: the grids it was started for and their :func:`grid_medoids`
     (:func:`compute_kpis` uses the certificate only for the same grids, and reuses the medoids).
+    ``tasks``: when the medoids are found in the pool with the bounds (one task per township:
+    its rows, its grids' codes, the future of :func:`_medoid_bound_task` and its arguments) and
+    ``gids`` the grid ids; ``medoids``, ``values`` and ``bounds`` are then filled from the tasks'
+    results when first asked for (:meth:`grid_medoids`, :meth:`result`).
     """
 
     grid_id: np.ndarray
@@ -796,20 +835,47 @@ class PendingOptimality:
     scope: str
     names: list[str]
     values: list[float]
-    tasks: list[tuple[np.ndarray, int, float, np.ndarray | None]]
-    chunks: list[range]  # the tasks of every future, in order
-    futures: list[Future[list[float]]] | None  # None: computed when the result is asked for
+    bounds: Iterator[float]
     skipped: list[str]
+    tasks: list[tuple[np.ndarray, np.ndarray, Future[Any], tuple[Any, ...]]] | None = None
+    gids: Any = None
+
+    def grid_medoids(self, *, takeover: Executor | None = None) -> pd.DataFrame | None:
+        """The grids' :func:`grid_medoids` (waits for the tasks that find them).
+
+        ``takeover``: an executor that runs the townships' tasks that have not started yet (the
+        pipeline starts the certificate in spare processes that get only idle cores; once the
+        KPI stage waits for it, the rest should not wait for idle cores). The same numbers.
+        """
+        if self.tasks is not None:
+            self._collect(self.tasks, takeover)
+        return self.medoids
+
+    def _collect(self, tasks: list[tuple[np.ndarray, np.ndarray, Future[Any], tuple[Any, ...]]],
+                 takeover: Executor | None) -> None:
+        """Medoids, values and bounds from the tasks' results, as computed here otherwise."""
+        self.tasks = None
+        if takeover is not None:
+            tasks = [(rows, grids, takeover.submit(_medoid_bound_task, args) if future.cancel() else future, args)
+                     for rows, grids, future, args in tasks]
+        n = len(self.gids)
+        row, size = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        mean_m, max_m = np.zeros(n), np.zeros(n)
+        bounds: list[float] = []
+        for rows, grids, future, _ in tasks:
+            bound, best, mean, far, count, value = future.result()
+            row[grids], mean_m[grids], max_m[grids], size[grids] = rows[best], mean, far, count
+            if bound is not None:
+                self.values.append(value)
+                bounds.append(bound)
+        self.bounds = iter(bounds)
+        self.medoids = pd.DataFrame({"row": row, "n": size, "mean_m": mean_m, "max_m": max_m},
+                                    index=pd.Index(self.gids, dtype=object))
 
     def result(self, *, takeover: Executor | None = None) -> dict[str, Any]:
-        """The ``kpi["optimality"]`` section (waits for the bounds).
-
-        ``takeover``: an executor that computes the townships whose task has not started yet
-        (the certificate may have been started in processes that only get idle cores, see
-        :func:`gridplan.pipeline.plan`: once the caller waits for it, the rest should not wait
-        for idle cores). The same bounds either way.
-        """
-        per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self._bounds(takeover),
+        """The ``kpi["optimality"]`` section (waits for the bounds; ``takeover``: see :meth:`grid_medoids`)."""
+        self.grid_medoids(takeover=takeover)
+        per = {key: _gap(bound, value) for key, bound, value in zip(self.names, self.bounds,
                                                                      self.values)}
         county: dict[str, Any] = _gap(sum(v["bound_m"] for v in per.values()),
                                       sum(v["value_m"] for v in per.values()))
@@ -818,20 +884,11 @@ class PendingOptimality:
                 "measure": "Σ straight-line distance from each 台区 to its grid's medoid (m)",
                 "method": "Lagrangian relaxation of the p-median, every 台区 a candidate centre"}
 
-    def _bounds(self, takeover: Executor | None) -> list[float]:
-        if self.futures is None:
-            return _bound_tasks(self.tasks)
-        futures = list(self.futures)
-        if takeover is not None:
-            for i, chunk in enumerate(self.chunks):
-                if futures[i].cancel():  # not started: hand it over
-                    futures[i] = takeover.submit(_bound_tasks, [self.tasks[t] for t in chunk])
-        return [b for f in futures for b in f.result()]
-
 
 def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
                      scope: str = "township", pool: Executor | None = None,
-                     medoids: pd.DataFrame | None = None) -> PendingOptimality:
+                     medoids: pd.DataFrame | None = None,
+                     grid_codes: tuple[np.ndarray, Any] | None = None) -> PendingOptimality:
     """Start the certificate of quality: a lower bound on the total distance, and the plan's gap.
 
     With ``pool`` the township bounds are submitted at once and computed while the caller goes
@@ -864,6 +921,8 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         in; the result is the same with or without it.
     medoids
         :func:`grid_medoids` of ``xy`` by ``grid_id`` when already computed.
+    grid_codes
+        ``pd.factorize(grid_id, sort=True)`` of the grid ids as str, when already computed.
 
     Returns
     -------
@@ -872,14 +931,16 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         "<scope>s": {key: {...}}, "skipped": [...]}``; ``gap = (value − bound) / value`` (0 when
         the value is 0).
     """
-    grid_id = np.asarray(grid_id, dtype=object).astype(str)
-    kcode, kids = pd.factorize(np.asarray(keys, dtype=object).astype(str), sort=True)
-    gcode, gids = pd.factorize(grid_id, sort=True)
+    grid_id = _str_values(grid_id)
+    kcode, kids = pd.factorize(_str_values(keys), sort=True)
+    gcode, gids = pd.factorize(grid_id, sort=True) if grid_codes is None else grid_codes
     pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
-    if medoids is not None and len(pairs) == len(gids):  # every grid in one township: reuse
+    # every grid in one township: the medoids are reused, or found in the pool with the bounds
+    in_tasks = medoids is None and pool is not None and len(pairs) == len(gids)
+    if medoids is not None and len(pairs) == len(gids):
         mean_m = medoids["mean_m"].reindex(gids).to_numpy()
         med_row = medoids["row"].reindex(gids).to_numpy().astype(np.int64)
-    else:
+    elif not in_tasks:
         med_row, mean_m, _ = group_medoids(np.asarray(xy, dtype=float), pair, len(pairs))
     size = np.bincount(pair, minlength=len(pairs))
     pair_key = pairs // max(len(gids), 1)  # pairs are sorted: by township, then grid id
@@ -890,9 +951,23 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     names: list[str] = []
     values: list[float] = []
     first = np.searchsorted(pair_key, np.arange(len(kids)))
+    pending: list[tuple[np.ndarray, np.ndarray, Future[Any], tuple[Any, ...]]] = []
     for t, key in enumerate(kids.tolist()):
         rows = order[(ends[t - 1] if t else 0):ends[t]]
         mine = np.arange(first[t], first[t + 1] if t + 1 < len(kids) else len(pairs))
+        if in_tasks:
+            assert pool is not None  # in_tasks: the pool finds the medoids
+            big = len(rows) > OPTIMALITY_MAX_UNITS
+            if big:
+                skipped.append(key)
+                log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
+                         OPTIMALITY_MAX_UNITS)
+            else:
+                names.append(key)
+            local = (pair[rows] - first[t]).astype(np.int64)  # its grids, 0 .. k - 1
+            args = (xy[rows], local, len(mine), not big)
+            pending.append((rows, pairs[mine] % max(len(gids), 1), pool.submit(_medoid_bound_task, args), args))
+            continue
         value = 0.0
         for p_ in mine.tolist():  # in grid id order, as a sum over the sorted grids
             value += float(mean_m[p_]) * int(size[p_])
@@ -905,23 +980,56 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
         tasks.append((xy[rows], k, float(value), xy[med_row[mine]]))  # centres: the medoids
         names.append(key)
         values.append(float(value))
-    batch = max(1, len(tasks) // 64)  # townships per pool task
-    chunks = [range(a, min(a + batch, len(tasks))) for a in range(0, len(tasks), batch)]
-    futures = (None if pool is None
-               else [pool.submit(_bound_tasks, [tasks[t] for t in chunk]) for chunk in chunks])
-    return PendingOptimality(grid_id, medoids, scope, names, values, tasks, chunks, futures, skipped)
+    if in_tasks:
+        return PendingOptimality(grid_id, None, scope, names, values, iter(()), skipped,
+                                 tasks=pending, gids=gids)
+    bounds = (map(_bound_task, tasks) if pool is None  # Executor.map submits them all now
+              else pool.map(_bound_task, tasks, chunksize=max(1, len(tasks) // 64)))
+    return PendingOptimality(grid_id, medoids, scope, names, values, iter(bounds), skipped)
 
 
-def start_certificate(transformers: Any, params: Any, *, pool: Executor | None) -> PendingOptimality:
+def start_certificate(transformers: Any, params: Any, *, pool: Executor | None,
+                      grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> PendingOptimality:
     """:func:`start_optimality` of the 台区 as planned (``grid_id``), with their grids' medoids.
 
     For :func:`gridplan.pipeline.plan`, which starts the certificate in its worker pool once the
-    grids are drawn and passes it to :func:`compute_kpis` (``started``).
+    grids are drawn and passes it to :func:`compute_kpis` (``started``). ``grid_codes``:
+    ``label_codes(transformers["grid_id"].to_numpy())`` when already computed.
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
-    gid = transformers["grid_id"].astype(str).to_numpy()
+    gid = _str_values(transformers["grid_id"].astype(str).to_numpy())
+    # one factorization for the medoids and the bounds
+    given = _str_codes(grid_codes)
+    codes: tuple[np.ndarray, Any] = (given[1], given[0]) if given is not None else pd.factorize(gid, sort=True)
+    # with a pool, the medoids are found there with the bounds (one task per township)
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
-                            pool=pool, medoids=grid_medoids(xy, gid))
+                            pool=pool, medoids=None if pool is not None else grid_medoids(xy, gid, codes=codes),
+                            grid_codes=codes)
+
+
+def _str_codes(grid_codes: tuple[np.ndarray, np.ndarray] | None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``grid_codes`` when they are those of the grid ids as str (every id a str, none missing).
+
+    Else None: the ids are to be made str (``astype(str)``) and factorized anew.
+    """
+    if grid_codes is None or (grid_codes[1] < 0).any():
+        return None
+    ids = np.asarray(grid_codes[0], dtype=object)
+    return grid_codes if pd.api.types.infer_dtype(ids, skipna=False) == "string" or not len(ids) else None
+
+
+def _str_values(values: Any) -> np.ndarray:
+    """``values`` as an object array of str (``np.asarray(values, dtype=object).astype(str)``'s values).
+
+    Values that are all str already are kept as they are (no unicode array, whose strings
+    would be made anew by every lookup).
+    """
+    arr = np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=False) == "string" or not len(arr):
+        return arr
+    out: np.ndarray = arr.astype(str).astype(object)
+    return out
 
 
 def _gap(bound: float, value: float) -> dict[str, float]:

@@ -285,8 +285,9 @@ class _Nearest:
     metres: np.ndarray
 
 
-#: Candidate points per 台区 that :func:`nearest_straight` compares exactly.
-_NEAREST_CANDIDATES = 8
+#: Candidate points per 台区 that :func:`nearest_straight` compares exactly: the nearest and the
+#: second nearest (when that one is (nearly) as near, every point is compared: see there).
+_NEAREST_CANDIDATES = 2
 
 
 def nearest_straight(county: County, points: gpd.GeoDataFrame | None = None, *,
@@ -429,9 +430,17 @@ def _area_class(county: County, params: Params) -> tuple[pd.Series, pd.Series]:
     """Area class and class source of every 台区 (by its township; see :func:`township_classes`)."""
     tc = township_classes(county.townships, params).drop_duplicates("township_id").set_index("township_id")
     tid = county.transformers["township_id"].astype(str)
-    cls = tid.map(tc["area_class"]).fillna(params.area_class).astype(str)
-    src = tid.map(tc["class_source"]).fillna("default").astype(str)
-    return cls, src
+    if not len(tc):
+        return (tid.map(tc["area_class"]).fillna(params.area_class).astype(str),
+                tid.map(tc["class_source"]).fillna("default").astype(str))
+    pos = tc.index.get_indexer(tid)  # as tid.map(column) for both columns: one lookup
+    missing = pos < 0
+
+    def looked_up(col: str, default: str) -> pd.Series:
+        values = pd.Series(tc[col].to_numpy(dtype=object)[pos], index=tid.index, dtype=object)
+        return values.mask(missing).fillna(default).astype(str)
+
+    return looked_up("area_class", params.area_class), looked_up("class_source", "default")
 
 
 def response_times(county: County, service_points: gpd.GeoDataFrame | None = None, *,

@@ -55,7 +55,8 @@ _STABILITY_M = 50_000.0  # metres of travel one unit of "share of current househ
 
 
 def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, county: County, *,
-                    params: Params, flags: dict[str, str] | None = None
+                    params: Params, flags: dict[str, str] | None = None,
+                    grid_codes: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Match roster managers to grids, station by station.
 
@@ -71,6 +72,9 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         Planning parameters (``stability`` weighs keeping current managers).
     flags
         Grid flags from the partition (e.g. ``heavy-unit``), copied into ``grids.flags``.
+    grid_codes
+        ``label_codes(transformers["grid_id"].to_numpy())`` (sorted grid ids, every 台区's
+        code) when already computed: the 台区 are grouped by them.
 
     Returns
     -------
@@ -80,9 +84,7 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         (None when unassigned); Chinese notes on shortages and surpluses.
     """
     grids = grids.copy()
-    stats = transformers.groupby("grid_id").agg(workload=("workload", "sum"),
-                                                customers=("customers", "sum"),
-                                                n_transformers=("transformer_id", "size"))
+    stats = _grid_stats(transformers, grid_codes)
     for col in stats.columns:
         grids[col] = grids["grid_id"].map(stats[col]).fillna(0)
     grids["customers"] = grids["customers"].astype(int)
@@ -109,24 +111,73 @@ def assign_managers(grids: gpd.GeoDataFrame, transformers: gpd.GeoDataFrame, cou
         if m is not None:
             for _, r in unassigned.iterrows():
                 rows.append(_manager_row(r, None, 0.0, placeholder=False))
-    for gid, station, load in zip(grids["grid_id"].tolist(), grids["station_id"].tolist(),
-                                  grids["workload"].tolist(), strict=True):
-        if gid in picks:
-            man = picks[gid]
-            rows.append(_manager_row(man, gid, load, placeholder=False))
-        else:
-            man = {"manager_id": f"待定-{gid}", "name": f"待定（{gid}）", "phone": "",
-                   "station_id": station, "max_workload": np.nan}
-            picks[gid] = man
-            rows.append(_manager_row(man, gid, load, placeholder=True))
+    per_grid = _grid_rows(grids, picks)
     if roster is None:
         notes.append("未提供台区经理名册：各网格使用占位经理")
-    grids["manager_id"] = grids["grid_id"].map(lambda g: picks[g]["manager_id"])
-    grids["manager_name"] = grids["grid_id"].map(lambda g: picks[g]["name"])
-    grids["phone"] = grids["grid_id"].map(lambda g: picks[g]["phone"])
-    grids["placeholder"] = grids["manager_id"].str.startswith("待定-")
-    managers = pd.DataFrame(rows, columns=MANAGER_COLUMNS)
+    for col, key in (("manager_id", "manager_id"), ("manager_name", "name"), ("phone", "phone")):
+        grids[col] = _picked(grids, picks, key)
+    ids = grids["manager_id"].tolist()
+    grids["placeholder"] = (np.array([m.startswith("待定-") for m in ids], dtype=bool)
+                            if ids and all(type(m) is str for m in ids)
+                            else grids["manager_id"].str.startswith("待定-"))
+    # column by column (as pd.DataFrame(rows) infers the dtypes; with no row at all, no column
+    # would be inferred: object columns, as a frame of no rows has them)
+    managers = (pd.DataFrame({c: [r[c] for r in rows] + per_grid[c] for c in MANAGER_COLUMNS},
+                             columns=MANAGER_COLUMNS)
+                if rows or len(grids) else pd.DataFrame([], columns=MANAGER_COLUMNS))
     return grids, managers, notes
+
+
+def _grid_stats(transformers: gpd.GeoDataFrame,
+                grid_codes: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
+    """``workload``, ``customers`` and ``n_transformers`` of every grid, by grid id.
+
+    Grouped by the grid codes when given (integers, not a million strings to hash): the same
+    groups with the same rows in the same order, so the same sums.
+    """
+    if grid_codes is not None and (grid_codes[1] < 0).any():
+        grid_codes = None  # a 台区 without grid: not grouped (as groupby drops a missing key)
+    stats = transformers.groupby("grid_id" if grid_codes is None else grid_codes[1]).agg(
+        workload=("workload", "sum"), customers=("customers", "sum"),
+        n_transformers=("transformer_id", "size"))
+    if grid_codes is not None:
+        stats = stats.set_axis(pd.Index(np.asarray(grid_codes[0])[stats.index.to_numpy()],
+                                        dtype=object, name="grid_id"))
+    return stats
+
+
+def _picked(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]], key: str) -> pd.Series:
+    """``grids["grid_id"].map(lambda g: picks[g][key])``, made from a list when every value is a str."""
+    values = [picks[g][key] for g in grids["grid_id"].tolist()]
+    if values and all(type(v) is str for v in values):
+        return pd.Series(values, index=grids.index)
+    return grids["grid_id"].map(lambda g: picks[g][key])
+
+
+def _grid_rows(grids: gpd.GeoDataFrame, picks: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """The roster rows of the grids' managers, column by column, in grid order (:func:`_manager_row`).
+
+    A grid without a pick gets a placeholder manager, added to ``picks``. The placeholders (every
+    grid of a county without a roster) are made column by column, not one dict each.
+    """
+    gids, stations = grids["grid_id"].tolist(), grids["station_id"].tolist()
+    loads = grids["workload"].tolist()
+    made = {i: _manager_row(picks[g], g, load, placeholder=False)
+            for i, (g, load) in enumerate(zip(gids, loads, strict=True)) if g in picks}
+    n = len(gids)
+    cols: dict[str, list[Any]] = {
+        "manager_id": [f"待定-{g}" for g in gids], "name": [f"待定（{g}）" for g in gids],
+        "phone": [""] * n, "station_id": list(stations), "grid_id": list(gids),
+        "workload": [float(x) for x in loads], "max_workload": [np.nan] * n,
+        "placeholder": [True] * n, "hv_km": [0.0] * n, "role": ["lv"] * n}
+    for i, (g, station) in enumerate(zip(gids, stations, strict=True)):
+        if i not in made:
+            picks[g] = {"manager_id": cols["manager_id"][i], "name": cols["name"][i], "phone": "",
+                        "station_id": station, "max_workload": np.nan}
+    for i, row in made.items():
+        for c in MANAGER_COLUMNS:
+            cols[c][i] = row[c]
+    return cols
 
 
 def _roster(county: County) -> pd.DataFrame | None:
