@@ -85,9 +85,8 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
         from :func:`gridplan.lv.measures.measure_matrix`; default: computed from the county.
     pool
         Optional executor (e.g. a ``ProcessPoolExecutor``) the connected parts of the townships
-        are solved in, each township's as soon as it is prepared, the largest townships first;
-        the result is the same with or without it (every part is solved on its own, from its
-        own arrays, and the results are used in township order).
+        are solved in, largest first; the result is the same with or without it (every part is
+        solved on its own, from its own arrays, and the results are used in township order).
     on_key
         Optional callback, called with every township's (station's) rows and their grid ids as
         soon as they are named (before the later townships' solves are all back): e.g. to start
@@ -204,29 +203,18 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
     bands = _AlsoBands.of(params, also, notes)
     setting = _Setting(cap, tol, params.seed, deadline)
     labels = _free_components(n, edges, kcode, (warm.lock == "") & ~heavy)
-    # 1. every township (station) up to its solves, its solves submitted at once (in the pool
-    # when given: the largest townships first, so the workers start while the others are
-    # prepared; in township order with a current plan, whose checks keep that order);
-    # 2. every township from its solves' results on, in township order (notes, names).
-    names = keys.tolist()
-    order = (range(len(names)) if warm.active
-             else sorted(range(len(names)), key=lambda t: (-len(rows_of[t]), t)))
-    jobs: dict[int, _Key] = {}
-    results = _Solves(pool)
-    failed: tuple[int, InfeasibleError] | None = None
-    for t in order:
-        if failed is not None and t > failed[0]:
-            continue
+    # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
+    # given); 3. every township from its solves' results on, in order (notes, names).
+    prepared: list[_Key] = []
+    failed: InfeasibleError | None = None
+    for t, k_ in enumerate(keys.tolist()):
         try:
-            jobs[t] = _prepare_key(xy, w, rows_of[t], edges_of[t], names[t], heavy, tr, warm,
-                                   quotas, setting, bands, label(kind, names[t]), labels)
+            prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
+                                         quotas, setting, bands, label(kind, k_), labels))
         except InfeasibleError as exc:  # raised once the townships before it are done
-            failed = (t, exc)
-            if warm.active:
-                break
-            continue
-        results.submit(jobs[t].parts)
-    prepared = [jobs[t] for t in sorted(jobs) if failed is None or t < failed[0]]
+            failed = exc
+            break
+    results = _Solves([part for job in prepared for part in job.parts], pool)
     for t, job in enumerate(prepared):
         grids = job.grids + _finish_key(job, results, w, bands, setting, warm)
         notes.extend(job.notes)
@@ -238,8 +226,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
         if on_key is not None:
             on_key(rows_of[t], grid_id[rows_of[t]])
     if failed is not None:
-        results.cancel()
-        raise failed[1]
+        raise failed
     if warm.kept:
         notes.append(f"台区与现有网格相同、无需调整,保持现有网格不变的有{len(warm.kept)}处:"
                      f"{'、'.join(warm.kept)}。")
@@ -439,30 +426,19 @@ def _solve_part(part: _Part) -> tuple[np.ndarray, int]:
 
 
 class _Solves:
-    """The solves of the townships' parts: in the pool when given, else when asked for.
+    """The solves of every part, in the pool (largest first) when given, else when asked for."""
 
-    In the pool they are submitted township by township, each one's parts largest first.
-    """
-
-    def __init__(self, pool: Executor | None):
-        self.pool = pool
+    def __init__(self, parts: list[_Part], pool: Executor | None):
+        self.parts = parts
+        self.index = {id(p): i for i, p in enumerate(parts)}
         self.futures: dict[int, Future[tuple[np.ndarray, int]]] = {}
-
-    def submit(self, parts: list[_Part]) -> None:
-        """Start the solves of one township's parts (in the pool, if any)."""
-        if self.pool is None:
-            return
-        for part in sorted(parts, key=lambda p: -len(p.w)):  # stable: equal sizes in order
-            self.futures[id(part)] = self.pool.submit(_solve_part, part)
+        if pool is not None and len(parts) > 1:
+            for i in sorted(range(len(parts)), key=lambda i: (-len(parts[i].w), i)):
+                self.futures[i] = pool.submit(_solve_part, parts[i])
 
     def result(self, part: _Part) -> tuple[np.ndarray, int]:
-        future = self.futures.get(id(part))
-        return future.result() if future is not None else _solve_part(part)
-
-    def cancel(self) -> None:
-        """Cancel the solves not started (a township before them cannot be planned)."""
-        for future in self.futures.values():
-            future.cancel()
+        i = self.index[id(part)]
+        return self.futures[i].result() if i in self.futures else _solve_part(part)
 
 
 def _finish_key(job: _Key, results: _Solves, w: np.ndarray, bands: _AlsoBands,
