@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,19 +129,15 @@ def hv_staff_of(county: County) -> pd.DataFrame | None:
 
 
 def patches_stage(county: County, transformers: gpd.GeoDataFrame, params: Params,
-                  edges: np.ndarray, *, pool: Executor | None = None,
-                  on_key: Callable[[np.ndarray, np.ndarray], None] | None = None) -> PatchResult:
+                  edges: np.ndarray, *, pool: Executor | None = None) -> PatchResult:
     """低压到片: the grid of every 台区 (``county``: as :func:`lv_county` returns it).
 
     ``transformers`` carries the columns of the ``also_balance`` measures
     (:func:`gridplan.lv.measures.add_measure_columns`), balanced with the workload. ``pool``:
-    an executor the townships' parts are solved in (the same grids without it); ``on_key``:
-    called with every township's rows and grid ids once they are named
-    (:func:`gridplan.lv.patches.plan_patches`).
+    an executor the townships' parts are solved in (the same grids without it).
     """
     return plan_patches(county, transformers["workload"].to_numpy(), params=params, edges=edges,
-                        also=measures.measure_matrix(transformers, params.also_balance), pool=pool,
-                        on_key=on_key)
+                        also=measures.measure_matrix(transformers, params.also_balance), pool=pool)
 
 
 def territory_stage(county: County, transformers: gpd.GeoDataFrame, cells: Any, *,
@@ -517,19 +513,19 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     graph = graph_stage(county, tr, prm, pool=pool)
     step(2)
     tr = measures.add_measure_columns(county, tr, prm.also_balance, cells=graph.cells, params=prm)
-    # the certificate's township bounds (with their grid medoids), each submitted as soon as
-    # the patches stage has named its township's grids, to the spare processes: they take the
-    # cores the stages below leave idle (only when no reach repair can move 台区 after the
-    # patches; compute_kpis checks the grids)
-    early = (kpis.EarlyCertificate.of(tr, prm, pool=spare or pool)
-             if pool is not None and prm.max_travel_min is None else None)
-    patches = patches_stage(lv, tr, prm, graph.edges, pool=pool, on_key=None if early is None else early.add)
+    patches = patches_stage(lv, tr, prm, graph.edges, pool=pool)
     tr["grid_id"] = patches.grid_id
     codes: GridCodes | None = grid_codes(tr)  # valid while no stage moves 台区
     notes.extend(patches.notes)
-    started = None if early is None else early.finish(tr["grid_id"].to_numpy(), grid_codes=codes)
     step(3)
-    grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
+    # the certificate's township bounds, in the workers while the stages below run here (only
+    # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
+    # grid medoids computed on a thread while this one waits for the grid polygons
+    with ThreadPoolExecutor(1) as side:
+        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=spare or pool, grid_codes=codes)
+                       if pool is not None and prm.max_travel_min is None else None)
+        grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
+        started = certificate.result() if certificate is not None else None
     step(4)
     hv = feeders_stage(county, prm)
     hv_kpi: dict[str, Any] = {}

@@ -8,7 +8,6 @@ from _plan_fixtures import small_county, split_grids
 
 from gridplan.lv.territory import grid_polygons
 from gridplan.metrics.kpi import (
-    EarlyCertificate,
     balance_stats,
     compute_kpis,
     medoid_distances,
@@ -138,41 +137,3 @@ def test_spare_workers_are_niced():
         assert spare is not None and pool is not None
         assert spare.submit(os.nice, 0).result() == min(base + 5, 19)
         assert pool.submit(os.nice, 0).result() == base
-
-
-def test_an_early_certificate_is_the_certificate_of_the_final_grids():
-    """The pipeline submits every township's certificate task as the patches stage names its
-    grids (EarlyCertificate.add) and makes the pending certificate once all are named
-    (finish): the same section as start_certificate's, whether every township was added with
-    its final grids, one was added with grids renamed since, one was never added, or a grid
-    lies in two townships (then it starts anew)."""
-    p = _plan(per_township=3)
-    tr = p.transformers
-    fresh = compute_kpis(p, lower_bound=3).kpi["optimality"]
-    gid = tr["grid_id"].to_numpy()
-    town = tr["township_id"].to_numpy()
-    with ThreadPoolExecutor(2) as pool:
-        for case in ("all", "renamed", "missing"):
-            early = EarlyCertificate.of(tr, p.params, pool=pool)
-            for i, t in enumerate(sorted(set(town))):
-                rows = np.flatnonzero(town == t)[::-1]  # any order
-                if case == "missing" and i == 1:
-                    continue
-                ids = gid[rows].copy()
-                if case == "renamed" and i == 0:
-                    ids[:] = ids[0]  # what it was before a later stage renamed them
-                early.add(rows, ids)
-            assert len(early.sent) == len(set(town)) - (case == "missing")
-            pending = early.finish(gid)
-            reused = [task[2] is early.sent[t][2] if t in early.sent else False
-                      for t, task in enumerate(pending.tasks)]
-            assert reused == [case == "all" or (case == "renamed" and t > 0) or (case == "missing" and t != 1)
-                              for t in range(len(reused))]
-            assert pending.result() == fresh
-        # a grid in two townships: bounded by start_optimality, as without the early start
-        across = gid.copy()
-        a, b = np.flatnonzero(town == "T1")[0], np.flatnonzero(town == "T2")[0]
-        across[b] = across[a]
-        moved = tr.assign(grid_id=across)
-        early = EarlyCertificate.of(moved, p.params, pool=pool)
-        assert early.finish(across).result() == start_certificate(moved, p.params, pool=None).result()

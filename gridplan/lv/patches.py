@@ -64,8 +64,7 @@ class PatchResult:
 
 def plan_patches(county: County, workload: Any, *, params: Params | None = None,
                  edges: np.ndarray | None = None, also: Any = None,
-                 pool: Executor | None = None,
-                 on_key: Callable[[np.ndarray, np.ndarray], None] | None = None) -> PatchResult:
+                 pool: Executor | None = None) -> PatchResult:
     """Cut every township's (or station's) 台区 into contiguous, balanced grids.
 
     Parameters
@@ -87,10 +86,6 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
         Optional executor (e.g. a ``ProcessPoolExecutor``) the connected parts of the townships
         are solved in, largest first; the result is the same with or without it (every part is
         solved on its own, from its own arrays, and the results are used in township order).
-    on_key
-        Optional callback, called with every township's (station's) rows and their grid ids as
-        soon as they are named (before the later townships' solves are all back): e.g. to start
-        work on the finished townships meanwhile. It may not change them.
 
     Returns
     -------
@@ -101,8 +96,7 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
         tr = add_measure_columns(county, county.transformers, params.also_balance, params=params)
         also = measure_matrix(tr, params.also_balance)
     return _plan_patches(county, np.asarray(workload, dtype=float), params, edges,
-                         also=None if also is None else np.asarray(also, dtype=float), pool=pool,
-                         on_key=on_key)
+                         also=None if also is None else np.asarray(also, dtype=float), pool=pool)
 
 
 def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
@@ -163,8 +157,7 @@ def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
 
 def _plan_patches(county: County, w: np.ndarray, params: Params,
                   edges: np.ndarray | None = None, also: np.ndarray | None = None,
-                  pool: Executor | None = None,
-                  on_key: Callable[[np.ndarray, np.ndarray], None] | None = None) -> PatchResult:
+                  pool: Executor | None = None) -> PatchResult:
     """See :func:`plan_patches`."""
     tr = county.transformers
     n = len(tr)
@@ -215,7 +208,7 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
             failed = exc
             break
     results = _Solves([part for job in prepared for part in job.parts], pool)
-    for t, job in enumerate(prepared):
+    for job in prepared:
         grids = job.grids + _finish_key(job, results, w, bands, setting, warm)
         notes.extend(job.notes)
         if warm.has_current:
@@ -223,8 +216,6 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
                                HEAVY_FLAG)
         else:
             _name_grids(grids, xy, job.key, grid_id, heavy, flags, HEAVY_FLAG)
-        if on_key is not None:
-            on_key(rows_of[t], grid_id[rows_of[t]])
     if failed is not None:
         raise failed
     if warm.kept:

@@ -30,7 +30,6 @@ from ..model import Plan
 __all__ = [
     "COVERAGE_RULE",
     "SERVICE_POINT_KINDS",
-    "EarlyCertificate",
     "KpiResult",
     "PendingOptimality",
     "absorbed_townships",
@@ -1006,105 +1005,6 @@ def start_certificate(transformers: Any, params: Any, *, pool: Executor | None,
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
                             pool=pool, medoids=None if pool is not None else grid_medoids(xy, gid, codes=codes),
                             grid_codes=codes)
-
-
-class EarlyCertificate:
-    """The certificate's township tasks, submitted while the patches stage finishes townships.
-
-    :func:`gridplan.pipeline.plan` gives :meth:`add` to the patches stage, which calls it with
-    every township's (station's, with ``scope="station"``) rows once their grids are named: the
-    township's task (its grid medoids, value and bound, as :func:`start_optimality` makes it
-    with a pool) is submitted to ``pool`` at once, so the bounds take the cores the solves leave
-    idle. :meth:`finish` then makes the :class:`PendingOptimality` of the final grids, exactly
-    as :func:`start_optimality` would: a township whose rows or grid ids are not those it was
-    submitted with (or that was never added) is submitted then.
-
-    Parameters
-    ----------
-    xy
-        ``(n, 2)`` metric coordinates of the 台区.
-    keys
-        Township (station) of every 台区 (:func:`_scope_keys`).
-    scope
-        ``"township"`` or ``"station"``, only used to name the section.
-    pool
-        The executor the tasks go to.
-    """
-
-    def __init__(self, xy: np.ndarray, keys: np.ndarray, *, scope: str, pool: Executor):
-        self.xy = np.asarray(xy, dtype=float)
-        self.kcode, self.kids = pd.factorize(_str_values(keys), sort=True)
-        self.scope = scope
-        self.pool = pool
-        self.sent: dict[int, tuple[np.ndarray, np.ndarray, Future[Any], tuple[Any, ...]]] = {}
-
-    @classmethod
-    def of(cls, transformers: Any, params: Any, *, pool: Executor) -> EarlyCertificate:
-        """The early certificate of ``transformers`` (their points and townships or stations)."""
-        return cls(shapely.get_coordinates(transformers.geometry.values),
-                   _scope_keys(transformers, params.scope), scope=params.scope, pool=pool)
-
-    def add(self, rows: np.ndarray, grid_id: np.ndarray) -> None:
-        """Submit the task of one township: its rows (positions) and their grid ids, final.
-
-        Rows of several townships (or none) are left for :meth:`finish`.
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        order = np.argsort(rows, kind="stable")
-        rows, ids = rows[order], _str_values(grid_id)[order]
-        codes = self.kcode[rows]
-        if not len(rows) or (codes != codes[0]).any():
-            return
-        self.sent[int(codes[0])] = (rows, ids, *self._submit(rows, ids))
-
-    def _submit(self, rows: np.ndarray, ids: np.ndarray) -> tuple[Future[Any], tuple[Any, ...]]:
-        local, grids = pd.factorize(ids, sort=True)  # in grid id order, as over the county's grids
-        args = (self.xy[rows], np.asarray(local, dtype=np.int64), len(grids),
-                len(rows) <= OPTIMALITY_MAX_UNITS)
-        return self.pool.submit(_medoid_bound_task, args), args
-
-    def finish(self, grid_id: np.ndarray, *, grid_codes: tuple[np.ndarray, np.ndarray] | None = None
-               ) -> PendingOptimality:
-        """The pending certificate of the 台区' final ``grid_id`` (``grid_codes``: its label codes).
-
-        A grid in several townships (stations) cannot be bounded township by township: then
-        :func:`start_optimality` starts it anew.
-        """
-        gid = _str_values(grid_id)
-        given = _str_codes(grid_codes)
-        gids = np.asarray(given[0] if given is not None else pd.factorize(gid, sort=True)[1], dtype=object)
-        order = np.argsort(self.kcode, kind="stable")
-        ends = np.cumsum(np.bincount(self.kcode, minlength=len(self.kids)))
-        parts = [order[(ends[t - 1] if t else 0):ends[t]] for t in range(len(self.kids))]
-        grids_of = [pd.factorize(gid[rows], sort=True)[1] for rows in parts]
-        if sum(len(g) for g in grids_of) != len(gids):
-            for _, _, future, _ in self.sent.values():
-                future.cancel()
-            return start_optimality(self.xy, gid, self.kids[self.kcode], scope=self.scope, pool=self.pool,
-                                    grid_codes=(given[1], given[0]) if given is not None else None)
-        names: list[str] = []
-        skipped: list[str] = []
-        pending: list[tuple[np.ndarray, np.ndarray, Future[Any], tuple[Any, ...]]] = []
-        late = 0
-        for t, key in enumerate(self.kids.tolist()):
-            rows, ids = parts[t], gid[parts[t]]
-            early = self.sent.get(t)
-            if early is not None and np.array_equal(early[0], rows) and np.array_equal(early[1], ids):
-                future, args = early[2], early[3]
-            else:
-                future, args = self._submit(rows, ids)
-                late += 1
-            if len(rows) > OPTIMALITY_MAX_UNITS:
-                skipped.append(key)
-                log.info("optimality: %s has %d 台区 (> %d), no bound computed", key, len(rows),
-                         OPTIMALITY_MAX_UNITS)
-            else:
-                names.append(key)
-            where = np.searchsorted(gids, np.asarray(grids_of[t], dtype=object))
-            pending.append((rows, np.asarray(where, dtype=np.int64), future, args))
-        log.debug("certificate: %d of %d townships submitted after the patches", late, len(self.kids))
-        return PendingOptimality(gid, None, self.scope, names, [], iter(()), skipped, tasks=pending,
-                                 gids=pd.Index(gids, dtype=object))
 
 
 def _str_codes(grid_codes: tuple[np.ndarray, np.ndarray] | None
