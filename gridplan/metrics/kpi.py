@@ -279,6 +279,22 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
         edges = contiguity_edges(plan.county, tr, scope=plan.params.scope)
     broken = noncontiguous_grids(xy, gid, edges, grid_codes=_str_codes(grid_codes))
     split = multipart_grids(plan.grids, plan.county.townships)
+    # what needs no medoids first: a certificate started earlier may still be finding them
+    hv: dict[str, Any] = dict(hv_kpi or {})
+    if plan.segments is not None and len(plan.segments):
+        s = plan.segments
+        hv |= {"segments": len(s), "feeders": int(s["feeder_id"].nunique()),
+              "total_km": round(float(s["length_km"].sum()), 3),
+              "max_segment_km": round(float(s["length_km"].max()), 3),
+              "mean_segment_km": round(float(s["length_km"].mean()), 3)}
+        if "share_in_grid" in s.columns:
+            hv["mean_share_in_grid"] = round(float(np.average(s["share_in_grid"], weights=s["length_km"])), 4)
+    inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
+    notes: list[str] = []
+    for n in more:
+        if n not in plan.notes and n not in notes:
+            notes.append(n)
+    coverage = coverage_kpis(plan)
     if started is not None and not np.array_equal(started.grid_id, gid):
         started = None  # started for other grids (a repair moved 台区 since): not this plan's
     medoids = started.grid_medoids(takeover=pool) if started is not None else None
@@ -317,22 +333,8 @@ def compute_kpis(plan: Plan, *, lower_bound: int | None = None,
             "households": int(sg["customers"].sum()), "workload": round(float(sg["workload"].sum()), 2),
             "placeholder_managers": int(sg["placeholder"].sum()),
             **balance_stats(sg_real["workload"].to_numpy())}
-    hv: dict[str, Any] = dict(hv_kpi or {})
-    if plan.segments is not None and len(plan.segments):
-        s = plan.segments
-        hv |= {"segments": len(s), "feeders": int(s["feeder_id"].nunique()),
-              "total_km": round(float(s["length_km"].sum()), 3),
-              "max_segment_km": round(float(s["length_km"].max()), 3),
-              "mean_segment_km": round(float(s["length_km"].mean()), 3)}
-        if "share_in_grid" in s.columns:
-            hv["mean_share_in_grid"] = round(float(np.average(s["share_in_grid"], weights=s["length_km"])), 4)
-    inp, more = input_kpis(plan, swapped=(getattr(plan.county, "input", None) or {}).get("swapped"))
-    notes: list[str] = []
-    for n in more:
-        if n not in plan.notes and n not in notes:
-            notes.append(n)
     kpi = {"county": county, "stations": stations, "hv": hv, "input": inp,
-           "coverage": coverage_kpis(plan),
+           "coverage": coverage,
            "optimality": (started.result(takeover=pool) if started is not None else
                           optimality(xy, gid, _scope_keys(tr, plan.params.scope),
                                      scope=plan.params.scope, pool=pool, medoids=medoids)),
