@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -419,11 +419,8 @@ def worker_pool(workers: int, *, nice: int = 0) -> Iterator[Executor | None]:
     if workers <= 1:
         yield None
         return
-    if nice:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
-                                   initializer=_lower_priority, initargs=(nice,))
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                               initializer=_lower_priority, initargs=(nice,))
     # started from a thread: the first submit waits for the fork server's imports, which
     # would hold up the stages that run here meanwhile
     starter = threading.Thread(target=_start_workers, args=(pool, workers), daemon=True)
@@ -437,8 +434,8 @@ def worker_pool(workers: int, *, nice: int = 0) -> Iterator[Executor | None]:
 
 
 def _lower_priority(nice: int) -> None:
-    """A spare worker's initializer: lower its priority (a no-op where there is no ``os.nice``)."""
-    if hasattr(os, "nice"):
+    """A worker's initializer: lower its priority by ``nice`` (0, or no ``os.nice``: nothing)."""
+    if nice and hasattr(os, "nice"):
         os.nice(nice)
 
 
@@ -518,14 +515,12 @@ def _plan(county: County, prm: Params, *, progress: Progress | None, current: An
     codes: GridCodes | None = grid_codes(tr)  # valid while no stage moves 台区
     notes.extend(patches.notes)
     step(3)
-    # the certificate's township bounds, in the workers while the stages below run here (only
-    # when no reach repair can move 台区 after this point; compute_kpis checks the grids); its
-    # grid medoids computed on a thread while this one waits for the grid polygons
-    with ThreadPoolExecutor(1) as side:
-        certificate = (side.submit(kpis.start_certificate, tr, prm, pool=spare or pool, grid_codes=codes)
-                       if pool is not None and prm.max_travel_min is None else None)
-        grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
-        started = certificate.result() if certificate is not None else None
+    # the certificate's township tasks (grid medoids and bounds), in the spare processes while
+    # the stages below run here (only when no reach repair can move 台区 after this point;
+    # compute_kpis checks the grids)
+    started = (kpis.start_certificate(tr, prm, pool=spare or pool, grid_codes=codes)
+               if pool is not None and prm.max_travel_min is None else None)
+    grids = territory_stage(county, tr, graph.cells, pool=pool, grid_codes=codes)
     step(4)
     hv = feeders_stage(county, prm)
     hv_kpi: dict[str, Any] = {}

@@ -509,14 +509,8 @@ def dissolve_wkb_groups(wkb: np.ndarray, group: np.ndarray, n_groups: int, *, gr
     # ring; other unions' coordinates are on the grid already (their model they get when needed)
     blank = rows[shapely.is_empty(out[rows])]
     out[blank] = shapely.set_precision(out[blank], grid_size, mode="pointwise")
-    ok = exact & shapely.is_valid(out)
-    ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
-    redo = np.flatnonzero(~ok)
-    if len(redo):
-        log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
-        for g in redo:
-            members = shapely.set_precision(shapely.get_parts(colls[g]), grid_size, mode="pointwise")
-            out[g] = shapely.union_all(members)
+    _union_where_failed(out, exact, area, lambda g: shapely.set_precision(
+        shapely.get_parts(colls[g]), grid_size, mode="pointwise"))
     return out
 
 
@@ -586,14 +580,24 @@ def dissolve_groups(geoms: np.ndarray, group: np.ndarray, n_groups: int, *,
         block[slot[group[order][mine]], rank[mine]] = geoms[order[mine]]
         res = _coverage_union_rows(block)
         out[rows] = shapely.set_precision(res, grid_size, mode="pointwise") if grid_size > 0 else res
+    _union_where_failed(out, exact, area, lambda g: geoms[order[start[g]:start[g] + size[g]]])
+    return out
+
+
+def _union_where_failed(out: np.ndarray, exact: np.ndarray, area: np.ndarray,
+                        members: Callable[[int], np.ndarray]) -> None:
+    """Redo by a full ``union_all`` of ``members(g)`` every group ``g`` whose coverage union failed.
+
+    That is: not tried (``exact`` False), failed (None), invalid, or with less area than its
+    members (``area``).
+    """
     ok = exact & shapely.is_valid(out)
     ok &= np.abs(np.nan_to_num(shapely.area(out)) - area) <= 1e-9 * area + 1e-6
     redo = np.flatnonzero(~ok)
     if len(redo):
-        log.debug("%d of %d groups dissolved by a full union", len(redo), n_groups)
+        log.debug("%d of %d groups dissolved by a full union", len(redo), len(out))
         for g in redo:
-            out[g] = shapely.union_all(geoms[order[start[g]:start[g] + size[g]]])
-    return out
+            out[g] = shapely.union_all(members(int(g)))
 
 
 def _coverage_union_rows(block: np.ndarray) -> np.ndarray:
@@ -727,15 +731,9 @@ def cells_and_edges(county: County, transformers: gpd.GeoDataFrame, *, scope: st
     tuple of numpy.ndarray
         The cells (as :func:`all_cells` gives them) and the edges (as :func:`contiguity_edges`).
     """
-    xy = shapely.get_coordinates(transformers.geometry.values)
-    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
-    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
-    towns = towns.set_index("township_id").geometry
-    geoms = [towns.loc[t] for t in names]
-    members = group_members(tids)
-    drawn = {t: _draw_cells(geoms[t], xy[idx], ridges=True) for t, idx in enumerate(members)}
+    xy, tids, geoms, drawn = _drawn_townships(county, transformers)
     cells = np.empty(len(xy), dtype=object)
-    for t, idx in enumerate(members):
+    for t, idx in enumerate(group_members(tids)):
         cells[idx] = drawn[t].cells
     cross = None
     if scope != "township":
@@ -780,18 +778,25 @@ def cell_adjacency(county: County, transformers: gpd.GeoDataFrame, candidates: n
     candidates = np.asarray(candidates, dtype=np.int64).reshape(-1, 2)
     if len(candidates) == 0:
         return candidates
-    xy = shapely.get_coordinates(transformers.geometry.values)
-    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
-    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
-    towns = towns.set_index("township_id").geometry
-    geoms = [towns.loc[t] for t in names]
-    drawn = {t: _draw_cells(geoms[t], xy[idx], ridges=True) for t, idx in enumerate(group_members(tids))}
+    xy, tids, geoms, drawn = _drawn_townships(county, transformers)
     found = _adjacent(xy, tids, geoms, drawn, cross=_across(candidates, tids), barriers=None,
                       min_border_m=min_border_m)
     n = max(len(xy), 1)
     lo, hi = np.minimum(candidates[:, 0], candidates[:, 1]), np.maximum(candidates[:, 0], candidates[:, 1])
     kept: np.ndarray = candidates[_sorted_member(lo * n + hi, found[:, 0] * n + found[:, 1])]
     return kept
+
+
+def _drawn_townships(county: County, transformers: gpd.GeoDataFrame
+                     ) -> tuple[np.ndarray, np.ndarray, list[BaseGeometry], dict[int, _Drawn]]:
+    """The 台区' points, township codes, the townships (by code) and their cells with ridges."""
+    xy = shapely.get_coordinates(transformers.geometry.values)
+    names, tids = label_codes(transformers["township_id"].astype(str).to_numpy())
+    towns = county.townships.assign(township_id=county.townships["township_id"].astype(str))
+    towns = towns.set_index("township_id").geometry
+    geoms = [towns.loc[t] for t in names]
+    drawn = {t: _draw_cells(geoms[t], xy[idx], ridges=True) for t, idx in enumerate(group_members(tids))}
+    return xy, tids, geoms, drawn
 
 
 def _across(edges: np.ndarray, tids: np.ndarray) -> np.ndarray:

@@ -235,13 +235,16 @@ def _rounded(ids: pd.Series, values: pd.Series) -> np.ndarray:
 
 
 def grid_medoids(xy: np.ndarray, grid_id: np.ndarray, *,
-                 codes: tuple[np.ndarray, Any] | None = None) -> pd.DataFrame:
+                 grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Medoid of every grid (:func:`group_medoids`): ``row``, ``n``, ``mean_m``, ``max_m`` by grid id.
 
-    Indexed by the grid ids in sorted order. ``codes``: ``pd.factorize(grid_id, sort=True)``
-    when already computed.
+    Indexed by the grid ids in sorted order. ``grid_codes``: ``label_codes(grid_id)`` (sorted
+    ids, codes) when already computed.
     """
-    code, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True) if codes is None else codes
+    if grid_codes is None:
+        code, ids = pd.factorize(np.asarray(grid_id, dtype=object), sort=True)
+    else:
+        ids, code = grid_codes
     rows, mean_m, max_m = group_medoids(xy, code, len(ids))
     return pd.DataFrame({"row": rows, "n": np.bincount(code, minlength=len(ids)),
                          "mean_m": mean_m, "max_m": max_m}, index=pd.Index(ids, dtype=object))
@@ -890,7 +893,7 @@ class PendingOptimality:
 def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
                      scope: str = "township", pool: Executor | None = None,
                      medoids: pd.DataFrame | None = None,
-                     grid_codes: tuple[np.ndarray, Any] | None = None) -> PendingOptimality:
+                     grid_codes: tuple[np.ndarray, np.ndarray] | None = None) -> PendingOptimality:
     """Start the certificate of quality: a lower bound on the total distance, and the plan's gap.
 
     With ``pool`` the township bounds are submitted at once and computed while the caller goes
@@ -924,7 +927,7 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     medoids
         :func:`grid_medoids` of ``xy`` by ``grid_id`` when already computed.
     grid_codes
-        ``pd.factorize(grid_id, sort=True)`` of the grid ids as str, when already computed.
+        ``label_codes(grid_id)`` (sorted ids, codes) of the grid ids as str, when already computed.
 
     Returns
     -------
@@ -935,7 +938,10 @@ def start_optimality(xy: np.ndarray, grid_id: np.ndarray, keys: np.ndarray, *,
     """
     grid_id = _str_values(grid_id)
     kcode, kids = pd.factorize(_str_values(keys), sort=True)
-    gcode, gids = pd.factorize(grid_id, sort=True) if grid_codes is None else grid_codes
+    if grid_codes is None:
+        gcode, gids = pd.factorize(grid_id, sort=True)
+    else:
+        gids, gcode = grid_codes
     pair, pairs = pd.factorize(kcode.astype(np.int64) * max(len(gids), 1) + gcode, sort=True)
     # every grid in one township: the medoids are reused, or found in the pool with the bounds
     in_tasks = medoids is None and pool is not None and len(pairs) == len(gids)
@@ -999,14 +1005,13 @@ def start_certificate(transformers: Any, params: Any, *, pool: Executor | None,
     ``label_codes(transformers["grid_id"].to_numpy())`` when already computed.
     """
     xy = shapely.get_coordinates(transformers.geometry.values)
-    gid = _str_values(transformers["grid_id"].astype(str).to_numpy())
+    gid = _str_values(transformers["grid_id"].to_numpy())
     # one factorization for the medoids and the bounds
-    given = _str_codes(grid_codes)
-    codes: tuple[np.ndarray, Any] = (given[1], given[0]) if given is not None else pd.factorize(gid, sort=True)
+    codes = _str_codes(grid_codes) or label_codes(gid)
     # with a pool, the medoids are found there with the bounds (one task per township)
+    medoids = None if pool is not None else grid_medoids(xy, gid, grid_codes=codes)
     return start_optimality(xy, gid, _scope_keys(transformers, params.scope), scope=params.scope,
-                            pool=pool, medoids=None if pool is not None else grid_medoids(xy, gid, codes=codes),
-                            grid_codes=codes)
+                            pool=pool, medoids=medoids, grid_codes=codes)
 
 
 def _str_codes(grid_codes: tuple[np.ndarray, np.ndarray] | None
