@@ -101,10 +101,11 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
 
 def _points(transformers: gpd.GeoDataFrame) -> np.ndarray:
     """``(n, 2)`` metric coordinates of the 台区 (representative point of non-point geometry)."""
-    geom = transformers.geometry
-    if len(geom) and not (shapely.get_type_id(geom.values) == 0).all():  # not all Points
-        geom = geom.representative_point()
-    return np.column_stack([geom.x.to_numpy(float), geom.y.to_numpy(float)])
+    geom = transformers.geometry.values
+    if len(geom) and not (shapely.get_type_id(geom) == 0).all():  # not all Points
+        geom = shapely.point_on_surface(geom)
+    xy: np.ndarray = np.column_stack([shapely.get_x(geom), shapely.get_y(geom)])
+    return xy
 
 
 def _keys(series: pd.Series) -> np.ndarray:
@@ -149,7 +150,8 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
 
 def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """Rows of every code ``0 .. n_groups - 1``, each in ascending order (one sort, not a scan per code)."""
-    order = np.argsort(codes, kind="stable")
+    # codes that fit 16 bits are sorted as such: numpy's stable sort is a radix sort for them
+    order = np.argsort(codes.astype(np.int16) if n_groups <= 2**15 else codes, kind="stable")
     ends = np.cumsum(np.bincount(codes, minlength=n_groups)).tolist()
     # slices of the order (views, as np.split gives them, without its per-piece overhead)
     return [order[a:b] for a, b in zip([0, *ends[:-1]], ends)]
@@ -195,19 +197,21 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
                 else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
     setting = _Setting(cap, tol, params.seed, deadline)
-    labels = _free_components(n, edges, kcode, (warm.lock == "") & ~heavy)
     # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
     # given); 3. every township from its solves' results on, in order (notes, names).
+    # A township's parts go to the pool as soon as it is prepared, so that the workers solve
+    # while the townships after it are prepared here.
     prepared: list[_Key] = []
     failed: InfeasibleError | None = None
+    results = _Solves(pool)
     for t, k_ in enumerate(keys.tolist()):
         try:
             prepared.append(_prepare_key(xy, w, rows_of[t], edges_of[t], k_, heavy, tr, warm,
-                                         quotas, setting, bands, label(kind, k_), labels))
+                                         quotas, setting, bands, label(kind, k_)))
         except InfeasibleError as exc:  # raised once the townships before it are done
             failed = exc
             break
-    results = _Solves([part for job in prepared for part in job.parts], pool)
+        results.add(prepared[-1].parts)
     for job in prepared:
         grids = job.grids + _finish_key(job, results, w, bands, setting, warm)
         notes.extend(job.notes)
@@ -276,7 +280,7 @@ class _Key:
 
 def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray, k_: str,
                  heavy: np.ndarray, tr: gpd.GeoDataFrame, warm: _Warm, quotas: dict[str, int],
-                 setting: _Setting, bands: _AlsoBands, name: str, labels: np.ndarray) -> _Key:
+                 setting: _Setting, bands: _AlsoBands, name: str) -> _Key:
     """A township's (station's) heavy and locked grids, notes, and the parts to solve."""
     notes: list[str] = []
     locked = warm.locked_grids(idx)
@@ -292,22 +296,18 @@ def _prepare_key(xy: np.ndarray, w: np.ndarray, idx: np.ndarray, sub: np.ndarray
     job = _Key(k_, name, notes, locked, grids, rest)
     if len(rest):
         _prepare_parts(job, xy, w, sub, quotas.get(k_), n_heavy + len(locked), setting, warm,
-                       bands.at(k_, name), labels)
+                       bands.at(k_, name))
     return job
 
 
 def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarray,
                    quota: int | None, n_heavy: int, setting: _Setting, warm: _Warm,
-                   also: _AlsoBands | None, labels: np.ndarray) -> None:
-    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes.
-
-    ``labels``: the county's free 台区' components (:func:`_free_components`), numbered here as
-    :func:`gridplan.lv.graph.components` numbers them on the township's own edges.
-    """
+                   also: _AlsoBands | None) -> None:
+    """The connected parts of one township's non-heavy, unlocked 台区, their grid counts and notes."""
     rest, notes, name = job.rest, job.notes, job.name
     e = _local(rest, sub_edges) if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
     e = e[(e >= 0).all(axis=1)] if len(e) else e
-    comp = _first_occurrence(labels[rest])
+    comp = _components(len(rest), e)
     ncomp = int(comp.max()) + 1
     cw = np.bincount(comp, w[rest], ncomp)
     csize = np.bincount(comp, minlength=ncomp)
@@ -344,21 +344,15 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
             also={} if also is None else also.solver_args(rows)))
 
 
-def _free_components(n: int, edges: np.ndarray, kcode: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """Component of every row on the edges between free (unlocked, not heavy) 台区 of one key.
+def _components(n: int, edges: np.ndarray) -> np.ndarray:
+    """Component of each of ``n`` vertices on ``edges`` (local), numbered 0..c-1 in order of
+    first occurrence, as :func:`gridplan.lv.graph.components` numbers them.
 
-    One labelling for the county (in any numbering): the components of every township's
-    (station's) free 台区 on its own edges, as :func:`_prepare_parts` finds them, in one pass
-    instead of one graph per township.
+    Each edge once: ``connected_components(directed=False)`` follows it both ways (no
+    symmetric adjacency to build for a partition).
     """
-    if len(edges):
-        a, b = edges[:, 0], edges[:, 1]
-        edges = edges[free[a] & free[b] & (kcode[a] == kcode[b])]
-    # each edge once: connected_components(directed=False) follows it both ways (no symmetric
-    # adjacency to build for a partition)
     graph = csr_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    labels: np.ndarray = connected_components(graph, directed=False)[1]
-    return labels
+    return _first_occurrence(connected_components(graph, directed=False)[1])
 
 
 def _first_occurrence(labels: np.ndarray) -> np.ndarray:
@@ -417,15 +411,27 @@ def _solve_part(part: _Part) -> tuple[np.ndarray, int]:
 
 
 class _Solves:
-    """The solves of every part, in the pool (largest first) when given, else when asked for."""
+    """The solves of every part: in the pool when given (each as soon as it is added, once there
+    are two), else here when asked for.
 
-    def __init__(self, parts: list[_Part], pool: Executor | None):
-        self.parts = parts
-        self.index = {id(p): i for i, p in enumerate(parts)}
+    A single part of the whole county is solved here: sending it to a worker would only add
+    the round trip.
+    """
+
+    def __init__(self, pool: Executor | None):
+        self.pool = pool
+        self.index: dict[int, int] = {}
+        self.parts: list[_Part] = []
         self.futures: dict[int, Future[tuple[np.ndarray, int]]] = {}
-        if pool is not None and len(parts) > 1:
-            for i in sorted(range(len(parts)), key=lambda i: (-len(parts[i].w), i)):
-                self.futures[i] = pool.submit(_solve_part, parts[i])
+
+    def add(self, parts: list[_Part]) -> None:
+        """Take ``parts``; submit them (and a first part held back) once there are two."""
+        for part in parts:
+            self.index[id(part)] = len(self.parts)
+            self.parts.append(part)
+        if self.pool is not None and len(self.parts) > 1:
+            for i in range(len(self.futures), len(self.parts)):
+                self.futures[i] = self.pool.submit(_solve_part, self.parts[i])
 
     def result(self, part: _Part) -> tuple[np.ndarray, int]:
         i = self.index[id(part)]
