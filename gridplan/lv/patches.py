@@ -85,8 +85,8 @@ def plan_patches(county: County, workload: Any, *, params: Params | None = None,
     pool
         Optional executor (e.g. a ``ProcessPoolExecutor``) the connected parts of the townships
         are solved in, each township's as soon as it is prepared here; the result is the same
-        with or without it (every part is
-        solved on its own, from its own arrays, and the results are used in township order).
+        with or without it (every part is solved on its own, from its own arrays, and the
+        results are used in township order).
 
     Returns
     -------
