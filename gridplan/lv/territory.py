@@ -1018,22 +1018,8 @@ def pooled_graph(county: County, transformers: gpd.GeoDataFrame, *, scope: str, 
             rows[int(t)], wkb[int(t)] = idx[pos], w
         parts.append(idx[local_edges])
     edges = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.int64)
-    edges = _sorted_pairs(edges, n)
+    edges = _canonical(edges)  # rows in (i, j) order (each pair is one already, once)
     return PackedCells(n, [str(t) for t in names], rows, wkb), edges
-
-
-def _sorted_pairs(edges: np.ndarray, n: int) -> np.ndarray:
-    """``edges`` (pairs of rows ``0 .. n - 1``) in (i, j) order.
-
-    Each pair is one int64 key ``i * n + j``: the keys are sorted as values (numpy's vectorised
-    sort, several times faster than an argsort of them) and split back into pairs; equal keys
-    are equal pairs, so this is the stable argsort's order exactly.
-    """
-    if not len(edges):
-        return edges
-    i, j = np.divmod(np.sort(edges[:, 0] * n + edges[:, 1]), n)
-    out: np.ndarray = np.column_stack([i, j])
-    return out
 
 
 def _graph_task(xy: np.ndarray, tcode: np.ndarray, towns_wkb: np.ndarray, barriers_wkb: np.ndarray | None,
